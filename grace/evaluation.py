@@ -1,0 +1,61 @@
+"""Evaluation of a (student or teacher) model: avg@k, greedy and best-of-k (paper §3, App. C Figs 11–12).
+
+* avg@k — the paper's main metric: mean accuracy of k responses sampled at temperature 1.0 per test
+  prompt, averaged over prompts (paper: k = 16).
+* greedy — accuracy of one greedy (temperature 0) response.
+* best-of-k — fraction of prompts answered correctly at least once among the k samples.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from grace.generation import sample_responses
+
+
+def accuracy_metrics(correct: np.ndarray) -> dict[str, float]:
+    """avg@k and best-of-k from a ``(n_prompts, k)`` boolean matrix of sampled-response correctness."""
+    correct = np.asarray(correct, dtype=bool)
+    if correct.ndim != 2 or correct.size == 0:
+        raise ValueError(f"correct must be a non-empty (n_prompts, k) matrix, got shape {correct.shape}")
+    return {"avg_at_k": float(correct.mean()), "best_of_k": float(correct.any(axis=1).mean())}
+
+
+def evaluate(model, tokenizer, prompts: Sequence[dict[str, Any]], is_correct: Callable[[str, Any], bool],
+             k: int = 16, temperature: float = 1.0, max_new_tokens: int = 64, seed: int = 0,
+             greedy: bool = True, template: str | None = None, batch_size: int = 256, device: str = "cpu",
+             progress: bool = False) -> tuple[dict[str, float], list[dict[str, Any]]]:
+    """Evaluate on held-out ``prompts`` (``{prompt_id, prompt, answer}``) (paper §3 metrics).
+
+    Returns:
+        ``(metrics, per_prompt)``: metrics ``{avg_at_k, best_of_k, greedy, k, n_prompts}``; per-prompt
+        rows ``{prompt_id, n_correct, k, greedy_correct, samples}`` for saving.
+    """
+    if k < 1:
+        raise ValueError(f"k={k} must be >= 1 (the paper uses k=16)")
+    if temperature <= 0:
+        raise ValueError(f"temperature={temperature} must be > 0 for avg@k sampling (the paper uses 1.0)")
+    if not prompts:
+        raise ValueError("no evaluation prompts given")
+    kw: dict[str, Any] = dict(max_new_tokens=max_new_tokens, batch_size=batch_size, device=device, progress=progress)
+    if template is not None:
+        kw["template"] = template
+    texts = [p["prompt"] for p in prompts]
+    samples = sample_responses(model, tokenizer, texts, k, temperature, seed=seed, **kw)
+    correct = np.array([[is_correct(r, p["answer"]) for r in rs] for p, rs in zip(prompts, samples, strict=True)])
+    metrics = accuracy_metrics(correct)
+    greedy_ok = np.zeros(len(prompts), dtype=bool)
+    greedy_resp: list[str] = [""] * len(prompts)
+    if greedy:
+        g = sample_responses(model, tokenizer, texts, 1, 0.0, seed=seed, **kw)
+        greedy_resp = [r[0] for r in g]
+        greedy_ok = np.array([is_correct(r, p["answer"]) for r, p in zip(greedy_resp, prompts, strict=True)])
+        metrics["greedy"] = float(greedy_ok.mean())
+    metrics.update(k=k, n_prompts=len(prompts))
+    per_prompt = [{"prompt_id": p["prompt_id"], "n_correct": int(c.sum()), "k": k, "greedy_correct": bool(gk),
+                   "greedy": gr, "samples": list(rs)}
+                  for p, c, gk, gr, rs in zip(prompts, correct, greedy_ok, greedy_resp, samples, strict=True)]
+    return metrics, per_prompt

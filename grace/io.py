@@ -1,0 +1,119 @@
+"""Small, dependable I/O helpers shared by every stage.
+
+Every long stage writes through these: files appear atomically (write to a temporary file in the
+same directory, fsync, rename), arrays are stored as ``.npz`` with a JSON sidecar (never pickle), and
+cache keys are stable hashes of JSON-serialisable configs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    """Write ``data`` to ``path`` so that readers see either the old file or the whole new one."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> None:
+    """Atomically write UTF-8 text."""
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def _json_default(obj: Any) -> Any:
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+
+
+def write_json(path: str | os.PathLike, obj: Any) -> None:
+    """Atomically write ``obj`` as indented, key-sorted JSON."""
+    atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=_json_default) + "\n")
+
+
+def read_json(path: str | os.PathLike) -> Any:
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
+
+
+def write_jsonl(path: str | os.PathLike, records: Iterable[Mapping[str, Any]]) -> None:
+    """Atomically write records, one JSON object per line."""
+    lines = [json.dumps(dict(r), sort_keys=True, default=_json_default) for r in records]
+    atomic_write_text(path, "".join(line + "\n" for line in lines))
+
+
+def read_jsonl(path: str | os.PathLike) -> list[dict[str, Any]]:
+    """Read a jsonl file; a malformed line raises ``ValueError`` naming the file and line."""
+    out = []
+    with open(path, encoding="utf-8") as f:
+        for lineno, line in enumerate(f, 1):
+            line = line.strip()
+            if not line:
+                continue
+            try:
+                out.append(json.loads(line))
+            except json.JSONDecodeError as e:
+                raise ValueError(f"{path}:{lineno}: not valid JSON ({e.msg}); fix or remove that line") from e
+    return out
+
+
+def save_arrays(path: str | os.PathLike, arrays: Mapping[str, np.ndarray], meta: Mapping[str, Any]) -> None:
+    """Save arrays to ``path`` (``.npz``) and ``meta`` to ``path`` with suffix ``.json``.
+
+    The npz is written first and the sidecar last, so a sidecar's presence means both are complete.
+    """
+    path = Path(path)
+    import io as _io
+
+    buf = _io.BytesIO()
+    np.savez(buf, **{k: np.asarray(v) for k, v in arrays.items()})
+    atomic_write_bytes(path, buf.getvalue())
+    write_json(path.with_suffix(".json"), dict(meta))
+
+
+def load_arrays(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """Inverse of :func:`save_arrays` (``allow_pickle=False``)."""
+    path = Path(path)
+    with np.load(path, allow_pickle=False) as z:
+        arrays = {k: z[k] for k in z.files}
+    meta = read_json(path.with_suffix(".json")) if path.with_suffix(".json").exists() else {}
+    return arrays, meta
+
+
+def stable_hash(obj: Any, n: int = 12) -> str:
+    """A short hex digest of a JSON-serialisable object, stable across runs and machines."""
+    blob = json.dumps(obj, sort_keys=True, default=_json_default, separators=(",", ":"))
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:n]
+
+
+def file_hash(path: str | os.PathLike, n: int = 12) -> str:
+    """Short sha256 of a file's bytes (used to key caches on input files)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()[:n]

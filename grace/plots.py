@@ -1,0 +1,494 @@
+"""The paper's figures, drawn from the results table and the tables of :mod:`grace.analysis`.
+
+Every function returns a :class:`matplotlib.figure.Figure` and never calls ``plt.show()``.
+Figures are built with ``matplotlib.figure.Figure`` directly rather than through pyplot, so this
+module never chooses or changes the backend, leaves no open pyplot figures behind, and works in
+scripts, tests and notebooks alike (in Jupyter, a returned Figure is rendered by the inline
+backend). Scripts that want a headless backend call ``matplotlib.use("Agg")`` themselves.
+
+Look: seaborn ``"whitegrid"`` applied per figure (global rcParams are untouched), one colour per
+model family and one marker per temperature (or size), the same across all figures of one table.
+"""
+
+from __future__ import annotations
+
+import functools
+import io
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import seaborn as sns
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+
+from grace import analysis as A
+
+MARKERS = ("o", "s", "D", "v", "P", "X", "*", "h", "<", ">", "p", "8")
+STYLE = "whitegrid"
+
+
+# ----------------------------------------------------------------------------------------------
+# shared look
+
+
+def _styled(fn):
+    """Run a plotting function under the shared seaborn style without touching global rcParams."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        with sns.axes_style(STYLE), sns.plotting_context("notebook", font_scale=0.9):
+            return fn(*args, **kwargs)
+
+    return wrapper
+
+
+def _figure(ncols: int = 1, nrows: int = 1, size: tuple[float, float] = (5.0, 3.8),
+            sharey: bool = False) -> tuple[Figure, np.ndarray]:
+    """A pyplot-free figure with ``nrows × ncols`` axes of ``size`` inches each; axes flat (k,)."""
+    fig = Figure(figsize=(size[0] * ncols, size[1] * nrows), layout="constrained")
+    axes = fig.subplots(nrows, ncols, squeeze=False, sharey=sharey)
+    return fig, axes.ravel()
+
+
+def _fig_and_ax(ax: Axes | None, size: tuple[float, float] = (5.0, 3.8)) -> tuple[Figure, Axes]:
+    if ax is not None:
+        return ax.figure, ax
+    fig, axes = _figure(size=size)
+    return fig, axes[0]
+
+
+def family_palette(families: Sequence[Any]) -> dict[Any, Any]:
+    """One colour per family (sorted names → ``tab10``/``tab20``), stable for a given table."""
+    fams = sorted(set(families), key=str)
+    colors = sns.color_palette("tab10" if len(fams) <= 10 else "tab20", len(fams))
+    return dict(zip(fams, colors, strict=True))
+
+
+def marker_map(values: Sequence[Any]) -> dict[Any, str]:
+    """One marker per distinct value (temperature or size), in sorted order."""
+    vals = sorted(set(values), key=lambda v: (str(type(v)), v))
+    return {v: MARKERS[i % len(MARKERS)] for i, v in enumerate(vals)}
+
+
+def _size_markers(df: pd.DataFrame) -> dict[Any, str]:
+    """One marker per ``size_label``, ordered by ``size_params`` when available."""
+    if "size_params" in df.columns:
+        labels = df.sort_values("size_params", kind="mergesort")["size_label"].unique()
+    else:
+        labels = sorted(df["size_label"].unique(), key=str)
+    return {v: MARKERS[i % len(MARKERS)] for i, v in enumerate(labels)}
+
+
+def _score_palette(scores: Sequence[str]) -> dict[str, Any]:
+    """One colour per score; GRACE variants get the dark red the paper uses for its method."""
+    others = [s for s in scores if not str(s).startswith("grace")]
+    colors = dict(zip(others, sns.color_palette("Set2", max(len(others), 1)), strict=False))
+    for s in scores:
+        if str(s).startswith("grace"):
+            colors[s] = "#b2182b"
+    return colors
+
+
+def _orientation_note(sign: int) -> str:
+    return "(higher is better →)" if sign > 0 else "(← lower is better)"
+
+
+def _check_columns(df: pd.DataFrame, cols: Sequence[str], what: str) -> None:
+    missing = [c for c in cols if c not in df.columns]
+    if missing:
+        raise ValueError(f"{what} needs columns {missing}; available columns: "
+                         f"{sorted(map(str, df.columns))}")
+
+
+def _rotate_xticks(ax: Axes, angle: float = 45) -> None:
+    ax.tick_params(axis="x", rotation=angle)
+    for lab in ax.get_xticklabels():
+        lab.set_horizontalalignment("right")
+
+
+def _legend_outside(ax: Axes, **kw) -> None:
+    handles, labels = ax.get_legend_handles_labels()
+    if handles:
+        ax.legend(handles, labels, loc="upper left", bbox_to_anchor=(1.01, 1.0),
+                  fontsize="small", frameon=False, **kw)
+
+
+def _grouped_bars(ax: Axes, df: pd.DataFrame, group_col: str, hue_col: str, value_col: str,
+                  label_col: str | None = None, scale: float = 1.0) -> None:
+    """Bars of ``value_col`` at each ``group_col`` level, one colour per ``hue_col`` level."""
+    groups = list(dict.fromkeys(df[group_col]))
+    hues = list(dict.fromkeys(df[hue_col]))
+    colors = _score_palette(hues)
+    width = 0.8 / max(len(hues), 1)
+    x = np.arange(len(groups))  # (G,)
+    for j, h in enumerate(hues):
+        sub = df[df[hue_col] == h].set_index(group_col)
+        vals = np.array([sub[value_col].get(g, np.nan) for g in groups], float) * scale  # (G,)
+        label = str(sub[label_col].iloc[0]) if label_col and len(sub) else str(h)
+        ax.bar(x - 0.4 + width * (j + 0.5), np.nan_to_num(vals), width, label=label,
+               color=colors[h], edgecolor="white")
+    ax.set_xticks(x, [str(g) for g in groups])
+    ax.axhline(0, color="0.3", lw=0.8)
+
+
+# ----------------------------------------------------------------------------------------------
+# §3.1: correlations (Figs 1-4, 8-12)
+
+
+@_styled
+def plot_correlation_bars(spearman_df: pd.DataFrame, title: str = "Spearman correlation with "
+                          "student performance", value: str = "rho_oriented",
+                          ax: Axes | None = None) -> Figure:
+    """Bar per score of its (oriented) Spearman correlation with CI error bars (Figs 1 left, 4).
+
+    Args:
+        spearman_df: output of :func:`grace.analysis.spearman_table` (bars keep its order).
+        value: ``"rho_oriented"`` (positive = ranks teachers the right way) or ``"rho"``.
+        ax: draw into this axes instead of a new figure.
+    """
+    _check_columns(spearman_df, ["score", value], "plot_correlation_bars")
+    fig, ax = _fig_and_ax(ax, size=(max(4.0, 0.7 * len(spearman_df) + 1.5), 3.8))
+    d = spearman_df.reset_index(drop=True)
+    vals = d[value].to_numpy(float)  # (S,)
+    labels = d["label"] if "label" in d else d["score"]
+    colors = _score_palette(list(d["score"]))
+    yerr = None
+    if value == "rho_oriented" and {"ci_low", "ci_high"} <= set(d.columns):
+        lo, hi = d["ci_low"].to_numpy(float), d["ci_high"].to_numpy(float)
+        yerr = np.nan_to_num(np.clip(np.stack([vals - lo, hi - vals]), 0, None))  # (2, S)
+    x = np.arange(len(d))
+    ax.bar(x, np.nan_to_num(vals), color=[colors[s] for s in d["score"]], yerr=yerr, capsize=3,
+           error_kw=dict(ecolor="0.2", lw=1))
+    for xi, v in zip(x, vals, strict=True):
+        if np.isfinite(v):
+            ax.annotate(f"{v:.2f}", (xi, v), xytext=(0, 3 if v >= 0 else -10),
+                        textcoords="offset points", ha="center", fontsize="x-small")
+    ax.set_xticks(x, [str(s) for s in labels], rotation=45, ha="right")
+    ax.axhline(0, color="0.3", lw=0.8)
+    ax.set_ylim(min(-0.1, np.nanmin(vals, initial=0) - 0.15), 1.15)
+    ax.set_ylabel("Spearman ρ (oriented)" if value == "rho_oriented" else "Spearman ρ")
+    ax.set_title(title)
+    return fig
+
+
+@_styled
+def plot_score_vs_target(df: pd.DataFrame, score: str, target: str = A.DEFAULT_TARGET,
+                         hue: str = "family", style: str | None = "temperature",
+                         orientation: Mapping[str, int] | None = None, title: str | None = None,
+                         mark_pick: bool = True, ax: Axes | None = None) -> Figure:
+    """Scatter of one score against student performance, Spearman ρ in the title (Figs 1–3, 11, 12).
+
+    Colour is the model family (``hue``), marker the temperature (``style``); a black star marks
+    the configuration the score ranks best (Fig 24). The x label notes the score's orientation.
+    """
+    orient = A._orientation_dict(orientation)
+    A._check_table(df, target)
+    A._resolve_scores(df, [score], orient, target)
+    sign = A._sign(orient, score)
+    d = A._pair(df, score, target)
+    fig, ax = _fig_and_ax(ax, size=(6.0, 4.2))
+    hue = hue if hue in d.columns else None
+    style = style if style in d.columns else None
+    sns.scatterplot(data=d, x=score, y=target, hue=hue, style=style, s=60, ax=ax,
+                    palette=family_palette(df[hue]) if hue else None,
+                    markers=marker_map(df[style]) if style else True, edgecolor="0.2", lw=0.3)
+    if mark_pick and len(d):
+        pick = A.pick_best(d, score, sign)
+        ax.scatter([pick[score]], [pick[target]], marker="*", s=260, facecolor="none",
+                   edgecolor="black", lw=1.4, label="score's pick", zorder=5)
+    rho, _ = A._spearman(d[score].to_numpy(float), d[target].to_numpy(float))
+    label = A.score_label(score)
+    ax.set_xlabel(f"{label} {_orientation_note(sign)}")
+    ax.set_ylabel(target)
+    ax.set_title(title or f"{label}: Spearman ρ = {rho:.2f} (n = {len(d)})")
+    _legend_outside(ax)
+    return fig
+
+
+@_styled
+def plot_teacher_case_study(df: pd.DataFrame, temperature: float, scores: Sequence[str],
+                            target: str = A.DEFAULT_TARGET,
+                            orientation: Mapping[str, int] | None = None) -> Figure:
+    """Teachers at one temperature: each score vs the target, the score's pick as a black triangle.
+
+    Reproduces Fig 5: one panel per score, colour = family, marker = teacher size; the legend of each
+    panel gives the selection gap (best student − student of the picked teacher).
+    """
+    _check_columns(df, ["temperature"], "plot_teacher_case_study")
+    d = df[np.isclose(df["temperature"].astype(float), float(temperature))]
+    if d.empty:
+        raise ValueError(f"no configuration at temperature {temperature}; available: "
+                         f"{sorted(df['temperature'].unique())}")
+    orient = A._orientation_dict(orientation)
+    A._check_table(d, target)
+    scores = A._resolve_scores(d, scores, orient, target)
+    pal = family_palette(df["family"]) if "family" in df else None
+    size_col = "size_label" if "size_label" in df else None
+    fig, axes = _figure(ncols=len(scores), size=(3.6, 3.4), sharey=True)
+    for ax, s in zip(axes, scores, strict=True):
+        sign, p = A._sign(orient, s), A._pair(d, s, target)
+        sns.scatterplot(data=p, x=s, y=target, hue="family" if pal else None, palette=pal,
+                        style=size_col, markers=_size_markers(df) if size_col else True,
+                        s=60, ax=ax, legend=False, edgecolor="0.2")
+        rho, _ = A._spearman(p[s].to_numpy(float), p[target].to_numpy(float))
+        if len(p):
+            pick = A.pick_best(p, s, sign)
+            gap = A._gap_record(p, s, target, sign)["gap"]
+            ax.scatter([pick[s]], [pick[target]], marker="^", s=140, color="black", zorder=5,
+                       label=f"pick: {pick.get('teacher', pick.name)}\ngap = {gap:.3f}")
+            ax.legend(loc="best", fontsize="x-small")
+        ax.set_title(f"{A.score_label(s)}: ρ = {rho:.2f}")
+        ax.set_xlabel(f"{A.score_label(s)} {_orientation_note(sign)}", fontsize="small")
+    handles = [Line2D([], [], ls="", marker="o", color=c, label=str(f)) for f, c in (pal or {}).items()]
+    if size_col:
+        handles += [Line2D([], [], ls="", marker=m, color="0.4", label=str(v))
+                    for v, m in _size_markers(df).items()]
+    if handles:
+        fig.legend(handles=handles, loc="outside right upper", fontsize="x-small", frameon=False)
+    axes[0].set_ylabel(target)
+    fig.suptitle(f"Teachers at temperature {temperature:g}")
+    return fig
+
+
+# ----------------------------------------------------------------------------------------------
+# §3.2: temperature, size budgets, families (Figs 6, 7, 13, 14)
+
+
+def _minmax(v: np.ndarray) -> np.ndarray:
+    """Scale to [0, 1]; a constant vector maps to 0.5."""
+    span = np.nanmax(v) - np.nanmin(v) if np.isfinite(v).any() else 0.0
+    return np.full_like(v, 0.5) if span == 0 else (v - np.nanmin(v)) / span
+
+
+@_styled
+def plot_temperature_curves(df: pd.DataFrame, teachers: Sequence[str], scores: Sequence[str],
+                            target: str = A.DEFAULT_TARGET,
+                            orientation: Mapping[str, int] | None = None) -> Figure:
+    """Per teacher, the target and every score against temperature, normalised to [0, 1] (Fig 6).
+
+    Lower-is-better scores (loss, G-Var, GRACE) are sign-inverted first, so every curve is
+    higher-is-better; the dashed vertical line is the true best temperature and a triangle marks
+    each score's predicted best.
+    """
+    _check_columns(df, ["teacher", "temperature"], "plot_temperature_curves")
+    orient = A._orientation_dict(orientation)
+    A._check_table(df, target)
+    scores = A._resolve_scores(df, scores, orient, target)
+    unknown = [t for t in teachers if t not in set(df["teacher"])]
+    if unknown or not teachers:
+        raise ValueError(f"unknown teachers {unknown or teachers}; available: "
+                         f"{sorted(df['teacher'].unique())}")
+    colors = _score_palette(scores)
+    fig, axes = _figure(ncols=len(teachers), size=(4.2, 3.4), sharey=True)
+    for ax, teacher in zip(axes, teachers, strict=True):
+        d = df[df["teacher"] == teacher].sort_values("temperature", kind="mergesort")
+        t = d["temperature"].to_numpy(float)  # (n_temps,)
+        y = d[target].to_numpy(float)
+        ax.plot(t, _minmax(y), color="black", lw=2.4, marker="o", label=target)
+        if np.isfinite(y).any():
+            ax.axvline(t[int(np.nanargmax(y))], color="black", ls="--", lw=1)
+        for j, s in enumerate(scores):
+            sign = A._sign(orient, s)
+            v = _minmax(sign * d[s].to_numpy(float))
+            name = ("−" if sign < 0 else "") + A.score_label(s)
+            ax.plot(t, v, color=colors[s], lw=1.5, marker=".", label=name)
+            if np.isfinite(v).any():
+                i = int(np.nanargmax(v))
+                ax.scatter([t[i]], [1.04 + 0.035 * j], marker="v", color=colors[s], s=40, clip_on=False)
+        ax.set_title(str(teacher), fontsize="medium")
+        ax.set_xlabel("generation temperature")
+    axes[0].set_ylabel("normalised value (higher is better)")
+    _legend_outside(axes[-1])
+    return fig
+
+
+@_styled
+def plot_temperature_violins(temperature_df: pd.DataFrame, value: str = "rho_oriented",
+                             ax: Axes | None = None) -> Figure:
+    """Distribution over teachers of each score's Spearman across temperatures (Fig 7 left).
+
+    Args:
+        temperature_df: output of :func:`grace.analysis.temperature_table`.
+        value: ``"rho_oriented"`` or ``"rho"`` (the paper's panel shows raw ρ).
+    """
+    _check_columns(temperature_df, ["score", value], "plot_temperature_violins")
+    d = temperature_df.dropna(subset=[value])
+    if d.empty:
+        raise ValueError(f"no finite {value!r} values: each teacher needs >= 3 temperatures")
+    fig, ax = _fig_and_ax(ax, size=(max(4.0, 0.8 * d["score"].nunique() + 1.5), 3.8))
+    x = "label" if "label" in d else "score"
+    order = list(dict.fromkeys(d[x]))
+    colors = _score_palette(list(dict.fromkeys(d["score"])))
+    lab2score = dict(zip(d[x], d["score"], strict=True))
+    pal = {lab: colors[lab2score[lab]] for lab in order}
+    sns.violinplot(data=d, x=x, y=value, hue=x, order=order, palette=pal, cut=0, inner=None,
+                   density_norm="width", ax=ax, legend=False)
+    sns.stripplot(data=d, x=x, y=value, order=order, color="0.15", size=3, ax=ax)
+    ax.axhline(0, color="0.3", lw=0.8)
+    ax.set_ylim(-1.05, 1.05)
+    ax.set_xlabel("")
+    ax.set_ylabel("Spearman ρ across temperatures" + (" (oriented)" if "orient" in value else ""))
+    _rotate_xticks(ax)
+    ax.set_title("Per-teacher temperature correlation")
+    return fig
+
+
+@_styled
+def plot_size_budgets(size_df: pd.DataFrame, value: str = "rho_oriented",
+                      ax: Axes | None = None) -> Figure:
+    """Grouped bars per size budget, one bar per score (Fig 7 right).
+
+    Args:
+        size_df: output of :func:`grace.analysis.size_budget_table`.
+        value: ``"rho_oriented"`` (Fig 7 right) or ``"gap"`` (Fig 14).
+    """
+    _check_columns(size_df, ["group", "score", value], "plot_size_budgets")
+    fig, ax = _fig_and_ax(ax, size=(6.0, 3.8))
+    _grouped_bars(ax, size_df, "group", "score", value, label_col="label" if "label" in size_df
+                  else None)
+    if "n" in size_df:
+        n = size_df.groupby("group", sort=False)["n"].max()
+        ax.set_xticks(ax.get_xticks(), [f"{g}\n(n={n[g]})" for g in n.index])
+    ax.set_xlabel("teacher size budget")
+    ax.set_ylabel("Spearman ρ (oriented)" if value == "rho_oriented" else value)
+    ax.set_title("Teacher selection under a size budget")
+    _legend_outside(ax)
+    return fig
+
+
+@_styled
+def plot_gaps(gap_df: pd.DataFrame, title: str = "Gap to the best teacher", percent: bool = True,
+              ax: Axes | None = None) -> Figure:
+    """Grouped bars of selection gaps per group (family or size budget) and score (Figs 13, 14).
+
+    Args:
+        gap_df: output of :func:`grace.analysis.family_gap_table`, :func:`size_budget_table` or
+            :func:`selection_gaps` (columns ``group, score, gap``).
+        percent: show gaps in percentage points (targets are accuracies in [0, 1]).
+    """
+    _check_columns(gap_df, ["group", "score", "gap"], "plot_gaps")
+    fig, ax = _fig_and_ax(ax, size=(max(5.0, 0.9 * gap_df["group"].nunique() + 2), 3.8))
+    _grouped_bars(ax, gap_df, "group", "score", "gap",
+                  label_col="label" if "label" in gap_df else None, scale=100.0 if percent else 1.0)
+    ax.set_ylabel("gap (percentage points)" if percent else "gap")
+    ax.set_xlabel("")
+    ax.set_title(title)
+    _legend_outside(ax)
+    return fig
+
+
+# ----------------------------------------------------------------------------------------------
+# §3.3 and App. D: ablations, robustness, gradient norm vs length (Figs 19–23)
+
+
+@_styled
+def plot_robustness(robust_df: pd.DataFrame, ax: Axes | None = None) -> Figure:
+    """Violins of each score's oriented Spearman over random teacher subsets (App. D.5, Fig 23).
+
+    Scores are ordered by median correlation, best first.
+    """
+    _check_columns(robust_df, ["score", "rho_oriented"], "plot_robustness")
+    d = robust_df.dropna(subset=["rho_oriented"])
+    if d.empty:
+        raise ValueError("robust_df has no finite rho_oriented values to plot")
+    x = "label" if "label" in d else "score"
+    med = d.groupby(x, sort=False)["rho_oriented"].median().sort_values(ascending=False)
+    order = list(med.index)
+    colors = _score_palette(list(dict.fromkeys(d["score"])))
+    lab2score = dict(zip(d[x], d["score"], strict=True))
+    fig, ax = _fig_and_ax(ax, size=(max(4.0, 0.7 * len(order) + 1.5), 3.8))
+    sns.violinplot(data=d, x=x, y="rho_oriented", hue=x, order=order, cut=0, inner="quart",
+                   palette={lab: colors[lab2score[lab]] for lab in order}, density_norm="width",
+                   ax=ax, legend=False)
+    ax.axhline(0, color="0.3", lw=0.8)
+    ax.set_ylim(-1.05, 1.05)
+    ax.set_xlabel("")
+    ax.set_ylabel("Spearman ρ (oriented)")
+    _rotate_xticks(ax)
+    n = d["subset"].nunique() if "subset" in d else len(d)
+    ax.set_title(f"Robustness over {n} random teacher subsets")
+    return fig
+
+
+@_styled
+def plot_grad_norm_vs_length(lengths: Sequence[float], grad_norms: Sequence[float],
+                             power: float = 1.0, ax: Axes | None = None) -> Figure:
+    """Gradient norm against generation length with the fitted ``a / log(T)**power + b`` (Fig 21).
+
+    ``power=2`` gives the Fig 22 variant.
+    """
+    T, g = np.asarray(lengths, float), np.asarray(grad_norms, float)
+    a, b, r2 = A.fit_inverse_log(T, g, power=power)
+    fig, ax = _fig_and_ax(ax, size=(5.0, 3.8))
+    ax.scatter(T, g, s=10, alpha=0.5, color="#4c72b0", label="generations")
+    grid = np.linspace(T.min(), T.max(), 200)
+    p = "" if power == 1 else f"^{power:g}"
+    ax.plot(grid, a / np.log(grid) ** power + b, color="#b2182b", lw=2,
+            label=f"{a:.3g}/log(T){p} + {b:.3g}  (R² = {r2:.2f})")
+    ax.set_xlabel("generation length T (tokens)")
+    ax.set_ylabel("gradient norm ‖g‖")
+    ax.set_title("Gradient norm vs length")
+    ax.legend(fontsize="small")
+    return fig
+
+
+@_styled
+def plot_ablation(ablation_df: pd.DataFrame, x: str, y: str = "rho_oriented",
+                  hue: str | None = None, title: str | None = None,
+                  ax: Axes | None = None) -> Figure:
+    """Line plot of a correlation against an ablated hyper-parameter (Figs 19, 20).
+
+    Args:
+        ablation_df: one row per ablation setting, e.g. columns ``d, n, rho_oriented``.
+        x: the varied hyper-parameter (``"d"``, ``"n"``, ``"m"``, ``"C"``...).
+        y: the plotted quantity.
+        hue: optional column drawing one line per level (e.g. the fixed ``n`` or the dataset).
+    """
+    _check_columns(ablation_df, [x, y] + ([hue] if hue else []), "plot_ablation")
+    fig, ax = _fig_and_ax(ax, size=(5.0, 3.8))
+    levels = list(dict.fromkeys(ablation_df[hue])) if hue else [None]
+    pal = sns.color_palette("tab10", max(len(levels), 1))
+    for color, lev in zip(pal, levels, strict=True):
+        d = ablation_df if lev is None else ablation_df[ablation_df[hue] == lev]
+        d = d.sort_values(x, kind="mergesort")
+        ax.plot(d[x], d[y], marker="o", color=color,
+                label=None if lev is None else f"{hue} = {lev}")
+    ax.set_xlabel(x)
+    ax.set_ylabel("Spearman ρ (oriented)" if y == "rho_oriented" else y)
+    if np.issubdtype(np.asarray(ablation_df[x]).dtype, np.number):
+        vals = np.asarray(ablation_df[x], float)
+        if vals.min() > 0 and vals.max() / vals.min() >= 8:  # d, n are powers of two
+            ax.set_xscale("log", base=2)
+    ax.set_title(title or f"Ablation over {x}")
+    if hue:
+        ax.legend(fontsize="small")
+    return fig
+
+
+# ----------------------------------------------------------------------------------------------
+# output
+
+
+def save_figure(fig: Figure, path: str | os.PathLike, dpi: int = 150) -> None:
+    """Write ``fig`` atomically (``grace.io.atomic_write_bytes``); PNG unless the suffix says
+    ``.pdf`` or ``.svg``."""
+    from grace.io import atomic_write_bytes
+
+    fmt = os.path.splitext(str(path))[1].lower().lstrip(".") or "png"
+    if fmt not in ("png", "pdf", "svg"):
+        raise ValueError(f"cannot save a figure as {fmt!r} ({path}); use a .png, .pdf or .svg path")
+    buf = io.BytesIO()
+    fig.savefig(buf, format=fmt, dpi=dpi, bbox_inches="tight")
+    atomic_write_bytes(path, buf.getvalue())
+
+
+__all__ = [
+    "family_palette", "marker_map", "plot_correlation_bars", "plot_score_vs_target",
+    "plot_teacher_case_study", "plot_temperature_curves", "plot_temperature_violins",
+    "plot_size_budgets", "plot_gaps", "plot_robustness", "plot_grad_norm_vs_length",
+    "plot_ablation", "save_figure",
+]

@@ -1,0 +1,468 @@
+"""Random projections Π of per-sample gradients (paper §2.1, App. C.3).
+
+The paper works with ``Π g ∈ R^d`` where ``Π ∈ {±1/√D}^{d×D}`` is a random sign matrix (Park et al.,
+2023) and ``D`` is the number of student parameters. ``Π`` is far too large to store
+(``d·D = 7·10^9`` entries for a 14 M-parameter student at d = 512), so every projector here defines
+its matrix by a *counter-based* hash of ``(seed, row, column)``: any entry can be recomputed anywhere,
+in any order. Consequences:
+
+* the matrix is the same for every ``chunk_size``, batch split, cache setting and device (the hash uses
+  only 64-bit integer ops on values below 2**63, whose results are exact on CPU and CUDA alike);
+* memory is bounded by one chunk (``chunk_size × dim_out``) whatever ``dim_in`` is;
+* a sidecar's :meth:`Projector.meta` is enough to rebuild the exact matrix
+  (:func:`projector_from_meta`).
+
+Projectors:
+
+* :class:`RademacherProjector` — the paper's dense ``Π``, entries exactly ``±1/√dim_in``.
+* :class:`SparseJLProjector` — an opt-in *structured* projector (a sparse JL transform, as in GraSS):
+  each input coordinate goes to ``nnz`` output rows with signs ``±1/√nnz``. It is a different ``Π``
+  from the paper's, but also preserves inner products in expectation, at a fraction of the cost.
+* :class:`IdentityProjector` — ``Π = I`` for exact tests.
+
+Only the *matrix* is device-independent; the projected values are fp32 sums whose rounding may differ
+in the last bits between chunk sizes, batch splits and devices (the summation order differs).
+"""
+
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+__all__ = [
+    "Projector",
+    "RademacherProjector",
+    "SparseJLProjector",
+    "IdentityProjector",
+    "make_projector",
+    "projector_from_meta",
+    "rademacher_entry",
+    "sparse_jl_entries",
+]
+
+DEFAULT_CACHE_BYTES = 512 * 2**20  # memory a projector may keep for generated chunks of Π
+HASH_VERSION = "mix32-v1"  # bump if the hash below ever changes: old features would no longer match
+
+# ---------------------------------------------------------------------------------------------------
+# The counter-based hash. A 32-bit integer finaliser (murmur3/"lowbias32" style: xor-shift, multiply,
+# xor-shift, multiply, xor-shift) evaluated in int64 on values < 2**32. The multipliers are odd and
+# < 2**31, so every product is < 2**63: no int64 overflow, hence identical results on every device.
+# Masking with 0xFFFFFFFF keeps the state at 32 bits. Each step is a bijection of [0, 2**32).
+# ---------------------------------------------------------------------------------------------------
+_MASK32 = 0xFFFFFFFF
+_MUL1 = 0x7FEB352D
+_MUL2 = 0x4A6B4C6B
+_GOLDEN = 0x61C88647  # odd; used to spread consecutive keys
+
+
+def _mix32_py(x: int) -> int:
+    """Reference (pure Python) 32-bit finaliser; defines the hash the tensor version must match."""
+    x &= _MASK32
+    x ^= x >> 16
+    x = (x * _MUL1) & _MASK32
+    x ^= x >> 15
+    x = (x * _MUL2) & _MASK32
+    x ^= x >> 16
+    return x
+
+
+def _mix32_(x: torch.Tensor) -> torch.Tensor:
+    """In-place tensor version of :func:`_mix32_py` on an int64 tensor holding values in [0, 2**32)."""
+    x.bitwise_xor_(x >> 16)
+    x.mul_(_MUL1).bitwise_and_(_MASK32)
+    x.bitwise_xor_(x >> 15)
+    x.mul_(_MUL2).bitwise_and_(_MASK32)
+    x.bitwise_xor_(x >> 16)
+    return x
+
+
+def _key(*words: int) -> int:
+    """A 32-bit key from non-negative integers of any size (seed, stream tag, index...)."""
+    h = 0x2545F491
+    for w in words:
+        if w < 0:
+            raise ValueError(f"hash inputs must be non-negative, got {w}")
+        limbs = [w & _MASK32]
+        w >>= 32
+        while w:
+            limbs.append(w & _MASK32)
+            w >>= 32
+        for limb in (*limbs, len(limbs)):
+            h = _mix32_py((h ^ limb) + _GOLDEN)
+    return h
+
+
+def _float_bits(x: float) -> int:
+    """The int32 bit pattern of ``float32(x)``."""
+    return int(torch.tensor([x], dtype=torch.float32).view(torch.int32).item())
+
+
+def _check_dim(name: str, value: Any, upper: int = 2**32) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < upper:
+        raise ValueError(f"{name}={value!r} is invalid; pass a positive integer below {upper}")
+    return value
+
+
+def _default_chunk(dim_out: int, target_bytes: int = 8 * 2**20) -> int:
+    """Columns per chunk so that one fp32 chunk of Π is about ``target_bytes`` (GEMM-friendly)."""
+    n = target_bytes // (4 * dim_out)
+    return int(min(2**16, max(1024, n // 32 * 32)))
+
+
+# ---------------------------------------------------------------------------------------------------
+# Base class
+# ---------------------------------------------------------------------------------------------------
+class Projector(ABC):
+    """A linear map ``Π: R^dim_in → R^dim_out`` applied to rows of a gradient matrix (paper §2.1).
+
+    Subclasses implement :meth:`project_partial`; :meth:`project` checks shapes and projects a full
+    ``[B, dim_in]`` batch. Outputs are float32 whatever the input dtype.
+    """
+
+    kind = "abstract"
+
+    def __init__(self, dim_in: int, dim_out: int, seed: int = 0, device: str | torch.device = "cpu"):
+        self.dim_in = _check_dim("dim_in", dim_in, 2**37)
+        self.dim_out = _check_dim("dim_out", dim_out)
+        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+            raise ValueError(f"seed={seed!r} is invalid; pass a non-negative integer")
+        self.seed = seed
+        self.device = torch.device(device)
+
+    def project(self, G: torch.Tensor) -> torch.Tensor:
+        """Project a batch of flattened gradients: ``G [B, dim_in] → Π G^T as [B, dim_out]`` (fp32).
+
+        A 1-D ``G [dim_in]`` is treated as one row and gives a 1-D result.
+        """
+        if not isinstance(G, torch.Tensor):
+            raise ValueError(f"G must be a torch.Tensor, got {type(G).__name__}")
+        if G.dim() == 1:
+            return self.project(G[None])[0]
+        if G.dim() != 2 or G.shape[1] != self.dim_in:
+            raise ValueError(
+                f"G has shape {tuple(G.shape)} but this projector expects [B, {self.dim_in}]; "
+                f"build the projector with dim_in equal to the number of gradient entries"
+            )
+        return self.project_partial(G, 0)
+
+    __call__ = project
+
+    def project_partial(self, G_cols: torch.Tensor, start: int) -> torch.Tensor:
+        """Contribution of columns ``[start, start + n)`` of Π: ``G_cols [B, n] → [B, dim_out]``.
+
+        Projection is linear, so summing this over a partition of the columns gives :meth:`project`;
+        use it to stream gradients block by block without holding all of ``[B, dim_in]``.
+        """
+        if G_cols.dim() != 2 or not 0 <= start <= start + G_cols.shape[1] <= self.dim_in:
+            raise ValueError(
+                f"columns [{start}, {start + G_cols.shape[-1]}) with G_cols of shape "
+                f"{tuple(G_cols.shape)} do not fit in dim_in={self.dim_in}; pass a [B, n] block inside it"
+            )
+        if not G_cols.is_floating_point():
+            raise ValueError(f"G must be floating point, got dtype {G_cols.dtype}")
+        out = torch.zeros(G_cols.shape[0], self.dim_out, dtype=torch.float32, device=self.device)
+        if G_cols.shape[1] and G_cols.shape[0]:
+            self._accumulate(out, G_cols.to(self.device), start)
+        return out
+
+    @abstractmethod
+    def _accumulate(self, out: torch.Tensor, G_cols: torch.Tensor, start: int) -> None:
+        """Add ``G_cols @ Π[:, start:start+n]^T`` into ``out`` (fp32, in place)."""
+
+    def meta(self) -> dict[str, Any]:
+        """Everything needed to rebuild the same Π (for sidecars; see :func:`projector_from_meta`)."""
+        return {"kind": self.kind, "dim_in": self.dim_in, "dim_out": self.dim_out, "seed": self.seed}
+
+    def matrix(self, max_entries: int = 2**26) -> torch.Tensor:
+        """Materialise Π as ``[dim_out, dim_in]`` fp32 by projecting basis vectors (small dims only)."""
+        if self.dim_in * self.dim_out > max_entries:
+            raise ValueError(
+                f"Π has {self.dim_in * self.dim_out} entries > max_entries={max_entries}; "
+                "materialise only small projectors (or raise max_entries)"
+            )
+        eye = torch.eye(self.dim_in, dtype=torch.float32, device=self.device)
+        return self.project(eye).T.contiguous()
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.meta().items() if k != "kind")
+        return f"{type(self).__name__}({args})"
+
+
+class IdentityProjector(Projector):
+    """``Π = I`` (``dim_out = dim_in``): features are the raw gradients. For exact tests."""
+
+    kind = "identity"
+
+    def __init__(self, dim: int, device: str | torch.device = "cpu"):
+        super().__init__(dim, dim, seed=0, device=device)
+
+    def _accumulate(self, out: torch.Tensor, G_cols: torch.Tensor, start: int) -> None:
+        out[:, start : start + G_cols.shape[1]] += G_cols.float()
+
+    def meta(self) -> dict[str, Any]:
+        return {"kind": self.kind, "dim_in": self.dim_in, "dim_out": self.dim_out}
+
+
+# ---------------------------------------------------------------------------------------------------
+# The paper's dense Rademacher projection
+# ---------------------------------------------------------------------------------------------------
+def rademacher_entry(seed: int, row: int, col: int, dim_in: int) -> float:
+    """Pure-Python definition of ``Π[row, col]`` for :class:`RademacherProjector` (tests, docs).
+
+    ``word = mix32(mix32(K_row + row) + mix32(K_col + col // 32))`` with per-seed keys; the entry is
+    ``-1/√dim_in`` if bit ``col % 32`` of ``word`` is set, else ``+1/√dim_in`` (rounded to fp32).
+    """
+    k_row, k_col = _key(seed, 1), _key(seed, 2)
+    rk = _mix32_py(k_row + row)
+    ck = _mix32_py(k_col + (col >> 5))
+    word = _mix32_py(rk + ck)
+    c = float(torch.tensor(1.0 / math.sqrt(dim_in), dtype=torch.float32))
+    return -c if (word >> (col & 31)) & 1 else c
+
+
+class RademacherProjector(Projector):
+    """The paper's ``Π ∈ {±1/√D}^{d×D}`` (§2.1), generated chunk by chunk, never materialised whole.
+
+    Entry ``(r, c)`` is a sign bit of a 32-bit hash word of ``(seed, r, c // 32)`` (one hash gives 32
+    columns; see :func:`rademacher_entry` for the exact definition). ``project`` walks over column
+    chunks of ``chunk_size`` and for each does one GEMM ``[B, chunk] × [chunk, d]``, so generating a
+    chunk is paid once per batch, not per sample, and the sum is accumulated in fp32.
+
+    Generated chunks are kept in memory when they fit ``cache_bytes``: as fp32 when all of Π fits
+    (``4·d·D`` bytes; then projection is a pure GEMM), else as packed sign words (``d·D/8`` bytes; then
+    only the cheap bit unpacking is repeated), else nothing is kept. ``cache_bytes=0`` disables it.
+
+    Args:
+        dim_in: ``D``, the gradient length (number of trainable parameters).
+        dim_out: ``d``, the projection dimension (the paper uses 512, App. C uses 1024).
+        seed: selects the matrix; same seed, same Π on every machine.
+        device: where chunks are generated and the GEMM runs.
+        chunk_size: columns per chunk (memory ``≈ 4·chunk_size·dim_out`` bytes); ``None`` picks ~8 MB.
+        cache_bytes: memory budget for generated chunks.
+    """
+
+    kind = "rademacher"
+
+    def __init__(
+        self,
+        dim_in: int,
+        dim_out: int,
+        seed: int = 0,
+        device: str | torch.device = "cpu",
+        chunk_size: int | None = None,
+        cache_bytes: int = DEFAULT_CACHE_BYTES,
+    ):
+        super().__init__(dim_in, dim_out, seed, device)
+        self.chunk_size = _default_chunk(dim_out) if chunk_size is None else _check_dim("chunk_size", chunk_size, 2**40)
+        if isinstance(cache_bytes, bool) or not isinstance(cache_bytes, int) or cache_bytes < 0:
+            raise ValueError(f"cache_bytes={cache_bytes!r} is invalid; pass a non-negative integer (0 disables)")
+        self.cache_bytes = cache_bytes
+        n_words = dim_out * (-(-dim_in // 32) + 2 * -(-dim_in // self.chunk_size))
+        if 4 * dim_in * dim_out <= cache_bytes:
+            self.cache_mode = "float"
+        elif 4 * n_words <= cache_bytes:
+            self.cache_mode = "bits"
+        else:
+            self.cache_mode = "none"
+        self._cache: dict[int, torch.Tensor] = {}
+        self._scratch: torch.Tensor | None = None
+        self.scale = 1.0 / math.sqrt(dim_in)
+        self._scale_bits = _float_bits(self.scale)
+        self._k_col = _key(seed, 2)
+        rows = torch.arange(dim_out, dtype=torch.int64, device=self.device)
+        self._row_keys = _mix32_((rows + _key(seed, 1)).bitwise_and_(_MASK32))  # [d]
+        self._shifts = 31 - torch.arange(32, dtype=torch.int32, device=self.device)  # bit k → bit 31
+
+    def meta(self) -> dict[str, Any]:
+        return {**super().meta(), "hash": HASH_VERSION, "scale": "1/sqrt(dim_in)"}
+
+    # -- generation ---------------------------------------------------------------------------------
+    def _words(self, j0: int, j1: int) -> torch.Tensor:
+        """Hash words for word-columns ``[j0, j1)``: int32 ``[d, j1 - j0]`` (bit pattern of 32 signs)."""
+        j = torch.arange(j0, j1, dtype=torch.int64, device=self.device)
+        col_keys = _mix32_((j + self._k_col).bitwise_and_(_MASK32))  # [nw]
+        w = (self._row_keys[:, None] + col_keys[None, :]).bitwise_and_(_MASK32)  # [d, nw]
+        w = _mix32_(w)
+        w -= (w >> 31) << 32  # reinterpret as signed 32-bit, exactly (no overflowing cast)
+        return w.to(torch.int32)
+
+    def _unpack(self, words: torch.Tensor, scratch: bool) -> torch.Tensor:
+        """int32 words ``[d, nw]`` → fp32 signs ``[d, 32·nw]``; bit k of word j is column 32j + k.
+
+        The float is built bitwise: the sign bit is the hash bit and the rest is ``float32(1/√D)``, so
+        entries are exactly ``±1/√D`` with 3 integer ops per entry. With ``scratch`` the result lives
+        in a reused buffer (valid until the next call), which avoids page-faulting a fresh one per chunk.
+        """
+        d, nw = words.shape
+        if scratch:
+            if self._scratch is None or self._scratch.numel() < d * nw * 32:
+                self._scratch = torch.empty(d * nw * 32, dtype=torch.int32, device=self.device)
+            bits = self._scratch[: d * nw * 32].view(d, nw, 32)
+            torch.bitwise_left_shift(words[:, :, None], self._shifts, out=bits)  # [d, nw, 32]
+        else:
+            bits = torch.bitwise_left_shift(words[:, :, None], self._shifts)
+        bits.bitwise_and_(-(2**31)).bitwise_or_(self._scale_bits)
+        return bits.view(torch.float32).view(d, nw * 32)
+
+    def _columns(self, c0: int, c1: int, words: torch.Tensor | None = None, scratch: bool = True) -> torch.Tensor:
+        """Π[:, c0:c1] as fp32 ``[d, c1 - c0]`` (a view into a word-aligned block)."""
+        j0 = c0 >> 5
+        if words is None:
+            words = self._words(j0, (c1 + 31) >> 5)
+        return self._unpack(words, scratch)[:, c0 - 32 * j0 : c1 - 32 * j0]
+
+    def _chunk(self, i: int) -> torch.Tensor:
+        """Chunk ``i`` of Π, i.e. columns ``[i·chunk, (i+1)·chunk)``, from the cache or freshly made."""
+        c0, c1 = i * self.chunk_size, min((i + 1) * self.chunk_size, self.dim_in)
+        hit = self._cache.get(i)
+        if self.cache_mode == "float":
+            if hit is None:
+                hit = self._cache[i] = self._columns(c0, c1, scratch=False).contiguous()
+            return hit
+        if self.cache_mode == "bits":
+            if hit is None:
+                hit = self._cache[i] = self._words(c0 >> 5, (c1 + 31) >> 5)
+            return self._columns(c0, c1, hit)
+        return self._columns(c0, c1)
+
+    def _accumulate(self, out: torch.Tensor, G_cols: torch.Tensor, start: int) -> None:
+        stop, cs = start + G_cols.shape[1], self.chunk_size
+        for i in range(start // cs, -(-stop // cs)):
+            c0, c1 = max(i * cs, start), min((i + 1) * cs, stop)
+            if self.cache_mode == "none" and (c0, c1) != (i * cs, min((i + 1) * cs, self.dim_in)):
+                P = self._columns(c0, c1)  # [d, n]: generate only the part we need
+            else:
+                P = self._chunk(i)[:, c0 - i * cs : c1 - i * cs]  # [d, n]
+            out.addmm_(G_cols[:, c0 - start : c1 - start].float(), P.T)  # [B, n] @ [n, d]
+
+
+# ---------------------------------------------------------------------------------------------------
+# The structured (sparse JL) projection
+# ---------------------------------------------------------------------------------------------------
+def sparse_jl_entries(seed: int, col: int, dim_out: int, nnz: int) -> list[tuple[int, float]]:
+    """Pure-Python definition of column ``col`` of :class:`SparseJLProjector`: ``[(row, value)]``.
+
+    Rows are split into ``nnz`` contiguous blocks; block ``k`` holds one non-zero per column, at row
+    ``lo_k + ((h >> 1)·m_k >> 31)`` with sign ``(-1)^(h & 1)``, where ``h = mix32(K_k + col)``.
+    """
+    out = []
+    for k in range(nnz):
+        lo, hi = k * dim_out // nnz, (k + 1) * dim_out // nnz
+        h = _mix32_py(_key(seed, 3, k) + col)
+        row = lo + (((h >> 1) * (hi - lo)) >> 31)
+        value = float(torch.tensor((-1.0 if h & 1 else 1.0) / math.sqrt(nnz), dtype=torch.float32))
+        out.append((row, value))
+    return out
+
+
+class SparseJLProjector(Projector):
+    """Opt-in structured projector: a sparse Johnson–Lindenstrauss transform (as in GraSS/SJLT).
+
+    **Not the paper's Π.** Column ``c`` has exactly ``nnz`` non-zeros ``±1/√nnz``, one in each of
+    ``nnz`` row blocks (see :func:`sparse_jl_entries`), all from a counter-based hash of
+    ``(seed, k, c)`` — deterministic and device-independent like :class:`RademacherProjector`. Signs are
+    independent and zero-mean, so ``E[<Πx, Πy>] = <x, y>`` and ``E‖Πx‖² = ‖x‖²`` (note: no ``d/D``
+    factor, unlike the paper's ``±1/√D`` scaling — the scale cancels in every score that normalises
+    or is scale-invariant, but raw G-Var values are not comparable across the two projectors).
+
+    Cost is ``O(B·D·nnz)`` instead of ``O(B·D·d)``: per chunk, ``G`` is transposed and the ``nnz·n``
+    non-zeros are applied with one ``embedding_bag`` (a gather-and-sum per output row). The sorted
+    index structure of each chunk is cached within ``cache_bytes``.
+    """
+
+    kind = "sparse_jl"
+
+    def __init__(
+        self,
+        dim_in: int,
+        dim_out: int,
+        seed: int = 0,
+        nnz: int = 4,
+        device: str | torch.device = "cpu",
+        chunk_size: int = 2**16,
+        cache_bytes: int = DEFAULT_CACHE_BYTES,
+    ):
+        super().__init__(dim_in, dim_out, seed, device)
+        _check_dim("dim_in", dim_in, 2**31)
+        if isinstance(nnz, bool) or not isinstance(nnz, int) or not 1 <= nnz <= dim_out:
+            raise ValueError(f"nnz={nnz!r} is invalid; pass an integer in [1, dim_out={dim_out}]")
+        self.nnz = nnz
+        self.chunk_size = _check_dim("chunk_size", chunk_size, 2**31)
+        if isinstance(cache_bytes, bool) or not isinstance(cache_bytes, int) or cache_bytes < 0:
+            raise ValueError(f"cache_bytes={cache_bytes!r} is invalid; pass a non-negative integer (0 disables)")
+        self.cache_bytes = cache_bytes
+        self.cache = 8 * nnz * dim_in + 4 * dim_out * -(-dim_in // chunk_size) <= cache_bytes
+        self._cache: dict[int, tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = {}  # by first column
+        self._keys = [_key(seed, 3, k) for k in range(nnz)]
+        self._value = 1.0 / math.sqrt(nnz)
+
+    def meta(self) -> dict[str, Any]:
+        return {**super().meta(), "nnz": self.nnz, "hash": HASH_VERSION}
+
+    def _rows_signs(self, c0: int, c1: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Rows ``[nnz, n]`` (int64) and values ``[nnz, n]`` (fp32) of columns ``[c0, c1)``."""
+        cols = torch.arange(c0, c1, dtype=torch.int64, device=self.device)
+        rows, vals = [], []
+        for k, key in enumerate(self._keys):
+            lo, hi = k * self.dim_out // self.nnz, (k + 1) * self.dim_out // self.nnz
+            h = _mix32_((cols + key).bitwise_and_(_MASK32))
+            rows.append(lo + (((h >> 1) * (hi - lo)) >> 31))
+            vals.append((1 - 2 * (h & 1)).to(torch.float32) * self._value)
+        return torch.stack(rows), torch.stack(vals)
+
+    def _bags(self, c0: int, c1: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Columns sorted by output row, per-entry values and per-row offsets for ``embedding_bag``."""
+        cs = self.chunk_size
+        full = c0 % cs == 0 and c1 == min(c0 + cs, self.dim_in)  # only whole chunks are cached
+        hit = self._cache.get(c0) if full else None
+        if hit is not None:
+            return hit
+        rows, vals = self._rows_signs(c0, c1)  # [nnz, n]
+        rows, vals = rows.reshape(-1), vals.reshape(-1)
+        order = torch.argsort(rows, stable=True)
+        cols = order % (c1 - c0)  # local column of each sorted entry
+        counts = torch.bincount(rows, minlength=self.dim_out)
+        offsets = torch.cumsum(counts, 0) - counts
+        bags = (cols.to(torch.int32), vals[order].contiguous(), offsets.to(torch.int32))
+        if self.cache and full:
+            self._cache[c0] = bags
+        return bags
+
+    def _accumulate(self, out: torch.Tensor, G_cols: torch.Tensor, start: int) -> None:
+        stop, cs = start + G_cols.shape[1], self.chunk_size
+        out_t = torch.zeros(self.dim_out, out.shape[0], dtype=torch.float32, device=self.device)  # [d, B]
+        for i in range(start // cs, -(-stop // cs)):
+            c0, c1 = max(i * cs, start), min((i + 1) * cs, stop)
+            cols, vals, offsets = self._bags(c0, c1)
+            table = G_cols[:, c0 - start : c1 - start].T.float().contiguous()  # [n, B]
+            out_t += F.embedding_bag(cols, table, offsets, mode="sum", per_sample_weights=vals)
+        out += out_t.T
+
+
+# ---------------------------------------------------------------------------------------------------
+# Factories
+# ---------------------------------------------------------------------------------------------------
+_KINDS = {"rademacher": RademacherProjector, "sparse_jl": SparseJLProjector, "identity": IdentityProjector}
+
+
+def make_projector(kind: str, dim_in: int, dim_out: int, seed: int = 0, **kwargs: Any) -> Projector:
+    """Build a projector by name: ``"rademacher"`` (paper §2.1), ``"sparse_jl"`` or ``"identity"``."""
+    if kind not in _KINDS:
+        raise ValueError(f"unknown projector kind {kind!r}; choose one of {sorted(_KINDS)}")
+    if kind == "identity":
+        if dim_out != dim_in:
+            raise ValueError(f"identity projector needs dim_out == dim_in, got {dim_out} != {dim_in}")
+        return IdentityProjector(dim_in, **kwargs)
+    return _KINDS[kind](dim_in, dim_out, seed=seed, **kwargs)
+
+
+def projector_from_meta(meta: dict[str, Any], **kwargs: Any) -> Projector:
+    """Rebuild the projector recorded by :meth:`Projector.meta` (``kwargs``: device, chunk_size...)."""
+    if meta.get("hash", HASH_VERSION) != HASH_VERSION:
+        raise ValueError(f"projector hash {meta['hash']!r} != this version's {HASH_VERSION!r}; recompute features")
+    extra = {"nnz": meta["nnz"]} if meta.get("kind") == "sparse_jl" else {}
+    return make_projector(meta.get("kind", "?"), meta["dim_in"], meta["dim_out"], meta.get("seed", 0), **extra, **kwargs)

@@ -1,0 +1,484 @@
+"""The study runner: the paper's teacher-selection experiment end to end, cached stage by stage (paper §3).
+
+For every teacher × temperature configuration the runner
+
+1. samples the distillation set D_distill: N prompts × M responses              (paper §2, §3)
+2. computes the student's gradient features on an n × m subset D_eval            (paper §2.1)
+3. scores the configuration with GRACE and every baseline                       (eqs. 1–6, App. C.1)
+4. distils the student on all of D_distill and evaluates avg@k, greedy, best-of-k (paper §3)
+
+and then writes one tidy table (``results.csv``, one row per configuration) and the analysis tables
+(Spearman with bootstrap CIs, selection gaps, size budgets, families, temperatures, robustness).
+
+The miniature profiles (``smoke``, ``quick``, ``full``) first *build the world* — tokenizer, base
+models, teacher pool — with :mod:`grace.world`; the ``gpu`` profile names Hub models instead.
+
+Caching: each stage writes its outputs and finally a ``done.json`` holding the hash of everything
+it depends on (its config and the hashes of its inputs). A rerun skips stages whose ``done.json``
+matches; a ``kill -9`` loses at most the stage in flight; every stage is seeded from the profile
+seed and its own identity, never from what ran before, so a resumed run equals an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import shutil
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from grace.io import read_json, read_jsonl, stable_hash, write_json, write_jsonl
+
+PROFILE_DIR = Path(__file__).parent / "profiles"
+RESULT_TARGETS = ("student_avg_at_k", "student_greedy", "student_best_of_k")
+
+
+# --------------------------------------------------------------------------------------------------
+# profiles
+
+
+def available_profiles() -> list[str]:
+    return sorted(p.stem for p in PROFILE_DIR.glob("*.yaml"))
+
+
+def load_profile(name_or_path: str | os.PathLike) -> dict[str, Any]:
+    """Load a study profile: a bundled name (``smoke``, ``quick``, ``full``, ``gpu``) or a YAML path."""
+    import yaml
+
+    path = Path(name_or_path)
+    if not path.suffix:
+        path = PROFILE_DIR / f"{name_or_path}.yaml"
+        if not path.exists():
+            raise ValueError(f"unknown profile {str(name_or_path)!r}: use one of {available_profiles()} "
+                             "or a path to a YAML file (copy one from grace/profiles/)")
+    elif not path.exists():
+        raise FileNotFoundError(f"profile file {str(path)!r} does not exist")
+    with open(path, encoding="utf-8") as f:
+        profile = yaml.safe_load(f)
+    profile.setdefault("name", path.stem)
+    validate_profile(profile)
+    return profile
+
+
+def validate_profile(p: dict[str, Any]) -> None:
+    """Check a profile's structure; errors name the key and the fix."""
+    for key in ("task", "temperatures", "generation", "features", "scores", "distill", "evaluation"):
+        if key not in p:
+            raise ValueError(f"profile {p.get('name')!r} lacks '{key}'; copy grace/profiles/quick.yaml as a template")
+    if ("world" in p) == ("models" in p):
+        raise ValueError("a profile needs exactly one of 'world' (build the miniature world) or 'models' (Hub ids)")
+    temps = p["temperatures"]
+    if not temps or any(float(t) <= 0 for t in temps):
+        raise ValueError(f"temperatures={temps}: every sampling temperature must be > 0 (the paper uses 0.3–1.0)")
+    g, f, e = p["generation"], p["features"], p["evaluation"]
+    if int(g["M"]) < 1 or int(g["N"]) < 1:
+        raise ValueError(f"generation N={g['N']}, M={g['M']} must be >= 1")
+    if int(e["k"]) < 1:
+        raise ValueError(f"evaluation k={e['k']} must be >= 1 (the paper uses k=16)")
+    if int(f["n"]) > int(g["N"]) or int(f["m"]) > int(g["M"]):
+        raise ValueError(f"features n={f['n']}, m={f['m']} must not exceed generation N={g['N']}, M={g['M']} "
+                         "(D_eval is a subset of D_distill, paper §2.1)")
+    if int(p["scores"]["n_folds"]) > int(f["n"]):
+        raise ValueError(f"scores n_folds={p['scores']['n_folds']} exceeds features n={f['n']} prompts")
+
+
+# --------------------------------------------------------------------------------------------------
+# caching
+
+
+class Log:
+    """One line per stage with its time; the runner's only printing."""
+
+    def __init__(self, out: Path, quiet: bool = False):
+        self.path, self.quiet = out / "study.log", quiet
+        out.mkdir(parents=True, exist_ok=True)
+
+    def __call__(self, msg: str) -> None:
+        line = f"[{time.strftime('%H:%M:%S')}] {msg}"
+        print(line, file=sys.stderr, flush=True)
+        with open(self.path, "a", encoding="utf-8") as f:
+            f.write(line + "\n")
+
+
+def cached(stage_dir: Path, key: dict[str, Any], fn: Callable[[], dict[str, Any]], label: str, log: Log) -> dict[str, Any]:
+    """Run ``fn`` unless ``stage_dir/done.json`` records the same ``key``; return its summary."""
+    marker = stage_dir / "done.json"
+    h = stable_hash(key)
+    if marker.exists():
+        done = read_json(marker)
+        if done.get("key") == h:
+            return done["summary"] | {"_key": h}
+    if stage_dir.exists():  # stale or interrupted: start clean
+        shutil.rmtree(stage_dir)
+    stage_dir.mkdir(parents=True)
+    t0 = time.time()
+    summary = fn()
+    seconds = time.time() - t0
+    write_json(marker, {"key": h, "config": key, "summary": summary, "seconds": round(seconds, 2)})
+    brief = ", ".join(f"{k}={_fmt(v)}" for k, v in summary.items() if isinstance(v, int | float) and not k.startswith("_"))
+    log(f"{label}: {seconds:.1f}s  {brief}")
+    return summary | {"_key": h}
+
+
+def _fmt(v: Any) -> str:
+    return f"{v:.4g}" if isinstance(v, float) else str(v)
+
+
+def seed_for(*parts: Any) -> int:
+    """A 31-bit seed derived from a stage's identity (independent of execution order)."""
+    return int(stable_hash(list(parts), n=8), 16) % (2**31 - 1)
+
+
+# --------------------------------------------------------------------------------------------------
+# world / models
+
+
+def make_task(tcfg: dict[str, Any]):
+    from grace.tasks import get_task
+
+    kwargs = {k: v for k, v in tcfg.items() if k != "kind"}
+    return get_task(tcfg["kind"], **kwargs)
+
+
+def build_world(profile: dict[str, Any], task, out: Path, log: Log, progress: bool) -> dict[str, Any]:
+    """Build (or reuse) the miniature world: tokenizer, bases, teachers (:mod:`grace.world`)."""
+    import random
+
+    from grace import world as W
+    from grace.distill import TrainConfig
+    from grace.tasks import STYLES, pretraining_corpus, render_solution
+
+    w, seed = profile["world"], int(profile["seed"])
+    template = profile["template"]
+    sizes = {k: W.ModelSize(**v) for k, v in w["sizes"].items()}
+    wdir = out / "world"
+
+    n_tok = int(w["tokenizer_problems"])
+    tok_key = {"stage": "tokenizer", "seed": seed, "n": n_tok, "task": profile["task"], "pattern": W.TOKEN_PATTERN,
+               "corpus": w["pretrain"]["n_texts"], "template": template}
+
+    def _tokenizer() -> dict[str, Any]:
+        probs = task.problems("train", n_tok, seed_for(seed, "tokenizer"))
+        rng = random.Random(seed)
+        texts = [p.question for p in probs] + [render_solution(p, s, rng) for p in probs for s in STYLES]
+        texts += pretraining_corpus(n_tok, seed_for(seed, "tokenizer-corpus")) + [template.format(prompt="")]
+        tok = W.build_tokenizer(texts)
+        tok.save_pretrained(wdir / "tokenizer")
+        return {"vocab": len(tok)}
+
+    tok_sum = cached(wdir / "tokenizer", tok_key, _tokenizer, "world/tokenizer", log)
+    tokenizer = W.load_tokenizer(wdir / "tokenizer")
+
+    pre = w["pretrain"]
+    needed = sorted({w["student"]} | {t["size"] for t in w["teachers"] if t["style"] != "self"})
+    bases: dict[str, dict[str, Any]] = {}
+    for size in needed:
+        if size not in sizes:
+            raise ValueError(f"world size {size!r} is not defined under world.sizes ({sorted(sizes)})")
+        steps = int(pre["steps"][size])
+        key = {"stage": "base", "size": size, "shape": w["sizes"][size], "steps": steps, "pre": pre,
+               "tok": tok_sum["_key"], "seed": seed}
+
+        def _base(size=size, steps=steps) -> dict[str, Any]:
+            texts = pretraining_corpus(int(pre["n_texts"]), seed_for(seed, "pretrain-corpus"))
+            cfg = TrainConfig(learning_rate=float(pre["learning_rate"]), max_steps=steps,
+                              batch_size=int(pre["batch_size"]), seed=seed_for(seed, "base", size))
+            s = W.pretrain_base(sizes[size], tokenizer, texts, cfg, wdir / "bases" / size, seed_for(seed, "init", size),
+                                progress=progress)
+            shutil.rmtree(wdir / "bases" / size / "_trainer", ignore_errors=True)
+            return s
+
+        s = cached(wdir / "bases" / size, key, _base, f"world/base-{size}", log)
+        bases[size] = {"path": wdir / "bases" / size, "key": s["_key"], "params": s["params"]}
+
+    student = bases[w["student"]]
+    n_teacher_problems = int(w["teacher_problems"])
+    teachers: dict[str, dict[str, Any]] = {}
+    for t in w["teachers"]:
+        spec = W.TeacherSpec(name=t["name"], style=t["style"], size=t.get("size", w["student"]),
+                             steps=int(t.get("steps", 0)), learning_rate=float(t.get("learning_rate", w["teacher_lr"])),
+                             seed=seed_for(seed, "teacher", t["name"]))
+        if spec.style == "self":
+            teachers[spec.name] = {"path": student["path"], "key": student["key"], "family": "self",
+                                   "size_label": w["student"], "size_params": student["params"], "style": "self",
+                                   "steps": 0}
+            continue
+        base = bases[spec.size]
+        key = {"stage": "teacher", "spec": spec.__dict__, "base": base["key"], "n_problems": n_teacher_problems,
+               "template": template, "batch": int(w.get("teacher_batch_size", 64))}
+        tdir = wdir / "teachers" / spec.name
+
+        def _teacher(spec=spec, base=base, tdir=tdir) -> dict[str, Any]:
+            probs = task.problems("train", n_teacher_problems, seed_for(seed, "teacher-data", spec.style))
+            s = W.train_teacher(spec, base["path"], probs, template, tdir, batch_size=int(w.get("teacher_batch_size", 64)),
+                                progress=progress)
+            shutil.rmtree(tdir / "_trainer", ignore_errors=True)
+            return {k: v for k, v in s.items() if isinstance(v, int | float | str)}
+
+        s = cached(tdir, key, _teacher, f"world/teacher-{spec.name}", log)
+        teachers[spec.name] = {"path": tdir, "key": s["_key"], "family": spec.family, "size_label": spec.size,
+                               "size_params": s["params"], "style": spec.style, "steps": spec.steps}
+    return {"student": student, "teachers": teachers}
+
+
+def hub_models(profile: dict[str, Any]) -> dict[str, Any]:
+    """The ``models`` section of a GPU profile: Hub ids or local paths for the student and teachers."""
+    m = profile["models"]
+    student = {"path": m["student"], "key": stable_hash(m["student"]), "params": m.get("student_params", 0)}
+    teachers = {}
+    for t in m["teachers"]:
+        teachers[t["name"]] = {"path": t["id"], "key": stable_hash(t), "family": t["family"],
+                               "size_label": t.get("size_label", ""), "size_params": int(float(t.get("size_params", 0))),
+                               "style": t["family"], "steps": 0, "chat": bool(t.get("chat", False))}
+    return {"student": student, "teachers": teachers}
+
+
+# --------------------------------------------------------------------------------------------------
+# per-configuration stages
+
+
+def _load(path, device: str):
+    from grace.world import load_model, load_tokenizer
+
+    return load_model(path, device=device), load_tokenizer(path)
+
+
+def stage_teacher_card(profile, task, name: str, t: dict[str, Any], test_prompts, out: Path, log: Log, progress: bool):
+    """Teacher card: family, size, training steps and its own avg@k on the test split (paper Fig. 4)."""
+    from grace.evaluation import evaluate
+
+    e, device = profile["evaluation"], profile.get("device", "cpu")
+    key = {"stage": "card", "teacher": t["key"], "eval": e, "n_test": len(test_prompts), "template": profile["template"],
+           "test": stable_hash([p["prompt_id"] for p in test_prompts])}
+    cdir = out / "cards" / name
+
+    def _card() -> dict[str, Any]:
+        model, tok = _load(t["path"], device)
+        metrics, per_prompt = evaluate(model, tok, test_prompts, task.is_correct, k=int(e["k"]), temperature=1.0,
+                                       max_new_tokens=int(e["max_new_tokens"]), seed=seed_for(profile["seed"], "card", name),
+                                       template=profile["template"], batch_size=int(e.get("batch_size", 256)),
+                                       device=device, progress=progress)
+        write_jsonl(cdir / "per_prompt.jsonl", per_prompt)
+        return {"avg_at_k": metrics["avg_at_k"], "greedy": metrics["greedy"], "best_of_k": metrics["best_of_k"],
+                "family": t["family"], "size_label": t["size_label"], "size_params": int(t["size_params"]),
+                "steps": int(t["steps"])}
+
+    return cached(cdir, key, _card, f"card/{name}", log)
+
+
+def stage_generate(profile, task, name: str, t: dict[str, Any], temperature: float, prompts, out: Path, log: Log,
+                   progress: bool) -> tuple[dict[str, Any], Path]:
+    """D_distill for one configuration: N prompts × M responses at ``temperature`` (paper §3)."""
+    from grace.generation import generate_records
+
+    g, device = profile["generation"], profile.get("device", "cpu")
+    config = f"{name}@{temperature:g}"
+    gdir = out / "generations" / config
+    key = {"stage": "generate", "teacher": t["key"], "T": temperature, "gen": g, "template": profile["template"],
+           "prompts": stable_hash([p["prompt_id"] for p in prompts]), "seed": profile["seed"]}
+
+    def _gen() -> dict[str, Any]:
+        model, tok = _load(t["path"], device)
+        recs = generate_records(model, tok, prompts, int(g["M"]), temperature, teacher=name, is_correct=task.is_correct,
+                                max_new_tokens=int(g["max_new_tokens"]), seed=seed_for(profile["seed"], "gen", config),
+                                template=profile["template"], batch_size=int(g.get("batch_size", 256)), device=device,
+                                chat=bool(t.get("chat", False)), progress=progress)
+        empty = sum(1 for r in recs if not r["response"].strip())
+        write_jsonl(gdir / "generations.jsonl", recs)
+        return {"records": len(recs), "teacher_accuracy": float(np.mean([r["correct"] for r in recs])),
+                "empty_responses": empty}
+
+    s = cached(gdir, key, _gen, f"generate/{config}", log)
+    return s, gdir / "generations.jsonl"
+
+
+def scoring_subset(records: list[dict[str, Any]], prompt_ids: list[Any], m: int) -> list[dict[str, Any]]:
+    """D_eval ⊂ D_distill: the first ``m`` responses of each of the chosen prompts, grouped by prompt."""
+    by_prompt: dict[Any, list[dict[str, Any]]] = {}
+    for r in records:
+        by_prompt.setdefault(r["prompt_id"], []).append(r)
+    out = []
+    for pid in prompt_ids:
+        rs = sorted(by_prompt.get(pid, []), key=lambda r: r.get("sample", 0))
+        if len(rs) < m:
+            raise ValueError(f"prompt_id {pid!r} has {len(rs)} generations, need m={m}")
+        out.extend(rs[:m])
+    return out
+
+
+def make_projector(kind: str, dim_in: int, d: int, seed: int, device: str):
+    """The projector named in a profile (paper §2.1: dense Rademacher)."""
+    from grace import projection as P
+
+    if kind == "rademacher":
+        return P.RademacherProjector(dim_in, d, seed=seed, device=device)
+    if kind == "sparse":
+        return P.SparseJLProjector(dim_in, d, seed=seed)
+    if kind == "identity":
+        return P.IdentityProjector(dim_in)
+    raise ValueError(f"projector={kind!r}: use 'rademacher' (paper), 'sparse' or 'identity'")
+
+
+def stage_features(profile, config: str, student: dict[str, Any], gen_key: str, gen_path: Path, score_prompt_ids,
+                   out: Path, log: Log, progress: bool) -> Path:
+    """Student gradient features on D_eval for one configuration (paper §2.1)."""
+    from grace.features import compute_features
+
+    f, device = profile["features"], profile.get("device", "cpu")
+    fdir = out / "features" / config
+    key = {"stage": "features", "student": student["key"], "gen": gen_key, "features": f, "template": profile["template"],
+           "prompts": stable_hash(list(score_prompt_ids)), "seed": profile["seed"]}
+
+    def _feat() -> dict[str, Any]:
+        model, tok = _load(student["path"], device)
+        subset = scoring_subset(read_jsonl(gen_path), score_prompt_ids, int(f["m"]))
+        n_params = sum(p.numel() for p in model.parameters() if p.requires_grad)
+        proj = make_projector(f.get("projector", "rademacher"), n_params, int(f["d"]), seed_for(profile["seed"], "proj"),
+                              device)
+        feats = compute_features(model, tok, subset, proj, length_scale=f.get("length_scale", "log"),
+                                 template=profile["template"], batch_size=int(f.get("batch_size", 8)), device=device,
+                                 progress=progress)
+        feats.save(fdir / "features.npz")
+        return {"rows": int(feats.H.shape[0]), "d": int(feats.H.shape[1])}
+
+    cached(fdir, key, _feat, f"features/{config}", log)
+    return fdir / "features.npz"
+
+
+def stage_student(profile, task, config: str, student: dict[str, Any], gen_key: str, gen_path: Path, test_prompts,
+                  out: Path, log: Log, progress: bool) -> dict[str, Any]:
+    """Distil the student on all of D_distill, then evaluate it (paper §3)."""
+    from grace.distill import TrainConfig, distill
+    from grace.evaluation import evaluate
+
+    d, e, device = profile["distill"], profile["evaluation"], profile.get("device", "cpu")
+    sdir = out / "students" / config
+    key = {"stage": "student", "student": student["key"], "gen": gen_key, "distill": d, "eval": e,
+           "template": profile["template"], "test": stable_hash([p["prompt_id"] for p in test_prompts]),
+           "seed": profile["seed"]}
+
+    def _student() -> dict[str, Any]:
+        model, tok = _load(student["path"], device)
+        cfg = TrainConfig(learning_rate=float(d["learning_rate"]), epochs=float(d["epochs"]),
+                          batch_size=int(d["batch_size"]), warmup_ratio=float(d.get("warmup_ratio", 0.05)),
+                          weight_decay=float(d.get("weight_decay", 0.0)), scheduler=d.get("scheduler", "cosine"),
+                          filter_correct=bool(d.get("filter_correct", False)), seed=seed_for(profile["seed"], "distill"))
+        train = distill(model, tok, [r for r in read_jsonl(gen_path) if r["response"].strip()], cfg,
+                        profile["template"], sdir / "_trainer", progress=progress)
+        shutil.rmtree(sdir / "_trainer", ignore_errors=True)
+        metrics, per_prompt = evaluate(model, tok, test_prompts, task.is_correct, k=int(e["k"]), temperature=1.0,
+                                       max_new_tokens=int(e["max_new_tokens"]), seed=seed_for(profile["seed"], "eval"),
+                                       template=profile["template"], batch_size=int(e.get("batch_size", 256)),
+                                       device=device, progress=progress)
+        write_jsonl(sdir / "per_prompt.jsonl", per_prompt)
+        if d.get("save_model", False):
+            from grace.world import save_model
+
+            save_model(model, tok, sdir / "model")
+        return {"avg_at_k": metrics["avg_at_k"], "greedy": metrics["greedy"], "best_of_k": metrics["best_of_k"],
+                "train_loss": train["train_loss"], "steps": train["steps"], "n_examples": train["n_examples"]}
+
+    return cached(sdir, key, _student, f"student/{config}", log)
+
+
+# --------------------------------------------------------------------------------------------------
+# the study
+
+
+def run_study(profile: dict[str, Any], out: str | os.PathLike, progress: bool = True):
+    """Run every stage for every configuration and write ``results.csv`` + ``analysis/`` (paper §3).
+
+    Returns:
+        The results table (a pandas DataFrame, one row per teacher × temperature configuration).
+    """
+    import pandas as pd
+    import torch
+
+    from grace.features import Features
+    from grace.scores import all_scores
+
+    profile = copy.deepcopy(profile)
+    validate_profile(profile)
+    out = Path(out)
+    log = Log(out)
+    t_start = time.time()
+    torch.set_num_threads(int(profile.get("threads", torch.get_num_threads())))
+    log(f"study profile={profile['name']} out={out} seed={profile['seed']}")
+    write_json(out / "profile.json", profile)
+
+    task = make_task(profile["task"])
+    g, f, sc = profile["generation"], profile["features"], profile["scores"]
+    seed = int(profile["seed"])
+    prompts = task.train_prompts(int(g["N"]), seed_for(seed, "distill-prompts"))
+    test_prompts = task.test_prompts(int(profile["evaluation"]["n_test"]), seed_for(seed, "test-prompts"))
+    rng = np.random.default_rng(seed_for(seed, "score-prompts"))
+    score_prompt_ids = [prompts[i]["prompt_id"] for i in sorted(rng.choice(len(prompts), int(f["n"]), replace=False))]
+
+    models = build_world(profile, task, out, log, progress) if "world" in profile else hub_models(profile)
+    student = models["student"]
+
+    rows = []
+    for name, t in models["teachers"].items():
+        card = stage_teacher_card(profile, task, name, t, test_prompts, out, log, progress)
+        for temperature in profile["temperatures"]:
+            temperature = float(temperature)
+            config = f"{name}@{temperature:g}"
+            gsum, gpath = stage_generate(profile, task, name, t, temperature, prompts, out, log, progress)
+            fpath = stage_features(profile, config, student, gsum["_key"], gpath, score_prompt_ids, out, log, progress)
+            ssum = stage_student(profile, task, config, student, gsum["_key"], gpath, test_prompts, out, log, progress)
+            feats = Features.load(fpath)
+            scores = all_scores(feats.H, feats.prompt_ids, loss=feats.loss, mean_prob=feats.mean_prob,
+                                correct=feats.correct, grad_norms=feats.grad_norm, n_folds=int(sc["n_folds"]),
+                                nu=float(sc["nu"]), seed=seed_for(seed, "folds"))
+            rows.append({
+                "config": config, "teacher": name, "family": t["family"], "style": t["style"],
+                "size_label": t["size_label"], "size_params": int(t["size_params"]), "temperature": temperature,
+                "is_self": t["style"] == "self", "teacher_steps": int(t["steps"]),
+                "student_avg_at_k": ssum["avg_at_k"], "student_greedy": ssum["greedy"],
+                "student_best_of_k": ssum["best_of_k"], "student_train_loss": ssum["train_loss"],
+                "teacher_accuracy": gsum["teacher_accuracy"], "teacher_avg_at_k": card["avg_at_k"],
+                "empty_responses": gsum["empty_responses"], **scores,
+            })
+    results = pd.DataFrame(rows)
+    from grace.io import atomic_write_text
+
+    atomic_write_text(out / "results.csv", results.to_csv(index=False, float_format="%.10g"))
+    log(f"results: {len(results)} configurations -> {out / 'results.csv'}")
+    write_analysis(results, profile, out, log)
+    log(f"study done in {time.time() - t_start:.1f}s")
+    return results
+
+
+def write_analysis(results, profile: dict[str, Any], out: Path, log: Log) -> None:
+    """Spearman tables (+ bootstrap CIs), gaps, budgets, families, temperatures, robustness (paper §3, App. C–D)."""
+    from grace import analysis as A
+    from grace.io import atomic_write_text
+    from grace.scores import SCORE_ORIENTATION
+
+    a = profile.get("analysis", {})
+    adir = out / "analysis"
+    scores = [s for s in SCORE_ORIENTATION if s in results.columns and results[s].notna().sum() >= 3
+              and results[s].nunique() > 1]
+    seed = int(profile["seed"])
+    n_boot = int(a.get("n_boot", 1000))
+    for target in RESULT_TARGETS:
+        tab = A.spearman_table(results, target=target, scores=scores, n_boot=n_boot, seed=seed)
+        atomic_write_text(adir / f"spearman_{target}.csv", tab.to_csv(index=False))
+        if target == "student_avg_at_k":
+            log("spearman vs student avg@k (oriented: + means the score ranks teachers the right way)\n"
+                + tab.to_string(index=False, float_format=lambda x: f"{x:.3f}"))
+    atomic_write_text(adir / "gaps.csv", A.selection_gaps(results, scores, "student_avg_at_k").to_csv(index=False))
+    budgets = a.get("size_budgets") or sorted(results["size_params"].unique().tolist())
+    atomic_write_text(adir / "size_budgets.csv",
+                      A.size_budget_table(results, budgets, scores, "student_avg_at_k").to_csv(index=False))
+    atomic_write_text(adir / "families.csv", A.family_gap_table(results, scores, "student_avg_at_k").to_csv(index=False))
+    atomic_write_text(adir / "temperatures.csv",
+                      A.temperature_table(results, scores, "student_avg_at_k").to_csv(index=False))
+    rob = A.robustness_subsets(results, scores, "student_avg_at_k", n_subsets=int(a.get("n_subsets", 100)),
+                               frac=float(a.get("subset_frac", 0.6)), seed=seed)
+    atomic_write_text(adir / "robustness.csv", rob.to_csv(index=False))

@@ -1,0 +1,918 @@
+"""Tasks: a synthetic GSM-style task, GSM8K/MATH loaders, and answer checking (paper §3).
+
+The paper distils 1B–3B students from 15 teachers on GSM8K and MATH (§3, "Settings"); each
+prompt-response pair gets a binary correctness score. This module is the task layer of both worlds:
+
+* the **miniature world**: short procedurally generated word problems (a closed vocabulary of names,
+  items and verbs, 1–4 exact integer steps, small numbers) whose solutions can be rendered in several
+  teacher *styles* (``calc``, ``verbose``, ``terse``, ``answer``, ``slip``), plus a pre-training corpus
+  for the student that contains no teacher style;
+* the **real world**: loaders for GSM8K and MATH500 from local jsonl files (or the Hugging Face Hub);
+* **answer checking** shared by both: GSM8K ``#### N`` extraction with numeric comparison, MATH
+  ``\\boxed{}`` extraction with ``math_verify`` or a documented fallback normaliser.
+
+A :class:`Task` hides which world is used: ``train_prompts``/``test_prompts`` return dicts with
+``prompt_id``, ``prompt``, ``answer`` and ``reference_solution``, and ``is_correct`` scores a response.
+Prompts are the raw question text; any chat/prompt template belongs to the model side.
+
+Sequence length is the main cost in the miniature world, so every text here is short. Measured with
+:func:`count_tokens` on ``medium`` problems with 1–4 steps: questions ~24 words (~30 tokens); solutions
+~45 tokens (``calc``), ~51 (``verbose``), ~19 (``terse``), ~3 (``answer``). With 1–3 steps: ~27 + ~37.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import re
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from decimal import Decimal, InvalidOperation
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+from grace.io import read_jsonl, stable_hash
+
+# ----------------------------------------------------------------------------------------------
+# Closed vocabulary of the miniature world
+
+NAMES: tuple[tuple[str, str], ...] = (  # (name, subject pronoun)
+    ("Tom", "he"), ("Sam", "he"), ("Ben", "he"), ("Max", "he"), ("Leo", "he"), ("Jack", "he"),
+    ("Dan", "he"), ("Carl", "he"), ("Paul", "he"), ("Omar", "he"), ("Ravi", "he"), ("Juan", "he"),
+    ("Mia", "she"), ("Ann", "she"), ("Eva", "she"), ("Lily", "she"), ("Zoe", "she"), ("Kate", "she"),
+    ("Rosa", "she"), ("Emma", "she"), ("Nina", "she"), ("Ava", "she"), ("Lucy", "she"), ("Sara", "she"),
+)
+ITEMS: tuple[str, ...] = (
+    "apples", "pens", "books", "cards", "coins", "stamps", "shells", "marbles", "stickers",
+    "cookies", "eggs", "toys", "balls", "flowers", "rocks", "candies",
+)
+_OBJ = {"he": "him", "she": "her"}
+
+# Question sentences per step, keyed by a phrase id stored on each Step. ``{P}`` is the capitalised
+# pronoun, ``{F}`` a friend's name, ``{o}`` the object pronoun, ``{b}`` the operand.
+_PHRASES: dict[str, dict[str, str]] = {
+    "+": {"buys": "{P} buys {b} more.", "finds": "{P} finds {b} more.",
+          "gets": "{F} gives {o} {b} more."},
+    "-": {"gives": "{P} gives {b} to {F}.", "sells": "{P} sells {b}.", "loses": "{P} loses {b}."},
+    "*": {"times": "Then {p} has {b} times as many.", "grows": "The number grows {b} times."},
+    "/": {"splits": "{P} splits them into {b} piles and keeps one.",
+          "shares": "{P} keeps one of {b} equal shares."},
+}
+# Verbose-style explanations, one per phrase id (present tense, short).
+_EXPLAIN: dict[str, str] = {
+    "buys": "{N} buys {b} more, so we add", "finds": "{N} finds {b} more, so we add",
+    "gets": "{F} gives {b} more, so we add", "gives": "{N} gives away {b}, so we subtract",
+    "sells": "{N} sells {b}, so we subtract", "loses": "{N} loses {b}, so we subtract",
+    "times": "There are {b} times as many, so we multiply",
+    "grows": "The number grows {b} times, so we multiply",
+    "splits": "{N} keeps one of {b} piles, so we divide",
+    "shares": "{N} keeps one of {b} shares, so we divide",
+}
+_QUESTIONS = ("How many {item} does {N} have now?", "How many {item} does {N} end with?")
+
+_MAX_MISSES = 20_000
+TEST_FRACTION = 0.2  # share of the canonical problem space that belongs to the test split
+_OPS = ("+", "-", "*", "/")
+
+
+# ----------------------------------------------------------------------------------------------
+# Problems
+
+
+@dataclass(frozen=True)
+class Step:
+    """One arithmetic step ``a op b = result`` and the phrase id used to state it."""
+
+    op: str
+    a: int
+    b: int
+    result: int
+    phrase: str
+
+
+@dataclass
+class Problem:
+    """A synthetic GSM-style word problem (the miniature world's stand-in for GSM8K, paper §3)."""
+
+    uid: str
+    question: str
+    steps: list[Step]
+    answer: int
+    name: str
+    pronoun: str
+    friend: str
+    item: str
+    start: int
+    split: str
+    difficulty: str
+
+    @property
+    def n_steps(self) -> int:
+        return len(self.steps)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-serialisable dict (``steps`` become dicts)."""
+        d = asdict(self)
+        d["n_steps"] = self.n_steps
+        return d
+
+
+@dataclass(frozen=True)
+class Difficulty:
+    """The difficulty knob of the synthetic task.
+
+    Attributes:
+        name: label stored on generated problems.
+        ops: allowed operations, a subset of ``"+-*/"``.
+        max_add: largest operand of ``+``/``-`` (and largest start value).
+        max_factor: largest operand of ``*``/``/`` (smallest is 2).
+        max_value: every intermediate result lies in ``[1, max_value]``.
+    """
+
+    name: str = "medium"
+    ops: str = "+-*/"
+    max_add: int = 20
+    max_factor: int = 5
+    max_value: int = 999
+
+    def __post_init__(self):
+        if not self.ops or set(self.ops) - set(_OPS):
+            raise ValueError(f"Difficulty.ops={self.ops!r}: use a non-empty subset of '+-*/'")
+        if self.max_add < 2 or self.max_factor < 2 or self.max_value < self.max_add:
+            raise ValueError(
+                f"Difficulty(max_add={self.max_add}, max_factor={self.max_factor}, "
+                f"max_value={self.max_value}): need max_add>=2, max_factor>=2, max_value>=max_add"
+            )
+
+
+DIFFICULTIES: dict[str, Difficulty] = {
+    "easy": Difficulty("easy", ops="+-", max_add=9, max_factor=2, max_value=99),
+    "medium": Difficulty("medium", ops="+-*/", max_add=20, max_factor=5, max_value=999),
+    "hard": Difficulty("hard", ops="+-*/", max_add=99, max_factor=9, max_value=999),
+}
+
+
+def get_difficulty(difficulty: str | Difficulty) -> Difficulty:
+    """Resolve a preset name (``easy``/``medium``/``hard``) or pass a :class:`Difficulty` through."""
+    if isinstance(difficulty, Difficulty):
+        return difficulty
+    if difficulty not in DIFFICULTIES:
+        raise ValueError(f"difficulty={difficulty!r}: use one of {sorted(DIFFICULTIES)} or a Difficulty")
+    return DIFFICULTIES[difficulty]
+
+
+def _feasible_operands(op: str, v: int, d: Difficulty) -> list[int]:
+    """Operands ``b`` such that ``v op b`` is an exact integer in ``[1, d.max_value]``."""
+    if op == "+":
+        return list(range(1, min(d.max_add, d.max_value - v) + 1))
+    if op == "-":
+        return list(range(1, min(d.max_add, v - 1) + 1))
+    if op == "*":
+        return [b for b in range(2, d.max_factor + 1) if v * b <= d.max_value]
+    return [b for b in range(2, d.max_factor + 1) if v % b == 0]  # "/": exact division only
+
+
+def apply_op(op: str, a: int, b: int) -> int:
+    """Exact integer ``a op b``; raises ``ValueError`` on an unknown op or inexact division."""
+    if op == "+":
+        return a + b
+    if op == "-":
+        return a - b
+    if op == "*":
+        return a * b
+    if op == "/":
+        if b == 0 or a % b:
+            raise ValueError(f"{a}/{b} is not an exact integer division; pick b dividing a")
+        return a // b
+    raise ValueError(f"op={op!r}: use one of {_OPS}")
+
+
+def _content_key(name: str, item: str, start: int, steps: list[Step]) -> dict[str, Any]:
+    """Canonical content of a problem (ignores phrasing), which decides its split."""
+    return {"name": name, "item": item, "start": start, "ops": [[s.op, s.b] for s in steps]}
+
+
+def split_of(content_key: dict[str, Any]) -> str:
+    """``"test"`` for a fixed ``TEST_FRACTION`` of content hashes, else ``"train"``.
+
+    Train/test disjointness holds by construction: a question is fully determined by content plus
+    phrasing, so two equal questions share a content key and therefore a split.
+    """
+    bucket = int(stable_hash(content_key, n=8), 16) % 1000
+    return "test" if bucket < int(TEST_FRACTION * 1000) else "train"
+
+
+def _sample_steps(rng: random.Random, start: int, n_steps: int, d: Difficulty) -> list[Step] | None:
+    steps, v = [], start
+    for _ in range(n_steps):
+        options = [(op, bs) for op in d.ops if (bs := _feasible_operands(op, v, d))]
+        if not options:
+            return None
+        op, bs = rng.choice(options)
+        b = rng.choice(bs)
+        phrase = rng.choice(sorted(_PHRASES[op]))
+        r = apply_op(op, v, b)
+        steps.append(Step(op, v, b, r, phrase))
+        v = r
+    return steps
+
+
+def _render_question(name: str, pronoun: str, friend: str, item: str, start: int,
+                     steps: list[Step], q_template: str) -> str:
+    parts = [f"{name} has {start} {item}."]
+    for s in steps:
+        parts.append(_PHRASES[s.op][s.phrase].format(
+            P=pronoun.capitalize(), p=pronoun, F=friend, o=_OBJ[pronoun], b=s.b))
+    parts.append(q_template.format(item=item, N=name))
+    return " ".join(parts)
+
+
+def _seed_int(*parts: Any) -> int:
+    return int(stable_hash(list(parts), n=15), 16)
+
+
+def generate_problems(n: int, seed: int = 0, split: str = "train", min_steps: int = 1,
+                      max_steps: int = 4, difficulty: str | Difficulty = "medium") -> list[Problem]:
+    """Generate ``n`` distinct synthetic word problems of one split (the miniature GSM8K, paper §3).
+
+    Each problem states a start quantity of an item owned by a named person, then ``n_steps`` in
+    ``[min_steps, max_steps]`` actions (``+ - * /``, exact, every intermediate in
+    ``[1, max_value]``), then asks for the final quantity. Deterministic in all arguments; a
+    smaller ``n`` gives a prefix of a larger one. Train and test are disjoint by construction
+    (:func:`split_of` of the canonical content), and no two problems of one call share content.
+
+    Args:
+        n: number of problems.
+        seed: random seed.
+        split: ``"train"`` or ``"test"``.
+        min_steps, max_steps: range of arithmetic steps (1–4 in the default world).
+        difficulty: preset name or :class:`Difficulty` (operand range and allowed ops).
+
+    Returns:
+        ``n`` :class:`Problem` objects.
+    """
+    if split not in ("train", "test"):
+        raise ValueError(f"split={split!r}: use 'train' or 'test'")
+    if not 1 <= min_steps <= max_steps:
+        raise ValueError(f"min_steps={min_steps}, max_steps={max_steps}: need 1 <= min_steps <= max_steps")
+    if n < 0:
+        raise ValueError(f"n={n}: must be >= 0")
+    d = get_difficulty(difficulty)
+    rng = random.Random(_seed_int("generate_problems", seed, split, min_steps, max_steps, asdict(d)))
+    out: list[Problem] = []
+    seen: set[str] = set()
+    misses = 0  # consecutive draws that gave nothing new: the space of this split is exhausted
+    while len(out) < n:
+        misses += 1
+        if misses > _MAX_MISSES:
+            raise ValueError(
+                f"only {len(out)} distinct {split} problems found for n={n} with difficulty={d.name!r}, "
+                f"steps {min_steps}-{max_steps}; ask for fewer or widen the difficulty/steps"
+            )
+        name, pronoun = rng.choice(NAMES)
+        friend = rng.choice([f for f, _ in NAMES if f != name])
+        item = rng.choice(ITEMS)
+        start = rng.randint(2, d.max_add)
+        steps = _sample_steps(rng, start, rng.randint(min_steps, max_steps), d)
+        q_template = rng.choice(_QUESTIONS)
+        if steps is None:
+            continue
+        key = _content_key(name, item, start, steps)
+        if split_of(key) != split:
+            continue
+        key_hash = stable_hash(key)
+        if key_hash in seen:
+            continue
+        seen.add(key_hash)
+        misses = 0
+        question = _render_question(name, pronoun, friend, item, start, steps, q_template)
+        out.append(Problem(
+            uid=f"syn-{stable_hash(question)}", question=question, steps=steps,
+            answer=steps[-1].result, name=name, pronoun=pronoun, friend=friend, item=item,
+            start=start, split=split, difficulty=d.name,
+        ))
+    return out
+
+
+# ----------------------------------------------------------------------------------------------
+# Teacher solution styles
+
+
+def _rng_for(problem: Problem, style: str, rng: random.Random | None) -> random.Random:
+    return rng if rng is not None else random.Random(_seed_int("style", style, problem.uid))
+
+
+def style_calc(problem: Problem, rng: random.Random | None = None) -> str:
+    """GSM8K calculator style: ``5+3=<<5+3=8>>8 apples.`` per step, then ``#### N``.
+
+    This is the canonical solution of a synthetic problem (the format of GSM8K references, kept
+    to the expression, its annotation and the unit, since sequence length is the world's budget).
+    """
+    lines = [f"{s.a}{s.op}{s.b}=<<{s.a}{s.op}{s.b}={s.result}>>{s.result} {problem.item}."
+             for s in problem.steps]
+    return "\n".join(lines + [f"#### {problem.answer}"])
+
+
+def style_verbose(problem: Problem, rng: random.Random | None = None) -> str:
+    """Explained style: a short reason then the equation per step, no calculator annotations.
+
+    e.g. ``Tom buys 3 more, so we add: 5+3=8.`` ... ``The answer is 8.`` then ``#### 8``.
+    """
+    lines = []
+    for s in problem.steps:
+        why = _EXPLAIN[s.phrase].format(N=problem.name, F=problem.friend, b=s.b)
+        lines.append(f"{why}: {s.a}{s.op}{s.b}={s.result}.")
+    lines.append(f"The answer is {problem.answer}.")
+    return "\n".join(lines + [f"#### {problem.answer}"])
+
+
+def style_terse(problem: Problem, rng: random.Random | None = None) -> str:
+    """Equations only: ``5+3=8`` per line, then ``#### 8``."""
+    lines = [f"{s.a}{s.op}{s.b}={s.result}" for s in problem.steps]
+    return "\n".join(lines + [f"#### {problem.answer}"])
+
+
+def style_answer(problem: Problem, rng: random.Random | None = None) -> str:
+    """Answer only: ``#### N`` with no reasoning."""
+    return f"#### {problem.answer}"
+
+
+SLIP_PROB = 0.25  # per-step probability of an arithmetic slip in the ``slip`` style
+
+
+def slip_steps(problem: Problem, rng: random.Random, slip_prob: float = SLIP_PROB) -> list[Step]:
+    """The steps a flawed teacher writes: slips of ±1/±2 that propagate to later steps.
+
+    Each step's result is off by a small nonzero amount with probability ``slip_prob`` (never below
+    0); later steps start from the slipped value, a later division by a ``b`` that no longer
+    divides is done as floor division and a negative result is written as 0 (the teacher's habits).
+    """
+    steps, v = [], problem.start
+    for s in problem.steps:
+        r = max(0, v // s.b if s.op == "/" else apply_op(s.op, v, s.b))
+        if rng.random() < slip_prob:
+            deltas = [d for d in (-2, -1, 1, 2) if r + d >= 0]
+            r += rng.choice(deltas)
+        steps.append(Step(s.op, v, s.b, r, s.phrase))
+        v = r
+    return steps
+
+
+def style_slip(problem: Problem, rng: random.Random | None = None) -> str:
+    """Calculator style with systematic slips (see :func:`slip_steps`); ``#### N`` may be wrong.
+
+    The annotations are written as the flawed teacher believes them (``<<8*2=17>>17``).
+    """
+    rng = _rng_for(problem, "slip", rng)
+    flawed = slip_steps(problem, rng)
+    lines = [f"{s.a}{s.op}{s.b}=<<{s.a}{s.op}{s.b}={s.result}>>{s.result} {problem.item}." for s in flawed]
+    return "\n".join(lines + [f"#### {flawed[-1].result}"])
+
+
+STYLES: dict[str, Callable[..., str]] = {
+    "calc": style_calc,
+    "verbose": style_verbose,
+    "terse": style_terse,
+    "answer": style_answer,
+    "slip": style_slip,
+}
+
+
+def render_solution(problem: Problem, style: str = "calc", rng: random.Random | None = None) -> str:
+    """Render ``problem``'s solution in a teacher style (the teachers' responses of paper §3).
+
+    Args:
+        problem: a synthetic :class:`Problem`.
+        style: a key of :data:`STYLES`.
+        rng: randomness for stochastic styles (``slip``); ``None`` derives it from the problem uid,
+            so the same problem always renders the same way.
+
+    Returns:
+        The solution text; it always ends with a ``#### N`` line.
+    """
+    if style not in STYLES:
+        raise ValueError(f"style={style!r}: use one of {sorted(STYLES)}")
+    return STYLES[style](problem, _rng_for(problem, style, rng))
+
+
+# ----------------------------------------------------------------------------------------------
+# Pre-training corpus for the student
+
+_FACT_FORMS = {
+    "+": ("{a} + {b} = {r}", "{a} plus {b} is {r}"),
+    "-": ("{a} - {b} = {r}", "{a} minus {b} is {r}"),
+    "*": ("{a} * {b} = {r}", "{a} times {b} is {r}"),
+    "/": ("{a} / {b} = {r}", "{a} divided by {b} is {r}"),
+}
+
+
+def _arithmetic_fact(rng: random.Random, d: Difficulty) -> str:
+    op = rng.choice(_OPS)
+    if op in "+-":
+        x, y = rng.randint(1, d.max_add), rng.randint(1, d.max_add)
+        a, b = (x + y, y) if op == "-" else (x, y)
+    else:
+        x, y = rng.randint(1, max(d.max_add, 12)), rng.randint(2, max(d.max_factor, 9))
+        a, b = (x * y, y) if op == "/" else (x, y)
+    return rng.choice(_FACT_FORMS[op]).format(a=a, b=b, r=apply_op(op, a, b))
+
+
+def _narrative(rng: random.Random, d: Difficulty) -> str:
+    (name, pronoun), item = rng.choice(NAMES), rng.choice(ITEMS)
+    friend = rng.choice([f for f, _ in NAMES if f != name])
+    a = rng.randint(3, d.max_add)
+    b = rng.randint(1, a - 1)
+    kind = rng.randrange(3)
+    if kind == 0:
+        return f"{name} has {a} {item}. {pronoun.capitalize()} gives {b} to {friend}. Now {name} has {a - b} {item}."
+    if kind == 1:
+        return f"{name} has {a} {item}. {friend} gives {_OBJ[pronoun]} {b} more. Now {name} has {a + b} {item}."
+    item2 = rng.choice([i for i in ITEMS if i != item])
+    return f"{name} has {a} {item} and {b} {item2}. {friend} has no {item}."
+
+
+def pretraining_corpus(n: int, seed: int = 0, difficulty: str | Difficulty = "medium") -> list[str]:
+    """Generic domain text to pre-train the student before distillation (paper §3's base model).
+
+    A mix of train-split questions without solutions (40%), lines of three arithmetic facts
+    (``5 + 3 = 8. 7 times 6 is 42. ...``, 30%) and short narratives about the same entities (30%).
+    Never any teacher style: no ``####`` and no ``<<...>>`` annotations.
+
+    Args:
+        n: number of texts.
+        seed: random seed.
+        difficulty: number ranges, as in :func:`generate_problems`.
+    """
+    d = get_difficulty(difficulty)
+    rng = random.Random(_seed_int("pretraining_corpus", seed, asdict(d)))
+    kinds = [rng.choices(("question", "facts", "narrative"), weights=(4, 3, 3))[0] for _ in range(n)]
+    questions = iter(generate_problems(kinds.count("question"), seed=_seed_int("pretrain-q", seed),
+                                       split="train", difficulty=d))
+    out = []
+    for kind in kinds:
+        if kind == "question":
+            out.append(next(questions).question)
+        elif kind == "facts":
+            out.append(". ".join(_arithmetic_fact(rng, d) for _ in range(3)) + ".")
+        else:
+            out.append(_narrative(rng, d))
+    return out
+
+
+_TOKEN_RE = re.compile(r"\d|[A-Za-z]+|<<|>>|####|\S")
+
+
+def count_tokens(text: str) -> int:
+    """Approximate length in word-level tokens with digits split (the miniature world's budget).
+
+    Words, single digits, ``<<``, ``>>``, ``####`` and each other symbol count as one token.
+    """
+    return len(_TOKEN_RE.findall(text))
+
+
+# ----------------------------------------------------------------------------------------------
+# GSM8K answers
+
+# A number: optional sign, digits with optional thousands commas, optional decimals.
+_NUMBER_RE = re.compile(r"-?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?")
+
+
+def _clean_number(match: re.Match, text: str) -> str:
+    s = match.group(0)
+    if s.startswith("-") and match.start() > 0 and (text[match.start() - 1].isalnum() or text[match.start() - 1] in ")]"):
+        s = s[1:]  # a binary minus as in "8-2", not a sign
+    return s.replace(",", "")
+
+
+def extract_gsm8k_answer(text: str | None) -> str | None:
+    """The final numeric answer of a GSM8K-style response (paper §3's correctness score).
+
+    The number after the last ``####`` (commas, ``$`` and a trailing period stripped); if there is no
+    ``####`` or nothing numeric after it, the last number in the text; ``None`` if there is none.
+
+    Examples:
+        ``"... #### 1,234"`` → ``"1234"``; ``"so she has 8 apples."`` → ``"8"``.
+    """
+    if not text:
+        return None
+    pos = text.rfind("####")
+    if pos >= 0:
+        tail = text[pos + 4:]
+        m = _NUMBER_RE.search(tail.replace("$", ""))
+        if m:
+            return _clean_number(m, tail.replace("$", ""))
+    matches = list(_NUMBER_RE.finditer(text))
+    return _clean_number(matches[-1], text) if matches else None
+
+
+def _to_decimal(s: str | None) -> Decimal | None:
+    if s is None:
+        return None
+    try:
+        return Decimal(s.replace(",", ""))
+    except InvalidOperation:
+        return None
+
+
+def gsm8k_is_correct(response: str | None, reference: str | int | float) -> bool:
+    """Binary correctness of a GSM8K response (paper §3): numeric equality of final answers.
+
+    ``reference`` may be a number, a number string, or a full reference solution ending ``#### N``;
+    ``"8.00"`` equals ``"8"``.
+    """
+    pred = _to_decimal(extract_gsm8k_answer(response))
+    ref = _to_decimal(extract_gsm8k_answer(str(reference)))
+    if ref is None:
+        raise ValueError(f"reference={reference!r} has no number; pass the gold answer or solution")
+    return pred is not None and pred == ref
+
+
+# ----------------------------------------------------------------------------------------------
+# MATH answers
+
+
+def extract_boxed(text: str | None) -> str | None:
+    """Content of the last ``\\boxed{...}`` (or ``\\fbox{...}``) with balanced braces, else ``None``.
+
+    Also accepts the brace-less form ``\\boxed 5``. Nested braces are kept:
+    ``\\boxed{\\frac{1}{2}}`` → ``\\frac{1}{2}``.
+    """
+    if not text:
+        return None
+    pos = max(text.rfind("\\boxed"), text.rfind("\\fbox"))
+    if pos < 0:
+        return None
+    i = pos + (len("\\boxed") if text.startswith("\\boxed", pos) else len("\\fbox"))
+    if i < len(text) and text[i] == " ":
+        m = re.match(r" +([^\s$]+)", text[i:])
+        return m.group(1) if m else None
+    while i < len(text) and text[i].isspace():
+        i += 1
+    if i >= len(text) or text[i] != "{":
+        return None
+    depth, start = 0, i + 1
+    for j in range(i, len(text)):
+        if text[j] == "{":
+            depth += 1
+        elif text[j] == "}":
+            depth -= 1
+            if depth == 0:
+                return text[start:j]
+    return None  # unbalanced
+
+
+def _strip_text_wrappers(s: str) -> str:
+    """Drop a trailing ``\\text{...}`` unit after other content, then unwrap remaining ``\\text{X}``."""
+    m = re.match(r"^(.*\S)\s*\\(?:text|mbox|mathrm)\{\s*[A-Za-z][A-Za-z ]*\}$", s)
+    if m and not re.search(r"\\(?:text|mbox|mathrm)\{[^}]*$", m.group(1)):
+        s = m.group(1)
+    return re.sub(r"\\(?:text|mbox|textbf)\{([^{}]*)\}", r"\1", s)
+
+
+def _fix_fracs_and_sqrt(s: str) -> str:
+    """``\\frac12`` → ``\\frac{1}{2}``, ``\\frac1{2}`` → ``\\frac{1}{2}``, ``\\sqrt3`` → ``\\sqrt{3}``."""
+    s = re.sub(r"\\frac(\d)(\d)", r"\\frac{\1}{\2}", s)
+    s = re.sub(r"\\frac(\d)\{", r"\\frac{\1}{", s)
+    s = re.sub(r"\\frac\{([^{}]*)\}(\d)", r"\\frac{\1}{\2}", s)
+    return re.sub(r"\\sqrt(\w)", r"\\sqrt{\1}", s)
+
+
+def _as_fraction(s: str) -> Fraction | None:
+    """The rational value of a plain number, ``a/b`` or ``\\frac{a}{b}`` (with sign), else ``None``."""
+    m = re.fullmatch(r"(-?)\\frac\{(-?\d+)\}\{(-?\d+)\}", s) or re.fullmatch(r"(-?)(\d+)/(\d+)", s)
+    try:
+        if m:
+            val = Fraction(int(m.group(2)), int(m.group(3)))
+            return -val if m.group(1) else val
+        if re.fullmatch(r"-?(\d+\.?\d*|\.\d+)", s):
+            return Fraction(s)
+    except (ZeroDivisionError, ValueError):
+        return None
+    return None
+
+
+def normalize_math_answer(s: str | None) -> str | None:
+    """Fallback MATH answer normaliser (used when ``math_verify`` is not installed; paper §3).
+
+    Steps, in order: strip ``\\boxed`` wrapper and whitespace; drop ``\\!``, ``\\,``, ``\\;``,
+    ``\\left``/``\\right``, ``\\displaystyle``, ``^\\circ``/``^{\\circ}``, ``\\$``/``$``, ``\\%``/``%``;
+    ``dfrac``/``tfrac`` → ``frac``; drop a trailing unit ``\\text{...}`` and unwrap other ``\\text{X}``;
+    drop a leading short ``x =``; remove spaces and a trailing period; brace ``\\frac12``/``\\sqrt3``;
+    drop thousands commas in a lone number; finally rewrite any rational number (``0.5``, ``1/2``,
+    ``\\frac{2}{4}``, ``2.0``) to a canonical ``\\frac{p}{q}`` or integer so equal values compare equal.
+
+    Returns:
+        The normalised string (``None`` stays ``None``).
+    """
+    if s is None:
+        return None
+    s = str(s).strip()
+    if "\\boxed" in s or "\\fbox" in s:
+        s = extract_boxed(s) or s
+    s = s.replace("\n", "")
+    for tok in ("\\!", "\\,", "\\;", "\\:", "\\left", "\\right", "\\displaystyle"):
+        s = s.replace(tok, "")
+    s = s.replace("dfrac", "frac").replace("tfrac", "frac")
+    for tok in ("^{\\circ}", "^\\circ", "\\$", "$", "\\%", "%"):
+        s = s.replace(tok, "")
+    s = _strip_text_wrappers(s.strip())
+    s = re.sub(r"^[A-Za-z]\w?\s*=\s*(?=.)", "", s) if s.count("=") == 1 else s
+    s = s.replace(" ", "").rstrip(".")
+    s = _fix_fracs_and_sqrt(s)
+    if re.fullmatch(r"-?\d{1,3}(,\d{3})+(\.\d+)?", s):
+        s = s.replace(",", "")
+    if s.startswith("."):
+        s = "0" + s
+    val = _as_fraction(s)
+    if val is not None:
+        if val.denominator == 1:
+            return str(val.numerator)
+        sign = "-" if val < 0 else ""
+        return f"{sign}\\frac{{{abs(val.numerator)}}}{{{val.denominator}}}"
+    return s
+
+
+def _math_verify_equal(response: str, reference: str) -> bool:
+    from math_verify import parse, verify  # optional dependency (pip install math-verify)
+
+    gold = parse(reference if "\\boxed" in reference else "\\boxed{" + reference + "}")
+    return bool(verify(gold, parse(response)))
+
+
+def math_is_correct(response: str | None, reference: str, use_math_verify: bool | None = None) -> bool:
+    """Binary correctness of a MATH response (paper §3).
+
+    The fallback compares :func:`normalize_math_answer` of the last ``\\boxed{}`` in the response
+    (the whole response when there is no box) with the normalised reference. When ``math_verify``
+    (package ``math-verify``) is importable the response is correct if ``math_verify`` accepts it
+    *or* the fallback does (equal normalised strings are a sound match that ``math_verify``
+    occasionally misses); if ``math_verify`` errors, the fallback alone decides.
+
+    Args:
+        response: model output.
+        reference: gold answer (bare, e.g. ``\\frac{14}{3}``, or a solution containing ``\\boxed``).
+        use_math_verify: force (``True``) or forbid (``False``) ``math_verify``; ``None`` = if available.
+    """
+    if not response:
+        return False
+    pred = extract_boxed(response)
+    pred = pred if pred is not None else response
+    if normalize_math_answer(pred) == normalize_math_answer(reference):
+        return True
+    if use_math_verify is False:
+        return False
+    try:
+        return _math_verify_equal(response, reference)
+    except ImportError:
+        if use_math_verify:
+            raise ValueError("use_math_verify=True but math_verify is missing; pip install math-verify") from None
+    except Exception:  # math_verify parse/timeout failures: the fallback has decided
+        pass
+    return False
+
+
+# ----------------------------------------------------------------------------------------------
+# Real data loaders
+
+
+def default_data_dir() -> Path:
+    """The shared real-data folder: ``$GRACE_DATA_DIR`` if set, else ``<repo>/../shared/data``.
+
+    The folder may not exist (callers and tests check ``.exists()``).
+    """
+    env = os.environ.get("GRACE_DATA_DIR")
+    if env:
+        return Path(env)
+    return Path(__file__).resolve().parent.parent.parent / "shared" / "data"
+
+
+def _resolve_jsonl(path: str | os.PathLike, split: str) -> Path:
+    p = Path(path)
+    if p.is_dir():
+        p = p / f"{split}.jsonl"
+    if not p.exists():
+        raise ValueError(f"path={str(p)!r} does not exist; pass a jsonl file or a folder with {split}.jsonl")
+    return p
+
+
+def _hub_rows(name: str, config: str | None, split: str, local_hint: str) -> list[dict[str, Any]]:
+    try:
+        import datasets
+
+        ds = datasets.load_dataset(name, config, split=split) if config else datasets.load_dataset(name, split=split)
+        return [dict(r) for r in ds]
+    except Exception as e:  # offline, no datasets, missing split
+        raise ValueError(
+            f"could not load {name!r} split={split!r} from the Hugging Face Hub ({type(e).__name__}: {e}); "
+            f"when offline pass a local jsonl path, e.g. path={local_hint!r}"
+        ) from e
+
+
+def load_gsm8k(split: str = "train", path: str | os.PathLike | None = None) -> list[dict[str, Any]]:
+    """Load GSM8K (paper §3) as prompt dicts.
+
+    Args:
+        split: ``"train"`` (7,473 rows) or ``"test"`` (1,319 rows).
+        path: a jsonl file of ``{"question", "answer"}`` rows, or a folder with ``{split}.jsonl``;
+            ``None`` loads ``openai/gsm8k`` (``main``) with ``datasets``.
+
+    Returns:
+        Dicts with ``prompt_id`` (``gsm8k-{split}-{row:05d}``), ``prompt`` (the question),
+        ``answer`` (the number after ``####``) and ``reference_solution``.
+    """
+    if split not in ("train", "test"):
+        raise ValueError(f"split={split!r}: use 'train' or 'test'")
+    hint = str(default_data_dir() / "gsm8k" / f"{split}.jsonl")
+    rows = read_jsonl(_resolve_jsonl(path, split)) if path is not None else _hub_rows("openai/gsm8k", "main", split, hint)
+    out = []
+    for i, r in enumerate(rows):
+        if "question" not in r or "answer" not in r:
+            raise ValueError(f"GSM8K row {i} has keys {sorted(r)}; expected 'question' and 'answer'")
+        out.append({"prompt_id": f"gsm8k-{split}-{i:05d}", "prompt": r["question"],
+                    "answer": extract_gsm8k_answer(r["answer"]), "reference_solution": r["answer"]})
+    return out
+
+
+def load_math(path: str | os.PathLike | None = None, split: str = "test") -> list[dict[str, Any]]:
+    """Load MATH / MATH500 (paper §3) as prompt dicts.
+
+    Args:
+        path: a jsonl file of ``{"problem", "solution", "answer"?, ...}`` rows, or a folder with
+            ``{split}.jsonl``; ``None`` loads ``HuggingFaceH4/MATH-500`` (test only) with ``datasets``.
+        split: which split the rows are (used for the folder lookup and the ids).
+
+    Returns:
+        Dicts with ``prompt_id`` (``unique_id`` when present), ``prompt``, ``answer`` (the ``answer``
+        field, else the solution's last ``\\boxed{}``), ``reference_solution``, and ``subject``/``level``
+        when present.
+    """
+    hint = str(default_data_dir() / "math500" / f"{split}.jsonl")
+    rows = read_jsonl(_resolve_jsonl(path, split)) if path is not None else _hub_rows("HuggingFaceH4/MATH-500", None, split, hint)
+    out = []
+    for i, r in enumerate(rows):
+        if "problem" not in r or "solution" not in r:
+            raise ValueError(f"MATH row {i} has keys {sorted(r)}; expected 'problem' and 'solution'")
+        answer = r.get("answer") or extract_boxed(r["solution"])
+        rec = {"prompt_id": r.get("unique_id") or f"math-{split}-{i:05d}", "prompt": r["problem"],
+               "answer": answer, "reference_solution": r["solution"]}
+        rec.update({k: r[k] for k in ("subject", "level") if k in r})
+        out.append(rec)
+    return out
+
+
+# ----------------------------------------------------------------------------------------------
+# Task abstraction
+
+
+def _subsample(rows: list[dict[str, Any]], n: int | None, seed: int) -> list[dict[str, Any]]:
+    """A seeded random subset of ``n`` rows (all rows, shuffled, if ``n`` is None); prefix-stable."""
+    order = list(range(len(rows)))
+    random.Random(seed).shuffle(order)
+    if n is not None:
+        if n > len(rows):
+            raise ValueError(f"n={n} exceeds the {len(rows)} available rows; ask for at most {len(rows)}")
+        order = order[:n]
+    return [rows[i] for i in order]
+
+
+class Task:
+    """A prompt source plus a correctness check, so the study runs on synthetic or real data alike.
+
+    Prompt dicts carry ``prompt_id``, ``prompt``, ``answer`` (a string) and ``reference_solution``.
+    """
+
+    name: str = "task"
+
+    def train_prompts(self, n: int | None = None, seed: int = 0) -> list[dict[str, Any]]:
+        """``n`` training prompts (paper §3: the n=512 scoring prompts and the distillation set)."""
+        raise NotImplementedError
+
+    def test_prompts(self, n: int | None = None, seed: int = 0) -> list[dict[str, Any]]:
+        """``n`` held-out prompts for the student's evaluation (paper §3, average-at-k)."""
+        raise NotImplementedError
+
+    def extract_answer(self, response: str) -> str | None:
+        """The final answer a response commits to."""
+        raise NotImplementedError
+
+    def is_correct(self, response: str, answer: str) -> bool:
+        """Binary correctness of ``response`` against the gold ``answer`` (paper §3)."""
+        raise NotImplementedError
+
+
+class SyntheticTask(Task):
+    """The miniature world's GSM-style task (see :func:`generate_problems`)."""
+
+    name = "synthetic"
+
+    def __init__(self, difficulty: str | Difficulty = "medium", min_steps: int = 1, max_steps: int = 4,
+                 seed: int = 0):
+        self.difficulty = get_difficulty(difficulty)
+        self.min_steps, self.max_steps, self.seed = min_steps, max_steps, seed
+
+    def problems(self, split: str, n: int, seed: int | None = None) -> list[Problem]:
+        """The :class:`Problem` objects behind ``train_prompts``/``test_prompts`` (for teacher styles)."""
+        if n is None:
+            raise ValueError("n=None: the synthetic task is unbounded; pass an integer n")
+        s = self.seed if seed is None else _seed_int("synthetic-task", self.seed, seed)
+        return generate_problems(n, s, split, self.min_steps, self.max_steps, self.difficulty)
+
+    @staticmethod
+    def _as_prompt(p: Problem) -> dict[str, Any]:
+        return {"prompt_id": p.uid, "prompt": p.question, "answer": str(p.answer),
+                "reference_solution": render_solution(p, "calc"), "n_steps": p.n_steps}
+
+    def train_prompts(self, n: int | None = None, seed: int | None = None) -> list[dict[str, Any]]:
+        return [self._as_prompt(p) for p in self.problems("train", n, seed)]
+
+    def test_prompts(self, n: int | None = None, seed: int | None = None) -> list[dict[str, Any]]:
+        return [self._as_prompt(p) for p in self.problems("test", n, seed)]
+
+    def extract_answer(self, response: str) -> str | None:
+        return extract_gsm8k_answer(response)
+
+    def is_correct(self, response: str, answer: str) -> bool:
+        return gsm8k_is_correct(response, answer)
+
+
+class GSM8KTask(Task):
+    """GSM8K (paper §3). ``path``: a folder with ``train.jsonl``/``test.jsonl``; ``None`` uses
+    ``default_data_dir()/gsm8k`` when present, else the Hugging Face Hub."""
+
+    name = "gsm8k"
+
+    def __init__(self, path: str | os.PathLike | None = None):
+        if path is None and (default_data_dir() / "gsm8k").is_dir():
+            path = default_data_dir() / "gsm8k"
+        self.path = path
+        self._rows: dict[str, list[dict[str, Any]]] = {}
+
+    def _split(self, split: str) -> list[dict[str, Any]]:
+        if split not in self._rows:
+            self._rows[split] = load_gsm8k(split, self.path)
+        return self._rows[split]
+
+    def train_prompts(self, n: int | None = None, seed: int = 0) -> list[dict[str, Any]]:
+        return _subsample(self._split("train"), n, seed)
+
+    def test_prompts(self, n: int | None = None, seed: int = 0) -> list[dict[str, Any]]:
+        return _subsample(self._split("test"), n, seed)
+
+    def extract_answer(self, response: str) -> str | None:
+        return extract_gsm8k_answer(response)
+
+    def is_correct(self, response: str, answer: str) -> bool:
+        return gsm8k_is_correct(response, answer)
+
+
+class MathTask(Task):
+    """MATH (paper §3). ``path``: the test jsonl (MATH500) or a folder with ``test.jsonl``; ``None``
+    uses ``default_data_dir()/math500`` when present, else the Hub. ``train_path``: a MATH training
+    jsonl (same row format), required for ``train_prompts`` — MATH500 has no training split."""
+
+    name = "math"
+
+    def __init__(self, path: str | os.PathLike | None = None, train_path: str | os.PathLike | None = None):
+        if path is None and (default_data_dir() / "math500").is_dir():
+            path = default_data_dir() / "math500"
+        self.path, self.train_path = path, train_path
+        self._rows: dict[str, list[dict[str, Any]]] = {}
+
+    def train_prompts(self, n: int | None = None, seed: int = 0) -> list[dict[str, Any]]:
+        if self.train_path is None:
+            raise ValueError("MathTask(train_path=None) has no training prompts; pass train_path= a MATH "
+                             "train jsonl with 'problem'/'solution' rows")
+        if "train" not in self._rows:
+            self._rows["train"] = load_math(self.train_path, split="train")
+        return _subsample(self._rows["train"], n, seed)
+
+    def test_prompts(self, n: int | None = None, seed: int = 0) -> list[dict[str, Any]]:
+        if "test" not in self._rows:
+            self._rows["test"] = load_math(self.path, split="test")
+        return _subsample(self._rows["test"], n, seed)
+
+    def extract_answer(self, response: str) -> str | None:
+        return extract_boxed(response)
+
+    def is_correct(self, response: str, answer: str) -> bool:
+        return math_is_correct(response, answer)
+
+
+TASKS: dict[str, type[Task]] = {"synthetic": SyntheticTask, "gsm8k": GSM8KTask, "math": MathTask}
+
+
+def get_task(name: str, **kwargs: Any) -> Task:
+    """Build a task by name (``synthetic``, ``gsm8k``, ``math``) with constructor ``kwargs``."""
+    if name not in TASKS:
+        raise ValueError(f"task={name!r}: use one of {sorted(TASKS)}")
+    return TASKS[name](**kwargs)
+
+
+__all__ = [
+    "DIFFICULTIES", "ITEMS", "NAMES", "STYLES", "TASKS", "TEST_FRACTION", "Difficulty", "GSM8KTask",
+    "MathTask", "Problem", "Step", "SyntheticTask", "Task", "apply_op", "count_tokens",
+    "default_data_dir", "extract_boxed", "extract_gsm8k_answer", "generate_problems", "get_difficulty",
+    "get_task", "gsm8k_is_correct", "load_gsm8k", "load_math", "math_is_correct",
+    "normalize_math_answer", "pretraining_corpus", "render_solution", "slip_steps", "split_of",
+]
