@@ -10,9 +10,10 @@ for 100 teachers. Prints a table of medians and ratios and writes everything as 
 Targets (from the brief): GRACE >= 4x faster than the naive reference; all scores for one teacher
 <= 0.3 s; 100 teachers <= 30 s.
 
-``--blas-threads`` sets OPENBLAS/OMP/MKL_NUM_THREADS before numpy is imported (the only way to limit
-BLAS threads without threadpoolctl). On a shared 2-core machine one thread is often faster: small
-LAPACK calls (d = 512 Cholesky) suffer badly from oversubscription.
+``--blas-threads`` (default 1; 0 = leave the environment alone) sets OPENBLAS/OMP/MKL_NUM_THREADS
+before numpy is imported (the only way to limit BLAS threads without threadpoolctl). At d = 512 the
+work is a series of small LAPACK calls; one thread is close to optimal, and on a shared 2-core machine
+two OpenBLAS threads were ~5x *slower* (busy-waiting threads fighting other processes).
 """
 
 from __future__ import annotations
@@ -36,7 +37,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--repeats", type=int, default=7, help="timing repeats per function (>= 5)")
     p.add_argument("--teachers", type=int, default=100, help="teachers for the all_scores run")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--blas-threads", type=int, default=None, help="BLAS threads (default: leave)")
+    p.add_argument(
+        "--blas-threads", type=int, default=1, help="BLAS threads; 0 leaves the environment as is"
+    )
     p.add_argument("--profile", action="store_true", help="always print a profile of all_scores")
     return p.parse_args(argv)
 
@@ -129,15 +132,28 @@ def grace_batched_numpy(np, scipy, H, folds, nu: float) -> float:
 # ---------------------------------------------------------------------------------------------
 
 
-def time_it(fn, repeats: int) -> dict:
-    fn()  # warm-up (imports, allocations)
-    ts = []
+def _stats(xs: list[float]) -> dict:
+    xs = sorted(xs)
+    return {"median_s": xs[len(xs) // 2], "min_s": xs[0], "max_s": xs[-1]}
+
+
+def time_round_robin(fns: dict, repeats: int) -> dict:
+    """Median wall and CPU (process) time per function, calling the functions in turn each round.
+
+    Interleaving spreads load spikes from other processes over all functions alike, so the ratios
+    stay meaningful on a shared machine; CPU time is what this process itself spent computing.
+    """
+    for fn in fns.values():
+        fn()  # warm-up (imports, allocations)
+    wall = {k: [] for k in fns}
+    cpu = {k: [] for k in fns}
     for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        ts.append(time.perf_counter() - t0)
-    ts.sort()
-    return {"median_s": ts[len(ts) // 2], "min_s": ts[0], "max_s": ts[-1], "repeats": repeats}
+        for k, fn in fns.items():
+            w0, c0 = time.perf_counter(), time.process_time()
+            fn()
+            wall[k].append(time.perf_counter() - w0)
+            cpu[k].append(time.process_time() - c0)
+    return {k: {"wall": _stats(wall[k]), "cpu": _stats(cpu[k]), "repeats": repeats} for k in fns}
 
 
 def machine_info(np, scipy) -> dict:
@@ -194,7 +210,7 @@ def profile_all_scores(S, args_tuple, kwargs, top: int = 12) -> str:
 
 def main(argv=None) -> dict:
     args = parse_args(argv)
-    if args.blas_threads is not None:  # must happen before numpy is imported
+    if args.blas_threads:  # must happen before numpy is imported
         if "numpy" in sys.modules:
             print("warning: numpy already imported; --blas-threads may have no effect")
         for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
@@ -268,49 +284,69 @@ def main(argv=None) -> dict:
         ),  # fmt: skip
         ("all_scores (one teacher)", lambda: S.all_scores(H, ids, **kw), None),
     ]
-    timings = {}
-    for name, fn, _ in rows:
-        timings[name] = time_it(fn, R)
-    print(f"\n{'function':34s} {'median ms':>10s} {'min ms':>9s} {'speed-up vs naive':>18s}")
+    timings = time_round_robin({name: fn for name, fn, _ in rows}, R)
+    print(
+        f"\n{'function':31s} {'wall ms':>8s} {'cpu ms':>8s} {'x naive wall':>13s} {'x naive cpu':>12s}"
+    )
     for name, _, ref in rows:
         t = timings[name]
-        ratio = timings[ref]["median_s"] / t["median_s"] if ref else None
-        t["speedup_vs_naive"] = ratio
         t["naive"] = ref
-        r = f"{ratio:8.2f}x ({ref.split(' (')[0]})" if ratio else ""
-        print(f"{name:34s} {1e3 * t['median_s']:10.1f} {1e3 * t['min_s']:9.1f}   {r}")
+        for kind in ("wall", "cpu"):
+            base = timings[ref][kind]["median_s"] if ref else None
+            t[kind]["speedup_vs_naive"] = base / t[kind]["median_s"] if ref else None
+        ratios = (
+            f"{t['wall']['speedup_vs_naive']:12.2f}x {t['cpu']['speedup_vs_naive']:11.2f}x"
+            if ref
+            else ""
+        )
+        w, c = 1e3 * t["wall"]["median_s"], 1e3 * t["cpu"]["median_s"]
+        print(f"{name:31s} {w:8.1f} {c:8.1f} {ratios}")
 
-    # 100 teachers' worth of all_scores (data generation excluded from the timed sum)
-    per = []
+    # 100 teachers' worth of all_scores (data generation excluded from the timed sums)
+    wall, cpu = [], []
     for t_id in range(args.teachers):
         Ht, it, lt, pt, ct = make_teacher(np, args.n_prompts, args.m, args.d, 1000 + t_id)
-        t0 = time.perf_counter()
+        w0, c0 = time.perf_counter(), time.process_time()
         S.all_scores(Ht, it, loss=lt, mean_prob=pt, correct=ct, n_folds=args.folds)
-        per.append(time.perf_counter() - t0)
-    many = {"teachers": args.teachers, "total_s": float(sum(per)), "median_s": float(np.median(per)),
-            "max_s": float(max(per))}  # fmt: skip
-    print(f"\nall_scores x {args.teachers} teachers: {many['total_s']:.2f} s total "
-          f"(median {1e3 * many['median_s']:.0f} ms, max {1e3 * many['max_s']:.0f} ms)")  # fmt: skip
+        wall.append(time.perf_counter() - w0)
+        cpu.append(time.process_time() - c0)
+    many = {
+        "teachers": args.teachers,
+        "wall_total_s": float(sum(wall)),
+        "cpu_total_s": float(sum(cpu)),
+        "wall": _stats(wall),
+        "cpu": _stats(cpu),
+    }
+    print(
+        f"\nall_scores x {args.teachers} teachers: wall {many['wall_total_s']:.2f} s, "
+        f"cpu {many['cpu_total_s']:.2f} s (median wall {1e3 * many['wall']['median_s']:.0f} ms, "
+        f"max {1e3 * many['wall']['max_s']:.0f} ms)"
+    )
 
-    speedup = timings["grace (eq. 4)"]["speedup_vs_naive"]
-    one = timings["all_scores (one teacher)"]["median_s"]
-    targets = {
-        "grace_speedup_ge_4x": {"value": speedup, "target": 4.0, "met": speedup >= 4.0},
-        "all_scores_one_teacher_le_0.3s": {"value": one, "target": 0.3, "met": one <= 0.3},
-        f"all_scores_{args.teachers}_teachers_le_30s": {
-            "value": many["total_s"], "target": 30.0 * args.teachers / 100,
-            "met": many["total_s"] <= 30.0 * args.teachers / 100,
-        },
-    }  # fmt: skip
+    budget = 30.0 * args.teachers / 100
+    targets = {}
+    for kind in ("wall", "cpu"):
+        speedup = timings["grace (eq. 4)"][kind]["speedup_vs_naive"]
+        one = timings["all_scores (one teacher)"][kind]["median_s"]
+        total = many[f"{kind}_total_s"]
+        targets[kind] = {
+            "grace_speedup_ge_4x": {"value": speedup, "target": 4.0, "met": speedup >= 4.0},
+            "all_scores_one_teacher_le_0.3s": {"value": one, "target": 0.3, "met": one <= 0.3},
+            f"all_scores_{args.teachers}_teachers_le_{budget:g}s": {
+                "value": total,
+                "target": budget,
+                "met": total <= budget,
+            },
+        }
     print("\ntargets:")
-    for k, v in targets.items():
-        print(
-            f"  {k:34s} {v['value']:.3f} (target {v['target']}) {'MET' if v['met'] else 'MISSED'}"
-        )
+    for kind, ts in targets.items():
+        for k, v in ts.items():
+            ok = "MET" if v["met"] else "MISSED"
+            print(f"  [{kind:4s}] {k:34s} {v['value']:8.3f} (target {v['target']:g}) {ok}")
     print("checks (relative / absolute differences):", {k: f"{v:.1e}" for k, v in check.items()})
 
     prof = None
-    if args.profile or not all(v["met"] for v in targets.values()):
+    if args.profile or not all(v["met"] for ts in targets.values() for v in ts.values()):
         prof = profile_all_scores(S, (H, ids), kw)
         print("\nprofile of 3 x all_scores (tottime):\n" + prof)
 

@@ -182,7 +182,12 @@ def execute(src: Path, profile: str, env: dict) -> float:
                   f"partial output in {(failed / (name + '.ipynb')).relative_to(REPO)}; nothing was rendered",
                   file=sys.stderr)
             sys.exit(1)
-        shutil.move(running, final)
+        executed = nbformat.read(running, as_version=4)
+        for cell in executed.cells:  # papermill's copy of the parameters: collapsed in the book
+            tags = cell.metadata.setdefault("tags", [])
+            if "injected-parameters" in tags and "hide-input" not in tags:
+                tags.append("hide-input")
+        nbformat.write(executed, final)
     dt = time.time() - t0
     print(f"[build]   ok in {dt:.1f} s -> {final.relative_to(REPO)}", flush=True)
     return dt

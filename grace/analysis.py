@@ -35,10 +35,6 @@ RESULT_COLUMNS = (
 #: Student-performance targets the paper correlates against (§3, Figs 2, 11, 12).
 TARGETS = ("student_avg_at_k", "student_greedy", "student_best_of_k")
 DEFAULT_TARGET = "student_avg_at_k"
-#: Orientation/labels of results-table columns that are not computed by ``grace.scores`` but are
-#: compared as baselines (§3.1: the teacher's own performance); used only when ``orientation=None``.
-TABLE_ORIENTATION = {"teacher_accuracy": +1, "teacher_avg_at_k": +1}
-TABLE_LABELS = {"teacher_accuracy": "Teacher accuracy", "teacher_avg_at_k": "Teacher avg@k"}
 
 
 # ----------------------------------------------------------------------------------------------
@@ -62,27 +58,20 @@ def _check_table(df: pd.DataFrame, target: str, min_rows: int = 3) -> None:
 
 
 def _orientation_dict(orientation: Mapping[str, int] | None) -> dict[str, int]:
-    """Return the orientation dict, importing ``grace.scores.SCORE_ORIENTATION`` if ``None``."""
+    """Return the orientation dict (``grace.scores.SCORE_ORIENTATION`` if ``None``)."""
     if orientation is not None:
         return dict(orientation)
-    try:
-        from grace.scores import SCORE_ORIENTATION
-    except ImportError as e:
-        raise ValueError(
-            "orientation=None needs grace.scores.SCORE_ORIENTATION, which could not be imported "
-            f"({e}); pass orientation={{'grace': -1, ...}} explicitly"
-        ) from e
-    return {**TABLE_ORIENTATION, **SCORE_ORIENTATION}
+    from grace.scores import SCORE_ORIENTATION
+
+    return dict(SCORE_ORIENTATION)
 
 
 def score_label(score: str, labels: Mapping[str, str] | None = None) -> str:
     """Human-readable name of a score key (``grace.scores.SCORE_LABELS`` if available)."""
     if labels is None:
-        try:
-            from grace.scores import SCORE_LABELS
-        except ImportError:
-            SCORE_LABELS = {}
-        labels = {**TABLE_LABELS, **SCORE_LABELS}
+        from grace.scores import SCORE_LABELS
+
+        labels = SCORE_LABELS
     return str(labels.get(score, score))
 
 

@@ -21,6 +21,12 @@ When d > N the same quantity is computed in the kernel (Woodbury) form, which fa
 (r' × r') matrix instead of a (d × d) one (see ``_quad_dual``). Both forms are tested against a
 direct ``np.linalg.inv`` loop and against the spectral form (eq. 6).
 
+Performance notes (benchmarks/bench_scores.py, N = 2048, d = 512, C = 10): the per-fold Grams are
+formed once with BLAS ``syrk`` and summed to T; each fold then costs one LAPACK ``potrf`` and one
+``trtrs`` on Fortran-ordered arrays (no copies). A single batched ``np.linalg.cholesky`` over all
+folds was measured ~2x slower than this loop, so the loop is used. At these sizes one BLAS thread is
+near optimal; oversubscribed OpenBLAS threads on a busy machine slow everything down several-fold.
+
 About ν: the paper gives no value for ν. The default 1e-3 matches the released code's eigenvalue
 smoothing w ↦ (1 − s)·w + s·mean(w) with s = 1e-3: for unit-norm rows tr Σ̃ = 1, so mean(w) = 1/d and
 the added ridge is s/d, i.e. ν/d with ν = s.
@@ -57,6 +63,7 @@ SCORE_ORIENTATION: dict[str, int] = {
     "incorrect_avg_prob": +1,
     "diff_avg_prob": +1,
     "teacher_avg_at_k": +1,  # the teacher's own accuracy (computed in evaluation, not here)
+    "teacher_accuracy": +1,  # accuracy of the distillation generations themselves (study runner)
 }
 """+1 where a higher score should mean a better teacher, −1 where lower should."""
 
@@ -77,6 +84,7 @@ SCORE_LABELS: dict[str, str] = {
     "incorrect_avg_prob": "Incorrect avg. prob.",
     "diff_avg_prob": "Diff. avg. prob.",
     "teacher_avg_at_k": "Teacher avg@k",
+    "teacher_accuracy": "Teacher accuracy (its generations)",
 }
 """Pretty names for plots and tables."""
 
@@ -264,15 +272,32 @@ def _fold_index_lists(folds, prompt_ids: np.ndarray) -> list[np.ndarray]:
 # ---------------------------------------------------------------------------------------------
 
 
-def _cholesky(M: np.ndarray, what: str) -> np.ndarray:
-    """Lower Cholesky factor of the symmetric positive definite ``M``, computed in place.
+def _gram_lower(X: np.ndarray) -> np.ndarray:
+    """XᵀX for X: (r, d) as a Fortran-ordered (d, d) array whose LOWER triangle only is valid.
 
-    LAPACK ``potrf`` is called on ``M.T`` — for a symmetric C-ordered array that is the same matrix
-    in Fortran order, so no copy is made (scipy.linalg.cholesky would copy; ~3x slower at d = 512).
-    Only the lower triangle of the result is meaningful; ``solve_triangular(lower=True)`` reads
-    nothing else.
+    BLAS ``syrk`` does half the work of ``X.T @ X``; ``X.T`` of a C-ordered X is Fortran-ordered,
+    so nothing is copied.
     """
-    L, info = scipy.linalg.lapack.dpotrf(M.T, lower=1, clean=0, overwrite_a=1)
+    return scipy.linalg.blas.dsyrk(1.0, X.T, lower=1)
+
+
+def _symmetrize_lower(A: np.ndarray) -> np.ndarray:
+    """Fill the upper triangle of ``A`` from its lower triangle (in place) and return it."""
+    iu = np.triu_indices(A.shape[0], 1)
+    A[iu] = A.T[iu]
+    return A
+
+
+def _cholesky(M: np.ndarray, what: str) -> np.ndarray:
+    """Lower Cholesky factor of a positive definite M, computed in place by LAPACK ``potrf``.
+
+    Only the lower triangle of M is read, so M must be Fortran-ordered with a valid lower triangle,
+    or symmetric (then ``M.T`` is the same matrix in Fortran order and no copy is made;
+    scipy.linalg.cholesky would copy and is ~3x slower at d = 512). Only the lower triangle of the
+    result is meaningful; ``_tri_solve`` reads nothing else.
+    """
+    A = M if M.flags.f_contiguous else M.T
+    L, info = scipy.linalg.lapack.dpotrf(A, lower=1, clean=0, overwrite_a=1)
     if info != 0:
         raise ValueError(
             f"{what} is not numerically positive definite (LAPACK potrf info={info}); increase the "
@@ -281,16 +306,26 @@ def _cholesky(M: np.ndarray, what: str) -> np.ndarray:
     return L
 
 
-def _quad_primal(S: np.ndarray, alpha: float, beta: float, X: np.ndarray) -> np.ndarray:
-    """Per-column xᵀ M⁻¹ x with M = α S + β I, via a (d, d) Cholesky.
+def _tri_solve(L: np.ndarray, X: np.ndarray) -> np.ndarray:
+    """L⁻¹ X for the lower-triangular factor L; X: (n, k), ideally Fortran-ordered (else copied)."""
+    Y, info = scipy.linalg.lapack.dtrtrs(L, np.asfortranarray(X), lower=1, overwrite_b=1)
+    if info != 0:
+        raise ValueError(f"triangular solve failed (LAPACK trtrs info={info}); increase nu.")
+    return Y
 
-    S: (d, d) unscaled Gram of the unit-norm rows outside the held-out set.
-    X: (d, k) columns to whiten. Returns (k,).
+
+def _quad_primal(
+    T: np.ndarray, held: np.ndarray, alpha: float, beta: float, X: np.ndarray
+) -> np.ndarray:
+    """Per-column xᵀ M⁻¹ x with M = α (T − held) + β I, via a (d, d) Cholesky.
+
+    T: (d, d) symmetric Gram of all unit-norm rows. held: (d, d) Gram of the held-out unit-norm
+    rows (only its lower triangle is read). X: (d, k) columns to whiten. Returns (k,).
     """
-    M = alpha * S  # (d, d) new array; S is untouched
+    M = np.subtract(T, held, order="F")  # (d, d) Gram of the rows outside the held-out set
+    M *= alpha
     M.flat[:: M.shape[0] + 1] += beta
-    L = _cholesky(M, "M = Σ̃ + ridge·I")
-    Y = scipy.linalg.solve_triangular(L, X, lower=True, check_finite=False)  # (d, k) = L⁻¹ X
+    Y = _tri_solve(_cholesky(M, "M = Σ̃ + ridge·I"), X)  # (d, k) = L⁻¹ X
     return np.einsum("ij,ij->j", Y, Y)
 
 
@@ -302,12 +337,11 @@ def _quad_dual(
     (β I + α BᵀB)⁻¹ = (1/β) [I − α Bᵀ (β I + α B Bᵀ)⁻¹ B], hence
     xᵀ M⁻¹ x = (‖x‖² − α ‖L⁻¹ B x‖²) / β  with  L Lᵀ = β I + α K,  K = B Bᵀ.
 
-    K: (r', r') kernel of B. B: (r', d) unit-norm rows. X: (d, k). Returns (k,).
+    K: (r', r') symmetric kernel of B. B: (r', d) unit-norm rows. X: (d, k). Returns (k,).
     """
     A = alpha * K  # (r', r')
     A.flat[:: A.shape[0] + 1] += beta
-    L = _cholesky(A, "β I + α K")
-    Y = scipy.linalg.solve_triangular(L, B @ X, lower=True, check_finite=False)  # (r', k)
+    Y = _tri_solve(_cholesky(A, "β I + α K"), B @ X)  # (r', k)
     return (np.einsum("ij,ij->j", X, X) - alpha * np.einsum("ij,ij->j", Y, Y)) / beta
 
 
@@ -320,9 +354,9 @@ class _Prepared:
 
     H: np.ndarray  # (N, d) raw processed gradients
     Hn: np.ndarray  # (N, d) unit-norm rows
-    T: np.ndarray | None  # (d, d) Hnᵀ Hn, primal form
-    Kn: np.ndarray | None  # (N, N) Hn Hnᵀ, dual form
-    fold_grams: list[np.ndarray] | None = None  # primal: (d, d) Hn_iᵀ Hn_i per fold, sum = T
+    T: np.ndarray | None  # (d, d) Hnᵀ Hn, primal form, symmetric
+    Kn: np.ndarray | None  # (N, N) Hn Hnᵀ, dual form, symmetric
+    fold_grams: list[np.ndarray] | None = None  # primal: (d, d) Hn_iᵀ Hn_i per fold, lower only
 
     @property
     def dual(self) -> bool:
@@ -341,9 +375,12 @@ class _Prepared:
         if dual:
             return cls(H, Hn, None, Hn @ Hn.T)
         if fold_idx is None:
-            return cls(H, Hn, Hn.T @ Hn, None)
-        grams = [Hn[I].T @ Hn[I] for I in fold_idx]  # C x (d, d)
-        return cls(H, Hn, np.sum(grams, axis=0), None, grams)
+            return cls(H, Hn, _symmetrize_lower(_gram_lower(Hn)), None)
+        grams = [_gram_lower(Hn[I]) for I in fold_idx]  # C x (d, d), lower triangles
+        T = grams[0].copy(order="F")
+        for g in grams[1:]:
+            T += g
+        return cls(H, Hn, _symmetrize_lower(T), None, grams)
 
     def quad(self, heldout, alpha: float, beta: float, X: np.ndarray, held_gram=None) -> np.ndarray:
         """xᵀ (α·Gram(rows ∉ heldout) + β I)⁻¹ x for each column of X: (d, k) -> (k,).
@@ -356,9 +393,8 @@ class _Prepared:
             J = np.flatnonzero(keep)
             return _quad_dual(self.Kn[np.ix_(J, J)], self.Hn[J], alpha, beta, X)
         if held_gram is None:
-            Hi = self.Hn[heldout]  # (r, d)
-            held_gram = Hi.T @ Hi
-        return _quad_primal(self.T - held_gram, alpha, beta, X)
+            held_gram = _gram_lower(self.Hn[heldout])  # (d, d), lower triangle
+        return _quad_primal(self.T, held_gram, alpha, beta, X)
 
     def gram_eigvals(self) -> np.ndarray:
         """Non-trivial eigenvalues of Σ̃(D) = Hnᵀ Hn / N (min(N, d) of them, eq. 2)."""
@@ -395,7 +431,9 @@ def _grace_both(P: _Prepared, fold_idx: Sequence[np.ndarray], nu: float) -> tupl
     for k, I in enumerate(fold_idx):
         Hi = P.H[I]  # (r, d)
         mu_i = Hi.mean(axis=0)
-        X = np.concatenate([(Hi - mu_i).T, (mu_i - mu)[:, None]], axis=1)  # (d, r + 1)
+        X = np.empty((d, len(I) + 1), order="F")  # (d, r + 1) = [(H_i − μ_i)ᵀ, μ_i − μ]
+        X.T[:-1] = Hi - mu_i
+        X.T[-1] = mu_i - mu
         held = None if P.fold_grams is None else P.fold_grams[k]
         q = P.quad(I, 1.0 / (N - len(I)), beta, X, held)  # (r + 1,)
         fold_trace = q[:-1].sum()
@@ -425,6 +463,7 @@ def grace(
     GRACE(D) = (1/N) Σ_i Tr(G_μ(D_i) M(D₋ᵢ)⁻¹ G_μ(D_i)ᵀ),  M(D₋ᵢ) = Σ̃(D₋ᵢ) + (ν/d) I,
     with Σ̃ the Gram of the unit-normalised rows outside fold i divided by their count (eq. 1) and
     G_μ(D_i) the fold's raw rows centred by the fold mean (eq. 4) or by the mean of all rows (eq. 5).
+    Eq. 5 as printed writes M(D_i); we read that as the typo it is and use M(D₋ᵢ) in both.
     Lower is better.
 
     Args:
@@ -547,7 +586,7 @@ def grace_release(
 
     The smoothing is applied as (1−s)·K_train + s·(tr K_train / d)·I with a Cholesky solve instead
     of an eigendecomposition (identical maths). The release also clips eigenvalues at 1e-12 before
-    smoothing; that clip is omitted here and changes the score by < d·1e-9/s relative
+    smoothing; that clip is omitted here and changes the score by < d·1e-12/s relative
     (≈ 5e-7 for d = 512, s = 1e-3), only when K_train is rank-deficient.
 
     Args:
@@ -786,15 +825,15 @@ def diff_avg_prob(mean_prob, prompt_ids, correct) -> float:
 # ---------------------------------------------------------------------------------------------
 
 
-def _release_order(ids: np.ndarray) -> tuple[np.ndarray | None, int, str]:
-    """Row order grouping prompts consecutively, m, and a reason if the release cannot run."""
-    order = np.argsort(ids, kind="stable")
+def _release_order(ids: np.ndarray) -> tuple[np.ndarray | None, int]:
+    """Row order grouping prompts consecutively (stable) and m; (None, 0) if the release can't run.
+
+    The release needs exactly m rows per prompt and at least 2 prompts (one to train on).
+    """
     _, counts = np.unique(ids, return_counts=True)
-    if (counts != counts[0]).any():
-        return None, 0, f"prompts have unequal generation counts {sorted(set(counts.tolist()))}"
-    if len(counts) < 2:
-        return None, 0, "fewer than 2 prompts"
-    return order, int(counts[0]), ""
+    if (counts != counts[0]).any() or len(counts) < 2:
+        return None, 0
+    return np.argsort(ids, kind="stable"), int(counts[0])
 
 
 def all_scores(
@@ -843,7 +882,7 @@ def all_scores(
 
     P = _Prepared.build(H, fold_idx=fold_idx)
     out["grace"], out["grace_global"] = _grace_both(P, fold_idx, nu)
-    order, m, _reason = _release_order(ids)  # _reason says why it is skipped (NaN)
+    order, m = _release_order(ids)  # None: unequal generations per prompt -> NaN
     if order is not None:
         Kr = None if P.Kn is None else P.Kn[np.ix_(order, order)]
         Pr = _Prepared(H[order], P.Hn[order], P.T, Kr)  # T is invariant to row order

@@ -96,6 +96,8 @@ def test_mc_cmi_below_jensen_bound_on_a_grid(preconditioner, n):
         est, se = T.cmi_monte_carlo(deltas, sigma, n_samples=600, seed=1)
         jb = T.jensen_bound(deltas, sigma)
         assert est <= jb + 4 * se
+        gb = T.gaussian_bound(deltas, sigma)
+        assert est <= gb + 4 * se and gb <= jb / 2 * (1 + 1e-12)
         assert est <= np.log(n) + 4 * se
         lb = T.lemma_bound(G, pid, preconditioner, 1.0, sigma)
         assert lb["jensen"] == pytest.approx(jb)
@@ -192,3 +194,11 @@ def test_errors_name_the_bad_value():
         T.synthetic_gradients(n=1)
     with pytest.raises(ValueError, match="nu=0"):
         T.smoothed_gram(G, 0)
+
+
+def test_gaussian_bound_closed_form_and_tightness():
+    # 1-D, two points ±a: Cov = a², bound = ½ log(1 + a²/σ²); quadrature sits below it
+    a, s = 0.7, 1.0
+    deltas = np.array([[-a], [a]])
+    assert T.gaussian_bound(deltas, s) == pytest.approx(0.5 * np.log1p(a**2 / s**2))
+    assert T.cmi_quadrature_1d(deltas, s) < T.gaussian_bound(deltas, s) < T.jensen_bound(deltas, s) / 2

@@ -1,0 +1,506 @@
+"""Per-sample gradient features ``h(x, y) = log|y| · Π g(x, y)`` (paper §2.1, App. C.1, C.3, D.4).
+
+For every teacher generation ``(x, y)`` we take the student's gradient ``g`` of the mean token
+cross-entropy on the *response* tokens (prompt tokens carry no loss), flatten it over all trainable
+parameters in ``named_parameters()`` order, project it with a :class:`~grace.projection.Projector`
+and rescale by a function of the response length ``|y|`` (number of supervised tokens, EOS
+included). Alongside ``H`` we keep what the App. C.1 baselines need: the loss, the mean token
+probability, the raw (unprojected) gradient norm and, when given, correctness.
+
+Two ways to get per-sample gradients, tested to agree:
+
+* ``"loop"``: one forward + backward per example (``.grad`` cleared between examples);
+* ``"vmap"``: ``torch.func.vmap(grad(...))`` over a right-padded batch. Right padding needs no
+  attention mask: under causal attention real tokens never attend to later pad tokens and pad
+  positions carry no loss, so padding cannot change any gradient (tested).
+
+Runs are resumable: with ``out=...`` completed batches are checkpointed to ``out + ".partial.npz"``
+(npz + JSON sidecar, atomic), and a rerun with the same inputs continues from there and gives the
+identical result. A finished ``out`` with a matching fingerprint is simply loaded.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.func import functional_call, grad, vmap
+
+from grace import __version__
+from grace.io import load_arrays, save_arrays, stable_hash
+from grace.projection import Projector
+
+__all__ = [
+    "DEFAULT_TEMPLATE",
+    "LENGTH_SCALES",
+    "Features",
+    "encode_example",
+    "length_scale_factor",
+    "compute_features",
+    "gradient_norm_vs_length",
+]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_TEMPLATE = "### Problem:\n{prompt}\n\n### Solution:\n"  # the released code's prompt template
+LENGTH_SCALES = ("log", "log2", "none")
+IGNORE_INDEX = -100
+AUTO_METHOD_CPU = "vmap"  # what method="auto" uses on CPU; chosen from benchmarks/bench_projection.py
+_REQUIRED = ("prompt_id", "prompt", "response")
+
+
+# ---------------------------------------------------------------------------------------------------
+# Tokenisation
+# ---------------------------------------------------------------------------------------------------
+def _adds_bos(tokenizer) -> bool:
+    """Whether the tokenizer itself puts BOS first when asked for special tokens."""
+    bos = tokenizer.bos_token_id
+    if bos is None:
+        return False
+    ids = tokenizer("a", add_special_tokens=True)["input_ids"]
+    return len(ids) > 0 and ids[0] == bos
+
+
+def encode_example(
+    tokenizer, prompt: str, response: str, template: str = DEFAULT_TEMPLATE, max_length: int | None = None
+) -> tuple[list[int], list[int]]:
+    """Token ids and labels of one (prompt, response) pair; prompt labels are ``-100`` (paper §2.1).
+
+    The prompt (formatted with ``template``) and the response are tokenised *separately* and the ids
+    concatenated, so the prompt/response boundary is exact (joint tokenisation could merge tokens
+    across it). BOS is prepended only if the tokenizer adds it itself (e.g. Llama), EOS is appended
+    to the response and supervised (the student learns to stop). With ``max_length`` the sequence is
+    cut on the right (the response is shortened; the prompt is kept).
+
+    Returns:
+        ``(input_ids, labels)``, lists of equal length; ``labels[t] = input_ids[t]`` on response
+        tokens and ``-100`` elsewhere. The number of supervised tokens is ``|y|``.
+
+    Raises:
+        ValueError: if ``template`` lacks ``{prompt}``, the response is empty, or nothing of the
+            response survives ``max_length``.
+    """
+    if "{prompt}" not in template:
+        raise ValueError(f"template {template!r} has no '{{prompt}}' placeholder; add one")
+    prompt_ids = list(tokenizer(template.format(prompt=prompt), add_special_tokens=False)["input_ids"])
+    response_ids = list(tokenizer(response, add_special_tokens=False)["input_ids"])
+    if not response_ids:
+        raise ValueError(f"response {response!r} is empty after tokenisation; drop this example")
+    if _adds_bos(tokenizer):
+        prompt_ids = [tokenizer.bos_token_id, *prompt_ids]
+    if tokenizer.eos_token_id is not None:
+        response_ids.append(tokenizer.eos_token_id)
+    ids = prompt_ids + response_ids
+    labels = [IGNORE_INDEX] * len(prompt_ids) + response_ids
+    if max_length is not None:
+        if max_length <= len(prompt_ids):
+            raise ValueError(
+                f"max_length={max_length} leaves no response token (prompt has {len(prompt_ids)} "
+                "tokens); raise max_length"
+            )
+        ids, labels = ids[:max_length], labels[:max_length]
+    return ids, labels
+
+
+def length_scale_factor(lengths: np.ndarray | Sequence[int], length_scale: str = "log") -> np.ndarray:
+    """The factor multiplying ``Π g`` (paper §2.1: ``log|y|``; App. D.4 motivates it).
+
+    ``"log"`` gives ``log|y|``, ``"log2"`` gives ``(log|y|)²`` and ``"none"`` gives 1.
+    """
+    lengths = np.asarray(lengths, dtype=np.float64)
+    if length_scale == "log":
+        return np.log(lengths)
+    if length_scale == "log2":
+        return np.log(lengths) ** 2
+    if length_scale == "none":
+        return np.ones_like(lengths)
+    raise ValueError(f"unknown length_scale {length_scale!r}; choose one of {LENGTH_SCALES}")
+
+
+# ---------------------------------------------------------------------------------------------------
+# The feature table
+# ---------------------------------------------------------------------------------------------------
+@dataclass
+class Features:
+    """Processed gradients of one teacher's generations plus per-sample baseline quantities.
+
+    Attributes:
+        H: ``[N, d]`` float32, rows ``h = scale(|y|) · Π g`` (paper §2.1; the matrix ``G(D)`` of eq. 1).
+        prompt_ids: ``[N]`` int64 index into ``prompt_keys`` (which prompt each row answers).
+        prompt_keys: the original ``prompt_id`` values (str or int), ``prompt_keys[prompt_ids[i]]``.
+        lengths: ``[N]`` int64, ``|y|`` = supervised tokens (response + EOS).
+        loss: ``[N]`` float32, mean response-token cross-entropy (App. C.1 "student loss").
+        mean_prob: ``[N]`` float32, mean probability of the target response tokens (App. C.1, 8–12).
+        grad_norm: ``[N]`` float32, ``‖g‖₂`` of the raw gradient (App. C.1 BADGE; App. D.4, Fig. 21).
+        correct: ``[N]`` bool or ``None``, from the examples' ``"correct"`` field (App. C.1, 10–12).
+        meta: provenance: model, projector meta, template, length_scale, version, fingerprint.
+    """
+
+    H: np.ndarray
+    prompt_ids: np.ndarray
+    prompt_keys: list
+    lengths: np.ndarray
+    loss: np.ndarray
+    mean_prob: np.ndarray
+    grad_norm: np.ndarray
+    correct: np.ndarray | None = None
+    meta: dict = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.H)
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Write ``path`` (npz) and its JSON sidecar via :func:`grace.io.save_arrays` (no pickle)."""
+        arrays = {
+            "H": self.H, "prompt_ids": self.prompt_ids, "lengths": self.lengths, "loss": self.loss,
+            "mean_prob": self.mean_prob, "grad_norm": self.grad_norm,
+        }  # fmt: skip
+        if self.correct is not None:
+            arrays["correct"] = self.correct
+        save_arrays(path, arrays, {**self.meta, "prompt_keys": list(self.prompt_keys)})
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> Features:
+        """Inverse of :meth:`save`."""
+        if not Path(path).exists():
+            raise ValueError(f"no features file at {path}; compute it with compute_features(..., out=path)")
+        arrays, meta = load_arrays(path)
+        keys = meta.pop("prompt_keys", None)
+        if keys is None:
+            raise ValueError(f"{path}: sidecar {Path(path).with_suffix('.json')} is missing; recompute the features")
+        return cls(
+            H=arrays["H"], prompt_ids=arrays["prompt_ids"], prompt_keys=keys, lengths=arrays["lengths"],
+            loss=arrays["loss"], mean_prob=arrays["mean_prob"], grad_norm=arrays["grad_norm"],
+            correct=arrays.get("correct"), meta=meta,
+        )  # fmt: skip
+
+
+# ---------------------------------------------------------------------------------------------------
+# Per-sample loss and gradients
+# ---------------------------------------------------------------------------------------------------
+def _response_loss(logits: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean cross-entropy and mean target probability over supervised tokens of one sequence.
+
+    ``logits [T, V]`` predict the next token, so position ``t`` is scored on ``labels[t + 1]``.
+    No data-dependent control flow, so it runs under ``vmap``.
+    """
+    logp = F.log_softmax(logits[:-1].float(), dim=-1)  # [T-1, V]
+    targets = labels[1:]  # [T-1]
+    mask = (targets != IGNORE_INDEX).to(logp.dtype)
+    tok = logp.gather(-1, targets.clamp(min=0)[:, None])[:, 0]  # [T-1] log p(target)
+    n = mask.sum()
+    loss = -(tok * mask).sum() / n
+    mean_prob = (tok.detach().exp() * mask).sum() / n
+    return loss, mean_prob
+
+
+def _forward_logits(model, params, ids: torch.Tensor) -> torch.Tensor:
+    """``ids [T] → logits [T, V]`` with ``params`` substituted for the trainable parameters."""
+    return functional_call(model, params, (ids[None],), {"use_cache": False}).logits[0]
+
+
+def _grads_loop(model, params: list, ids: torch.Tensor, labels: torch.Tensor, lens: list[int], G: torch.Tensor):
+    """One forward+backward per example; fills ``G [B, D]``; returns (loss [B], mean_prob [B])."""
+    losses, probs = [], []
+    for b, n in enumerate(lens):
+        for p in params:
+            p.grad = None
+        logits = model(input_ids=ids[b : b + 1, :n], use_cache=False).logits[0]
+        loss, mean_prob = _response_loss(logits, labels[b, :n])
+        loss.backward()
+        off = 0
+        for p in params:
+            k = p.numel()
+            if p.grad is None:  # parameter not used by the forward pass
+                G[b, off : off + k] = 0
+            else:
+                G[b, off : off + k] = p.grad.reshape(-1)
+            off += k
+        losses.append(loss.detach())
+        probs.append(mean_prob)
+    for p in params:
+        p.grad = None
+    return torch.stack(losses), torch.stack(probs)
+
+
+def _grads_vmap(model, names: list[str], params: list, ids: torch.Tensor, labels: torch.Tensor, G: torch.Tensor):
+    """``vmap(grad)`` over a right-padded batch; fills ``G [B, D]``; returns (loss, mean_prob)."""
+
+    def per_sample(pdict, ids_1, labels_1):
+        loss, mean_prob = _response_loss(_forward_logits(model, pdict, ids_1), labels_1)
+        return loss, (loss.detach(), mean_prob)
+
+    pdict = {n: p.detach() for n, p in zip(names, params, strict=True)}
+    with warnings.catch_warnings():  # torch has no batching rule for CPU flash attention: it loops
+        warnings.filterwarnings("ignore", message="There is a performance drop")
+        grads, (loss, mean_prob) = vmap(grad(per_sample, has_aux=True), in_dims=(None, 0, 0))(pdict, ids, labels)
+    B = ids.shape[0]
+    torch.cat([grads[n].reshape(B, -1).to(G.dtype) for n in names], dim=1, out=G)
+    return loss, mean_prob
+
+
+# ---------------------------------------------------------------------------------------------------
+# The driver
+# ---------------------------------------------------------------------------------------------------
+def _validate_examples(examples: Sequence[Mapping[str, Any]]) -> tuple[np.ndarray, list, np.ndarray | None]:
+    """Check records; map prompt ids to ints (first appearance order); collect ``correct``."""
+    if len(examples) == 0:
+        raise ValueError("examples is empty; pass at least one {prompt_id, prompt, response} record")
+    key_index: dict[tuple[str, Any], int] = {}
+    keys, pids, correct = [], [], []
+    has_correct = isinstance(examples[0], Mapping) and "correct" in examples[0]
+    for i, ex in enumerate(examples):
+        if not isinstance(ex, Mapping):
+            raise ValueError(f"example {i} is a {type(ex).__name__}; pass dicts with {_REQUIRED}")
+        for k in _REQUIRED:
+            if k not in ex:
+                raise ValueError(f"example {i} is missing {k!r}; each example needs {_REQUIRED}")
+        for k in ("prompt", "response"):
+            if not isinstance(ex[k], str):
+                raise ValueError(f"example {i}: {k} must be a str, got {type(ex[k]).__name__}")
+        if not ex["response"].strip():
+            raise ValueError(f"example {i} (prompt_id={ex['prompt_id']!r}) has an empty response; drop it")
+        pid = ex["prompt_id"]
+        if isinstance(pid, bool) or not isinstance(pid, (str, int, np.integer)):
+            raise ValueError(f"example {i}: prompt_id {pid!r} must be a str or an int")
+        pid = int(pid) if isinstance(pid, np.integer) else pid
+        tag = (type(pid).__name__, pid)
+        if tag not in key_index:
+            key_index[tag] = len(keys)
+            keys.append(pid)
+        pids.append(key_index[tag])
+        if has_correct != ("correct" in ex):
+            raise ValueError(f"example {i}: 'correct' must be given for all examples or for none")
+        if has_correct:
+            correct.append(bool(ex["correct"]))
+    return np.asarray(pids, dtype=np.int64), keys, (np.asarray(correct, dtype=bool) if has_correct else None)
+
+
+def _resolve_method(method: str, device: torch.device) -> str:
+    if method not in ("auto", "loop", "vmap"):
+        raise ValueError(f"unknown method {method!r}; choose 'auto', 'loop' or 'vmap'")
+    if method == "auto":
+        return AUTO_METHOD_CPU if device.type == "cpu" else "vmap"
+    return method
+
+
+def _model_fingerprint(model, params: list) -> dict[str, Any]:
+    """Name and a cheap checksum of the weights (catches a different checkpoint at the same path)."""
+    with torch.no_grad():
+        sums = [round(float(p.double().sum()), 10) for p in params]
+    name = str(getattr(model, "name_or_path", "") or getattr(model.config, "_name_or_path", ""))
+    return {"name": name, "weights": stable_hash(sums), "class": type(model).__name__}
+
+
+def _partial_path(out: Path) -> Path:
+    return out.with_name(out.name + ".partial.npz")
+
+
+def _save_partial(path: Path, done: dict[str, list], count: int, fingerprint: str) -> None:
+    arrays = {k: np.concatenate(v)[:count] for k, v in done.items()}
+    save_arrays(path, arrays, {"fingerprint": fingerprint, "count": count})
+
+
+def _load_partial(path: Path, fingerprint: str) -> tuple[dict[str, list], int]:
+    """Completed rows of an interrupted run with the same fingerprint, else nothing."""
+    if not path.exists() or not path.with_suffix(".json").exists():
+        return {}, 0
+    try:
+        arrays, meta = load_arrays(path)
+    except Exception as e:  # a torn or foreign file: start again
+        log.warning("ignoring unreadable partial file %s (%s)", path, e)
+        return {}, 0
+    if meta.get("fingerprint") != fingerprint:
+        log.warning("partial file %s is from a different run; starting from scratch", path)
+        return {}, 0
+    count = int(meta["count"])  # the sidecar is written last, so count <= rows in the npz
+    return {k: [v[:count]] for k, v in arrays.items()}, count
+
+
+def compute_features(
+    model,
+    tokenizer,
+    examples: Sequence[Mapping[str, Any]],
+    projector: Projector,
+    length_scale: str = "log",
+    template: str = DEFAULT_TEMPLATE,
+    batch_size: int = 8,
+    device: str | torch.device = "cpu",
+    progress: bool = True,
+    out: str | os.PathLike | None = None,
+    method: str = "auto",
+    max_length: int | None = None,
+    checkpoint_every: int = 4,
+    max_batches: int | None = None,
+) -> Features:
+    """Gradient features ``h = scale(|y|) · Π g`` for every example (paper §2.1, eq. 1's ``G(D)``).
+
+    Args:
+        model: any ``AutoModelForCausalLM`` (the student); put in eval mode during the call (no
+            dropout), moved to ``device``, parameters untouched; its training flag and ``.grad``
+            are restored afterwards.
+        tokenizer: the student's tokenizer (see :func:`encode_example`).
+        examples: records ``{prompt_id, prompt, response}`` (+ optional ``correct``; other keys
+            are ignored).
+        projector: ``Π`` with ``dim_in`` = number of trainable parameters.
+        length_scale: ``"log"`` (paper), ``"log2"`` or ``"none"``; see :func:`length_scale_factor`.
+        template: prompt template with a ``{prompt}`` placeholder.
+        batch_size: examples per projection GEMM (and per ``vmap`` call).
+        device: where gradients are computed.
+        progress: show a tqdm bar.
+        out: if given, save the result there (npz + sidecar) and checkpoint to
+            ``out + ".partial.npz"`` every ``checkpoint_every`` batches; reruns resume / reload.
+        method: ``"loop"``, ``"vmap"`` or ``"auto"`` (fastest measured on the device type).
+        max_length: optional truncation of each sequence (see :func:`encode_example`).
+        checkpoint_every: batches between checkpoints when ``out`` is given.
+        max_batches: stop after this many batches in *this* call (debugging / testing resumption);
+            the returned features then cover only the completed prefix and ``meta["complete"]`` is
+            ``False``.
+
+    Returns:
+        A :class:`Features` in the order of ``examples``.
+    """
+    if length_scale not in LENGTH_SCALES:
+        raise ValueError(f"unknown length_scale {length_scale!r}; choose one of {LENGTH_SCALES}")
+    if not isinstance(projector, Projector):
+        raise ValueError(f"projector must be a grace.projection.Projector, got {type(projector).__name__}")
+    if batch_size < 1 or checkpoint_every < 1:
+        raise ValueError(f"batch_size={batch_size} and checkpoint_every={checkpoint_every} must be >= 1")
+    prompt_ids, prompt_keys, correct = _validate_examples(examples)
+    device = torch.device(device)
+    method = _resolve_method(method, device)
+    named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    names, params = [n for n, _ in named], [p for _, p in named]
+    n_params = sum(p.numel() for p in params)
+    if projector.dim_in != n_params:
+        raise ValueError(
+            f"projector dim_in={projector.dim_in} but the model has {n_params} trainable parameters; "
+            f"build the projector with dim_in={n_params}"
+        )
+
+    encoded = []
+    for i, ex in enumerate(examples):
+        try:
+            encoded.append(encode_example(tokenizer, ex["prompt"], ex["response"], template, max_length))
+        except ValueError as e:
+            raise ValueError(f"example {i} (prompt_id={ex['prompt_id']!r}): {e}") from e
+    lengths = np.asarray([sum(t != IGNORE_INDEX for t in lab) for _, lab in encoded], dtype=np.int64)
+    scale = length_scale_factor(lengths, length_scale).astype(np.float32)
+
+    fingerprint = stable_hash({
+        "examples": stable_hash([[ex["prompt_id"], ex["prompt"], ex["response"]] for ex in examples]),
+        "model": _model_fingerprint(model, params), "projector": projector.meta(), "template": template,
+        "length_scale": length_scale, "max_length": max_length, "hash_of": "grace.features/v1",
+    })  # fmt: skip
+    meta = {
+        "model": _model_fingerprint(model, params)["name"], "n_params": n_params,
+        "projector": projector.meta(), "template": template, "length_scale": length_scale,
+        "max_length": max_length, "method": method, "grace_version": __version__,
+        "fingerprint": fingerprint, "n_examples": len(examples), "complete": True,
+    }  # fmt: skip
+    out = Path(out) if out is not None else None
+    if out is not None and out.exists() and out.with_suffix(".json").exists():
+        cached = Features.load(out)
+        if cached.meta.get("fingerprint") == fingerprint:
+            return cached
+        log.warning("%s was computed from different inputs; recomputing", out)
+
+    done, start = _load_partial(_partial_path(out), fingerprint) if out is not None else ({}, 0)
+    for k in ("H", "loss", "mean_prob", "grad_norm"):
+        done.setdefault(k, [])
+    was_training, old_grads = model.training, [p.grad for p in params]
+    model.to(device).eval()
+    try:
+        _run_batches(
+            model, names, params, encoded, scale, projector, done, start, batch_size, device, method,
+            tokenizer, progress, out, fingerprint, checkpoint_every, max_batches,
+        )  # fmt: skip
+    finally:
+        model.train(was_training)
+        for p, g in zip(params, old_grads, strict=True):
+            p.grad = g
+
+    count = sum(len(v) for v in done["H"])
+    feats = Features(
+        H=np.concatenate(done["H"]).astype(np.float32),
+        prompt_ids=prompt_ids[:count], prompt_keys=prompt_keys, lengths=lengths[:count],
+        loss=np.concatenate(done["loss"]).astype(np.float32),
+        mean_prob=np.concatenate(done["mean_prob"]).astype(np.float32),
+        grad_norm=np.concatenate(done["grad_norm"]).astype(np.float32),
+        correct=None if correct is None else correct[:count],
+        meta={**meta, "complete": count == len(examples), "n_examples": count},
+    )  # fmt: skip
+    if out is not None and count == len(examples):
+        feats.save(out)
+        for p in (_partial_path(out), _partial_path(out).with_suffix(".json")):
+            p.unlink(missing_ok=True)
+    return feats
+
+
+def _run_batches(
+    model, names, params, encoded, scale, projector, done, start, batch_size, device, method,
+    tokenizer, progress, out, fingerprint, checkpoint_every, max_batches,
+) -> None:  # fmt: skip
+    """Compute batches ``[start, N)`` in order, appending numpy rows to ``done`` and checkpointing."""
+    from tqdm.auto import tqdm
+
+    N, D = len(encoded), sum(p.numel() for p in params)
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else (tokenizer.eos_token_id or 0)
+    G = torch.empty(min(batch_size, N), D, dtype=torch.float32, device=device)  # [B, D] per-sample grads
+    starts = list(range(start, N, batch_size))
+    bar = tqdm(total=N, initial=start, disable=not progress, desc=f"features ({method})", unit="ex")
+    for n_done, b0 in enumerate(starts, 1):
+        batch = encoded[b0 : b0 + batch_size]
+        B, T = len(batch), max(len(ids) for ids, _ in batch)
+        ids = torch.full((B, T), pad, dtype=torch.long)  # right padding: pads come after real tokens
+        labels = torch.full((B, T), IGNORE_INDEX, dtype=torch.long)
+        for b, (x, y) in enumerate(batch):
+            ids[b, : len(x)], labels[b, : len(y)] = torch.tensor(x), torch.tensor(y)
+        ids, labels = ids.to(device), labels.to(device)
+        if method == "loop":
+            loss, mean_prob = _grads_loop(model, params, ids, labels, [len(x) for x, _ in batch], G[:B])
+        else:
+            loss, mean_prob = _grads_vmap(model, names, params, ids, labels, G[:B])
+        grad_norm = torch.linalg.vector_norm(G[:B], dim=1)
+        H = projector.project(G[:B]) * torch.from_numpy(scale[b0 : b0 + B]).to(projector.device)[:, None]
+        for k, v in (("H", H), ("loss", loss), ("mean_prob", mean_prob), ("grad_norm", grad_norm)):
+            done[k].append(v.detach().float().cpu().numpy())
+        bar.update(B)
+        stop = max_batches is not None and n_done >= max_batches
+        if out is not None and b0 + B < N and (n_done % checkpoint_every == 0 or stop):
+            _save_partial(_partial_path(out), done, b0 + B, fingerprint)
+        if stop:
+            break
+    bar.close()
+
+
+# ---------------------------------------------------------------------------------------------------
+# App. D.4 / Fig. 21
+# ---------------------------------------------------------------------------------------------------
+def gradient_norm_vs_length(features: Features) -> dict[str, Any]:
+    """Raw gradient norm against response length (App. D.4, Fig. 21).
+
+    Fits ``log ‖g‖ = a + b · log(log |y|)`` by least squares; ``b ≈ -1`` is the paper's
+    ``‖g‖ ∝ 1/log T`` trend that motivates the ``log|y|`` scaling. Rows with ``|y| < 2`` are skipped.
+
+    Returns:
+        dict with ``lengths``, ``grad_norm`` (the rows used), ``exponent`` (b), ``intercept`` (a),
+        ``r`` (Pearson correlation of the log-log fit) and ``n``.
+    """
+    keep = (features.lengths >= 2) & (features.grad_norm > 0)
+    T, g = features.lengths[keep].astype(np.float64), features.grad_norm[keep].astype(np.float64)
+    if len(T) < 2 or np.ptp(np.log(np.log(T))) == 0:
+        raise ValueError(f"need >= 2 rows with distinct lengths >= 2 to fit, got {len(T)}; use more examples")
+    x, y = np.log(np.log(T)), np.log(g)
+    b, a = np.polyfit(x, y, 1)
+    r = float(np.corrcoef(x, y)[0, 1]) if np.ptp(y) > 0 else math.nan
+    return {"lengths": T, "grad_norm": g, "exponent": float(b), "intercept": float(a), "r": r, "n": int(len(T))}
