@@ -8,7 +8,8 @@ sample (medians over repeats):
   (a) the naive baseline: per sample, every Rademacher chunk regenerated with ``torch.randint``
       under a per-chunk generator seed (measured on a column slice and scaled to all of D),
   (b) :class:`grace.projection.RademacherProjector` (paper's Π; first batch "cold", later "warm"),
-  (c) :class:`grace.projection.SparseJLProjector` (the structured, opt-in projector);
+  (c) :class:`grace.projection.SparseJLProjector` (the structured, opt-in projector), as the
+      textbook SJLT (``block=1``) and with ``--block`` columns sharing a row pattern (``sjlt.b``);
 * the fp32 GEMM floor ``2·D·d`` flops per sample at this machine's measured GEMM speed, and a
   breakdown (hash / unpack / GEMM) of one Rademacher chunk, to show where time goes.
 
@@ -168,12 +169,15 @@ def run(args) -> dict:
             row = {"size": size, "params": D, "d": d, "grad_ms": grad_ms}
             rp = bench_projector(lambda D=D, d=d: RademacherProjector(D, d, chunk_size=args.chunk_size), G, args.repeats)
             sj = bench_projector(lambda D=D, d=d: SparseJLProjector(D, d, nnz=args.nnz), G, args.repeats)
+            sjb = bench_projector(lambda D=D, d=d: SparseJLProjector(D, d, nnz=args.nnz, block=args.block), G, args.repeats)
             nv = bench_naive(D, d, rp_chunk(D, d, args.chunk_size), args.naive_cols, args.naive_samples)
             floor = 1e3 * 2 * D * d / (results["gemm_gflops"][d] * 1e9)
             row |= {"naive_ms": nv["naive_ms"], "naive_measured_cols": nv["naive_measured_cols"],
                     "rademacher_cold_ms": rp["cold_ms"], "rademacher_ms": rp["warm_ms"], "cache_mode": rp["cache_mode"],
-                    "sparse_jl_cold_ms": sj["cold_ms"], "sparse_jl_ms": sj["warm_ms"], "gemm_floor_ms": floor}  # fmt: skip
-            for k in ("naive", "rademacher", "sparse_jl", "gemm_floor"):
+                    "sparse_jl_cold_ms": sj["cold_ms"], "sparse_jl_ms": sj["warm_ms"],
+                    "sparse_jl_block_cold_ms": sjb["cold_ms"], "sparse_jl_block_ms": sjb["warm_ms"],
+                    "gemm_floor_ms": floor}  # fmt: skip
+            for k in ("naive", "rademacher", "sparse_jl", "sparse_jl_block", "gemm_floor"):
                 row[f"{k}_ratio"] = row[f"{k}_ms"] / grad_ms
             row["speedup_vs_naive"] = row["naive_ms"] / row["rademacher_ms"]
             if args.breakdown:
@@ -189,13 +193,30 @@ def rp_chunk(D: int, d: int, chunk_size: int | None) -> int:
 
 
 HEADER = (f"{'size':>5} {'d':>5} | {'grad':>7} | {'naive':>8} {'rad.cold':>8} {'rad.warm':>8} {'cache':>5} "
-          f"{'sjlt':>7} {'floor':>7} | {'naive/g':>7} {'rad/g':>6} {'sjlt/g':>6} {'floor/g':>7} {'x naive':>7}")  # fmt: skip
+          f"{'sjlt':>6} {'sjlt.b':>6} {'floor':>7} | {'naive/g':>7} {'rad/g':>6} {'sjlt/g':>6} {'sjlt.b/g':>8} "
+          f"{'floor/g':>7} {'x naive':>7}")  # fmt: skip
+
+
+def profile_projectors(size: str, d: int, batch: int, block: int, nnz: int) -> None:
+    """torch.profiler tables (top ops by self CPU time) for one warm projection of each kind."""
+    from torch.profiler import ProfilerActivity, profile
+
+    D = sum(p.numel() for p in build_model(size).parameters())
+    G = torch.randn(batch, D)
+    for name, P in [("RademacherProjector", RademacherProjector(D, d)), ("SparseJLProjector", SparseJLProjector(D, d, nnz=nnz)),
+                    (f"SparseJLProjector(block={block})", SparseJLProjector(D, d, nnz=nnz, block=block))]:  # fmt: skip
+        P.project(G)  # fill caches
+        with profile(activities=[ProfilerActivity.CPU]) as prof:
+            P.project(G)
+        print(f"\n== profile: {name}, {size} (D = {D:,}), d = {d}, B = {batch}")
+        print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=8))
 
 
 def format_row(r: dict) -> str:
     return (f"{r['size']:>5} {r['d']:>5} | {r['grad_ms']:7.1f} | {r['naive_ms']:8.1f} {r['rademacher_cold_ms']:8.1f} "
-            f"{r['rademacher_ms']:8.1f} {r['cache_mode']:>5} {r['sparse_jl_ms']:7.2f} {r['gemm_floor_ms']:7.1f} | "
-            f"{r['naive_ratio']:7.2f} {r['rademacher_ratio']:6.2f} {r['sparse_jl_ratio']:6.3f} "
+            f"{r['rademacher_ms']:8.1f} {r['cache_mode']:>5} {r['sparse_jl_ms']:6.2f} {r['sparse_jl_block_ms']:6.2f} "
+            f"{r['gemm_floor_ms']:7.1f} | {r['naive_ratio']:7.2f} {r['rademacher_ratio']:6.2f} "
+            f"{r['sparse_jl_ratio']:6.3f} {r['sparse_jl_block_ratio']:8.3f} "
             f"{r['gemm_floor_ratio']:7.2f} {r['speedup_vs_naive']:7.1f}")  # fmt: skip
 
 
@@ -210,7 +231,7 @@ def print_row(row: dict, flush: bool = False) -> None:
 
 def print_summary(results: dict) -> None:
     print("\n== summary (ms/sample; ratios vs the gradient alone; targets at d=512: rad/g <= 0.25, x naive >= 20, "
-          "sjlt/g <= 0.05)")  # fmt: skip
+          "sjlt/g <= 0.05; sjlt.b = block", results["config"]["block"], ")")  # fmt: skip
     print(HEADER)
     for row in results["rows"]:
         print(format_row(row))
@@ -232,9 +253,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--naive-cols", type=int, default=None, help="columns the naive baseline is timed on")
     ap.add_argument("--naive-samples", type=int, default=2)
     ap.add_argument("--nnz", type=int, default=4, help="non-zeros per column of the sparse JL projector")
+    ap.add_argument("--block", type=int, default=32, help="block size of the blocked sparse JL variant")
     ap.add_argument("--chunk-size", type=int, default=None, help="RademacherProjector chunk_size (default: auto)")
     ap.add_argument("--threads", type=int, default=1, help="torch threads (the CI box has 2 shared cores)")
     ap.add_argument("--no-breakdown", dest="breakdown", action="store_false")
+    ap.add_argument("--profile", action="store_true", help="also print torch.profiler tables (4M, d=512)")
     ap.add_argument("--out", default="artifacts/bench/projection.json")
     args = ap.parse_args(argv)
     q = args.quick
@@ -247,6 +270,9 @@ def main(argv: list[str] | None = None) -> int:
     results = run(args)
     results["wall_s"] = time.perf_counter() - t0
     print_summary(results)
+    if args.profile:
+        torch.set_num_threads(args.threads)
+        profile_projectors("4M", 512, args.batch, args.block, args.nnz)
     write_json(Path(args.out), results)
     print(f"\nwrote {args.out} ({results['wall_s']:.0f} s)")
     return 0

@@ -77,17 +77,17 @@ def main(argv: list[str] | None = None) -> int:
 
 def _dispatch(args: argparse.Namespace) -> int:
     if args.cmd == "demo":
-        from grace.study import run_demo
+        from grace.rank import run_demo
 
         run_demo(Path(args.out), seed=args.seed)
         return 0
     if args.cmd == "features":
-        from grace.study import features_for_file
+        from grace.rank import features_for_file
 
         features_for_file(args.model, args.generations, Path(args.out), **_feature_kwargs(args))
         return 0
     if args.cmd == "score":
-        from grace.study import score_dirs
+        from grace.rank import score_dirs
 
         table = score_dirs(args.dirs, n_folds=args.n_folds, nu=args.nu, seed=args.seed)
         print(table.to_string(float_format=lambda x: f"{x:.4g}"))
@@ -97,7 +97,7 @@ def _dispatch(args: argparse.Namespace) -> int:
             atomic_write_text(args.csv, table.to_csv())
         return 0
     if args.cmd == "rank":
-        from grace.study import rank_teachers
+        from grace.rank import rank_teachers
 
         teachers = {}
         for spec in args.teacher:

@@ -160,7 +160,7 @@ def train_causal_lm(model, tokenizer, encoded: Sequence[dict[str, list[int]]], c
         lr_scheduler_type=cfg.scheduler,
         seed=cfg.seed,
         data_seed=cfg.seed,
-        logging_steps=max(1, max_steps // 5),
+        logging_strategy="no",
         save_strategy="no",
         report_to=[],
         use_cpu=not torch.cuda.is_available(),
@@ -174,6 +174,11 @@ def train_causal_lm(model, tokenizer, encoded: Sequence[dict[str, list[int]]], c
         train_dataset=_ListDataset(encoded),
         data_collator=lambda batch: collate(batch, pad_id),
     )
+    if not progress:
+        from transformers.trainer_callback import PrinterCallback, ProgressCallback
+
+        trainer.remove_callback(PrinterCallback)
+        trainer.remove_callback(ProgressCallback)
     out = trainer.train()
     model.eval()
     return {"train_loss": float(out.training_loss), "steps": int(out.global_step),

@@ -36,7 +36,7 @@ def _check_args(temperature: float, n_samples: int, max_new_tokens: int) -> None
 def sample_responses(model, tokenizer, prompts: Sequence[str], n_samples: int, temperature: float,
                      max_new_tokens: int, seed: int, template: str = DEFAULT_TEMPLATE,
                      batch_size: int = 256, device: str = "cpu", chat: bool = False,
-                     progress: bool = False) -> list[list[str]]:
+                     min_new_tokens: int = 0, progress: bool = False) -> list[list[str]]:
     """Sample ``n_samples`` responses per prompt (temperature 0 → one greedy response repeated).
 
     Args:
@@ -51,6 +51,8 @@ def sample_responses(model, tokenizer, prompts: Sequence[str], n_samples: int, t
         batch_size: sequences per ``generate`` call.
         device: torch device.
         chat: wrap with the tokenizer's chat template (instruct teachers on a GPU box).
+        min_new_tokens: suppress EOS for this many tokens (teacher sampling uses a few so that no
+            response is empty: an empty response has no gradient to score and nothing to learn).
         progress: tqdm bar over batches.
 
     Returns:
@@ -73,8 +75,8 @@ def sample_responses(model, tokenizer, prompts: Sequence[str], n_samples: int, t
         enc = tokenizer([t for _, t in chunk], return_tensors="pt", padding=True,
                         add_special_tokens=not chat).to(device)
         torch.manual_seed(seed + b)
-        kwargs: dict[str, Any] = dict(max_new_tokens=max_new_tokens, pad_token_id=tokenizer.pad_token_id,
-                                      eos_token_id=tokenizer.eos_token_id)
+        kwargs: dict[str, Any] = dict(max_new_tokens=max_new_tokens, min_new_tokens=min_new_tokens,
+                                      pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id)
         if greedy:
             kwargs.update(do_sample=False)
         else:

@@ -107,8 +107,10 @@ class Log:
 
 def cached(stage_dir: Path, key: dict[str, Any], fn: Callable[[], dict[str, Any]], label: str, log: Log) -> dict[str, Any]:
     """Run ``fn`` unless ``stage_dir/done.json`` records the same ``key``; return its summary."""
+    from grace import __version__
+
     marker = stage_dir / "done.json"
-    h = stable_hash(key)
+    h = stable_hash({**key, "grace_version": __version__})
     if marker.exists():
         done = read_json(marker)
         if done.get("key") == h:
@@ -287,7 +289,8 @@ def stage_generate(profile, task, name: str, t: dict[str, Any], temperature: flo
         recs = generate_records(model, tok, prompts, int(g["M"]), temperature, teacher=name, is_correct=task.is_correct,
                                 max_new_tokens=int(g["max_new_tokens"]), seed=seed_for(profile["seed"], "gen", config),
                                 template=profile["template"], batch_size=int(g.get("batch_size", 256)), device=device,
-                                chat=bool(t.get("chat", False)), progress=progress)
+                                chat=bool(t.get("chat", False)), min_new_tokens=int(g.get("min_new_tokens", 4)),
+                                progress=progress)
         empty = sum(1 for r in recs if not r["response"].strip())
         write_jsonl(gdir / "generations.jsonl", recs)
         return {"records": len(recs), "teacher_accuracy": float(np.mean([r["correct"] for r in recs])),
@@ -298,15 +301,21 @@ def stage_generate(profile, task, name: str, t: dict[str, Any], temperature: flo
 
 
 def scoring_subset(records: list[dict[str, Any]], prompt_ids: list[Any], m: int) -> list[dict[str, Any]]:
-    """D_eval ⊂ D_distill: the first ``m`` responses of each of the chosen prompts, grouped by prompt."""
+    """D_eval ⊂ D_distill: the first ``m`` non-blank responses of each chosen prompt, grouped by prompt.
+
+    Blank (whitespace-only) responses carry no signal to score; they are counted in the results
+    table (``empty_responses``) and skipped here and in distillation.
+    """
     by_prompt: dict[Any, list[dict[str, Any]]] = {}
     for r in records:
-        by_prompt.setdefault(r["prompt_id"], []).append(r)
+        if r["response"].strip():
+            by_prompt.setdefault(r["prompt_id"], []).append(r)
     out = []
     for pid in prompt_ids:
         rs = sorted(by_prompt.get(pid, []), key=lambda r: r.get("sample", 0))
         if len(rs) < m:
-            raise ValueError(f"prompt_id {pid!r} has {len(rs)} generations, need m={m}")
+            raise ValueError(f"prompt_id {pid!r} has {len(rs)} non-blank generations, need m={m}; "
+                             "raise generation.min_new_tokens or lower features.m")
         out.extend(rs[:m])
     return out
 
@@ -351,12 +360,18 @@ def stage_features(profile, config: str, student: dict[str, Any], gen_key: str, 
 
 
 def stage_student(profile, task, config: str, student: dict[str, Any], gen_key: str, gen_path: Path, test_prompts,
-                  out: Path, log: Log, progress: bool) -> dict[str, Any]:
-    """Distil the student on all of D_distill, then evaluate it (paper §3)."""
+                  out: Path, log: Log, progress: bool, filtered: bool = False) -> dict[str, Any]:
+    """Distil the student on all of D_distill, then evaluate it (paper §3).
+
+    ``filtered=True`` trains on correct responses only, resampled per prompt (App. D.1).
+    """
     from grace.distill import TrainConfig, distill
     from grace.evaluation import evaluate
 
-    d, e, device = profile["distill"], profile["evaluation"], profile.get("device", "cpu")
+    d, e, device = dict(profile["distill"]), profile["evaluation"], profile.get("device", "cpu")
+    if filtered:
+        d["filter_correct"] = True
+        config = f"{config}+filtered"
     sdir = out / "students" / config
     key = {"stage": "student", "student": student["key"], "gen": gen_key, "distill": d, "eval": e,
            "template": profile["template"], "test": stable_hash([p["prompt_id"] for p in test_prompts]),
@@ -431,6 +446,12 @@ def run_study(profile: dict[str, Any], out: str | os.PathLike, progress: bool = 
             gsum, gpath = stage_generate(profile, task, name, t, temperature, prompts, out, log, progress)
             fpath = stage_features(profile, config, student, gsum["_key"], gpath, score_prompt_ids, out, log, progress)
             ssum = stage_student(profile, task, config, student, gsum["_key"], gpath, test_prompts, out, log, progress)
+            filt = {}
+            if temperature in [float(x) for x in profile.get("filter_ablation", {}).get("temperatures", [])] \
+                    and gsum["teacher_accuracy"] > 0:
+                fs = stage_student(profile, task, config, student, gsum["_key"], gpath, test_prompts, out, log,
+                                   progress, filtered=True)
+                filt = {"student_avg_at_k_filtered": fs["avg_at_k"], "student_greedy_filtered": fs["greedy"]}
             feats = Features.load(fpath)
             scores = all_scores(feats.H, feats.prompt_ids, loss=feats.loss, mean_prob=feats.mean_prob,
                                 correct=feats.correct, grad_norms=feats.grad_norm, n_folds=int(sc["n_folds"]),
@@ -442,7 +463,7 @@ def run_study(profile: dict[str, Any], out: str | os.PathLike, progress: bool = 
                 "student_avg_at_k": ssum["avg_at_k"], "student_greedy": ssum["greedy"],
                 "student_best_of_k": ssum["best_of_k"], "student_train_loss": ssum["train_loss"],
                 "teacher_accuracy": gsum["teacher_accuracy"], "teacher_avg_at_k": card["avg_at_k"],
-                "empty_responses": gsum["empty_responses"], **scores,
+                "empty_responses": gsum["empty_responses"], **filt, **scores,
             })
     results = pd.DataFrame(rows)
     from grace.io import atomic_write_text
@@ -450,8 +471,34 @@ def run_study(profile: dict[str, Any], out: str | os.PathLike, progress: bool = 
     atomic_write_text(out / "results.csv", results.to_csv(index=False, float_format="%.10g"))
     log(f"results: {len(results)} configurations -> {out / 'results.csv'}")
     write_analysis(results, profile, out, log)
+    write_json(out / "complete.json", {"profile": stable_hash(profile), "configs": len(results)})
     log(f"study done in {time.time() - t_start:.1f}s")
     return results
+
+
+def ensure_study(profile: str | os.PathLike | dict[str, Any], out: str | os.PathLike | None = None,
+                 progress: bool = False):
+    """Run (or reuse, thanks to the stage cache) a study and return ``(results, out_dir)``.
+
+    Notebooks call this: the first chapter to need the study pays for it, later ones read the cache.
+    ``out`` defaults to ``$GRACE_ARTIFACTS/<profile>/study`` (``GRACE_ARTIFACTS`` defaults to
+    ``artifacts``).
+    """
+    import pandas as pd
+
+    prof = profile if isinstance(profile, dict) else load_profile(profile)
+    out = Path(out) if out is not None else Path(os.environ.get("GRACE_ARTIFACTS", "artifacts")) / prof["name"] / "study"
+    if not (out / "results.csv").exists() or not _results_current(prof, out):
+        run_study(prof, out, progress=progress)
+    return pd.read_csv(out / "results.csv"), out
+
+
+def _results_current(profile: dict[str, Any], out: Path) -> bool:
+    """True if ``out`` holds a finished study of exactly this profile."""
+    try:
+        return read_json(out / "complete.json")["profile"] == stable_hash(profile)
+    except (OSError, ValueError, KeyError):
+        return False
 
 
 def write_analysis(results, profile: dict[str, Any], out: Path, log: Log) -> None:

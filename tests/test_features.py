@@ -195,8 +195,8 @@ def test_prompt_ids_correct_and_roundtrip(tmp_path, feats_loop):
 
 def test_no_correct_field_gives_none(model, tok):
     exs = [{k: v for k, v in ex.items() if k != "correct"} for ex in EXAMPLES[:2]]
-    f = compute_features(model, tok, exs, IdentityProjector(n_params(model)), method="loop", progress=False)
-    assert f.correct is None
+    f = compute_features(model, tok, exs, IdentityProjector(n_params(model)), method="loop", progress=True)
+    assert f.correct is None and len(f) == 2
 
 
 # ------------------------------------------------------------------------------------------------
@@ -252,7 +252,11 @@ def test_max_batches_then_resume(model, tok, tmp_path):
     ref = compute_features(model, tok, EXAMPLES, P, batch_size=2, progress=False)
     assert rest.meta["complete"] is True
     np.testing.assert_array_equal(rest.H, ref.H)
-    np.testing.assert_array_equal(rest.H[:2], head.H)
+    for row in head.H:  # the first batch's rows (the two longest examples) are rows of the full run
+        assert (ref.H == row).all(1).sum() == 1
+    longest = sorted(range(len(EXAMPLES)), key=lambda i: -len(encode_example(tok, EXAMPLES[i]["prompt"], EXAMPLES[i]["response"])[0]))[:2]
+    np.testing.assert_array_equal(head.H, ref.H[sorted(longest)])
+    np.testing.assert_array_equal(head.prompt_ids, ref.prompt_ids[sorted(longest)])
 
 
 def test_stale_partial_is_ignored(model, tok, tmp_path):
@@ -289,6 +293,7 @@ def test_gradient_norm_vs_length(feats_loop):
         (EXAMPLES, {"length_scale": "sqrt"}, "length_scale"),
         (EXAMPLES, {"method": "jit"}, "method"),
         (EXAMPLES, {"batch_size": 0}, "batch_size"),
+        (EXAMPLES, {"max_batches": 0}, "max_batches"),
         ([EXAMPLES[0], {"prompt_id": 1, "prompt": "Tom", "response": "7"}], {}, "correct"),
     ],
 )
