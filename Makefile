@@ -1,6 +1,7 @@
 # grace-book: two entry points.
-#   make run    set up .venv and run the main job on the embedded miniature world
-#   make test   set up .venv and run the default test suite
+#   make run    set up .venv, run the miniature study through the notebooks and build the book
+#               (PROFILE=quick by default; smoke | quick | full | gpu)
+#   make test   set up .venv, run the default test suite and build the book on the smoke profile
 # GPU users: make run TORCH_SPEC="torch"   (any pip spec; the default pins the CPU wheel)
 PYTHON     ?= python3
 VENV       ?= .venv
@@ -12,7 +13,7 @@ OUT        ?= artifacts/$(PROFILE)
 BIN   := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(EXTRAS)
 
-.PHONY: run test venv lint clean
+.PHONY: run test book demo venv lint clean
 
 venv: $(STAMP)
 
@@ -24,10 +25,17 @@ $(STAMP): pyproject.toml
 	touch $@
 
 run: venv
-	$(BIN)/grace demo --out $(OUT)/demo
+	$(BIN)/python book/build.py --profile $(PROFILE)
 
 test: venv
 	$(BIN)/python -m pytest -q
+	$(BIN)/python book/build.py --profile smoke
+
+book: venv
+	$(BIN)/python book/build.py --profile $(PROFILE)
+
+demo: venv
+	$(BIN)/grace demo --out $(OUT)/demo
 
 lint: venv
 	$(BIN)/ruff check grace tests benchmarks

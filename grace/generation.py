@@ -18,9 +18,8 @@ from typing import Any
 
 import torch
 
+from grace.features import DEFAULT_TEMPLATE
 from grace.io import read_jsonl, write_jsonl
-
-DEFAULT_TEMPLATE = "### Problem:\n{prompt}\n\n### Solution:\n"
 
 
 def _check_args(temperature: float, n_samples: int, max_new_tokens: int) -> None:

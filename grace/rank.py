@@ -69,12 +69,12 @@ def features_for_records(student, records, out: Path, *, d: int = 512, projector
                          device: str = "cpu", seed: int = 0, progress: bool = True):
     """Features of ``student`` (a path/Hub id or a ``(model, tokenizer)`` pair) on ``records``."""
     from grace.features import DEFAULT_TEMPLATE, compute_features
-    from grace.study import make_projector
+    from grace.projection import make_projector
     from grace.world import load_model, load_tokenizer
 
     model, tok = (load_model(student, device=device), load_tokenizer(student)) if isinstance(student, str | Path) else student
     n_params = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    proj = make_projector(projector, n_params, d, seed, device)
+    proj = make_projector(projector, n_params, d, seed, device=device)
     feats = compute_features(model, tok, records, proj, length_scale=length_scale,
                              template=template or DEFAULT_TEMPLATE, batch_size=batch_size, device=device,
                              progress=progress, out=out / "features.npz")

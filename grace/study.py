@@ -168,7 +168,8 @@ def build_world(profile: dict[str, Any], task, out: Path, log: Log, progress: bo
         probs = task.problems("train", n_tok, seed_for(seed, "tokenizer"))
         rng = random.Random(seed)
         texts = [p.question for p in probs] + [render_solution(p, s, rng) for p in probs for s in STYLES]
-        texts += pretraining_corpus(n_tok, seed_for(seed, "tokenizer-corpus")) + [template.format(prompt="")]
+        texts += pretraining_corpus(n_tok, seed_for(seed, "tokenizer-corpus"), task.difficulty)
+        texts += [template.format(prompt="")]
         tok = W.build_tokenizer(texts)
         tok.save_pretrained(wdir / "tokenizer")
         return {"vocab": len(tok)}
@@ -187,7 +188,7 @@ def build_world(profile: dict[str, Any], task, out: Path, log: Log, progress: bo
                "tok": tok_sum["_key"], "seed": seed}
 
         def _base(size=size, steps=steps) -> dict[str, Any]:
-            texts = pretraining_corpus(int(pre["n_texts"]), seed_for(seed, "pretrain-corpus"))
+            texts = pretraining_corpus(int(pre["n_texts"]), seed_for(seed, "pretrain-corpus"), task.difficulty)
             cfg = TrainConfig(learning_rate=float(pre["learning_rate"]), max_steps=steps,
                               batch_size=int(pre["batch_size"]), seed=seed_for(seed, "base", size))
             s = W.pretrain_base(sizes[size], tokenizer, texts, cfg, wdir / "bases" / size, seed_for(seed, "init", size),
@@ -320,23 +321,11 @@ def scoring_subset(records: list[dict[str, Any]], prompt_ids: list[Any], m: int)
     return out
 
 
-def make_projector(kind: str, dim_in: int, d: int, seed: int, device: str):
-    """The projector named in a profile (paper §2.1: dense Rademacher)."""
-    from grace import projection as P
-
-    if kind == "rademacher":
-        return P.RademacherProjector(dim_in, d, seed=seed, device=device)
-    if kind == "sparse":
-        return P.SparseJLProjector(dim_in, d, seed=seed)
-    if kind == "identity":
-        return P.IdentityProjector(dim_in)
-    raise ValueError(f"projector={kind!r}: use 'rademacher' (paper), 'sparse' or 'identity'")
-
-
 def stage_features(profile, config: str, student: dict[str, Any], gen_key: str, gen_path: Path, score_prompt_ids,
                    out: Path, log: Log, progress: bool) -> Path:
     """Student gradient features on D_eval for one configuration (paper §2.1)."""
     from grace.features import compute_features
+    from grace.projection import make_projector
 
     f, device = profile["features"], profile.get("device", "cpu")
     fdir = out / "features" / config
@@ -348,7 +337,7 @@ def stage_features(profile, config: str, student: dict[str, Any], gen_key: str, 
         subset = scoring_subset(read_jsonl(gen_path), score_prompt_ids, int(f["m"]))
         n_params = sum(p.numel() for p in model.parameters() if p.requires_grad)
         proj = make_projector(f.get("projector", "rademacher"), n_params, int(f["d"]), seed_for(profile["seed"], "proj"),
-                              device)
+                              device=device)
         feats = compute_features(model, tok, subset, proj, length_scale=f.get("length_scale", "log"),
                                  template=profile["template"], batch_size=int(f.get("batch_size", 8)), device=device,
                                  progress=progress)

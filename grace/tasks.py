@@ -153,10 +153,13 @@ DIFFICULTIES: dict[str, Difficulty] = {
 }
 
 
-def get_difficulty(difficulty: str | Difficulty) -> Difficulty:
-    """Resolve a preset name (``easy``/``medium``/``hard``) or pass a :class:`Difficulty` through."""
+def get_difficulty(difficulty: str | Difficulty | dict) -> Difficulty:
+    """Resolve a preset name (``easy``/``medium``/``hard``), a dict of :class:`Difficulty` fields
+    (as written in a YAML profile), or pass a :class:`Difficulty` through."""
     if isinstance(difficulty, Difficulty):
         return difficulty
+    if isinstance(difficulty, dict):
+        return Difficulty(**difficulty)
     if difficulty not in DIFFICULTIES:
         raise ValueError(f"difficulty={difficulty!r}: use one of {sorted(DIFFICULTIES)} or a Difficulty")
     return DIFFICULTIES[difficulty]
@@ -400,22 +403,26 @@ def render_solution(problem: Problem, style: str = "calc", rng: random.Random | 
 # Pre-training corpus for the student
 
 _FACT_FORMS = {
-    "+": ("{a} + {b} = {r}", "{a} plus {b} is {r}"),
-    "-": ("{a} - {b} = {r}", "{a} minus {b} is {r}"),
-    "*": ("{a} * {b} = {r}", "{a} times {b} is {r}"),
-    "/": ("{a} / {b} = {r}", "{a} divided by {b} is {r}"),
+    "+": ("{a} + {b} = {r}", "{a}+{b}={r}", "{a} plus {b} is {r}"),
+    "-": ("{a} - {b} = {r}", "{a}-{b}={r}", "{a} minus {b} is {r}"),
+    "*": ("{a} * {b} = {r}", "{a}*{b}={r}", "{a} times {b} is {r}"),
+    "/": ("{a} / {b} = {r}", "{a}/{b}={r}", "{a} divided by {b} is {r}"),
 }
 
 
 def _arithmetic_fact(rng: random.Random, d: Difficulty) -> str:
-    op = rng.choice(_OPS)
-    if op in "+-":
-        x, y = rng.randint(1, d.max_add), rng.randint(1, d.max_add)
-        a, b = (x + y, y) if op == "-" else (x, y)
-    else:
-        x, y = rng.randint(1, max(d.max_add, 12)), rng.randint(2, max(d.max_factor, 9))
-        a, b = (x * y, y) if op == "/" else (x, y)
-    return rng.choice(_FACT_FORMS[op]).format(a=a, b=b, r=apply_op(op, a, b))
+    """One true arithmetic fact over the same operand space the task's steps use.
+
+    The left operand is any value a step can start from (``1..max_value``) and the right one a
+    feasible operand for it (:func:`_feasible_operands`), so the base model has seen the arithmetic
+    a solution needs — as a Llama base has — but never a solution.
+    """
+    while True:
+        op, a = rng.choice(d.ops), rng.randint(1, d.max_value)
+        bs = _feasible_operands(op, a, d)
+        if bs:
+            b = rng.choice(bs)
+            return rng.choice(_FACT_FORMS[op]).format(a=a, b=b, r=apply_op(op, a, b))
 
 
 def _narrative(rng: random.Random, d: Difficulty) -> str:

@@ -98,14 +98,31 @@ def count_params(model) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
+def _quiet_transformers() -> None:
+    """No per-file weight-loading/saving progress bars: the stages print their own one-line summaries."""
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    hf_logging.set_verbosity_error()
+
+
+def _looks_local(path_or_id: str | os.PathLike) -> bool:
+    s = str(path_or_id)
+    return isinstance(path_or_id, Path) or s.startswith((".", "/", "~")) or s.count("/") != 1
+
+
 def load_model(path_or_id: str | os.PathLike, device: str = "cpu", dtype: torch.dtype = torch.float32):
-    """Load a causal LM the way a GPU user does: ``AutoModelForCausalLM``, safetensors, no remote code."""
+    """Load a causal LM the way a GPU user does: ``AutoModelForCausalLM``, safetensors, no remote code.
+
+    Raises:
+        FileNotFoundError: ``path_or_id`` looks like a local path (not ``org/name``) and is missing.
+    """
     from transformers import AutoModelForCausalLM
 
-    p = Path(path_or_id)
-    if ("/" in str(path_or_id) or os.sep in str(path_or_id)) and not p.exists() and str(path_or_id).startswith((".", "/", "artifacts")):
-        raise FileNotFoundError(f"model path {str(path_or_id)!r} does not exist; train the world first "
-                                "(grace study ...) or pass an existing directory / Hub id")
+    _quiet_transformers()
+    if _looks_local(path_or_id) and not Path(path_or_id).expanduser().exists():
+        raise FileNotFoundError(f"model path {str(path_or_id)!r} does not exist; build the world first "
+                                "(grace study ...) or pass an existing directory or a Hub id like org/name")
     model = AutoModelForCausalLM.from_pretrained(path_or_id, use_safetensors=True, trust_remote_code=False, dtype=dtype)
     return model.to(device).eval()
 
@@ -143,6 +160,7 @@ def pretrain_base(size: ModelSize, tokenizer, texts: Sequence[str], cfg: TrainCo
 
 def save_model(model, tokenizer, out_dir: str | os.PathLike) -> None:
     """``save_pretrained`` model (safetensors) and tokenizer into ``out_dir``."""
+    _quiet_transformers()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out_dir, safe_serialization=True)
