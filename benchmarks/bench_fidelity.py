@@ -9,7 +9,8 @@ Given a finished study directory it
 2. recomputes the features with ONE gradient pass and two projectors side by side: (b) the study's
    own :class:`~grace.projection.RademacherProjector` (rebuilt from the saved sidecar, so the same
    Π; the recomputed ``H`` is compared with the saved one) and (c)
-   :class:`~grace.projection.SparseJLProjector` (``--nnz``, ``--block``, same seed and ``d``);
+   :class:`~grace.projection.SparseJLProjector` (``--nnz``, ``--block``, same seed and ``d``; with
+   ``--block`` > 1 also the textbook ``block=1`` SJLT, to separate "sparse" from "blocked");
 3. scores both with :func:`grace.scores.all_scores` exactly as :func:`grace.study.run_study` does
    (the profile's ``n_folds``/``nu``, fold seed ``seed_for(seed, "folds")``) and reports
    Spearman(GRACE_b, GRACE_c) across configurations and each against ``student_avg_at_k``;
@@ -130,6 +131,7 @@ def spearman(x, y) -> float:
 # Part 1: GRACE from (b) vs (c) across configurations
 # ---------------------------------------------------------------------------------------------------
 def fidelity_across_configs(args, profile: dict, study: Path, model, tok) -> dict[str, Any]:
+    """Per configuration: rebuild D_eval, recompute features with (b), (c) [and (c) with block=1], score all."""
     f, sc, seed = profile["features"], profile["scores"], int(profile["seed"])
     m, bs, n_folds, nu = int(f["m"]), int(f.get("batch_size", 8)), int(sc["n_folds"]), float(sc["nu"])
     fold_seed = seed_for(seed, "folds")
@@ -140,10 +142,13 @@ def fidelity_across_configs(args, profile: dict, study: Path, model, tok) -> dic
         saved = Features.load(study / "features" / name / "features.npz")
         meta = saved.meta
         d = args.d or int(meta["projector"]["dim_out"])
-        pb = projector_from_meta(meta["projector"]) if d == meta["projector"]["dim_out"] else \
+        same_d = d == saved.H.shape[1]
+        pb = projector_from_meta(meta["projector"]) if same_d else \
             RademacherProjector(meta["n_params"], d, seed=int(meta["projector"]["seed"]))
-        pc = SparseJLProjector(pb.dim_in, d, seed=pb.seed, nnz=args.nnz, block=args.block)
-        stack = StackedProjector([pb, pc])
+        variants = {"b": pb, "c": SparseJLProjector(pb.dim_in, d, seed=pb.seed, nnz=args.nnz, block=args.block)}
+        if args.block != 1:  # the textbook SJLT too: separates "sparse" from "blocked"
+            variants["c_block1"] = SparseJLProjector(pb.dim_in, d, seed=pb.seed, nnz=args.nnz, block=1)
+        stack = StackedProjector(list(variants.values()))
         subset = rebuild_subset(study, name, saved, m)
         t0 = time.perf_counter()
         new = compute_features(model, tok, subset, stack, length_scale=meta["length_scale"], template=meta["template"],
@@ -154,48 +159,52 @@ def fidelity_across_configs(args, profile: dict, study: Path, model, tok) -> dic
         if loss_diff > args.loss_tol:
             raise ValueError(f"{name}: recomputed loss differs from the saved one by {loss_diff:.2e} > "
                              f"--loss-tol={args.loss_tol:g}; the student or the subset is not the study's")
-        Hb, Hc = stack.split(new.H)
-        h_diff = float(np.max(np.abs(Hb - saved.H)) / np.max(np.abs(saved.H))) if d == saved.H.shape[1] else math.nan
+        H = dict(zip(variants, stack.split(new.H), strict=True))
+        h_diff = float(np.max(np.abs(H["b"] - saved.H)) / np.max(np.abs(saved.H))) if same_d else math.nan
+        if same_d:
+            H["b"] = saved.H  # score exactly what the study scored
         kw = dict(loss=new.loss, mean_prob=new.mean_prob, correct=new.correct, grad_norms=new.grad_norm,
                   n_folds=n_folds, nu=nu, seed=fold_seed)  # fmt: skip
-        sb = all_scores(saved.H if d == saved.H.shape[1] else Hb, new.prompt_ids, **kw)
-        scs = all_scores(Hc, new.prompt_ids, **kw)
+        scores = {k: all_scores(h, new.prompt_ids, **kw) for k, h in H.items()}
         rows.append({"config": name, "rows": len(new), "d": d, "student_avg_at_k": c["student_avg_at_k"],
-                     "grace_results_csv": c["grace"], "grace_b": sb["grace"], "grace_c": scs["grace"],
+                     "grace_results_csv": c["grace"], **{f"grace_{k}": s["grace"] for k, s in scores.items()},
                      "loss_max_abs_diff": loss_diff, "H_b_max_rel_diff": h_diff,
-                     "scores_b": sb, "scores_c": scs})  # fmt: skip
-        print(f"  {name:>22s}: rows {len(new)}, loss diff {loss_diff:.1e}, H_b diff {h_diff:.1e}, "
-              f"GRACE b {sb['grace']:.4g} c {scs['grace']:.4g}", flush=True)
+                     **{f"scores_{k}": s for k, s in scores.items()}})  # fmt: skip
+        print(f"  {name:>22s}: rows {len(new)}, loss diff {loss_diff:.1e}, H_b diff {h_diff:.1e}, GRACE "
+              + ", ".join(f"{k} {s['grace']:.4g}" for k, s in scores.items()), flush=True)  # fmt: skip
 
-    gb = [r["grace_b"] for r in rows]
-    gc = [r["grace_c"] for r in rows]
     y = [r["student_avg_at_k"] for r in rows]
+    g = {k: [r[f"grace_{k}"] for r in rows] for k in variants}
     per_score = {}
     for k, sign in SCORE_ORIENTATION.items():
         if k not in rows[0]["scores_b"]:
             continue
-        b = [r["scores_b"][k] for r in rows]
-        c = [r["scores_c"][k] for r in rows]
-        per_score[k] = {"b_vs_c": spearman(b, c), "b_vs_avg_at_k": sign * spearman(b, y),
-                        "c_vs_avg_at_k": sign * spearman(c, y)}  # fmt: skip
-    rho_bc = spearman(gb, gc)
-    return {
+        v = {name: [r[f"scores_{name}"][k] for r in rows] for name in variants}
+        per_score[k] = {"b_vs_c": spearman(v["b"], v["c"]),
+                        **{f"{name}_vs_avg_at_k": sign * spearman(v[name], y) for name in variants}}  # fmt: skip
+        if "c_block1" in v:
+            per_score[k]["b_vs_c_block1"] = spearman(v["b"], v["c_block1"])
+    rho_bc = spearman(g["b"], g["c"])
+    out = {
         "configs": rows,
         "n_configs": len(rows),
+        "variants": {k: p.meta() for k, p in variants.items()},
         "grad_seconds": t_grad,
         "spearman_grace_b_vs_c": rho_bc,
-        "spearman_grace_b_vs_avg_at_k": spearman(gb, y),
-        "spearman_grace_c_vs_avg_at_k": spearman(gc, y),
+        **{f"spearman_grace_{k}_vs_avg_at_k": spearman(v, y) for k, v in g.items()},
         "orientation_note": "raw Spearman; GRACE is lower-is-better, so a good score correlates negatively "
                             "with avg@k. per_score values are oriented (+ = ranks teachers the right way).",
         "per_score": per_score,
-        "grace_b_matches_results_csv": float(np.nanmax(np.abs(np.asarray(gb) - np.asarray([r["grace_results_csv"] for r in rows]))
-                                                       / np.maximum(np.abs(gb), 1e-300))),
+        "grace_b_vs_results_csv_max_rel": float(np.max(np.abs(np.subtract(g["b"], [r["grace_results_csv"] for r in rows]))
+                                                       / np.maximum(np.abs(g["b"]), 1e-300))),
         "max_loss_abs_diff": max(r["loss_max_abs_diff"] for r in rows),
-        "max_H_b_rel_diff": float(np.nanmax([r["H_b_max_rel_diff"] for r in rows])) if rows else math.nan,
-        "target": {"spearman_b_vs_c_ge": SPEARMAN_TARGET,
-                   "met": bool(np.isfinite(rho_bc) and rho_bc >= SPEARMAN_TARGET) if np.isfinite(rho_bc) else None},
+        "max_H_b_rel_diff": max((r["H_b_max_rel_diff"] for r in rows if not math.isnan(r["H_b_max_rel_diff"])),
+                                default=math.nan),
+        "target": {"spearman_b_vs_c_ge": SPEARMAN_TARGET, "met": bool(rho_bc >= SPEARMAN_TARGET) if np.isfinite(rho_bc) else None},
     }  # fmt: skip
+    if "c_block1" in g:
+        out["spearman_grace_b_vs_c_block1"] = spearman(g["b"], g["c_block1"])
+    return out
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -280,7 +289,8 @@ def run(args) -> dict[str, Any]:
     t0 = time.perf_counter()
     fid = fidelity_across_configs(args, profile, study, model, tok)
     print(f"Spearman GRACE (b) vs (c): {fid['spearman_grace_b_vs_c']:.3f} (target >= {SPEARMAN_TARGET}); "
-          f"vs student avg@k: (b) {fid['spearman_grace_b_vs_avg_at_k']:.3f}, (c) {fid['spearman_grace_c_vs_avg_at_k']:.3f} "
+          f"vs student avg@k: (b) {fid['spearman_grace_b_vs_avg_at_k']:.3f}, (c) {fid['spearman_grace_c_vs_avg_at_k']:.3f}; "
+          f"(b) vs (c, block=1): {fid.get('spearman_grace_b_vs_c_block1', math.nan):.3f} "
           f"[{fid['n_configs']} configs]", flush=True)  # fmt: skip
     dis = distortion(args, profile, study, model, tok, D) if args.distortion_samples > 0 else None
     return {

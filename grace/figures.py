@@ -27,9 +27,12 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 
 from grace import analysis as A
 from grace.io import read_json, read_jsonl
+from grace.plots import _styled, family_palette, marker_map
 
 #: Numbers printed in the paper, keyed by figure/section (Llama-1B student on GSM8K unless noted).
 PAPER: dict[str, float] = {
@@ -68,6 +71,11 @@ PAPER_RECIPE: dict[str, Any] = {
     "filter_correct": False,
 }
 
+#: GSM8K's training split (Cobbe et al., 2021): the N of the paper's distillation set.
+GSM8K_TRAIN = 7473
+#: Responses per prompt in the paper's distillation set (§3: M = 16).
+PAPER_M = 16
+
 METRIC_LABELS = {"student_avg_at_k": "avg@k", "student_greedy": "greedy", "student_best_of_k": "best-of-k"}
 
 
@@ -96,6 +104,31 @@ def recipe_table(distill: Mapping[str, Any]) -> pd.DataFrame:
                 if isinstance(paper, int | float) and not isinstance(paper, bool) else value == paper)
         rows.append({"hyper-parameter": key, "paper": paper, "profile": value, "same": bool(same)})
     return pd.DataFrame(rows).set_index("hyper-parameter")
+
+
+def lr_schedule(learning_rate: float, steps: int, warmup_ratio: float = 0.05, scheduler: str = "cosine") -> np.ndarray:
+    """Per-step learning rate of the recipe (paper §3: cosine, 5% linear warm-up), as HF ``Trainer`` runs it.
+
+    Same formula as ``transformers.get_cosine_schedule_with_warmup`` (or ``..._linear_...``) with
+    ``warmup_steps = round(warmup_ratio · steps)``. Its sum is the total distance Adam can move one
+    weight (each Adam step moves a weight by at most about the learning rate), which is how chapter 5
+    compares the paper's 1e-5 with the miniature's larger rate.
+
+    Returns:
+        Array of shape ``(steps,)``.
+    """
+    if steps < 1 or learning_rate <= 0 or not 0 <= warmup_ratio < 1:
+        raise ValueError(f"need steps >= 1, learning_rate > 0 and 0 <= warmup_ratio < 1; got {steps}, "
+                         f"{learning_rate}, {warmup_ratio}")
+    if scheduler not in ("cosine", "linear", "constant"):
+        raise ValueError(f"scheduler={scheduler!r}: use 'cosine' (paper), 'linear' or 'constant'")
+    t = np.arange(steps, dtype=float)
+    w = round(warmup_ratio * steps)
+    progress = np.clip((t - w) / max(1, steps - w), 0.0, 1.0)
+    decay = {"cosine": 0.5 * (1 + np.cos(np.pi * progress)), "linear": 1 - progress,
+             "constant": np.ones_like(t)}[scheduler]
+    warm = t / max(1, w)
+    return learning_rate * np.where(t < w, warm, np.maximum(decay, 0.0))
 
 
 def student_runs(study_dir: str | os.PathLike) -> pd.DataFrame:
@@ -176,8 +209,9 @@ def metric_correlations(results: pd.DataFrame, metrics: Sequence[str] = A.TARGET
     out = pd.DataFrame(index=list(metrics), columns=list(metrics), dtype=float)
     for a in metrics:
         for b in metrics:
-            pair = results[[a, b]].dropna()
-            out.loc[a, b] = A._spearman(pair[a].to_numpy(float), pair[b].to_numpy(float))[0]
+            x, y = results[a].to_numpy(float), results[b].to_numpy(float)
+            ok = np.isfinite(x) & np.isfinite(y)
+            out.loc[a, b] = A._spearman(x[ok], y[ok])[0]
     return out.rename(index=METRIC_LABELS, columns=METRIC_LABELS)
 
 
@@ -209,9 +243,9 @@ def strongest_teacher(results: pd.DataFrame, target: str = A.DEFAULT_TARGET, tea
     all_names = A._config_names(results).to_numpy(str)
     y_all = results[target].to_numpy(float)
     j = A._argbest(np.where(np.isfinite(y_all), y_all, -np.inf), all_names)
-    return {"teacher": name, "teacher_value": float(per_teacher[name]), "configs": list(names),
-            "best_config": names[i], "best_target": float(mine[target].iloc[i]),
-            "mean_target": float(mine[target].mean()), "overall_best_config": all_names[j],
+    return {"teacher": str(name), "teacher_value": float(per_teacher[name]), "configs": [str(c) for c in names],
+            "best_config": str(names[i]), "best_target": float(mine[target].iloc[i]),
+            "mean_target": float(mine[target].mean()), "overall_best_config": str(all_names[j]),
             "overall_best_target": float(y_all[j])}
 
 
@@ -334,8 +368,9 @@ def paired_rho_difference(results: pd.DataFrame, a: str, b: str, target: str = A
     orient = A._orientation_dict(orientation)
     A._check_table(results, target)
     A._resolve_scores(results, [a, b], orient, target)
-    d = results[[a, b, target]].astype(float).dropna()
-    x, z, y = (d[c].to_numpy(float) for c in (a, b, target))
+    x, z, y = (results[c].to_numpy(float) for c in (a, b, target))  # (n,) each; a may equal b
+    ok = np.isfinite(x) & np.isfinite(z) & np.isfinite(y)
+    x, z, y = x[ok], z[ok], y[ok]
     sa, sb = A._sign(orient, a), A._sign(orient, b)
     diff = sa * A._spearman(x, y)[0] - sb * A._spearman(z, y)[0]
     if not np.isfinite(diff) or n_boot < 1:
@@ -377,7 +412,7 @@ def nearest_temperature(results: pd.DataFrame, preferred: float = PAPER["fig5_te
     temps = np.sort(results["temperature"].astype(float).unique())
     if len(temps) == 0:
         raise ValueError("the results table has no temperatures")
-    return float(temps[np.argmin(np.abs(temps - preferred))])
+    return float(temps[np.argmin(np.round(np.abs(temps - preferred), 9))])  # round: 0.45 is as far from 0.3 as 0.6
 
 
 def curve_teachers(results: pd.DataFrame, n: int = 2) -> list[str]:
@@ -457,6 +492,7 @@ def size_budget_spearman(results: pd.DataFrame, budgets: Sequence[float], scores
         group = f"≤{A.format_params(b)}"
         if len(sub) >= 3:
             tab = A.spearman_table(sub, target=target, scores=scores, n_boot=n_boot, seed=seed)
+            tab = tab.set_index("score").loc[list(scores)].reset_index()  # keep the caller's order
             for r in tab.itertuples():
                 rows.append({"group": group, "budget": b, "score": r.score, "label": r.label, "n": r.n,
                              "rho_oriented": r.rho_oriented, "ci_low": r.ci_low, "ci_high": r.ci_high})
@@ -554,20 +590,17 @@ def self_distillation(results: pd.DataFrame, score: str = "g_vendi", target: str
 
 
 def _figure(ncols: int = 1, size: tuple[float, float] = (5.0, 3.8)):
-    from matplotlib.figure import Figure
-
     fig = Figure(figsize=(size[0] * ncols, size[1]), layout="constrained")
     return fig, np.atleast_1d(fig.subplots(1, ncols, squeeze=False).ravel())
 
 
-def plot_metric_scatter(results: pd.DataFrame, k: int | None = None) -> Any:
+@_styled
+def plot_metric_scatter(results: pd.DataFrame, k: int | None = None) -> Figure:
     """Greedy and best-of-k against avg@k, one point per student (§3.3; context of Figs 11–12).
 
     With ``k`` given, the right panel shades where best-of-k must lie: ``avg@k ≤ best-of-k ≤
     min(1, k·avg@k)``.
     """
-    from grace.plots import family_palette
-
     for c in A.TARGETS:
         if c not in results.columns:
             raise ValueError(f"plot_metric_scatter needs a {c!r} column")
@@ -584,24 +617,21 @@ def plot_metric_scatter(results: pd.DataFrame, k: int | None = None) -> Any:
         ax.plot(grid, grid, color="0.5", lw=0.8, ls="--", label="y = x")
         if col == "student_best_of_k" and k:
             ax.fill_between(grid, grid, np.minimum(1, k * grid), color="0.85", label=f"feasible (k = {k})")
-        rho = A._spearman(*(results[[c_]].to_numpy(float).ravel() for c_ in ("student_avg_at_k", col)))[0]
+        rho = A._spearman(x, y)[0] if np.isfinite(x).all() and np.isfinite(y).all() else math.nan
         ax.set(xlim=lim, ylim=lim, xlabel="student avg@k", ylabel=f"student {METRIC_LABELS[col]}",
                title=f"{METRIC_LABELS[col]} vs avg@k: Spearman ρ = {rho:.2f}")
         ax.legend(fontsize="x-small", loc="upper left")
     if pal:
-        from matplotlib.lines import Line2D
-
         handles = [Line2D([], [], ls="", marker="o", color=c, label=str(f)) for f, c in pal.items()]
         fig.legend(handles=handles, loc="outside right upper", fontsize="x-small", frameon=False)
     return fig
 
 
+@_styled
 def plot_teacher_vs_student(results: pd.DataFrame, teacher_col: str = "teacher_avg_at_k",
-                            target: str = A.DEFAULT_TARGET) -> Any:
+                            target: str = A.DEFAULT_TARGET) -> Figure:
     """The teacher's own accuracy against its student's avg@k (§3.1: "a stronger teacher is not
     always a better one"; the paper's ρ is 0.11)."""
-    from grace.plots import family_palette, marker_map
-
     for c in (teacher_col, target, "temperature"):
         if c not in results.columns:
             raise ValueError(f"plot_teacher_vs_student needs a {c!r} column")
@@ -615,18 +645,15 @@ def plot_teacher_vs_student(results: pd.DataFrame, teacher_col: str = "teacher_a
     rho = A._spearman(d[teacher_col].to_numpy(), d[target].to_numpy())[0]
     ax.set(xlabel=f"teacher's own accuracy ({teacher_col})", ylabel=f"student {METRIC_LABELS.get(target, target)}",
            title=f"Teacher vs student: Spearman ρ = {rho:.2f} (n = {len(d)})")
-    from matplotlib.lines import Line2D
-
     handles = [Line2D([], [], ls="", marker="o", color=c, label=str(f)) for f, c in pal.items()]
     handles += [Line2D([], [], ls="", marker=m, color="0.4", label=f"T = {t:g}") for t, m in marks.items()]
     fig.legend(handles=handles, loc="outside right upper", fontsize="x-small", frameon=False)
     return fig
 
 
-def plot_filtering(filter_df: pd.DataFrame) -> Any:
+@_styled
+def plot_filtering(filter_df: pd.DataFrame) -> Figure:
     """Student avg@k without (x) vs with (y) correctness filtering, one point per config (Fig 15)."""
-    from grace.plots import family_palette
-
     if filter_df.empty:
         raise ValueError("filter_df is empty: the study ran no filtering ablation (profile filter_ablation)")
     fig, (ax,) = _figure(1, (4.6, 4.0))
@@ -639,14 +666,13 @@ def plot_filtering(filter_df: pd.DataFrame) -> Any:
     ax.plot([lo - pad, hi + pad], [lo - pad, hi + pad], color="0.5", ls="--", lw=0.8)
     ax.set(xlabel="student avg@k, no filtering", ylabel="student avg@k, correct-only filtering",
            title="Filtering ablation (App. D.1)")
-    from matplotlib.lines import Line2D
-
     ax.legend(handles=[Line2D([], [], ls="", marker="o", color=c, label=str(f)) for f, c in pal.items()],
               fontsize="x-small")
     return fig
 
 
-def plot_score_panels(results: pd.DataFrame, scores: Sequence[str], target: str = A.DEFAULT_TARGET) -> Any:
+@_styled
+def plot_score_panels(results: pd.DataFrame, scores: Sequence[str], target: str = A.DEFAULT_TARGET) -> Figure:
     """One scatter per score against the target, the score's pick starred (Figs 1 right, 2, 11, 12).
 
     Each panel is :func:`grace.plots.plot_score_vs_target`; only the last keeps its legend.
@@ -667,7 +693,7 @@ def plot_score_panels(results: pd.DataFrame, scores: Sequence[str], target: str 
 
 
 __all__ = [
-    "PAPER", "PAPER_RECIPE", "recipe_table", "student_runs", "per_prompt_matrix", "metric_correlations",
+    "PAPER", "PAPER_RECIPE", "GSM8K_TRAIN", "PAPER_M", "recipe_table", "lr_schedule", "student_runs", "per_prompt_matrix", "metric_correlations",
     "strongest_teacher", "filtering_table", "mean_ci", "prompt_bootstrap", "gap_stat", "difference_stat",
     "paired_rho_difference", "verdict_at_most", "nearest_temperature", "curve_teachers",
     "temperature_summary", "size_budget_spearman", "only_score_above", "robustness_summary",

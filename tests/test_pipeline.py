@@ -169,3 +169,30 @@ def test_subset_is_seeded_prompt_major():
         subset(recs, 11, 2, seed=0)
     with pytest.raises(ValueError, match="m=4"):
         subset(recs, 2, 4, seed=0)
+
+
+def test_cli_features_score_rank(mini, tmp_path, capsys):
+    from grace.cli import main
+    from grace.io import write_jsonl
+
+    task, probs, path = mini
+    files = {}
+    for style in ("calc", "terse"):
+        recs = [{"prompt_id": p.uid, "prompt": p.question, "response": tasks.render_solution(p, style, rng)}
+                for p in probs[:12] for rng in (None, None)]
+        files[style] = tmp_path / f"{style}.jsonl"
+        write_jsonl(files[style], recs)
+        assert main(["features", "--model", str(path), "--generations", str(files[style]), "--out",
+                     str(tmp_path / "feats" / style), "--n", "10", "--m", "2", "--d", "16"]) == 0
+    capsys.readouterr()
+    assert main(["score", str(tmp_path / "feats" / "calc"), str(tmp_path / "feats" / "terse"), "--n-folds", "5"]) == 0
+    out = capsys.readouterr().out
+    assert "grace" in out and "g_vendi" in out and "calc" in out and "terse" in out
+    assert main(["rank", "--student", str(path), "--teacher", f"calc={files['calc']}", "--teacher",
+                 f"terse={files['terse']}", "--out", str(tmp_path / "rank"), "--d", "16", "--n-folds", "4",
+                 "--plot"]) == 0
+    assert (tmp_path / "rank" / "ranking.csv").exists() and (tmp_path / "rank" / "ranking.png").exists()
+    # bad input: a missing generations file exits 2 with a message naming it
+    assert main(["features", "--model", str(path), "--generations", str(tmp_path / "missing.jsonl"),
+                 "--out", str(tmp_path / "x")]) == 2
+    assert "missing.jsonl" in capsys.readouterr().err

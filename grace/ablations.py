@@ -1,0 +1,674 @@
+"""Ablations of GRACE's parameters and the paper-vs-release variants, from the study's saved features.
+
+Paper §3.3 and App. D.3 (Figs 19–20: n, m, d, C), App. D.1 (Figs 15–16: filtering) and the
+released code (``abhishekpanigrahi1996/GRACE``). Everything here is a pure function of what the
+study already saved — the feature files ``study_dir/features/<config>/features.npz`` and the
+results table — so no ablation needs a new gradient, because:
+
+* **d.** The study projects with the dense :class:`~grace.projection.RademacherProjector`, whose
+  entry ``Π[r, c]`` depends only on ``(seed, r, c)`` and is ``±1/√D``. Row ``r`` of ``Π`` is
+  output column ``r`` of ``H``, so the first ``d'`` columns of ``H`` are *exactly* the features a
+  ``d'``-dimensional projection would give, and any ``d'`` of its columns are a ``d'``-dimensional
+  projection with other i.i.d. rows of ``Π`` (tested in ``tests/test_ablations.py``).
+* **n, m.** Rows are (prompt, generation) pairs grouped by prompt, so a subset of prompts and of
+  generations per prompt is a row subset.
+* **length scaling.** Rows were multiplied by ``length_scale_factor(|y|)`` (§2.1: ``log|y|``); the
+  study saved ``|y|``, so ``H / log|y|`` (no scaling) and ``H · log|y|`` (``(log|y|)²``) are exact.
+
+Only the projector-seed / fp16 experiment of chapter 8 recomputes gradients
+(:func:`recompute_features`), and then only on the study's own miniature student.
+
+Notation: N rows = n prompts × m generations, d feature dimension, C folds.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import random
+import warnings
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from scipy import stats
+
+from grace import scores as S
+from grace.features import LENGTH_SCALES, Features, length_scale_factor
+from grace.io import read_json
+from grace.projection import Projector, RademacherProjector
+
+__all__ = [
+    "ABLATION_PARAMS",
+    "RESCORE_SCORES",
+    "VARIANTS",
+    "Fp16CastProjector",
+    "ablation_table",
+    "block_scores",
+    "load_study_features",
+    "oriented_spearman",
+    "ranking_agreement",
+    "recompute_features",
+    "release_grace",
+    "release_slice_prompts",
+    "rescale_length",
+    "rescore",
+    "score_settings",
+    "study_shape",
+    "subset_features",
+    "variant_scores",
+    "variant_summary",
+]
+
+ABLATION_PARAMS = ("n", "m", "d", "n_folds", "nu", "length_scale")
+"""Parameters :func:`ablation_table` can vary (Figs 19–20 and two extra ablations)."""
+
+RESCORE_SCORES = ("grace", "grace_global", "grace_release", "g_var", "g_vendi")
+"""Scores :func:`rescore` can recompute from features alone."""
+
+VARIANTS: dict[str, dict[str, str]] = {
+    "eq4": {
+        "label": "eq. 4 (fold centring)",
+        "paper": "§2.2 eq. 4: C prompt folds; fold rows centred at the fold mean; M(D₋ᵢ) = Σ̃ + (ν/d)I",
+        "release": "(reference: the paper's definition; the book's grace.scores.grace)",
+    },
+    "eq5_global": {
+        "label": "eq. 5 as printed (global centring)",
+        "paper": "§2.2 eq. 5 writes the same sum with h − μ(D), the mean of all rows",
+        "release": "(not in the release; a second reading of the paper)",
+    },
+    "release": {
+        "label": "release split scheme",
+        "paper": "C = 10 disjoint prompt folds covering every prompt once; rows centred",
+        "release": "10 random splits, default_rng(s) permutation, last 10% of prompts as test; "
+                   "test rows raw and uncentred; tr(K_train⁻¹ K_test) with eigenvalue smoothing "
+                   "(1−s)w + s·mean(w)",
+    },
+    "release_test_normalised": {
+        "label": "release, test rows normalised",
+        "paper": "eq. 4 whitens the raw (unnormalised) rows h",
+        "release": "a normalize_test option exists; the shipped entry point leaves it off",
+    },
+    "release_train_raw": {
+        "label": "release, train rows not normalised",
+        "paper": "eq. 1: Σ̃ is built from unit-norm rows h̃",
+        "release": "one stored version of GRACE_computation.py exposes normalize_train as an opt-in "
+                   "flag that scripts/grace.sh does not pass (the other hard-codes it on)",
+    },
+    "release_no_log": {
+        "label": "release without log|y|",
+        "paper": "§2.1: h = log|y| · Πg",
+        "release": "gradient_computation.py saves Πg/√D with no log|y| factor",
+    },
+    "release_slice": {
+        "label": "release subsampling slice",
+        "paper": "§3: n = 512 random prompts × m = 4 generations",
+        "release": "tokenize_data.py shuffles the questions with random.Random(42) and keeps the "
+                   "first SUBSAMPLE_RESPONSES (= m = 4) of them, not SUBSAMPLE_QUESTIONS (= 512)",
+    },
+    "release_as_shipped": {
+        "label": "release as shipped (slice + no log|y|)",
+        "paper": "all of the above",
+        "release": "scripts/grace.sh end to end: m prompts, no log|y|, random splits",
+    },
+}
+"""The score variants of chapter 8: key → label, what the paper says, what the release does."""
+
+
+# ---------------------------------------------------------------------------------------------
+# loading the study
+# ---------------------------------------------------------------------------------------------
+
+
+def _study_profile(study_dir: str | os.PathLike) -> dict[str, Any]:
+    path = Path(study_dir) / "profile.json"
+    if not path.exists():
+        raise ValueError(f"{path} does not exist; pass the directory returned by "
+                         "grace.study.ensure_study (it holds profile.json)")
+    return read_json(path)
+
+
+def load_study_features(study_dir: str | os.PathLike) -> dict[str, Features]:
+    """Every configuration's saved features (paper §2.1's G(D)), keyed by config name.
+
+    Args:
+        study_dir: the study directory (``$GRACE_ARTIFACTS/<profile>/study``).
+
+    Returns:
+        ``{config: Features}`` sorted by config name.
+    """
+    fdir = Path(study_dir) / "features"
+    paths = sorted(fdir.glob("*/features.npz"))
+    if not paths:
+        raise ValueError(f"no feature files under {fdir}; run the study first "
+                         "(grace.study.ensure_study(profile))")
+    return {p.parent.name: Features.load(p) for p in paths}
+
+
+def score_settings(study_dir: str | os.PathLike) -> dict[str, Any]:
+    """The scoring settings the study used for its score columns: ``n_folds``, ``nu``, ``seed``.
+
+    ``seed`` is the fold-assignment seed (``grace.study.seed_for(profile seed, "folds")``), so
+    ``rescore(feats, **score_settings(study_dir))`` reproduces the results table's ``grace`` column.
+    """
+    from grace.study import seed_for
+
+    p = _study_profile(study_dir)
+    return {"n_folds": int(p["scores"]["n_folds"]), "nu": float(p["scores"]["nu"]),
+            "seed": seed_for(int(p["seed"]), "folds")}
+
+
+def study_shape(features_by_config: Mapping[str, Features]) -> dict[str, Any]:
+    """``n`` prompts, ``m`` generations per prompt, ``d`` and the length scaling of the saved features.
+
+    Every configuration must share them (the study scores all teachers on the same prompts).
+    """
+    shapes = set()
+    for cfg, f in features_by_config.items():
+        _, counts = np.unique(f.prompt_ids, return_counts=True)
+        if (counts != counts[0]).any():
+            raise ValueError(f"config {cfg!r}: prompts have unequal numbers of generations "
+                             f"({sorted(set(counts.tolist()))}); ablations need m rows per prompt")
+        shapes.add((len(counts), int(counts[0]), f.H.shape[1], f.meta.get("length_scale", "log")))
+    if len(shapes) != 1:
+        raise ValueError(f"configurations have different (n, m, d, length_scale): {sorted(shapes)}; "
+                         "ablate configurations scored in one study")
+    n, m, d, ls = shapes.pop()
+    return {"n": n, "m": m, "d": d, "length_scale": ls}
+
+
+# ---------------------------------------------------------------------------------------------
+# exact transformations of saved features
+# ---------------------------------------------------------------------------------------------
+
+
+def rescale_length(features: Features, length_scale: str = "log") -> np.ndarray:
+    """``H`` under another length scaling (§2.1's ``log|y|``; App. D.4), as float64 (N, d).
+
+    The saved rows are ``f_saved(|y|)·Πg``; this returns ``f_new(|y|)·Πg`` exactly, e.g.
+    ``H / log|y|`` for ``"none"`` and ``H · log|y|`` for ``"log2"`` when the study used ``"log"``.
+    """
+    if length_scale not in LENGTH_SCALES:
+        raise ValueError(f"unknown length_scale {length_scale!r}; choose one of {LENGTH_SCALES}")
+    H = np.asarray(features.H, dtype=np.float64)
+    saved = features.meta.get("length_scale", "log")
+    if saved == length_scale:
+        return H
+    old = length_scale_factor(features.lengths, saved)  # (N,)
+    if np.any(old == 0):
+        raise ValueError(f"some rows have |y| = {features.lengths[old == 0][:3].tolist()} so the saved "
+                         f"'{saved}' factor is 0 and cannot be undone; drop one-token responses")
+    return H * (length_scale_factor(features.lengths, length_scale) / old)[:, None]
+
+
+def _rows_by_prompt(prompt_ids: np.ndarray) -> dict[int, np.ndarray]:
+    """Row indices of each prompt id, in stored (generation) order."""
+    order = np.argsort(prompt_ids, kind="stable")
+    ids, starts = np.unique(prompt_ids[order], return_index=True)
+    return dict(zip(ids.tolist(), np.split(order, starts[1:]), strict=True))
+
+
+def _choose(k_all: int, k: int | None, rng: np.random.Generator | None, what: str) -> np.ndarray:
+    """Positions of a size-``k`` subset of ``range(k_all)``: the first ``k``, or random with ``rng``."""
+    if k is None:
+        return np.arange(k_all)
+    if isinstance(k, bool) or int(k) != k or not 1 <= k <= k_all:
+        raise ValueError(f"{what}={k!r} is out of range: the saved features have {what} = {k_all}; "
+                         f"pass an integer in [1, {k_all}]")
+    if rng is None:
+        return np.arange(int(k))
+    return np.sort(rng.choice(k_all, int(k), replace=False))
+
+
+def subset_features(features: Features, *, prompt_keys: Sequence[Any] | None = None,
+                    m: int | None = None, columns: np.ndarray | None = None,
+                    gen_rng: np.random.Generator | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Rows of chosen prompts and generations and chosen columns of ``H`` (App. D.3 subsets).
+
+    Args:
+        features: one configuration's features.
+        prompt_keys: keep these prompts (original ``prompt_id`` values); ``None`` keeps all.
+        m: generations kept per prompt: the first ``m`` in stored order, or ``m`` random ones with
+            ``gen_rng``; ``None`` keeps all.
+        columns: column indices of ``H`` to keep (``None``: all).
+        gen_rng: random generator for the generation subset.
+
+    Returns:
+        ``(rows, prompt_ids, columns)``: row indices into ``features.H`` (grouped by prompt), their
+        prompt ids, and the column indices.
+    """
+    groups = _rows_by_prompt(np.asarray(features.prompt_ids))
+    if prompt_keys is None:
+        pids = list(groups)
+    else:
+        index = {k: i for i, k in enumerate(features.prompt_keys)}
+        missing = [k for k in prompt_keys if k not in index]
+        if missing:
+            raise ValueError(f"prompts {missing[:3]} are not in these features; subset only prompts "
+                             "every configuration was scored on")
+        pids = [index[k] for k in prompt_keys]
+    rows = []
+    for p in pids:
+        g = groups[p]
+        rows.append(g[_choose(len(g), m, gen_rng, "m")])
+    rows = np.concatenate(rows)
+    cols = np.arange(features.H.shape[1]) if columns is None else np.asarray(columns)
+    return rows, np.asarray(features.prompt_ids)[rows], cols
+
+
+def _score(H: np.ndarray, ids: np.ndarray, score: str, n_folds: int, nu: float, seed: int) -> float:
+    """One score of §2 from (N, d) rows and their prompt ids."""
+    if score == "grace":
+        return S.grace(H, ids, n_folds=n_folds, nu=nu, seed=seed, center="fold")
+    if score == "grace_global":
+        return S.grace(H, ids, n_folds=n_folds, nu=nu, seed=seed, center="global")
+    if score == "grace_release":
+        order = np.argsort(ids, kind="stable")
+        m = len(ids) // len(np.unique(ids))
+        return S.grace_release(H[order], m)
+    if score == "g_var":
+        return S.g_var(H)
+    if score == "g_vendi":
+        return S.g_vendi(H)
+    raise ValueError(f"unknown score {score!r}; rescore supports {RESCORE_SCORES}")
+
+
+def rescore(features_by_config: Mapping[str, Features], *, n: int | None = None, m: int | None = None,
+            d: int | None = None, n_folds: int = 10, nu: float = 1e-3, length_scale: str = "log",
+            score: str = "grace", seed: int = 0, subset_seed: int | None = None) -> pd.Series:
+    """Recompute one score for every configuration on a subset of the saved features (App. D.3).
+
+    The same prompts and columns are used for every configuration (one D_eval prompt set, one Π).
+
+    Args:
+        features_by_config: ``{config: Features}`` from :func:`load_study_features`.
+        n: prompts kept (``None``: all). Without ``subset_seed`` the first ``n`` prompts in stored
+            order (the study drew its prompts at random, so these are a random subset too).
+        m: generations kept per prompt (``None``: all); the first ``m`` without ``subset_seed``.
+        d: projection dimension kept (``None``: all); the first ``d`` columns without
+            ``subset_seed``, which equal a fresh ``d``-dimensional projection exactly.
+        n_folds, nu, seed: GRACE's C, ν and fold-assignment seed (eq. 4).
+        length_scale: ``"log"`` (§2.1), ``"log2"`` or ``"none"``; see :func:`rescale_length`.
+        score: one of :data:`RESCORE_SCORES`.
+        subset_seed: ``None`` for the canonical (first-k) subsets, else the seed of random subsets of
+            prompts, generations and columns.
+
+    Returns:
+        ``pd.Series`` config → score, named ``score``.
+    """
+    if score not in RESCORE_SCORES:
+        raise ValueError(f"unknown score {score!r}; rescore supports {RESCORE_SCORES}")
+    if not features_by_config:
+        raise ValueError("features_by_config is empty; load it with load_study_features(study_dir)")
+    first = next(iter(features_by_config.values()))
+    keys = list(first.prompt_keys)
+    rng = None if subset_seed is None else np.random.default_rng([int(subset_seed), 0])
+    chosen = [keys[i] for i in _choose(len(keys), n, rng, "n")]
+    columns = _choose(first.H.shape[1], d, rng, "d")
+    out = {}
+    for cfg, f in features_by_config.items():
+        gen_rng = None if subset_seed is None else np.random.default_rng([int(subset_seed), 1])
+        rows, ids, cols = subset_features(f, prompt_keys=chosen, m=m, columns=columns, gen_rng=gen_rng)
+        H = rescale_length(f, length_scale)[np.ix_(rows, cols)]  # (n'·m', d')
+        out[cfg] = _score(H, ids, score, n_folds, nu, seed)
+    return pd.Series(out, name=score, dtype=float)
+
+
+# ---------------------------------------------------------------------------------------------
+# correlations and the ablation table (Figs 19–20)
+# ---------------------------------------------------------------------------------------------
+
+
+def oriented_spearman(score_values: pd.Series, target: pd.Series, score: str = "grace") -> float:
+    """Orientation × Spearman ρ between a score and a student target over shared configs (§3.1).
+
+    Positive means the score ranks teachers the right way (``grace.scores.SCORE_ORIENTATION``; all
+    GRACE variants are lower-is-better). NaN with fewer than 3 finite pairs or a constant input.
+    """
+    if score not in S.SCORE_ORIENTATION:
+        raise ValueError(f"score {score!r} has no orientation; use a key of grace.scores.SCORE_ORIENTATION")
+    sign = S.SCORE_ORIENTATION[score]
+    both = pd.concat([score_values.rename("s"), target.rename("t")], axis=1, join="inner").astype(float)
+    both = both[np.isfinite(both).all(axis=1)]
+    if len(both) < 3 or both["s"].nunique() < 2 or both["t"].nunique() < 2:
+        return math.nan
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return float(sign * stats.spearmanr(both["s"], both["t"]).statistic)
+
+
+def _target_series(results: pd.DataFrame, target: str) -> pd.Series:
+    if target not in results.columns:
+        raise ValueError(f"target {target!r} is not a column of the results table; available: "
+                         f"{sorted(c for c in results.columns if c.startswith('student'))}")
+    return results.set_index("config")[target].astype(float)
+
+
+def ablation_table(study_dir: str | os.PathLike, results: pd.DataFrame, param: str, values: Sequence[Any],
+                   target: str = "student_avg_at_k", score: str = "grace", n_repeats: int = 5,
+                   seed: int = 0, features_by_config: Mapping[str, Features] | None = None) -> pd.DataFrame:
+    """Oriented Spearman ρ of a score with the student target as one GRACE parameter varies.
+
+    Paper App. D.3: Fig. 19 (``d`` and ``n``), the ``m`` = 2/4/8 numbers, Fig. 20 (``n_folds`` = C);
+    ``nu`` (ν) and ``length_scale`` (log vs log² vs none) are extra ablations. All other parameters
+    stay at the study's values (:func:`score_settings`, all saved prompts/generations/columns).
+
+    Repeat 0 uses the canonical subsets (first n'/m'/d') and the study's fold seed, so at the study's
+    own setting it reproduces the study's correlation exactly; repeats 1.. redraw random subsets of
+    prompts/generations/columns *and* the fold assignment, giving a mean ± sd.
+
+    Args:
+        study_dir: the study directory.
+        results: the study's results table (``config`` + ``target`` columns).
+        param: one of :data:`ABLATION_PARAMS`.
+        values: the settings of ``param`` to try.
+        target: student column to correlate with.
+        score: one of :data:`RESCORE_SCORES`.
+        n_repeats: draws per value (>= 1).
+        seed: seed of the random draws.
+        features_by_config: already-loaded features (default: load from ``study_dir``).
+
+    Returns:
+        DataFrame with one row per value: ``<param>, rho_oriented`` (mean over repeats), ``rho_sd``,
+        ``rho_min, rho_max, rho_canonical`` (repeat 0), ``n_repeats, n_configs, score, target``.
+    """
+    if param not in ABLATION_PARAMS:
+        raise ValueError(f"unknown ablation param {param!r}; choose one of {ABLATION_PARAMS}")
+    if isinstance(n_repeats, bool) or int(n_repeats) != n_repeats or n_repeats < 1:
+        raise ValueError(f"n_repeats={n_repeats!r} must be an integer >= 1")
+    if len(values) == 0:
+        raise ValueError(f"values is empty; pass the settings of {param!r} to try")
+    feats = load_study_features(study_dir) if features_by_config is None else features_by_config
+    base = score_settings(study_dir)
+    saved_scale = study_shape(feats)["length_scale"]
+    y = _target_series(results, target)
+    rows = []
+    for v in values:
+        rhos = []
+        for r in range(int(n_repeats)):
+            kw: dict[str, Any] = {"n_folds": base["n_folds"], "nu": base["nu"], "score": score,
+                                  "seed": base["seed"] + r,
+                                  "subset_seed": None if r == 0 else int(seed) * 100_003 + r}
+            kw["length_scale"] = saved_scale if param != "length_scale" else v
+            if param in ("n", "m", "d", "n_folds", "nu"):
+                kw[param] = v
+            rhos.append(oriented_spearman(rescore(feats, **kw), y, score))
+        a = np.asarray(rhos, dtype=float)
+        fin = a[np.isfinite(a)]
+        rows.append({param: v, "rho_oriented": float(fin.mean()) if len(fin) else math.nan,
+                     "rho_sd": float(fin.std(ddof=1)) if len(fin) > 1 else math.nan,
+                     "rho_min": float(fin.min()) if len(fin) else math.nan,
+                     "rho_max": float(fin.max()) if len(fin) else math.nan,
+                     "rho_canonical": float(a[0]), "n_repeats": int(n_repeats),
+                     "n_configs": int(len(set(feats) & set(y.index))), "score": score, "target": target})
+    return pd.DataFrame(rows)
+
+
+# ---------------------------------------------------------------------------------------------
+# the released code's score, with its switches (chapter 8)
+# ---------------------------------------------------------------------------------------------
+
+
+def _unit(X: np.ndarray, eps: float = 1e-12) -> np.ndarray:
+    return X / np.clip(np.linalg.norm(X, axis=1, keepdims=True), eps, None)
+
+
+def release_grace(H, m: int, *, n_splits: int = 10, test_fraction: float = 0.1, smooth: float = 1e-3,
+                  normalize_train: bool = True, normalize_test: bool = False) -> float:
+    """The released ``GRACE_computation.py`` score with its two normalisation switches, re-derived.
+
+    Rows are grouped consecutively, ``m`` per prompt. For split ``s`` the permutation
+    ``default_rng(s).permutation(n)`` puts the last ``max(1, ⌊0.1·n⌋)`` prompts in the test set;
+    ``K = XᵀX / rows`` for train and test rows (unit-normalised if the switch is on); the train
+    kernel's eigenvalues ``w`` (clipped at 1e-12) become ``(1 − s)·w + s·mean(w)`` and the split
+    score is ``tr(K_train⁻¹ K_test)``; the result is the mean over splits. With the defaults it
+    equals :func:`grace.scores.grace_release` (tested); this eigen-decomposition form exists to
+    vary the switches.
+    """
+    H = np.asarray(H, dtype=np.float64)
+    if H.ndim != 2 or int(m) != m or m < 1 or len(H) % int(m):
+        raise ValueError(f"H of shape {H.shape} cannot be grouped into prompts of m={m} rows; pass "
+                         "(n·m, d) rows with each prompt's m rows consecutive")
+    m = int(m)
+    n = len(H) // m
+    n_test = max(1, int(n * test_fraction))
+    if n - n_test < 1:
+        raise ValueError(f"n={n} prompts leave no training prompt with test_fraction={test_fraction}; "
+                         "score at least 2 prompts")
+    grouped = H.reshape(n, m, -1)  # (n, m, d)
+    out = []
+    for s in range(int(n_splits)):
+        perm = np.random.default_rng(s).permutation(n)
+        tr = grouped[perm[: n - n_test]].reshape(-1, H.shape[1])  # (r', d)
+        te = grouped[perm[n - n_test :]].reshape(-1, H.shape[1])  # (r, d)
+        tr = _unit(tr) if normalize_train else tr
+        te = _unit(te) if normalize_test else te
+        w, V = np.linalg.eigh(tr.T @ tr / len(tr))  # (d,), (d, d)
+        w = np.clip(w, 1e-12, None)
+        w = np.clip((1 - smooth) * w + smooth * w.mean(), 1e-12, None)
+        P = te @ V  # (r, d) test rows in the train eigenbasis
+        out.append(float(((P**2).sum(axis=0) / w).sum() / len(te)))
+    return float(np.mean(out))
+
+
+def release_slice_prompts(prompt_keys: Sequence[Any], n_keep: int, seed: int = 42) -> list[Any]:
+    """The prompts the release's ``tokenize_data.py`` keeps: a ``random.Random(seed)`` shuffle, first
+    ``n_keep``. In the shipped script ``n_keep`` is ``SUBSAMPLE_RESPONSES`` (m = 4), not
+    ``SUBSAMPLE_QUESTIONS`` (512). Emulated on the study's scored prompts (itself a random subset)."""
+    keys = list(prompt_keys)
+    if not 1 <= n_keep <= len(keys):
+        raise ValueError(f"n_keep={n_keep} must be in [1, {len(keys)}] (the number of scored prompts)")
+    random.Random(seed).shuffle(keys)
+    return keys[:n_keep]
+
+
+def _grouped(f: Features, H: np.ndarray, keys: Sequence[Any] | None = None) -> tuple[np.ndarray, int]:
+    """Rows of ``keys`` (default all prompts), grouped consecutively by prompt, and m."""
+    rows, ids, _ = subset_features(f, prompt_keys=keys)
+    m = len(rows) // len(np.unique(ids))
+    return H[rows], m
+
+
+def variant_scores(features_by_config: Mapping[str, Features], *, n_folds: int = 10, nu: float = 1e-3,
+                   seed: int = 0, n_splits: int = 10, test_fraction: float = 0.1, smooth: float = 1e-3,
+                   slice_prompts: int | None = None) -> pd.DataFrame:
+    """Every paper/release variant of GRACE for every configuration (chapter 8; keys of :data:`VARIANTS`).
+
+    Args:
+        features_by_config: ``{config: Features}`` saved with ``log|y|`` scaling (or any; the
+            ``*_no_log`` variants undo whatever was saved).
+        n_folds, nu, seed: eq. 4's C, ν and fold seed (use :func:`score_settings`).
+        n_splits, test_fraction, smooth: the release's split count, test fraction and smoothing.
+        slice_prompts: prompts kept by the release's subsampling slice; default ``m`` (what
+            ``data[:SUBSAMPLE_RESPONSES]`` keeps).
+
+    Returns:
+        DataFrame indexed by config with one column per variant (lower is better for all).
+    """
+    shape = study_shape(features_by_config)
+    k = shape["m"] if slice_prompts is None else int(slice_prompts)
+    rel = {"n_splits": n_splits, "test_fraction": test_fraction, "smooth": smooth}
+    rows = {}
+    for cfg, f in features_by_config.items():
+        H_log, H_raw = rescale_length(f, "log"), rescale_length(f, "none")
+        ids = np.asarray(f.prompt_ids)
+        Hg, m = _grouped(f, H_log)
+        Hg_raw, _ = _grouped(f, H_raw)
+        sl = release_slice_prompts(f.prompt_keys, k)
+        Hs, _ = _grouped(f, H_log, sl)
+        Hs_raw, _ = _grouped(f, H_raw, sl)
+        rows[cfg] = {
+            "eq4": S.grace(H_log, ids, n_folds=n_folds, nu=nu, seed=seed, center="fold"),
+            "eq5_global": S.grace(H_log, ids, n_folds=n_folds, nu=nu, seed=seed, center="global"),
+            "release": release_grace(Hg, m, **rel),
+            "release_test_normalised": release_grace(Hg, m, normalize_test=True, **rel),
+            "release_train_raw": release_grace(Hg, m, normalize_train=False, **rel),
+            "release_no_log": release_grace(Hg_raw, m, **rel),
+            "release_slice": release_grace(Hs, m, **rel),
+            "release_as_shipped": release_grace(Hs_raw, m, **rel),
+        }
+    return pd.DataFrame.from_dict(rows, orient="index")[list(VARIANTS)]
+
+
+def _top(s: pd.Series) -> str | None:
+    """The config a lower-is-better score ranks first (ties: first config name)."""
+    s = s.dropna()
+    if s.empty:
+        return None
+    return str(sorted(s.index[s == s.min()].astype(str))[0])
+
+
+def variant_summary(variants: pd.DataFrame, results: pd.DataFrame, target: str = "student_avg_at_k",
+                    reference: str = "eq4") -> pd.DataFrame:
+    """How much each variant changes the miniature's teacher ranking (chapter 8 table).
+
+    Returns:
+        DataFrame indexed by variant: ``spearman_vs_<reference>`` (ranking agreement across
+        configs), ``rho_oriented`` (with ``target``), ``top_config``, ``top_changed`` (whether the
+        top-ranked teacher differs from the reference's), ``top_target`` (the target of the pick).
+    """
+    if reference not in variants.columns:
+        raise ValueError(f"reference {reference!r} is not a variant column; choose one of {list(variants.columns)}")
+    y = _target_series(results, target)
+    ref_top = _top(variants[reference])
+    rows = {}
+    for v in variants.columns:
+        agree = _spearman(variants[reference], variants[v])
+        top = _top(variants[v])
+        rows[v] = {f"spearman_vs_{reference}": agree, "rho_oriented": oriented_spearman(variants[v], y, "grace"),
+                   "top_config": top, "top_changed": top != ref_top,
+                   "top_target": float(y.get(top, math.nan)) if top is not None else math.nan}
+    return pd.DataFrame.from_dict(rows, orient="index")
+
+
+def _spearman(a: pd.Series, b: pd.Series) -> float:
+    """Spearman ρ over the shared finite entries of two series; NaN if < 3 or constant."""
+    x = pd.concat([a.rename("a"), b.rename("b")], axis=1, join="inner").astype(float).dropna()
+    if len(x) < 3 or x["a"].nunique() < 2 or x["b"].nunique() < 2:
+        return math.nan
+    return float(stats.spearmanr(x["a"], x["b"]).statistic)
+
+
+def ranking_agreement(score_table: pd.DataFrame) -> pd.DataFrame:
+    """Pairwise Spearman ρ between the columns of a config × variant table (NaN if constant)."""
+    cols = list(score_table.columns)
+    return pd.DataFrame([[_spearman(score_table[a], score_table[b]) for b in cols] for a in cols],
+                        index=cols, columns=cols)
+
+
+# ---------------------------------------------------------------------------------------------
+# fast_jl's device-dependent matrix and fp16 cast (chapter 8): recompute on the miniature student
+# ---------------------------------------------------------------------------------------------
+
+
+class Fp16CastProjector(Projector):
+    """Wraps a projector and rounds every gradient entry to float16 first, as ``fast_jl`` does.
+
+    The release projects with TRAK's ``CudaProjector``, whose ``fast_jl`` kernel converts each
+    gradient entry to ``half`` before the tensor-core product (the ±1 signs are exact in half, the
+    accumulation is fp32). This wrapper reproduces that rounding and counts what it does:
+    ``n_entries`` seen, ``n_flushed`` non-zero entries that became 0, ``n_subnormal`` entries left in
+    fp16's subnormal range (|x| < 2⁻¹⁴, fewer than 10 significant bits).
+    """
+
+    kind = "fp16_cast"
+
+    def __init__(self, inner: Projector):
+        super().__init__(inner.dim_in, inner.dim_out, inner.seed, inner.device)
+        self.inner = inner
+        self.n_entries = self.n_flushed = self.n_subnormal = 0
+
+    def _accumulate(self, out: torch.Tensor, G_cols: torch.Tensor, start: int) -> None:
+        G16 = G_cols.to(torch.float16)
+        self.n_entries += G_cols.numel()
+        self.n_flushed += int(((G16 == 0) & (G_cols != 0)).sum())
+        self.n_subnormal += int(((G16 != 0) & (G16.abs() < 2.0**-14)).sum())
+        self.inner._accumulate(out, G16.to(torch.float32), start)
+
+    def meta(self) -> dict[str, Any]:
+        return {**self.inner.meta(), "fp16_cast": True}
+
+
+def recompute_features(study_dir: str | os.PathLike, configs: Sequence[str], *, d: int, n: int | None = None,
+                       fp16: bool = False, device: str = "cpu", batch_size: int | None = None,
+                       progress: bool = False) -> tuple[dict[str, Features], dict[str, int]]:
+    """Recompute configurations' features on the study's student at projection dimension ``d``.
+
+    Uses the study's projector seed, template, length scaling and thread count and the first ``n``
+    of the scored prompts (default all), so with ``d`` ≥ the saved d₀ the first d₀ columns reproduce
+    the saved features (up to fp32 summation order) and the column blocks ``[k·d₀, (k+1)·d₀)`` are
+    independent draws of Π — the emulation of ``fast_jl``'s GPU-dependent matrix (chapter 8).
+    ``fp16=True`` rounds the gradients to float16 before projecting (:class:`Fp16CastProjector`).
+
+    Args:
+        study_dir: the study directory (its student, generations and feature files are read).
+        configs: configurations to recompute.
+        d: projection dimension (a multiple of the saved d to get whole Π blocks).
+        n: number of scored prompts to use (the first ``n``; default all).
+        fp16: round gradient entries to float16 first.
+        device, batch_size, progress: as in :func:`grace.features.compute_features`.
+
+    Returns:
+        ``({config: Features}, fp16_counts)``; the counts (summed over configs) are ``{}`` unless
+        ``fp16``.
+    """
+    from grace.features import compute_features
+    from grace.io import read_jsonl
+    from grace.study import scoring_subset
+    from grace.world import load_model, load_tokenizer
+
+    study_dir = Path(study_dir)
+    prof = _study_profile(study_dir)
+    if not configs:
+        raise ValueError("configs is empty; pass the configurations to recompute")
+    student = (study_dir / "world" / "bases" / prof["world"]["student"] if "world" in prof
+               else prof["models"]["student"])
+    fcfg = prof["features"]
+    threads = torch.get_num_threads()
+    torch.set_num_threads(int(prof.get("threads", threads)))  # oversubscribed threads are slow
+    try:
+        model, tok = load_model(student, device=device), load_tokenizer(student)
+        n_params = sum(p.numel() for p in model.parameters() if p.requires_grad)
+        out, counts = {}, {"n_entries": 0, "n_flushed": 0, "n_subnormal": 0}
+        for cfg in configs:
+            saved = Features.load(study_dir / "features" / cfg / "features.npz")
+            _, per_prompt = np.unique(saved.prompt_ids, return_counts=True)
+            keys = list(saved.prompt_keys)[: None if n is None else int(n)]
+            records = scoring_subset(read_jsonl(study_dir / "generations" / cfg / "generations.jsonl"),
+                                     keys, int(per_prompt[0]))
+            proj: Projector = RademacherProjector(n_params, int(d), seed=int(saved.meta["projector"]["seed"]),
+                                                  device=device)
+            if fp16:
+                proj = Fp16CastProjector(proj)
+            out[cfg] = compute_features(model, tok, records, proj, length_scale=fcfg.get("length_scale", "log"),
+                                        template=prof["template"], device=device, progress=progress,
+                                        batch_size=int(batch_size or fcfg.get("batch_size", 8)))
+            if fp16:
+                for k in counts:
+                    counts[k] += getattr(proj, k)
+    finally:
+        torch.set_num_threads(threads)
+    return out, (counts if fp16 else {})
+
+
+def block_scores(features_by_config: Mapping[str, Features], block_d: int, *, score: str = "grace",
+                 n_folds: int = 10, nu: float = 1e-3, seed: int = 0) -> pd.DataFrame:
+    """A score on each ``block_d``-column block of ``H``: one column per independent Π draw.
+
+    Returns:
+        DataFrame config × ``"Π block k"`` (k = 0 is the study's own Π).
+    """
+    out: dict[str, dict[str, float]] = {}
+    for cfg, f in features_by_config.items():
+        d = f.H.shape[1]
+        if d % block_d:
+            raise ValueError(f"config {cfg!r}: d={d} is not a multiple of block_d={block_d}; recompute "
+                             "features at a multiple of the block size")
+        H = np.asarray(f.H, dtype=np.float64)
+        ids = np.asarray(f.prompt_ids)
+        out[cfg] = {f"Π block {k}": _score(H[:, k * block_d : (k + 1) * block_d], ids, score, n_folds, nu, seed)
+                    for k in range(d // block_d)}
+    return pd.DataFrame.from_dict(out, orient="index")
