@@ -25,14 +25,19 @@ Target (the issue): Spearman(GRACE_b, GRACE_c) ≥ 0.95; if missed, (b) stays th
 
 from __future__ import annotations
 
+# ruff: noqa: E402  (thread limits must be set before numpy/torch are imported)
 import argparse
 import math
+import os
 import platform
 import sys
 import time
 import warnings
 from pathlib import Path
 from typing import Any
+
+for _k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):  # before numpy: small LAPACK calls
+    os.environ.setdefault(_k, "1")  # are fastest single-threaded on a shared machine (see bench_scores.py)
 
 import numpy as np
 import torch
@@ -69,7 +74,7 @@ class StackedProjector(Projector):
         dims_in = {p.dim_in for p in parts}
         if len(dims_in) != 1:
             raise ValueError(f"stacked projectors need one dim_in, got {sorted(dims_in)}; build all with the same D")
-        super().__init__(dims_in.pop(), sum(p.dim_out for p in parts))
+        super().__init__(dims_in.pop(), sum(p.dim_out for p in parts), device=parts[0].device)
         self.parts = parts
         self.bounds = np.cumsum([0] + [p.dim_out for p in parts]).tolist()
 
@@ -143,16 +148,17 @@ def fidelity_across_configs(args, profile: dict, study: Path, model, tok) -> dic
         meta = saved.meta
         d = args.d or int(meta["projector"]["dim_out"])
         same_d = d == saved.H.shape[1]
-        pb = projector_from_meta(meta["projector"]) if same_d else \
-            RademacherProjector(meta["n_params"], d, seed=int(meta["projector"]["seed"]))
-        variants = {"b": pb, "c": SparseJLProjector(pb.dim_in, d, seed=pb.seed, nnz=args.nnz, block=args.block)}
+        dev = args.device
+        pb = projector_from_meta(meta["projector"], device=dev) if same_d else \
+            RademacherProjector(meta["n_params"], d, seed=int(meta["projector"]["seed"]), device=dev)
+        variants = {"b": pb, "c": SparseJLProjector(pb.dim_in, d, seed=pb.seed, nnz=args.nnz, block=args.block, device=dev)}
         if args.block != 1:  # the textbook SJLT too: separates "sparse" from "blocked"
-            variants["c_block1"] = SparseJLProjector(pb.dim_in, d, seed=pb.seed, nnz=args.nnz, block=1)
+            variants["c_block1"] = SparseJLProjector(pb.dim_in, d, seed=pb.seed, nnz=args.nnz, block=1, device=dev)
         stack = StackedProjector(list(variants.values()))
         subset = rebuild_subset(study, name, saved, m)
         t0 = time.perf_counter()
         new = compute_features(model, tok, subset, stack, length_scale=meta["length_scale"], template=meta["template"],
-                               batch_size=bs, progress=False, method=meta.get("method", "auto"),
+                               batch_size=bs, device=dev, progress=False, method=meta.get("method", "auto"),
                                max_length=meta.get("max_length"))  # fmt: skip
         t_grad += time.perf_counter() - t0
         loss_diff = float(np.max(np.abs(new.loss - saved.loss)))
@@ -196,7 +202,7 @@ def fidelity_across_configs(args, profile: dict, study: Path, model, tok) -> dic
                             "with avg@k. per_score values are oriented (+ = ranks teachers the right way).",
         "per_score": per_score,
         "grace_b_vs_results_csv_max_rel": float(np.max(np.abs(np.subtract(g["b"], [r["grace_results_csv"] for r in rows]))
-                                                       / np.maximum(np.abs(g["b"]), 1e-300))),
+                                                       / np.maximum(np.abs(g["b"]), 1e-300))) if same_d else math.nan,
         "max_loss_abs_diff": max(r["loss_max_abs_diff"] for r in rows),
         "max_H_b_rel_diff": max((r["H_b_max_rel_diff"] for r in rows if not math.isnan(r["H_b_max_rel_diff"])),
                                 default=math.nan),
@@ -245,17 +251,18 @@ def distortion(args, profile: dict, study: Path, model, tok, D: int) -> dict[str
         if len(examples) >= args.distortion_samples:
             break
     examples = examples[: args.distortion_samples]
-    pseed = seed_for(seed, "proj")
+    pseed, dev = seed_for(seed, "proj"), args.device
     kinds: list[tuple[str, int, Projector]] = []
     for d in args.distortion_dims:
-        kinds.append(("rademacher (b)", d, RademacherProjector(D, d, seed=pseed)))
-        kinds.append((f"sparse_jl block={args.block} (c)", d, SparseJLProjector(D, d, seed=pseed, nnz=args.nnz, block=args.block)))
+        kinds.append(("rademacher (b)", d, RademacherProjector(D, d, seed=pseed, device=dev)))
+        kinds.append((f"sparse_jl block={args.block} (c)", d,
+                      SparseJLProjector(D, d, seed=pseed, nnz=args.nnz, block=args.block, device=dev)))  # fmt: skip
         if args.block != 1:
-            kinds.append(("sparse_jl block=1", d, SparseJLProjector(D, d, seed=pseed, nnz=args.nnz)))
-    stack = StackedProjector([IdentityProjector(D)] + [p for _, _, p in kinds])
+            kinds.append(("sparse_jl block=1", d, SparseJLProjector(D, d, seed=pseed, nnz=args.nnz, device=dev)))
+    stack = StackedProjector([IdentityProjector(D, device=dev)] + [p for _, _, p in kinds])
     t0 = time.perf_counter()
     feats = compute_features(model, tok, examples, stack, length_scale="none", template=profile["template"],
-                             batch_size=int(f.get("batch_size", 8)), progress=False)  # fmt: skip
+                             batch_size=int(f.get("batch_size", 8)), device=dev, progress=False)  # fmt: skip
     seconds = time.perf_counter() - t0
     G, *Ps = stack.split(feats.H)
     rows = []
@@ -283,7 +290,8 @@ def run(args) -> dict[str, Any]:
                          "(e.g. $GRACE_ARTIFACTS/smoke/study after `grace study --profile smoke`)")
     profile = read_json(study / "profile.json")
     path = student_path(profile, study)
-    model, tok = load_model(path, device="cpu"), load_tokenizer(path)
+    args.device = args.device or profile.get("device", "cpu")
+    model, tok = load_model(path, device=args.device), load_tokenizer(path)
     D = sum(p.numel() for p in model.parameters() if p.requires_grad)
     print(f"study {study} (profile {profile['name']}), student {path}: D = {D:,}; nnz={args.nnz}, block={args.block}")
     t0 = time.perf_counter()
@@ -317,6 +325,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--distortion-dims", type=int, nargs="+", default=[128, 512])
     ap.add_argument("--loss-tol", type=float, default=1e-5, help="max |recomputed − saved| per-sample loss")
     ap.add_argument("--threads", type=int, default=1, help="torch threads (the CI box has 2 shared cores)")
+    ap.add_argument("--device", default=None, help="torch device (default: the study profile's device)")
     ap.add_argument("--out", default="artifacts/bench/fidelity.json")
     args = ap.parse_args(argv)
     if args.max_configs is not None and args.max_configs < 1:

@@ -57,8 +57,10 @@ __all__ = [
     "rescale_length",
     "rescore",
     "score_settings",
+    "spread_from",
     "study_shape",
     "subset_features",
+    "trend",
     "variant_scores",
     "variant_summary",
 ]
@@ -162,7 +164,7 @@ def score_settings(study_dir: str | os.PathLike) -> dict[str, Any]:
 
 
 def study_shape(features_by_config: Mapping[str, Features]) -> dict[str, Any]:
-    """``n`` prompts, ``m`` generations per prompt, ``d`` and the length scaling of the saved features.
+    """``n`` prompts, ``m`` generations per prompt, ``d`` and the length scaling of the saved features (§2.1).
 
     Every configuration must share them (the study scores all teachers on the same prompts).
     """
@@ -407,6 +409,35 @@ def ablation_table(study_dir: str | os.PathLike, results: pd.DataFrame, param: s
     return pd.DataFrame(rows)
 
 
+def trend(table: pd.DataFrame, param: str, col: str = "rho_oriented") -> dict[str, float]:
+    """How ``col`` moves with a numeric ``param`` in an :func:`ablation_table` (Fig. 19's claims).
+
+    Returns:
+        ``delta`` (``col`` at the largest ``param`` minus at the smallest), ``spearman`` (rank
+        correlation of ``param`` with ``col``; +1 = monotone increase) and ``argmax`` (the ``param``
+        value with the largest ``col``); NaN where fewer than 2 finite points exist.
+    """
+    if param not in table.columns or col not in table.columns:
+        raise ValueError(f"table needs columns {param!r} and {col!r}; got {list(table.columns)}")
+    t = table[[param, col]].astype(float).dropna().sort_values(param)
+    if len(t) < 2:
+        return {"delta": math.nan, "spearman": math.nan, "argmax": math.nan}
+    sp = _spearman(t[param], t[col]) if len(t) >= 3 else float(np.sign(t[col].iloc[-1] - t[col].iloc[0]))
+    return {"delta": float(t[col].iloc[-1] - t[col].iloc[0]), "spearman": sp,
+            "argmax": float(t[param].iloc[int(np.argmax(t[col].to_numpy()))])}
+
+
+def spread_from(table: pd.DataFrame, param: str, start: float, col: str = "rho_oriented") -> float:
+    """``max − min`` of ``col`` over rows with ``param ≥ start`` (Fig. 20's "stable for C ≥ 6").
+
+    NaN when fewer than 2 such rows have a finite ``col``.
+    """
+    if param not in table.columns or col not in table.columns:
+        raise ValueError(f"table needs columns {param!r} and {col!r}; got {list(table.columns)}")
+    v = table.loc[table[param].astype(float) >= start, col].astype(float).dropna()
+    return float(v.max() - v.min()) if len(v) >= 2 else math.nan
+
+
 # ---------------------------------------------------------------------------------------------
 # the released code's score, with its switches (chapter 8)
 # ---------------------------------------------------------------------------------------------
@@ -455,7 +486,7 @@ def release_grace(H, m: int, *, n_splits: int = 10, test_fraction: float = 0.1, 
 
 
 def release_slice_prompts(prompt_keys: Sequence[Any], n_keep: int, seed: int = 42) -> list[Any]:
-    """The prompts the release's ``tokenize_data.py`` keeps: a ``random.Random(seed)`` shuffle, first
+    """The prompts (§3: n = 512 intended) the release's ``tokenize_data.py`` keeps: a ``random.Random(seed)`` shuffle, first
     ``n_keep``. In the shipped script ``n_keep`` is ``SUBSAMPLE_RESPONSES`` (m = 4), not
     ``SUBSAMPLE_QUESTIONS`` (512). Emulated on the study's scored prompts (itself a random subset)."""
     keys = list(prompt_keys)
@@ -523,7 +554,7 @@ def _top(s: pd.Series) -> str | None:
 
 def variant_summary(variants: pd.DataFrame, results: pd.DataFrame, target: str = "student_avg_at_k",
                     reference: str = "eq4") -> pd.DataFrame:
-    """How much each variant changes the miniature's teacher ranking (chapter 8 table).
+    """How much each variant of §2.2's score changes the miniature's teacher ranking (chapter 8 table).
 
     Returns:
         DataFrame indexed by variant: ``spearman_vs_<reference>`` (ranking agreement across
@@ -553,7 +584,7 @@ def _spearman(a: pd.Series, b: pd.Series) -> float:
 
 
 def ranking_agreement(score_table: pd.DataFrame) -> pd.DataFrame:
-    """Pairwise Spearman ρ between the columns of a config × variant table (NaN if constant)."""
+    """Pairwise Spearman ρ (§3.1's statistic) between the columns of a config × variant table (NaN if constant)."""
     cols = list(score_table.columns)
     return pd.DataFrame([[_spearman(score_table[a], score_table[b]) for b in cols] for a in cols],
                         index=cols, columns=cols)
@@ -593,7 +624,7 @@ class Fp16CastProjector(Projector):
 
 
 def recompute_features(study_dir: str | os.PathLike, configs: Sequence[str], *, d: int, n: int | None = None,
-                       fp16: bool = False, device: str = "cpu", batch_size: int | None = None,
+                       fp16: bool = False, device: str | None = None, batch_size: int | None = None,
                        progress: bool = False) -> tuple[dict[str, Features], dict[str, int]]:
     """Recompute configurations' features on the study's student at projection dimension ``d``.
 
@@ -609,7 +640,9 @@ def recompute_features(study_dir: str | os.PathLike, configs: Sequence[str], *, 
         d: projection dimension (a multiple of the saved d to get whole Π blocks).
         n: number of scored prompts to use (the first ``n``; default all).
         fp16: round gradient entries to float16 first.
-        device, batch_size, progress: as in :func:`grace.features.compute_features`.
+        device: where to compute (default: the study profile's ``device``).
+        batch_size, progress: as in :func:`grace.features.compute_features` (default batch size:
+            the profile's).
 
     Returns:
         ``({config: Features}, fp16_counts)``; the counts (summed over configs) are ``{}`` unless
@@ -627,6 +660,7 @@ def recompute_features(study_dir: str | os.PathLike, configs: Sequence[str], *, 
     student = (study_dir / "world" / "bases" / prof["world"]["student"] if "world" in prof
                else prof["models"]["student"])
     fcfg = prof["features"]
+    device = device or prof.get("device", "cpu")
     threads = torch.get_num_threads()
     torch.set_num_threads(int(prof.get("threads", threads)))  # oversubscribed threads are slow
     try:
@@ -656,7 +690,7 @@ def recompute_features(study_dir: str | os.PathLike, configs: Sequence[str], *, 
 
 def block_scores(features_by_config: Mapping[str, Features], block_d: int, *, score: str = "grace",
                  n_folds: int = 10, nu: float = 1e-3, seed: int = 0) -> pd.DataFrame:
-    """A score on each ``block_d``-column block of ``H``: one column per independent Π draw.
+    """A score on each ``block_d``-column block of ``H``: one column per independent draw of §2.1's Π.
 
     Returns:
         DataFrame config × ``"Π block k"`` (k = 0 is the study's own Π).

@@ -150,42 +150,67 @@ class StudyPlan:
         return len(self.teachers) * self.temperatures
 
 
-# Formula behind every key the functions below return (rendered by the book).
-FORMULAS: dict[str, str] = {
-    "flops": "6·D·T (forward + backward, per sample)",
-    "compute_s": "flops / (mfu_train · peak_bf16)",
-    "bytes": "D · grad_bytes (write the per-sample gradient)",
-    "memory_s": "bytes / (bandwidth_efficiency · HBM)",
-    "seconds": "max(compute_s, memory_s) (compute and memory traffic overlap)",
-    "gemm_flops": "2·D·d per sample",
-    "gemm_s": "gemm_flops / (gemm_efficiency · peak[precision])",
-    "pi_entries": "d·D entries of Π",
-    "pi_gen_s_per_pass": "pi_entries / hash_entries_per_s",
-    "pi_gen_s": "pi_gen_s_per_pass / proj_batch (one regeneration per batch)",
-    "read_s": "D·grad_bytes / (bandwidth_efficiency · HBM)",
-    "pi_fp32_bytes": "4·d·D (Π materialised in fp32)",
-    "pi_bits_bytes": "d·D/8 (Π as packed sign bits)",
-    "sparse_flops": "2·nnz·D per sample",
-    "index_gen_s": "nnz·D / hash_entries_per_s / proj_batch",
-    "feature_bytes": "n·m·d·feature_bytes",
-    "feature_mb": "feature_bytes / 1e6",
-    "gradient_s": "n·m · per_sample_gradient.seconds",
-    "dense_s": "n·m · dense_projection.seconds",
-    "sparse_s": "n·m · sparse_projection.seconds",
-    "total_dense_s": "model_load_s + gradient_s + dense_s",
-    "total_sparse_s": "model_load_s + gradient_s + sparse_s",
-    "dense_over_gradient": "dense_projection.seconds / per_sample_gradient.seconds",
-    "sparse_over_gradient": "sparse_projection.seconds / per_sample_gradient.seconds",
-    "flop_ratio": "2·D·d / (6·D·T) = d/(3T)",
-    "rate_ratio": "grad_rate / proj_rate",
-    "ratio": "(2·D·d / proj_rate) / (6·D·T / grad_rate) = d/(3T) · grad_rate/proj_rate",
-    "tokens": "generated tokens",
-    "tokens_per_s": "mfu_generate · peak_bf16 / (2·P) per GPU",
-    "gpus_min": "next power of two ≥ 2·P / (weight_memory_fraction · memory)",
-    "gpu_s": "2·P·tokens / (mfu_generate · peak_bf16)",
-    "train_tokens": "N·M·(prompt + response tokens)·epochs",
-    "train_flops": "6·D·train_tokens",
-    "wall_s": "setup_s + gpu_s / gpus",
+# Formula behind every key each function returns (rendered by the book): FORMULAS[function][key].
+FORMULAS: dict[str, dict[str, str]] = {
+    "per_sample_gradient": {
+        "flops": "6·D·T (forward + backward, per sample)",
+        "compute_s": "flops / (mfu_train · peak_bf16)",
+        "bytes": "D · grad_bytes (write the per-sample gradient)",
+        "memory_s": "bytes / (bandwidth_efficiency · HBM)",
+        "seconds": "max(compute_s, memory_s) (compute and memory traffic overlap)",
+    },
+    "dense_projection": {
+        "gemm_flops": "2·D·d per sample",
+        "gemm_s": "gemm_flops / (gemm_efficiency · peak[precision])",
+        "pi_entries": "d·D entries of Π",
+        "pi_gen_s_per_pass": "pi_entries / hash_entries_per_s",
+        "pi_gen_s": "pi_gen_s_per_pass / proj_batch (one regeneration per batch)",
+        "read_s": "D·grad_bytes / (bandwidth_efficiency · HBM)",
+        "pi_fp32_bytes": "4·d·D (Π materialised in fp32)",
+        "pi_bits_bytes": "d·D/8 (Π as packed sign bits)",
+        "seconds": "max(gemm_s, read_s) + pi_gen_s",
+    },
+    "sparse_projection": {
+        "sparse_flops": "2·nnz·D per sample",
+        "read_s": "D·grad_bytes / (bandwidth_efficiency · HBM)",
+        "index_gen_s": "nnz·D / hash_entries_per_s / proj_batch",
+        "seconds": "read_s + index_gen_s",
+    },
+    "feature_storage": {
+        "feature_bytes": "n·m·d·feature_bytes",
+        "feature_mb": "feature_bytes / 1e6",
+    },
+    "features_per_config": {
+        "gradient_s": "n·m · per_sample_gradient.seconds",
+        "dense_s": "n·m · dense_projection.seconds",
+        "sparse_s": "n·m · sparse_projection.seconds",
+        "total_dense_s": "model_load_s + gradient_s + dense_s",
+        "total_sparse_s": "model_load_s + gradient_s + sparse_s",
+        "dense_over_gradient": "dense_projection.seconds / per_sample_gradient.seconds",
+        "sparse_over_gradient": "sparse_projection.seconds / per_sample_gradient.seconds",
+    },
+    "projection_over_gradient": {
+        "flop_ratio": "2·D·d / (6·D·T) = d/(3T)",
+        "rate_ratio": "grad_rate / proj_rate",
+        "ratio": "(2·D·d / proj_rate) / (6·D·T / grad_rate) = d/(3T) · grad_rate/proj_rate",
+    },
+    "generation": {
+        "tokens": "generated tokens",
+        "tokens_per_s": "mfu_generate · peak_bf16 / (2·P) per GPU",
+        "gpu_s": "2·P·tokens / (mfu_generate · peak_bf16) = tokens / tokens_per_s",
+        "gpus_min": "next power of two ≥ 2·P / (weight_memory_fraction · memory)",
+        "job_wall_s": "gpu_s / gpus_min (one job, tensor-parallel)",
+    },
+    "distillation": {
+        "train_tokens": "N·M·(prompt + response tokens)·epochs",
+        "train_flops": "6·D·train_tokens",
+        "gpu_s": "train_flops / (mfu_train · peak_bf16)",
+    },
+    "data_parallel": {
+        "gpu_s": "total GPU-seconds of independent work",
+        "gpus": "GPUs",
+        "wall_s": "setup_s + max(gpu_s / gpus, longest single job)",
+    },
 }
 
 
@@ -282,8 +307,9 @@ def generation(params: float, tokens: float, hw: Hardware, plan: StudyPlan | Non
     """
     frac = (plan or StudyPlan()).weight_memory_fraction
     tps = hw.mfu_generate * hw.peak_bf16_flops / (2 * params)
-    return {"tokens": tokens, "tokens_per_s": tps, "gpu_s": tokens / tps,
-            "gpus_min": _next_pow2(2 * params / (frac * hw.memory_bytes))}  # fmt: skip
+    gpus = _next_pow2(2 * params / (frac * hw.memory_bytes))
+    return {"tokens": tokens, "tokens_per_s": tps, "gpu_s": tokens / tps, "gpus_min": gpus,
+            "job_wall_s": tokens / tps / gpus}  # fmt: skip
 
 
 def distillation(student: ModelSpec, plan: StudyPlan, hw: Hardware) -> dict[str, float]:
@@ -298,45 +324,54 @@ def evaluation(student: ModelSpec, plan: StudyPlan, hw: Hardware) -> dict[str, f
     return generation(student.params, plan.n_test * plan.k * plan.response_tokens, hw, plan)
 
 
-def data_parallel(gpu_s: float, gpus: int, setup_s: float = 0.0) -> dict[str, float]:
+def data_parallel(gpu_s: float, gpus: int, setup_s: float = 0.0, longest_s: float = 0.0) -> dict[str, float]:
     """ESTIMATE of wall time when ``gpu_s`` of independent work is split over ``gpus`` (accelerate
-    data parallelism over samples, or independent jobs): ``setup_s + gpu_s / gpus``."""
-    if gpus < 1 or gpu_s < 0 or setup_s < 0:
-        raise ValueError(f"gpus={gpus} must be >= 1 and gpu_s={gpu_s}, setup_s={setup_s} >= 0")
-    return {"gpu_s": gpu_s, "gpus": gpus, "wall_s": setup_s + gpu_s / gpus}
+    data parallelism over samples, or independent jobs): ``setup_s + max(gpu_s / gpus, longest_s)``,
+    where ``longest_s`` is the wall time of the longest indivisible job (perfect packing otherwise)."""
+    if gpus < 1 or min(gpu_s, setup_s, longest_s) < 0:
+        raise ValueError(f"gpus={gpus} must be >= 1 and gpu_s={gpu_s}, setup_s={setup_s}, longest_s={longest_s} >= 0")
+    return {"gpu_s": gpu_s, "gpus": gpus, "wall_s": setup_s + max(gpu_s / gpus, longest_s)}
 
 
 def study_cost(student: ModelSpec, work: Workload, plan: StudyPlan, hw: Hardware, gpus: int = 8) -> dict[str, dict]:
     """ESTIMATE of the paper's full study (15 teachers × 8 temperatures) by stage, in GPU-hours, and of
     selecting by GRACE alone (only n·m generations per configuration + features + scores).
 
-    Returns ``{stage: {"gpu_h": ..., "wall_h": ... on `gpus` GPUs, ...}}`` with stages
+    Wall time assumes independent jobs packed perfectly, but never below the longest indivisible chain
+    (the slowest teacher's generation job, then distilling and evaluating on it).
+
+    Returns ``{stage: {"gpu_h": ..., "wall_h": ... on `gpus` GPUs, "longest_job_h", ...}}`` with stages
     ``generate_full``, ``features_dense``, ``features_sparse``, ``scores_cpu``, ``distill``,
     ``evaluate``, ``total_full`` and ``select_by_grace`` (generation of the scored subset + features (b)).
     """
     cfgs = plan.configs
     full_tokens = plan.N * plan.M * plan.response_tokens
     sub_tokens = work.samples * plan.response_tokens
-    gen_full = sum(generation(p, full_tokens, hw, plan)["gpu_s"] for _, p in plan.teachers) * plan.temperatures
+    gen = [generation(p, full_tokens, hw, plan) for _, p in plan.teachers]  # one (teacher, temperature) job each
+    gen_full = sum(g["gpu_s"] for g in gen) * plan.temperatures
     gen_sub = sum(generation(p, sub_tokens, hw, plan)["gpu_s"] for _, p in plan.teachers) * plan.temperatures
     f = features_per_config(student, work, hw)
     feat_dense = cfgs * f["total_dense_s"]
     feat_sparse = cfgs * f["total_sparse_s"]
-    dist = cfgs * distillation(student, plan, hw)["gpu_s"]
-    ev = cfgs * evaluation(student, plan, hw)["gpu_s"]
+    dist_one = distillation(student, plan, hw)["gpu_s"]
+    ev_one = evaluation(student, plan, hw)["gpu_s"]
     scores = cfgs * plan.score_seconds_per_config  # CPU seconds, not GPU
+    longest_gen = max(g["job_wall_s"] for g in gen)
 
-    def row(gpu_s: float, **kw) -> dict:
-        return {"gpu_h": gpu_s / 3600, "wall_h": data_parallel(gpu_s, gpus)["wall_s"] / 3600, **kw}
+    def row(gpu_s: float, longest: float, **kw) -> dict:
+        return {"gpu_h": gpu_s / 3600, "wall_h": data_parallel(gpu_s, gpus, longest_s=longest)["wall_s"] / 3600,
+                "longest_job_h": longest / 3600, **kw}  # fmt: skip
 
-    total = gen_full + feat_dense + dist + ev
+    total = gen_full + feat_dense + cfgs * (dist_one + ev_one)
     return {
-        "generate_full": row(gen_full, tokens=full_tokens * cfgs),
-        "features_dense": row(feat_dense, samples=work.samples * cfgs),
-        "features_sparse": row(feat_sparse, samples=work.samples * cfgs),
+        "generate_full": row(gen_full, longest_gen, tokens=full_tokens * cfgs,
+                             min_gpus=max(g["gpus_min"] for g in gen)),
+        "features_dense": row(feat_dense, work.model_load_s, samples=work.samples * cfgs),
+        "features_sparse": row(feat_sparse, work.model_load_s, samples=work.samples * cfgs),
         "scores_cpu": {"cpu_h": scores / 3600, "configs": cfgs},
-        "distill": row(dist),
-        "evaluate": row(ev),
-        "total_full": row(total),
-        "select_by_grace": row(gen_sub + feat_dense, tokens=sub_tokens * cfgs),
+        "distill": row(cfgs * dist_one, dist_one),
+        "evaluate": row(cfgs * ev_one, ev_one),
+        "total_full": row(total, longest_gen + dist_one + ev_one),
+        "select_by_grace": row(gen_sub + feat_dense, max(g["job_wall_s"] for g in gen) * sub_tokens / full_tokens
+                               + f["total_dense_s"], tokens=sub_tokens * cfgs),
     }

@@ -526,8 +526,8 @@ def study_gradient_norms(study_dir: str | os.PathLike) -> Any:
     Reads ``study_dir/features/<config>/features.npz`` for every configuration.
 
     Returns:
-        A DataFrame with columns ``config``, ``length`` (``|y|``), ``grad_norm``, ``loss`` and
-        ``correct`` (NaN where unknown).
+        A DataFrame with columns ``config``, ``length`` (``|y|``), ``grad_norm`` (raw ``‖g‖``),
+        ``h_norm`` (``‖h‖``, the stored feature row), ``loss`` and ``correct`` (NaN where unknown).
 
     Raises:
         ValueError: if the study has no features files yet.
@@ -542,7 +542,7 @@ def study_gradient_norms(study_dir: str | os.PathLike) -> Any:
         f = Features.load(p)
         parts.append(pd.DataFrame({
             "config": p.parent.name, "length": f.lengths.astype(np.int64), "grad_norm": f.grad_norm.astype(np.float64),
-            "loss": f.loss.astype(np.float64),
+            "h_norm": np.linalg.norm(f.H.astype(np.float64), axis=1), "loss": f.loss.astype(np.float64),
             "correct": np.nan if f.correct is None else f.correct.astype(np.float64),
         }))  # fmt: skip
     return pd.concat(parts, ignore_index=True)

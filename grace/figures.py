@@ -44,6 +44,10 @@ PAPER: dict[str, float] = {
     "fig4_threshold": 0.80,  # Fig 4: "the only score achieving more than 80%"
     "fig5_temperature": 0.6,  # Fig 5: the fixed-temperature case study
     "fig5_grace_rho": 0.92,  # Fig 5
+    "fig6_best_temperature_small": 0.4,  # Fig 6: Qwen-2.5-1.5B-Instruct, best temperature ...
+    "fig6_predicted_temperature_small": 0.5,  # ... and GRACE's prediction
+    "fig6_best_temperature_large": 0.8,  # Fig 6: Qwen-2.5-3B-Instruct
+    "fig6_predicted_temperature_large": 0.9,
     "fig7_temperature_rho": 0.75,  # Fig 7 left: GRACE, mean over teachers
     "fig7_g_var_temperature_rho": 0.53,  # §3.2
     "fig7_g_vendi_temperature_rho": 0.59,  # §3.2
@@ -58,6 +62,8 @@ PAPER: dict[str, float] = {
     "strongest_teacher_gap": 0.065,  # §3.1: Llama-70B's student 46% vs best 52.5%
     "self_g_vendi": 5.93,  # §2.1: G-Vendi of the student as its own teacher
     "self_student_avg_at_k": 0.04,  # §2.1: that student's accuracy
+    "fig23_n_subsets": 100,  # App. D.5
+    "fig23_subset_frac": 0.6,  # App. D.5
 }
 
 #: The distillation recipe of paper §3 ("Settings") and App. D.1 (no filtering by default).
@@ -594,6 +600,16 @@ def _figure(ncols: int = 1, size: tuple[float, float] = (5.0, 3.8)):
     return fig, np.atleast_1d(fig.subplots(1, ncols, squeeze=False).ravel())
 
 
+def placeholder_figure(message: str, size: tuple[float, float] = (5.0, 1.6)) -> Figure:
+    """A figure holding only ``message``, for a paper figure the profile cannot draw (e.g. Fig 7 left
+    with fewer than 3 temperatures), so a chapter's captioned figure always exists."""
+    fig = Figure(figsize=size, layout="constrained")
+    ax = fig.subplots()
+    ax.axis("off")
+    ax.text(0.5, 0.5, message, ha="center", va="center", wrap=True, fontsize="medium", color="0.3")
+    return fig
+
+
 @_styled
 def plot_metric_scatter(results: pd.DataFrame, k: int | None = None) -> Figure:
     """Greedy and best-of-k against avg@k, one point per student (§3.3; context of Figs 11–12).
@@ -697,6 +713,6 @@ __all__ = [
     "strongest_teacher", "filtering_table", "mean_ci", "prompt_bootstrap", "gap_stat", "difference_stat",
     "paired_rho_difference", "verdict_at_most", "nearest_temperature", "curve_teachers",
     "temperature_summary", "size_budget_spearman", "only_score_above", "robustness_summary",
-    "self_distillation", "plot_metric_scatter", "plot_teacher_vs_student", "plot_filtering",
+    "self_distillation", "placeholder_figure", "plot_metric_scatter", "plot_teacher_vs_student", "plot_filtering",
     "plot_score_panels",
 ]

@@ -33,6 +33,7 @@ import torch
 from grace.projection import IdentityProjector, Projector, RademacherProjector, SparseJLProjector
 
 __all__ = [
+    "gram",
     "per_sample_gradients",
     "unbiased_scale",
     "distortions",
@@ -103,6 +104,23 @@ def unbiased_scale(projector: Projector) -> float:
                      "identity projector")
 
 
+def gram(G: torch.Tensor, square: bool = False, chunk: int = 2**20) -> np.ndarray:
+    """``G Gᵀ`` (or ``(G∘G)(G∘G)ᵀ`` with ``square``) in float64, ``[n, n]``, column chunk by chunk.
+
+    Only one ``[n, chunk]`` float64 block exists at a time, so a long ``G`` (``D`` in the hundreds of
+    millions) never needs a full float64 copy.
+    """
+    if G.dim() != 2:
+        raise ValueError(f"G has shape {tuple(G.shape)}; pass a [n, D] matrix")
+    K = torch.zeros(G.shape[0], G.shape[0], dtype=torch.float64, device=G.device)
+    for c0 in range(0, G.shape[1], chunk):
+        B = G[:, c0 : c0 + chunk].double()  # [n, chunk]
+        if square:
+            B = B * B
+        K += B @ B.T
+    return K.cpu().numpy()
+
+
 def _pairs(n: int) -> tuple[np.ndarray, np.ndarray]:
     i, j = np.triu_indices(n, k=1)
     return i, j
@@ -124,8 +142,7 @@ def distortions(G: torch.Tensor, P: torch.Tensor, scale: float = 1.0) -> dict[st
     if G.dim() != 2 or P.dim() != 2 or G.shape[0] != P.shape[0] or G.shape[0] < 2:
         raise ValueError(f"G {tuple(G.shape)} and P {tuple(P.shape)} must be [n, D] and [n, d] with the "
                          "same n >= 2")
-    Gd, Pd = G.double(), P.double()
-    K, Kp = (Gd @ Gd.T).cpu().numpy(), (Pd @ Pd.T).cpu().numpy() * scale  # [n, n] Gram matrices
+    K, Kp = gram(G), gram(P) * scale  # [n, n] Gram matrices
     nrm, nrm_p = np.sqrt(np.diag(K)), np.sqrt(np.diag(Kp))
     if np.any(nrm == 0):
         raise ValueError("a row of G is all zeros; drop it (its relative distortion is undefined)")
@@ -144,9 +161,8 @@ def predicted_rms(G: torch.Tensor, d: int) -> dict[str, float]:
     """
     if d < 1:
         raise ValueError(f"d={d} must be >= 1")
-    Gd = G.double()
-    K = (Gd @ Gd.T).cpu().numpy()  # [n, n]
-    Q = ((Gd**2) @ (Gd**2).T).cpu().numpy()  # [n, n] Σ_k x_k² y_k²
+    K = gram(G)  # [n, n]
+    Q = gram(G, square=True)  # [n, n] Σ_k x_k² y_k²
     nn = np.outer(np.diag(K), np.diag(K))
     var = (nn + K**2 - 2 * Q) / nn / d  # [n, n] variance of the relative error
     i, j = _pairs(len(K))
@@ -182,6 +198,7 @@ def jl_table(
         if k not in ("rademacher", "sparse_jl"):
             raise ValueError(f"kind={k!r}: use 'rademacher' or 'sparse_jl'")
     rows = []
+    G_dev = G.to(device)
     for d in dims:
         if "sparse_jl" in kinds and d % nnz:
             raise ValueError(f"d={d} is not a multiple of nnz={nnz}; the sparse JL blocks would be unequal")
@@ -192,7 +209,7 @@ def jl_table(
                     proj = RademacherProjector(G.shape[1], int(d), seed=int(seed), device=device)
                 else:
                     proj = SparseJLProjector(G.shape[1], int(d), seed=int(seed), nnz=nnz, device=device)
-                err = distortions(G, proj.project(G.to(device)).cpu(), unbiased_scale(proj))
+                err = distortions(G, proj.project(G_dev).cpu(), unbiased_scale(proj))
                 rows.append({"kind": kind, "d": int(d), "seed": int(seed),
                              "rms_norm": float(np.sqrt(np.mean(err["norm"] ** 2))),
                              "rms_inner": float(np.sqrt(np.mean(err["inner"] ** 2))),

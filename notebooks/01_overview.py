@@ -86,8 +86,18 @@ results, study_dir = ensure_study(profile)
 prof = read_json(study_dir / "profile.json")
 miniature = "world" in prof
 print(f"study: {study_dir} ({len(results)} teacher × temperature configurations)")
+PROFILE_NOTES = {
+    "smoke": "**Profile `smoke`:** tiny models trained for a few steps. The numbers on this page only "
+             "exercise the code; they say nothing about the paper.",
+    "quick": "**Profile `quick`:** a reduced miniature study; the numbers are indicative only.",
+    "full": "**Profile `full`:** the full miniature study, the one whose numbers the book discusses.",
+    "gpu": "**Profile `gpu`:** the paper's student and teachers on GSM8K.",
+}
+glue("profile_note", Markdown(PROFILE_NOTES.get(profile, f"**Profile `{profile}`.**")), display=False)
 
 # %% [markdown]
+# {glue:md}`profile_note`
+#
 # ## 1.1 The miniature world
 #
 # The study of this profile was run (or reused from its cache) by `grace.study.ensure_study`. Its
@@ -271,11 +281,11 @@ glue("rank_verdict", Markdown(verdict), display=False)
 if not np.isfinite(rho_study):
     stable = "cannot be compared by rank here (constant values)"
 elif rho_study >= 0.8:
-    stable = ("agree with the study's own GRACE to a rank correlation of {:.2f} despite the different subset "
-              "and projection: the ranking does not hinge on the particular draw").format(rho_study)
+    stable = (f"agree with the study's own GRACE to a rank correlation of {rho_study:.2f} despite the different "
+              "subset and projection: the ranking does not hinge on the particular draw")
 else:
-    stable = ("agree with the study's own GRACE only to a rank correlation of {:.2f}: with this few prompts "
-              "the subset and the projection still move the ranking (the ablations chapter varies n, m and d)").format(rho_study)
+    stable = (f"agree with the study's own GRACE only to a rank correlation of {rho_study:.2f}: with this few "
+              "prompts the subset and the projection still move the ranking (the ablations chapter varies n, m, d)")
 glue("rank_stable", Markdown(stable), display=False)
 
 fig, axes = plt.subplots(1, 2, figsize=(9, 0.45 * len(ranked) + 2.0), sharey=True)

@@ -38,6 +38,7 @@ seed = 0
 
 # %%
 import random
+import re
 import textwrap
 import time
 from pathlib import Path
@@ -48,7 +49,7 @@ import pandas as pd
 from IPython.display import Markdown, display
 from myst_nb import glue
 
-from grace import plots, tasks
+from grace import analysis, plots, tasks
 from grace.io import read_json, read_jsonl, write_json
 from grace.study import ensure_study, make_task
 from grace.world import load_tokenizer
@@ -66,6 +67,14 @@ teachers = list(dict.fromkeys(results.teacher))
 tok_path = study_dir / "world" / "tokenizer" if miniature else prof["models"]["student"]
 tokenizer = load_tokenizer(tok_path)
 print(f"study: {study_dir}; task: {prof['task']}; temperatures {temps}; teachers {teachers}")
+PROFILE_NOTES = {
+    "smoke": "**Profile `smoke`:** tiny models trained for a few steps. The numbers on this page only "
+             "exercise the code; they say nothing about the paper.",
+    "quick": "**Profile `quick`:** a reduced miniature study; the numbers are indicative only.",
+    "full": "**Profile `full`:** the full miniature study, the one whose numbers the book discusses.",
+    "gpu": "**Profile `gpu`:** the paper's student and teachers on GSM8K.",
+}
+glue("profile_note", Markdown(PROFILE_NOTES.get(profile, f"**Profile `{profile}`.**")), display=False)
 
 
 def show(text: str, indent: str = "    ") -> str:
@@ -75,6 +84,8 @@ def show(text: str, indent: str = "    ") -> str:
 
 
 # %% [markdown]
+# {glue:md}`profile_note`
+#
 # ## 2.1 The task
 #
 # The paper distils on GSM8K and MATH. The miniature world replaces them with a procedurally
@@ -148,6 +159,8 @@ pool = (results.groupby("teacher", sort=False)
         .agg(family=("family", "first"), style=("style", "first"), size=("size_label", "first"),
              params=("size_params", "first"), steps=("teacher_steps", "first"),
              generation_accuracy=("teacher_accuracy", "mean")))
+pool["params"] = [analysis.format_params(v) for v in pool["params"]]
+pool = pool.rename(columns={"generation_accuracy": "generation accuracy (mean over τ)"})
 pool.insert(5, "own avg@k", [cards[t]["avg_at_k"] for t in pool.index])
 pool.insert(6, "own greedy", [cards[t]["greedy"] for t in pool.index])
 pool
@@ -209,15 +222,17 @@ acc.round(3)
 # Averaged over the non-self teachers, the responses are correct {glue:text}`acc_lo:.1%` of the time
 # at $\tau=${glue:text}`T_lo` and {glue:text}`acc_hi:.1%` at $\tau=${glue:text}`T_hi`; accuracy is
 # lower at the highest temperature for {glue:text}`n_acc_drop` of the {glue:text}`n_non_self`
-# teachers. Higher temperatures buy diversity with errors — exactly the trade-off GRACE is meant to
+# teachers. Sampling hotter generally trades accuracy for diversity, the trade-off GRACE is meant to
 # arbitrate (a later chapter asks whether it picks the right temperature).
 #
 # ## 2.5 Response length against temperature
 #
 # Lengths $|\mathbf y|$ in student tokens (the tokenizer of the gradient features), and the share of
-# responses that contain a final `#### N` answer at all.
+# responses that contain a GSM8K-style final answer line `#### N` at all (answer checking falls back
+# to the last number in the text when it is missing).
 
 # %%
+FINAL_ANSWER = re.compile(r"####\s*\$?-?\d")  # a GSM8K-style final-answer line
 len_rows = []
 rng = np.random.default_rng(seed)
 for c, recs in gens.items():
@@ -228,7 +243,7 @@ for c, recs in gens.items():
     len_rows.append({"config": c, "teacher": row.teacher, "temperature": row.temperature,
                      "mean length": float(np.mean(lengths)), "median length": float(np.median(lengths)),
                      "at budget": float(np.mean(np.asarray(lengths) >= int(prof["generation"]["max_new_tokens"]))),
-                     "has final answer": float(np.mean([task.extract_answer(r["response"]) is not None
+                     "has final answer": float(np.mean([FINAL_ANSWER.search(r["response"]) is not None
                                                         for r in recs]))})
 lens = pd.DataFrame(len_rows)
 fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))

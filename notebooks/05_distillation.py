@@ -42,10 +42,9 @@ import math
 import time
 from pathlib import Path
 
-import matplotlib.pyplot as plt  # noqa: F401  (activates the inline backend for glued figures)
 import numpy as np
 import pandas as pd
-from IPython.display import Markdown, display
+from IPython.display import Image, Markdown, display
 from myst_nb import glue
 
 from grace import analysis as A
@@ -73,9 +72,9 @@ def check(name: str, ok: bool, detail: str) -> None:
 
 
 def show(name: str, fig) -> None:
-    """Save ``fig`` as out_dir/<name>.png and glue it for the captioned figure below the cell."""
+    """Save ``fig`` as out_dir/<name>.png and glue that PNG for the captioned figure below the cell."""
     save_figure(fig, out / f"{name}.png")
-    glue(name, fig, display=False)
+    glue(name, Image(filename=str(out / f"{name}.png")), display=False)
 
 
 def record(**kw) -> claims.Claim:
@@ -85,16 +84,25 @@ def record(**kw) -> claims.Claim:
     return c
 
 
+def gl(name: str, value) -> None:
+    """Glue a number as a plain Python int/float (numpy scalars would glue as 'np.float64(...)')."""
+    if isinstance(value, int | np.integer) and not isinstance(value, bool):
+        value = int(value)
+    elif isinstance(value, float | np.floating):
+        value = float(value)
+    glue(name, value, display=False)
+
+
 def verdict_md(v: str) -> Markdown:
     return Markdown(f"**{v}**")
 
 
 for key, value in F.PAPER.items():
-    glue(f"paper_{key}", value, display=False)
-glue("profile", profile, display=False)
-glue("n_configs", len(results), display=False)
-glue("n_pool", len(pool), display=False)
-glue("n_teachers", int(pool["teacher"].nunique()), display=False)
+    gl(f"paper_{key}", value)
+gl("profile", profile)
+gl("n_configs", len(results))
+gl("n_pool", len(pool))
+gl("n_teachers", int(pool["teacher"].nunique()))
 print(f"profile {profile}: {len(results)} configurations ({len(pool)} in the teacher pool) from {study_dir}")
 
 # %% [markdown]
@@ -111,26 +119,34 @@ print(f"profile {profile}: {len(results)} configurations ({len(pool)} in the tea
 recipe = F.recipe_table(prof["distill"])
 d = prof["distill"]
 lr_profile = float(d["learning_rate"])
-glue("lr_profile", lr_profile, display=False)
-glue("lr_ratio", lr_profile / F.PAPER_RECIPE["learning_rate"], display=False)
-glue("paper_lr", F.PAPER_RECIPE["learning_rate"], display=False)
-glue("paper_N", F.GSM8K_TRAIN, display=False)
-glue("paper_M", F.PAPER_M, display=False)
-glue("paper_batch", F.PAPER_RECIPE["batch_size"], display=False)
-glue("paper_epochs", F.PAPER_RECIPE["epochs"], display=False)
+gl("lr_profile", lr_profile)
+gl("lr_ratio", lr_profile / F.PAPER_RECIPE["learning_rate"])
+same_lr = math.isclose(lr_profile, F.PAPER_RECIPE["learning_rate"])
+glue("lr_md", Markdown(
+    "It uses the paper's learning rate." if same_lr else
+    f"The learning rate is the deliberate exception: {lr_profile:.0e} instead of "
+    f"{F.PAPER_RECIPE['learning_rate']:.0e}, a factor {lr_profile / F.PAPER_RECIPE['learning_rate']:.0f} larger."),
+    display=False)
+glue("recipe_md", Markdown("with the paper's recipe" if same_lr else
+                           "with the paper's recipe except for a learning rate scaled to the model's size"),
+     display=False)
+gl("paper_lr", F.PAPER_RECIPE["learning_rate"])
+gl("paper_N", F.GSM8K_TRAIN)
+gl("paper_M", F.PAPER_M)
+gl("paper_batch", F.PAPER_RECIPE["batch_size"])
+gl("paper_epochs", F.PAPER_RECIPE["epochs"])
 student_cfg = None
 if "world" in prof:  # the miniature student's config.json holds its init scale
     student_cfg = read_json(study_dir / "world" / "bases" / prof["world"]["student"] / "config.json")
 init_std = float((student_cfg or {}).get("initializer_range", 0.02))  # 0.02: the HF Llama default
-glue("init_std", init_std, display=False)
-glue("n_recipe_same", int(recipe["same"].sum()), display=False)
-glue("n_recipe", len(recipe), display=False)
+gl("init_std", init_std)
+gl("n_recipe_same", int(recipe["same"].sum()))
+gl("n_recipe", len(recipe))
 recipe
 
 # %% [markdown]
-# The profile keeps {glue:text}`n_recipe_same` of the {glue:text}`n_recipe` settings. The learning
-# rate is the deliberate exception on the miniature profiles: {glue:text}`lr_profile:.0e` instead
-# of {glue:text}`paper_lr:.0e`, a factor {glue:text}`lr_ratio:.0f` larger. Why a tiny model needs it: Adam
+# The profile keeps {glue:text}`n_recipe_same` of the {glue:text}`n_recipe` settings.
+# {glue:md}`lr_md` Why a tiny model needs a larger rate: Adam
 # normalises each update, so one step moves a weight by at most about the current learning rate,
 # and the sum of the schedule bounds how far any weight can travel during training. The paper's
 # run is long — {glue:text}`paper_N` GSM8K training prompts × {glue:text}`paper_M` responses / batch
@@ -155,21 +171,24 @@ budget = pd.DataFrame({
         F.lr_schedule(lr_profile, steps_mini, **sched).sum(),
     ],
 }, index=["paper (Llama-1B, GSM8K)", "miniature steps at the paper's rate", f"miniature ({profile} profile)"])
-glue("steps_paper", steps_paper, display=False)
-glue("steps_mini", steps_mini, display=False)
-glue("budget_paper", budget.iloc[0, 2], display=False)
-glue("budget_mini_paper_lr", budget.iloc[1, 2], display=False)
-glue("budget_mini", budget.iloc[2, 2], display=False)
+gl("steps_paper", steps_paper)
+gl("steps_mini", steps_mini)
+gl("budget_paper", budget.iloc[0, 2])
+gl("budget_mini_paper_lr", budget.iloc[1, 2])
+gl("budget_mini", budget.iloc[2, 2])
+gl("budget_mini_paper_lr_rel", budget.iloc[1, 2] / init_std)
+gl("budget_ratio", budget.iloc[2, 2] / budget.iloc[0, 2])
 budget
 
 # %% [markdown]
 # The paper's schedule lets a weight travel up to {glue:text}`budget_paper:.3f` over
 # {glue:text}`steps_paper` steps. With the miniature's {glue:text}`steps_mini` steps (median over
-# students) the same rate would allow only {glue:text}`budget_mini_paper_lr:.1e` — a fraction of the
-# {glue:text}`init_std:.2g` scale of the initial weights — while the profile's rate allows
-# {glue:text}`budget_mini:.3f`, the same order as the paper's run. The miniature rate
-# therefore keeps the *amount of training* comparable rather than the number; GPU profiles use the
-# paper's rate on the paper's models.
+# students) the same rate would allow only {glue:text}`budget_mini_paper_lr:.1e`, which is
+# {glue:text}`budget_mini_paper_lr_rel:.1e` of the {glue:text}`init_std:.2g` scale of the initial
+# weights, while the profile's rate allows {glue:text}`budget_mini:.3f`, or
+# {glue:text}`budget_ratio:.2f` of the paper's budget. Scaling the rate is how the miniature keeps
+# the *amount of training* in the paper's range with far fewer steps; GPU profiles use the paper's
+# rate on the paper's models.
 #
 # ## 5.2 Training the students
 #
@@ -194,21 +213,22 @@ for r in main_runs.itertuples():
           f"avg@k {r.avg_at_k} vs {merged.loc[r.config, 'student_avg_at_k']}")
 loss_tab = A.spearman_table(pool, scores=["student_train_loss"], orientation={"student_train_loss": -1},
                             n_boot=n_boot, ci=ci, seed=seed)
-glue("rho_train_loss", float(loss_tab["rho"].iloc[0]), display=False)
-glue("train_loss_min", float(table["train_loss"].min()), display=False)
-glue("train_loss_max", float(table["train_loss"].max()), display=False)
-glue("train_seconds", float(table["seconds"].sum()), display=False)
+gl("rho_train_loss", float(loss_tab["rho"].iloc[0]))
+gl("train_loss_min", float(table["train_loss"].min()))
+gl("train_loss_max", float(table["train_loss"].max()))
+gl("train_seconds", float(table["seconds"].sum()))
 table.round(4)
 
 # %% [markdown]
 # The final training loss ranges from {glue:text}`train_loss_min:.2f` to
 # {glue:text}`train_loss_max:.2f` nats per token across configurations (training all students
-# took {glue:text}`train_seconds:.0f` s including evaluation). A low loss mostly says the teacher's
-# text is *easy to imitate* — low-temperature samples are — not that the student learned to solve
-# problems: the Spearman correlation between training loss and student avg@k is
-# {glue:text}`rho_train_loss:.2f` here. The paper makes the same point about the base student's
-# loss on the teacher's generations ({glue:text}`paper_fig1_student_loss_rho:.2f` with Llama-1B;
-# chapter 6, Fig. 1).
+# took {glue:text}`train_seconds:.0f` s including evaluation). The loss measures how *easy the
+# teacher's text is to imitate* (low-temperature samples are easier), not directly how well the
+# student will solve new problems. Does a low loss go with a good student anyway? The Spearman
+# correlation between the final training loss and student avg@k is
+# {glue:text}`rho_train_loss:.2f` here (negative would mean lower loss, better student). The paper
+# reports a weak correlation for a related quantity, the *base* student's loss on the teacher's
+# generations ({glue:text}`paper_fig1_student_loss_rho:.2f` with Llama-1B; chapter 6, Fig. 1).
 #
 # ## 5.3 Three ways to score a student: avg@k, greedy, best-of-k
 #
@@ -228,15 +248,15 @@ table.round(4)
 
 # %%
 k = int(prof["evaluation"]["k"])
-glue("k", k, display=False)
+gl("k", k)
 for r in results.itertuples():
     a, b = r.student_avg_at_k, r.student_best_of_k
     check(f"avg@k ≤ best-of-k ≤ min(1, k·avg@k) ({r.config})", a - 1e-12 <= b <= min(1.0, k * a) + 1e-12,
           f"avg@k {a:.4f}, best-of-k {b:.4f}, k {k}")
 corr = F.metric_correlations(pool)
-glue("rho_greedy_avg", float(corr.loc["avg@k", "greedy"]), display=False)
-glue("rho_bok_avg", float(corr.loc["avg@k", "best-of-k"]), display=False)
-glue("frac_greedy_above", float((pool["student_greedy"] > pool["student_avg_at_k"]).mean()), display=False)
+gl("rho_greedy_avg", float(corr.loc["avg@k", "greedy"]))
+gl("rho_bok_avg", float(corr.loc["avg@k", "best-of-k"]))
+gl("frac_greedy_above", float((pool["student_greedy"] > pool["student_avg_at_k"]).mean()))
 show("metric_scatter", F.plot_metric_scatter(pool, k=k))
 corr.round(3)
 
@@ -252,8 +272,9 @@ corr.round(3)
 #
 # On the {glue:text}`profile` profile every student obeys the avg@k/best-of-k inequalities (checked
 # above), and greedy beats avg@k for a fraction {glue:text}`frac_greedy_above:.0%` of the students.
-# The metrics rank students similarly but not identically — which is why the paper's correlations
-# drop when it replaces avg@k by greedy or best-of-k (Figs. 11–12, chapter 6).
+# Where the metrics rank students differently, a score tuned to predict avg@k must do worse on the
+# others; this is one reading of why the paper's correlations drop when it replaces avg@k by greedy
+# or best-of-k (Figs. 11–12, chapter 6).
 #
 # ## 5.4 A stronger teacher is not always a better one
 #
@@ -273,24 +294,24 @@ strong = F.strongest_teacher(pool)
 acc = F.per_prompt_matrix(study_dir, list(results["config"]))
 gap_strong = F.prompt_bootstrap(acc, F.difference_stat(strong["overall_best_config"], strong["best_config"]),
                                 n_boot=n_boot, seed=seed, ci=ci)
-glue("rho_teacher", rho_t, display=False)
-glue("rho_teacher_lo", lo_t, display=False)
-glue("rho_teacher_hi", hi_t, display=False)
-glue("rho_teacher_gen", float(tvs_i.loc["teacher_accuracy", "rho_oriented"]), display=False)
-glue("strong_teacher", strong["teacher"], display=False)
-glue("strong_teacher_acc", strong["teacher_value"], display=False)
-glue("strong_student", strong["best_target"], display=False)
-glue("best_student", strong["overall_best_target"], display=False)
-glue("best_student_config", strong["overall_best_config"], display=False)
-glue("strong_gap", gap_strong[0], display=False)
-glue("strong_gap_lo", gap_strong[1], display=False)
-glue("strong_gap_hi", gap_strong[2], display=False)
+gl("rho_teacher", rho_t)
+gl("rho_teacher_lo", lo_t)
+gl("rho_teacher_hi", hi_t)
+gl("rho_teacher_gen", float(tvs_i.loc["teacher_accuracy", "rho_oriented"]))
+gl("strong_teacher", strong["teacher"])
+gl("strong_teacher_acc", strong["teacher_value"])
+gl("strong_student", strong["best_target"])
+gl("best_student", strong["overall_best_target"])
+gl("best_student_config", strong["overall_best_config"])
+gl("strong_gap", gap_strong[0])
+gl("strong_gap_lo", gap_strong[1])
+gl("strong_gap_hi", gap_strong[2])
 v, rule = F.verdict_at_most(rho_t, hi_t, weak_rho, partly=weak_rho)
-record(id="teacher_vs_student_rho", claim="The teacher's own accuracy correlates only weakly with its "
-       "student's avg@k (Spearman, §3.1)", paper=f"{F.PAPER['fig1_teacher_rho']:.2f}", value=rho_t, ci_low=lo_t,
+record(id="teacher_vs_student_rho", claim="The teacher's own accuracy is a poor predictor of its student's avg@k: "
+       "Spearman at most weak (§3.1; a negative value means stronger teachers give worse students)", paper=f"{F.PAPER['fig1_teacher_rho']:.2f}", value=rho_t, ci_low=lo_t,
        ci_high=hi_t, verdict=v, rule=rule)
 glue("verdict_teacher", verdict_md(v), display=False)
-glue("weak_rho_txt", f"{weak_rho:g}", display=False)
+gl("weak_rho_txt", f"{weak_rho:g}")
 show("teacher_vs_student", F.plot_teacher_vs_student(pool))
 tvs[["label", "n", "rho", "ci_low", "ci_high", "p_value"]].round(3)
 
@@ -313,8 +334,9 @@ tvs[["label", "n", "rho", "ci_low", "ci_high", "p_value"]].round(3)
 # {glue:text}`paper_strongest_teacher_gap:.3f`). The accuracy of the
 # distillation generations themselves correlates with the student at ρ =
 # {glue:text}`rho_teacher_gen:.2f`. Verdict on "the teacher's own performance correlates weakly
-# with the student" (reproduced if the CI's upper end is at most {glue:text}`weak_rho_txt`):
-# {glue:md}`verdict_teacher`.
+# with the student" — read as "it is a poor selection score": reproduced if the CI's upper end is at
+# most {glue:text}`weak_rho_txt` (a negative correlation, stronger teachers giving worse students,
+# counts as poor too): {glue:md}`verdict_teacher`.
 #
 # ## 5.5 Filtering for correctness (App. D.1, Fig. 15)
 #
@@ -347,6 +369,10 @@ if len(filt):
                f"{frac_better:.0%} of them; the mean advantage of not filtering is {diff:+.3f} avg@k "
                f"(95% CI {dlo:+.3f} to {dhi:+.3f}, bootstrap over configurations). Paper: unfiltered "
                f"students outperform filtered ones.")
+    if len(fig16):
+        filt_md += (" The second table is Fig. 16's question: the oriented Spearman ρ of GRACE, G-Var and G-Vendi "
+                    "with the unfiltered and with the filtered students of these configurations (the paper finds "
+                    "slightly higher correlations with the filtered ones).")
 else:
     diff = dlo = dhi = math.nan
     v, rule = claims.verdict_bool(None, rule="needs student_avg_at_k_filtered (profile filter_ablation)")
@@ -371,7 +397,7 @@ if len(filt):
                      "(App. D.1, Fig. 15). Points below the diagonal favour training on everything."))
     fig15 = F.plot_filtering(filt)
     save_figure(fig15, out / "filtering.png")
-    display(fig15)
+    display(Image(filename=str(out / "filtering.png")))
 
 # %% [markdown]
 # ## 5.6 Summary
@@ -398,8 +424,16 @@ summary = {
     "seconds": time.time() - t_start,
 }
 write_json(out / "results.json", summary)
+teacher_summary = {
+    "reproduced": "poorly, as in the paper — a stronger teacher is not a reliably better one here.",
+    "partly": "poorly in the point estimate, but the CI cannot rule out a useful correlation.",
+    "not reproduced": "better than the paper found: here the teacher's own accuracy does track the student.",
+    "not testable": "not measurable on this profile (the teachers' accuracies or the students are constant).",
+}[recorded[0].verdict]
+glue("teacher_summary_md", Markdown(f"{teacher_summary} (ρ = {rho_t:.2f}; paper {F.PAPER['fig1_teacher_rho']:.2f}.)"),
+     display=False)
 ledger = pd.DataFrame([c.__dict__ for c in recorded])[["id", "paper", "value", "ci_low", "ci_high", "verdict", "rule"]]
-glue("n_checks", len(checks), display=False)
+gl("n_checks", len(checks))
 print(f"{len(checks)} checks passed in {time.time() - t_start:.1f} s; results in {out / 'results.json'}")
 ledger
 
@@ -407,6 +441,5 @@ ledger
 # All {glue:text}`n_checks` pipeline checks hold (step counts follow the recipe, `done.json` agrees
 # with `results.csv`, every student satisfies the avg@k/best-of-k inequalities). The claims above
 # are in the ledger (chapter 9). What this chapter establishes for the next one: the students'
-# avg@k is the ground truth GRACE has to predict; it is measured with the paper's recipe except for
-# a learning rate scaled to the model's size, and it is *not* predicted well by how strong the
-# teacher itself is.
+# avg@k is the ground truth GRACE has to predict, measured {glue:md}`recipe_md`. How well the teacher's own strength predicts it:
+# {glue:md}`teacher_summary_md`

@@ -131,17 +131,24 @@ def test_rescore_subsets(study):
 # ---------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("param, values", [
-    ("n", [4, 8, 12]), ("m", [1, 2, 3]), ("d", [4, 8, 16]), ("n_folds", [2, 4, 6]),
-    ("nu", [1e-3, 1e-1]), ("length_scale", ["none", "log", "log2"]),
-])  # fmt: skip
-def test_ablation_table_shapes(study, param, values):
+def test_ablation_table_shapes(study):
     root, results = study
-    tab = A.ablation_table(root, results, param, values, n_repeats=2, seed=0)
-    assert list(tab[param]) == values and len(tab) == len(values)
-    assert {"rho_oriented", "rho_sd", "rho_canonical", "n_configs"} <= set(tab.columns)
-    assert (tab.n_configs == len(CONFIGS)).all()
-    assert (tab.rho_min <= tab.rho_max + 1e-12).all()
+    feats = A.load_study_features(root)
+    grid = {"n": [4, 12], "m": [1, 3], "d": [4, 16], "n_folds": [2, 6], "nu": [1e-3, 1e-1],
+            "length_scale": ["none", "log", "log2"]}
+    for param, values in grid.items():
+        tab = A.ablation_table(root, results, param, values, n_repeats=2 if param == "d" else 1, seed=0,
+                               features_by_config=feats)
+        assert list(tab[param]) == values and len(tab) == len(values), param
+        assert {"rho_oriented", "rho_sd", "rho_canonical", "n_configs"} <= set(tab.columns)
+        assert (tab.n_configs == len(CONFIGS)).all()
+        assert (tab.rho_min <= tab.rho_max + 1e-12).all()
+    # log vs none differ (the ablation really rescales), log equals the study's own correlation
+    ls = A.ablation_table(root, results, "length_scale", ["none", "log"], n_repeats=1, features_by_config=feats)
+    rescored = {v: A.rescore(feats, length_scale=v, **A.score_settings(root)) for v in ("none", "log")}
+    assert not np.allclose(rescored["none"], rescored["log"])
+    assert ls.rho_canonical[1] == pytest.approx(A.oriented_spearman(
+        results.set_index("config")["grace"], results.set_index("config")["student_avg_at_k"]))
 
 
 def test_ablation_table_at_the_study_setting_is_the_study_correlation(study):
@@ -265,3 +272,16 @@ def test_recompute_features_reproduces_saved_features(tmp_path, tiny_llama_dir, 
     got16, counts16 = A.recompute_features(tmp_path, ["t@1"], d=4, n=2, fp16=True)
     assert counts16["n_entries"] == 4 * n_params
     np.testing.assert_allclose(got16["t@1"].H, saved.H[:4], rtol=1e-2, atol=1e-5)
+
+
+def test_trend_and_spread():
+    t = pd.DataFrame({"d": [4, 8, 16, 32], "rho_oriented": [0.1, 0.3, np.nan, 0.6]})
+    tr = A.trend(t, "d")
+    assert tr["delta"] == pytest.approx(0.5) and tr["spearman"] == pytest.approx(1.0) and tr["argmax"] == 32
+    down = A.trend(t.assign(rho_oriented=[0.6, 0.3, 0.2, 0.1]), "d")
+    assert down["delta"] < 0 and down["spearman"] == pytest.approx(-1.0)
+    assert np.isnan(A.trend(t.iloc[:1], "d")["delta"])
+    assert A.spread_from(t, "d", 8) == pytest.approx(0.3)
+    assert np.isnan(A.spread_from(t, "d", 32))
+    with pytest.raises(ValueError, match="columns"):
+        A.trend(t, "n")

@@ -91,6 +91,7 @@ def test_distillation_is_6D_tokens():
 
 def test_data_parallel_and_errors():
     assert C.data_parallel(100.0, 4, setup_s=5.0)["wall_s"] == pytest.approx(30.0)
+    assert C.data_parallel(100.0, 4, setup_s=5.0, longest_s=40.0)["wall_s"] == pytest.approx(45.0)  # one long job
     with pytest.raises(ValueError, match="gpus=0"):
         C.data_parallel(1.0, 0)
     with pytest.raises(ValueError, match="mfu_train"):
@@ -105,19 +106,28 @@ def test_study_cost_totals_and_selection_is_cheaper():
     r = C.study_cost(C.LLAMA_3_2_1B, C.Workload(), plan, C.Hardware(), gpus=8)
     parts = ("generate_full", "features_dense", "distill", "evaluate")
     assert r["total_full"]["gpu_h"] == pytest.approx(sum(r[k]["gpu_h"] for k in parts))
-    assert r["total_full"]["wall_h"] == pytest.approx(r["total_full"]["gpu_h"] / 8)
+    assert r["total_full"]["wall_h"] == pytest.approx(max(r["total_full"]["gpu_h"] / 8, r["total_full"]["longest_job_h"]))
+    assert r["generate_full"]["min_gpus"] == 4  # the 70B teacher does not fit one 80 GB GPU
+    many = C.study_cost(C.LLAMA_3_2_1B, C.Workload(), plan, C.Hardware(), gpus=10_000)
+    assert many["total_full"]["wall_h"] == pytest.approx(many["total_full"]["longest_job_h"])  # chain-bound
     assert r["select_by_grace"]["gpu_h"] < 0.1 * r["total_full"]["gpu_h"]
     assert r["features_sparse"]["gpu_h"] < r["features_dense"]["gpu_h"]
     assert r["generate_full"]["tokens"] == 7473 * 16 * 200 * 120
 
 
-def test_every_returned_key_has_a_formula():
+def test_every_returned_key_has_its_own_formula():
     m, w, hw, plan = C.LLAMA_3_2_1B, C.Workload(), C.Hardware(), C.StudyPlan()
-    keys = set()
-    for f in (C.per_sample_gradient, C.dense_projection, C.sparse_projection, C.features_per_config):
-        keys |= set(f(m, w, hw))
-    keys |= set(C.feature_storage(w)) | set(C.projection_over_gradient(512, 300, 1.0, 1.0))
-    keys |= set(C.generation(1e9, 1.0, hw)) | set(C.distillation(m, plan, hw)) | {"wall_s"}
-    missing = {k for k in keys if k not in C.FORMULAS} - {"gpus"}
-    assert not missing, missing
-    assert all(math.isfinite(v) for v in C.per_sample_gradient(m, w, hw).values())
+    returned = {
+        "per_sample_gradient": C.per_sample_gradient(m, w, hw),
+        "dense_projection": C.dense_projection(m, w, hw),
+        "sparse_projection": C.sparse_projection(m, w, hw),
+        "features_per_config": C.features_per_config(m, w, hw),
+        "feature_storage": C.feature_storage(w),
+        "projection_over_gradient": C.projection_over_gradient(512, 300, 1.0, 1.0),
+        "generation": C.generation(1e9, 1.0, hw),
+        "distillation": C.distillation(m, plan, hw),
+        "data_parallel": C.data_parallel(1.0, 1),
+    }
+    for fn, out in returned.items():
+        assert set(out) == set(C.FORMULAS[fn]), fn
+        assert all(math.isfinite(v) for v in out.values()), fn

@@ -277,5 +277,7 @@ def test_figures_build(results):
     assert len(panels.axes) == 2 and panels.axes[0].get_legend() is None
     r = results.assign(student_avg_at_k_filtered=results.student_avg_at_k - 0.01)
     assert isinstance(F.plot_filtering(F.filtering_table(r)), Figure)
+    ph = F.placeholder_figure("too few temperatures")
+    assert ph.axes[0].texts[0].get_text() == "too few temperatures"
     with pytest.raises(ValueError, match="no filtering ablation"):
         F.plot_filtering(F.filtering_table(results))

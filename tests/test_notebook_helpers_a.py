@@ -69,6 +69,15 @@ def test_predicted_rms_matches_monte_carlo_over_projector_seeds():
     assert pred["norm"] < math.sqrt(2 / d)
 
 
+def test_gram_in_chunks_matches_float64_products():
+    G = torch.from_numpy(np.random.default_rng(3).standard_normal((3, 1000))).float()
+    Gd = G.double()
+    np.testing.assert_allclose(jl.gram(G, chunk=64), (Gd @ Gd.T).numpy(), rtol=1e-12)
+    np.testing.assert_allclose(jl.gram(G, square=True, chunk=300), ((Gd**2) @ (Gd**2).T).numpy(), rtol=1e-12)
+    with pytest.raises(ValueError, match="\\[n, D\\]"):
+        jl.gram(torch.ones(4))
+
+
 def test_distortions_rejects_bad_input():
     with pytest.raises(ValueError, match="same n"):
         jl.distortions(torch.ones(3, 5), torch.ones(2, 2))
@@ -190,4 +199,5 @@ def test_study_gradient_norms_reads_every_config(tmp_path):
     assert len(df) == 10 and list(df.config.unique()) == ["t1@0.5", "t2@1"]
     np.testing.assert_array_equal(df.length[:6], a.lengths)
     np.testing.assert_allclose(df.grad_norm[6:], b.grad_norm, rtol=1e-6)
+    np.testing.assert_allclose(df.h_norm[:6], np.linalg.norm(a.H, axis=1), rtol=1e-6)
     assert df.correct[:6].notna().all() and df.correct[6:].isna().all()

@@ -1,0 +1,494 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Appendix A — Performance
+#
+# The paper's Table 1 (App. C.3) states the cost of GRACE: computing the projected gradient features
+# takes "≈ 10 minutes" per teacher on an H100 and the metric itself "< 10 seconds". This appendix
+# measures the corresponding pieces of `grace` on the book's CPU and compares them with the targets
+# set for the package:
+#
+# | piece | benchmark | target |
+# |---|---|---|
+# | per-sample gradients | `benchmarks/bench_projection.py` | use the faster of `vmap(grad)` and a per-sample loop by default |
+# | dense projection (b), the paper's $\Pi\in\{\pm1/\sqrt D\}^{d\times D}$ | same | adds ≤ 0.25× the gradient time at $d=512$, ≥ 20× faster than the naive baseline (a) |
+# | structured projection (c), sparse JL | same | adds ≤ 0.05× at $d=512$ |
+# | scores | `benchmarks/bench_scores.py` | GRACE ≥ 4× faster than a naive per-fold inverse; all scores of one teacher ≤ 0.3 s; 100 teachers ≤ 30 s |
+# | fidelity of (c) | `benchmarks/bench_fidelity.py` | Spearman(GRACE from (b), GRACE from (c)) ≥ 0.95 across the study's configurations |
+#
+# Every number below is read from the benchmarks' JSON result files (`bench_dir`); a file that is
+# missing is produced now by running its benchmark in its smallest mode, and the provenance table
+# says which. Targets are evaluated by code from the numbers, never typed. Timings come from a shared
+# 2-core machine and vary by tens of percent between runs; ratios measured in the same run are the
+# stable quantities.
+
+# %% tags=["parameters"]
+profile = "smoke"
+out_dir = "artifacts/smoke/notebooks/10_appendix_benchmarks"
+bench_dir = "artifacts/bench"  # where benchmark JSON files are read from
+run_missing = True  # run a benchmark (smallest mode) when its JSON is missing; results go to out_dir/bench
+projection_args = ["--quick", "--sizes", "0.5M", "--dims", "512", "--naive-cols", "65536"]
+scores_args = ["--n-prompts", "256", "--teachers", "5", "--repeats", "5"]
+fidelity_args = ["--max-configs", "6", "--distortion-samples", "32"]
+timeout_s = 900  # per benchmark run
+
+# %%
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from IPython.display import Markdown, display
+from myst_nb import glue
+
+import grace
+from grace import claims, costs
+from grace.features import AUTO_METHOD_CPU
+from grace.io import read_json, write_json
+from grace.study import ensure_study, load_profile
+
+t_start = time.time()
+out = Path(out_dir)
+out.mkdir(parents=True, exist_ok=True)
+REPO = Path(grace.__file__).resolve().parents[1]
+results_df, study_dir = ensure_study(profile)
+study_profile = load_profile(profile)["name"]
+
+
+V: dict = {}  # every value quoted in the prose; glued once, in the last cell
+STRING_KEYS = {"grad_default": "n/a", "proj_size": "n/a", "fid_profile": "n/a", "sc_load": "n/a",
+               "claim_metric_verdict": "not testable"}  # fmt: skip
+
+
+def met(ok) -> str:
+    """Render a computed target check."""
+    if ok is None or (isinstance(ok, float) and np.isnan(ok)):
+        return "n/a"
+    return "met" if ok else "MISSED"
+
+
+def fnum(x, fmt: str = ".3g") -> str:
+    return "nan" if x is None or (isinstance(x, float) and np.isnan(x)) else format(x, fmt)
+
+
+# %% [markdown]
+# ## A.1 The result files
+#
+# For the fidelity benchmark a file in `bench_dir` is used only if it was computed on this profile's
+# study (it is study-specific); otherwise it is recomputed on the study this book build uses.
+
+# %%
+SCRIPTS = {
+    "projection": ("bench_projection.py", projection_args),
+    "scores": ("bench_scores.py", scores_args),
+    "fidelity": ("bench_fidelity.py", [*fidelity_args, "--study", str(study_dir)]),
+}
+
+
+def usable(name: str, data: dict) -> bool:
+    return name != "fidelity" or data.get("study", {}).get("profile") == study_profile
+
+
+def load_or_run(name: str) -> tuple[dict | None, dict]:
+    """The benchmark's JSON from bench_dir, else from out_dir/bench, else run it now (smallest mode)."""
+    for source, path in (("bench_dir", Path(bench_dir) / f"{name}.json"), ("earlier run", out / "bench" / f"{name}.json")):
+        if path.exists():
+            data = read_json(path)
+            if usable(name, data):
+                return data, {"benchmark": name, "source": source, "file": str(path), "run_s": np.nan}
+    if not run_missing:
+        return None, {"benchmark": name, "source": "missing", "file": "", "run_s": np.nan}
+    script, args = SCRIPTS[name]
+    path = out / "bench" / f"{name}.json"
+    cmd = [sys.executable, str(REPO / "benchmarks" / script), *args, "--out", str(path)]
+    t0 = time.time()
+    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=timeout_s)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed (exit {proc.returncode}):\n{proc.stderr[-3000:]}")
+    (out / "bench" / f"{name}.log").write_text(proc.stdout + proc.stderr)
+    return read_json(path), {"benchmark": name, "source": "run now (smallest mode)", "file": str(path),
+                             "run_s": time.time() - t0}  # fmt: skip
+
+
+bench, prov = {}, []
+for name in SCRIPTS:
+    bench[name], p = load_or_run(name)
+    prov.append(p)
+prov = pd.DataFrame(prov)
+V["bench_run_seconds"] = float(np.nansum(prov.run_s))
+prov
+
+# %% [markdown]
+# Benchmarks run by this build took {glue:text}`bench_run_seconds:.0f` s in total (0 when every
+# file was already present).
+#
+# ## A.2 Per-sample gradients: `vmap(grad)` against a loop
+#
+# `grace.features.compute_features` can take per-sample gradients one forward/backward at a time or
+# with `torch.func.vmap(grad(...))` over a padded batch (both tested to agree). The benchmark times
+# both on randomly initialised Llama students (vocabulary 1024, $T=96$ tokens, the last two thirds
+# supervised), one thread.
+
+# %%
+proj = bench["projection"]
+if proj is None:
+    display(Markdown("*No projection benchmark available (run_missing is off).*"))
+    grads = pd.DataFrame()
+else:
+    grads = pd.DataFrame(proj["gradients"]).T
+    grads["faster"] = np.where(grads.vmap_ms < grads.loop_ms, "vmap", "loop")
+    grads["loop / vmap"] = grads.loop_ms / grads.vmap_ms
+    grads["package default"] = AUTO_METHOD_CPU
+    grads["default is faster"] = [met(f == AUTO_METHOD_CPU) for f in grads.faster]
+    grads = grads.sort_values("params")
+    V["vmap_speedup_min"] = float(grads["loop / vmap"].min())
+    V["vmap_speedup_max"] = float(grads["loop / vmap"].max())
+    V["grad_default"] = AUTO_METHOD_CPU
+    display(grads.round(3))
+
+# %% [markdown]
+# Per sample, the loop takes between {glue:text}`vmap_speedup_min:.2f`× and
+# {glue:text}`vmap_speedup_max:.2f`× the time of `vmap` over the student sizes measured; the package default on CPU (`method="auto"`) is {glue:text}`grad_default`, and
+# the last column checks it against this run.
+#
+# ## A.3 Projecting the gradients
+#
+# Three ways to compute $\Pi\mathbf g$ for a batch of gradients:
+#
+# * **(a) naive**: per sample, regenerate every chunk of $\Pi$ with `torch.randint` (timed on a column
+#   slice and scaled to all $D$ columns);
+# * **(b)** `RademacherProjector` — the paper's $\Pi$, entries a counter-based hash of (seed, row,
+#   column), generated once per *batch* and cached as floats or packed bits when memory allows;
+# * **(c)** `SparseJLProjector` — a sparse JL transform with `nnz` non-zeros per column: the textbook
+#   SJLT (`block = 1`) and the blocked variant (columns in a block share their rows, keep their own
+#   signs), which reduces a batch to block sums in one pass.
+#
+# Times are ms per sample (medians); ratios divide by the faster gradient path of the same run.
+
+# %%
+at512, proj_targets = pd.DataFrame(), pd.DataFrame()
+if proj is not None:
+    rows = pd.DataFrame(proj["rows"])
+    tab = rows[["size", "params", "d", "grad_ms", "naive_ms", "rademacher_ms", "cache_mode", "sparse_jl_ms",
+                "sparse_jl_block_ms", "gemm_floor_ms"]].copy()  # fmt: skip
+    tab["(b) / grad"] = rows.rademacher_ratio
+    tab["(a) / (b)"] = rows.speedup_vs_naive
+    tab["(c, block 1) / grad"] = rows.sparse_jl_ratio
+    tab[f"(c, block {proj['config']['block']}) / grad"] = rows.sparse_jl_block_ratio
+    tab["GEMM floor / grad"] = rows.gemm_floor_ratio
+    display(tab.round(3))
+
+    at512 = rows[rows.d == 512].copy()
+    checks = []
+    for r in at512.itertuples():
+        checks += [
+            {"size": r.size, "target": "(b) adds ≤ 0.25× gradient", "value": r.rademacher_ratio, "met": met(r.rademacher_ratio <= 0.25)},
+            {"size": r.size, "target": "(b) ≥ 20× faster than (a)", "value": r.speedup_vs_naive, "met": met(r.speedup_vs_naive >= 20)},
+            {"size": r.size, "target": f"(c, block {proj['config']['block']}) adds ≤ 0.05×", "value": r.sparse_jl_block_ratio,
+             "met": met(r.sparse_jl_block_ratio <= 0.05)},
+            {"size": r.size, "target": "(c, block 1) adds ≤ 0.05×", "value": r.sparse_jl_ratio, "met": met(r.sparse_jl_ratio <= 0.05)},
+        ]  # fmt: skip
+    proj_targets = pd.DataFrame(checks)
+    display(proj_targets.round(3))
+    if len(at512):
+        big = at512.sort_values("params").iloc[-1]
+        V["proj_size"] = str(big["size"])
+        V["rad_ratio_512"] = float(big.rademacher_ratio)
+        V["naive_speedup_512"] = float(big.speedup_vs_naive)
+        V["sjlt_block_ratio_512"] = float(big.sparse_jl_block_ratio)
+        V["sjlt_ratio_512"] = float(big.sparse_jl_ratio)
+        V["floor_ratio_512"] = float(big.gemm_floor_ratio)
+        V["block"] = int(proj["config"]["block"])
+
+        fig, ax = plt.subplots(figsize=(7, 3.4))
+        x = np.arange(len(at512))
+        for k, (col, lab) in enumerate([("rademacher_ratio", "(b) Rademacher"), ("gemm_floor_ratio", "fp32 GEMM floor"),
+                                        ("sparse_jl_ratio", "(c) SJLT block 1"),
+                                        ("sparse_jl_block_ratio", f"(c) SJLT block {proj['config']['block']}")]):  # fmt: skip
+            ax.bar(x + (k - 1.5) * 0.2, at512[col], width=0.2, label=lab)
+        ax.axhline(0.25, color="k", ls="--", lw=1, label="target (b): 0.25")
+        ax.axhline(0.05, color="k", ls=":", lw=1, label="target (c): 0.05")
+        ax.set(xticks=x, xticklabels=[f"{s} (D = {p:,})" for s, p in zip(at512["size"], at512.params, strict=True)],
+               yscale="log", ylabel="projection time / gradient time", title="d = 512")  # fmt: skip
+        ax.legend(fontsize=7, ncol=2)
+        fig.tight_layout()
+        fig.savefig(out / "projection_ratios.png", dpi=120)
+        plt.show()
+
+# %% [markdown]
+# At $d=512$ on the largest student measured ({glue:text}`proj_size`), the paper's projection (b)
+# adds {glue:text}`rad_ratio_512:.2f`× the gradient time and is {glue:text}`naive_speedup_512:.0f`×
+# faster than the naive baseline; the blocked sparse JL (c) (block {glue:text}`block`) adds
+# {glue:text}`sjlt_block_ratio_512:.3f`× and the textbook SJLT {glue:text}`sjlt_ratio_512:.3f`×.
+#
+# ### Why (b) cannot reach 0.25× here: the GEMM floor
+#
+# However $\Pi$ is generated, applying it is a dense matrix product: $2Dd$ floating-point operations
+# per sample. The gradient itself costs about $6DT$ (forward + backward over $T$ tokens). So
+#
+# $$\frac{t_{\Pi}}{t_{\mathbf g}}\;\ge\;\frac{2Dd/r_{\rm GEMM}}{6DT/r_{\mathbf g}}
+#   \;=\;\frac{d}{3T}\cdot\frac{r_{\mathbf g}}{r_{\rm GEMM}},$$
+#
+# where $r_{\rm GEMM}$ is the machine's fp32 GEMM rate and $r_{\mathbf g}=6DT/t_{\mathbf g}$ the
+# effective rate of the gradient computation. $D$ cancels. With $d=512$ and the benchmark's
+# $T=$ {glue:text}`bench_T` the FLOP ratio alone is $d/(3T)=$ {glue:text}`flop_ratio:.2f`: whenever it
+# exceeds 1, even a perfect projection costs more than the gradient unless the GEMM runs faster than
+# the gradient code. The table computes each factor from the benchmark's own numbers
+# (`grace.costs.projection_over_gradient`), and the GEMM rate that *would* be needed for 0.25×.
+
+# %%
+if proj is not None and len(at512):
+    T = int(proj["config"]["T"])
+    floor_rows = []
+    for r in at512.itertuples():
+        r_grad = 6 * r.params * T / (r.grad_ms / 1e3)  # effective FLOP/s of the gradient code
+        r_gemm = proj["gemm_gflops"][str(r.d)] * 1e9 if str(r.d) in proj["gemm_gflops"] else proj["gemm_gflops"][r.d] * 1e9
+        c = costs.projection_over_gradient(r.d, T, r_grad, r_gemm)
+        floor_rows.append({
+            "size": r.size, "D": r.params, "d": r.d, "T": T, "d/(3T)": c["flop_ratio"],
+            "gradient GFLOP/s (6DT/t)": r_grad / 1e9, "GEMM GFLOP/s": r_gemm / 1e9,
+            "floor ratio = d/(3T)·r_g/r_GEMM": c["ratio"], "floor ratio in JSON": r.gemm_floor_ratio,
+            "(b) measured": r.rademacher_ratio, "(b) / floor": r.rademacher_ratio / c["ratio"],
+            "GEMM GFLOP/s needed for 0.25×": c["flop_ratio"] * r_grad / 0.25 / 1e9,
+        })  # fmt: skip
+    floor = pd.DataFrame(floor_rows)
+    assert np.allclose(floor["floor ratio = d/(3T)·r_g/r_GEMM"], floor["floor ratio in JSON"], rtol=1e-6)
+    big_f = floor.sort_values("D").iloc[-1]
+    V["flop_ratio"] = float(big_f["d/(3T)"])
+    V["bench_T"] = T
+    V["grad_gflops"] = float(big_f["gradient GFLOP/s (6DT/t)"])
+    V["gemm_gflops"] = float(big_f["GEMM GFLOP/s"])
+    V["gemm_needed"] = float(big_f["GEMM GFLOP/s needed for 0.25×"])
+    V["b_over_floor"] = float(big_f["(b) / floor"])
+    display(floor.round(3))
+
+    bd = pd.DataFrame([{"size": r.size, "d": r.d, **r.breakdown} for r in rows.itertuples()
+                       if isinstance(getattr(r, "breakdown", None), dict)])  # fmt: skip
+    if len(bd):
+        display(Markdown("**Profile of one Rademacher chunk without cache** (fraction of time in each step; "
+                         "`bench_projection.rademacher_breakdown`):"))  # fmt: skip
+        display(bd.round(3))
+        V["gemm_frac"] = float(bd[bd.d == 512].gemm_frac.median()) if (bd.d == 512).any() else np.nan
+
+# %% [markdown]
+# For {glue:text}`proj_size` the gradient code runs at {glue:text}`grad_gflops:.1f` GFLOP/s and the
+# fp32 GEMM at {glue:text}`gemm_gflops:.1f` GFLOP/s, so the floor is
+# {glue:text}`flop_ratio:.2f` × (gradient rate / GEMM rate) = {glue:text}`floor_ratio_512:.2f`× the
+# gradient; (b) measures {glue:text}`b_over_floor:.2f`× that floor, and without its cache the GEMM is
+# {glue:text}`gemm_frac:.0%` of a chunk's time (hashing and bit-unpacking the rest). Meeting 0.25×
+# would need a GEMM at {glue:text}`gemm_needed:.0f` GFLOP/s on one core. The target is therefore
+# missed for a reason no implementation of the *same* $\Pi$ can remove on this CPU; the ways out are
+# a smaller $d$ (the ratio is linear in $d$), longer sequences ($T$ in the denominator: GSM8K
+# responses are ≈ 300 tokens, Appendix B), faster matrix units (Appendix B estimates the H100), or a
+# structured $\Pi$ — option (c), whose cost does not grow with $d$.
+#
+# ## A.4 Scores
+#
+# `bench_scores.py` scores one seeded, structured Gaussian feature matrix of $N=n\cdot m$ rows and
+# $d$ columns with every function, next to naive references in the same run (round-robin, medians),
+# then times `all_scores` over many "teachers". Wall time is what a user waits; CPU time is what the
+# process itself computed (the machine is shared).
+
+# %%
+sc = bench["scores"]
+if sc is None:
+    display(Markdown("*No scores benchmark available.*"))
+else:
+    cfg = sc["config"]
+    V["sc_N"] = int(cfg["n_prompts"] * cfg["m"])
+    V["sc_d"] = int(cfg["d"])
+    tim = pd.DataFrame([{"function": k, "wall ms": 1e3 * v["wall"]["median_s"], "cpu ms": 1e3 * v["cpu"]["median_s"],
+                         "naive reference": v["naive"] or "", "× naive (wall)": v["wall"]["speedup_vs_naive"],
+                         "× naive (cpu)": v["cpu"]["speedup_vs_naive"]} for k, v in sc["timings"].items()])  # fmt: skip
+    display(tim.round(2))
+    trows = []
+    for kind, ts in sc["targets"].items():
+        for k, v in ts.items():
+            ok = v["value"] >= v["target"] if "_ge_" in k else v["value"] <= v["target"]
+            trows.append({"clock": kind, "target": f"{k} ({kind})", "value": v["value"], "threshold": v["target"], "met": met(ok)})
+    sc_targets = pd.DataFrame(trows)
+    display(sc_targets.round(3))
+    many = sc["all_scores_many"]
+    one_wall = sc["timings"]["all_scores (one teacher)"]["wall"]["median_s"]
+    V["grace_speedup"] = float(sc["timings"]["grace (eq. 4)"]["wall"]["speedup_vs_naive"])
+    V["grace_speedup_cpu"] = float(sc["timings"]["grace (eq. 4)"]["cpu"]["speedup_vs_naive"])
+    V["all_one_ms"] = 1e3 * one_wall
+    V["all_one_cpu_ms"] = 1e3 * sc["timings"]["all_scores (one teacher)"]["cpu"]["median_s"]
+    V["n_teachers"] = int(many["teachers"])
+    V["many_wall_s"] = float(many["wall_total_s"])
+    V["per100_wall_s"] = float(many["wall_total_s"]) * 100 / many["teachers"]
+    V["sc_load"] = fnum((sc["machine"].get("loadavg") or [np.nan])[0], ".1f")
+    if sc.get("profile"):
+        display(Markdown("**cProfile of 3 × `all_scores`** (recorded because a target was missed or `--profile`):"))
+        print(sc["profile"])
+
+# %% [markdown]
+# With $N=$ {glue:text}`sc_N` rows and $d=$ {glue:text}`sc_d`, GRACE (eq. 4, Cholesky/Woodbury per
+# fold on a shared Gram) is {glue:text}`grace_speedup:.1f`× faster than the naive per-fold inverse in
+# wall time ({glue:text}`grace_speedup_cpu:.1f`× in CPU time). All sixteen scores of one teacher take
+# {glue:text}`all_one_ms:.0f` ms wall ({glue:text}`all_one_cpu_ms:.0f` ms CPU), and
+# {glue:text}`n_teachers` teachers {glue:text}`many_wall_s:.1f` s, i.e. {glue:text}`per100_wall_s:.0f` s
+# per 100 teachers (load average at the start: {glue:text}`sc_load`). When a wall-clock target is
+# missed while the CPU-time one is met, the gap is other processes on the shared cores, not the code;
+# the cProfile above (when present) shows the time is in the LAPACK calls (`_cholesky`,
+# `_tri_solve`, `_gram_lower`), i.e. the $O(C\,d^3 + N d^2)$ floor of the method.
+#
+# ## A.5 Does the structured projection (c) keep GRACE's ranking?
+#
+# `bench_fidelity.py` rebuilds each configuration's scoring subset from the study's generations
+# (checking that the per-sample losses match the saved features to $10^{-5}$), recomputes the
+# features in one gradient pass with the study's own $\Pi$ (b) and with the sparse JL projector (c)
+# (same seed and $d$), scores both exactly as the study does, and compares the rankings. A second
+# part compares inner products of projected and *exact* gradients of the study's student.
+
+# %%
+fid = bench["fidelity"]
+if fid is None:
+    display(Markdown("*No fidelity benchmark available.*"))
+else:
+    F = fid["fidelity"]
+    st = fid["study"]
+    cfg_tab = pd.DataFrame([{k: r[k] for k in r if not k.startswith("scores_")} for r in F["configs"]])
+    display(cfg_tab.round(4))
+    keys = [k for k in ("b_vs_c", "b_vs_c_block1") if f"spearman_grace_{k}" in F]
+    summ = pd.DataFrame([
+        {"quantity": "Spearman GRACE (b) vs (c)", "value": F["spearman_grace_b_vs_c"],
+         "target": "≥ 0.95", "met": met(F["target"]["met"])},
+        *([{"quantity": "Spearman GRACE (b) vs (c, block 1)", "value": F["spearman_grace_b_vs_c_block1"],
+            "target": "≥ 0.95", "met": met(F["spearman_grace_b_vs_c_block1"] >= 0.95
+                                          if np.isfinite(F["spearman_grace_b_vs_c_block1"]) else None)}]
+          if "spearman_grace_b_vs_c_block1" in F else []),
+        {"quantity": "Spearman GRACE (b) vs student avg@k", "value": F["spearman_grace_b_vs_avg_at_k"], "target": "", "met": ""},
+        {"quantity": "Spearman GRACE (c) vs student avg@k", "value": F["spearman_grace_c_vs_avg_at_k"], "target": "", "met": ""},
+        {"quantity": "max |loss − saved loss|", "value": F["max_loss_abs_diff"], "target": "≤ 1e-5",
+         "met": met(F["max_loss_abs_diff"] <= 1e-5)},
+        {"quantity": "max rel. |H(b) − saved H|", "value": F["max_H_b_rel_diff"], "target": "same Π", "met": ""},
+    ])  # fmt: skip
+    display(summ)
+    per = pd.DataFrame(F["per_score"]).T
+    display(Markdown("Per score (Spearman across configurations; the `*_vs_avg_at_k` columns are *oriented*: "
+                     "+1 = ranks teachers the right way):"))  # fmt: skip
+    display(per.round(3))
+    rho_bc = F["spearman_grace_b_vs_c"]
+    V["fid_profile"] = st["profile"]
+    V["fid_configs"] = int(F["n_configs"])
+    V["fid_D"] = int(st["params"])
+    V["fid_d"] = int(st["d"])
+    V["fid_rho_bc"] = float(rho_bc)
+    V["fid_rho_bc1"] = float(F.get("spearman_grace_b_vs_c_block1", np.nan))
+    V["fid_rho_b_y"] = float(F["spearman_grace_b_vs_avg_at_k"])
+    V["fid_rho_c_y"] = float(F["spearman_grace_c_vs_avg_at_k"])
+    V["fid_loss_diff"] = float(F["max_loss_abs_diff"])
+    if not np.isfinite(rho_bc):
+        verdict = ("**cannot be judged** on this study: the rank correlation is undefined (a constant score or "
+                   "fewer than 3 configurations). The default stays the paper's Π (b)")
+    elif rho_bc >= 0.95:
+        verdict = ("**met**: (c) ranks the configurations like (b). (b) nevertheless stays the default, because it "
+                   "is the paper's Π; (c) is an opt-in (`features.projector: sparse_jl`)")
+    else:
+        verdict = ("**missed**: (c) loses fidelity on this study, so (b), the paper's Π, stays the default and (c) "
+                   "remains opt-in")
+    V["fid_verdict"] = Markdown(verdict)
+
+# %% [markdown]
+# On the {glue:text}`fid_profile` study ({glue:text}`fid_configs` configurations, a student with
+# $D=$ {glue:text}`fid_D` parameters, $d=$ {glue:text}`fid_d`) the recomputed losses match the saved
+# ones to {glue:text}`fid_loss_diff:.1e`. Spearman between GRACE from (b) and from (c) is
+# {glue:text}`fid_rho_bc:.3f` (textbook SJLT, block 1: {glue:text}`fid_rho_bc1:.3f`); against the
+# students' avg@k GRACE (b) has $\rho=$ {glue:text}`fid_rho_b_y:.3f` and GRACE (c)
+# {glue:text}`fid_rho_c_y:.3f` (raw: GRACE is lower-is-better, so negative is good). The ≥ 0.95
+# target is {glue:md}`fid_verdict`. Smoke-profile studies have few configurations and nearly constant
+# students, so their correlations are not evidence either way.
+#
+# ### Inner-product distortion against exact gradients
+#
+# For a few dozen scoring examples the benchmark also keeps the *exact* gradients
+# (`IdentityProjector`) and compares, at $d\in\{128, 512\}$: the squared-norm ratio
+# $\|\Pi x\|^2/\|x\|^2$ (the Rademacher (b) rescaled by $\sqrt{D/d}$, since its entries are
+# $\pm1/\sqrt D$), the inner-product error $|\langle\Pi x,\Pi y\rangle-\langle x,y\rangle|/(\|x\|\|y\|)$,
+# the cosine error (what GRACE's normalised $\tilde\Sigma$ sees) and the relative Frobenius error of
+# the Gram matrix. A dense JL map has norm error of order $\sqrt{2/d}$.
+
+# %%
+if fid is not None and fid.get("distortion"):
+    dis = pd.DataFrame(fid["distortion"]["rows"])
+    cols = ["projector", "d", "jl_reference_sqrt_2_over_d", "norm_sq_median", "norm_sq_max", "inner_median",
+            "inner_p95", "cosine_median", "cosine_max", "gram_fro", "abs_cos_exact_median"]  # fmt: skip
+    display(dis[cols].round(4))
+    V["dis_samples"] = int(fid["distortion"]["samples"])
+    g512 = dis[dis.d == dis.d.max()].set_index("projector").gram_fro
+    V["dis_dmax"] = int(dis.d.max())
+    V["dis_gram_b"] = float(g512.filter(like="rademacher").iloc[0])
+    V["dis_gram_c"] = float(g512.filter(like="(c)").iloc[0])
+    V["dis_gram_c1"] = float(g512.get("sparse_jl block=1", np.nan))
+
+# %% [markdown]
+# On {glue:text}`dis_samples` examples at $d=$ {glue:text}`dis_dmax`, the Gram matrix of exact
+# gradients is reproduced with relative Frobenius error {glue:text}`dis_gram_b:.3f` by (b),
+# {glue:text}`dis_gram_c:.3f` by the blocked (c) and {glue:text}`dis_gram_c1:.3f` by the textbook
+# SJLT. The blocked variant's extra error comes from coordinates of a block always landing in the
+# same rows: its excess variance is small only when the gradient's mass is spread over many blocks
+# (`SparseJLProjector` docstring: ≈ block·d/D), which a small student with concentrated gradients
+# (few embedding rows per sample, low-rank per-layer outer products) does not satisfy.
+#
+# ## A.6 Summary and the paper's Table 1
+
+# %%
+summary = []
+if proj is not None and len(at512):
+    summary += proj_targets.assign(benchmark="projection").to_dict(orient="records")
+if sc is not None:
+    summary += sc_targets.assign(benchmark="scores", size=f"N={cfg['n_prompts'] * cfg['m']}, d={cfg['d']}").to_dict(orient="records")
+if fid is not None:
+    summary.append({"benchmark": "fidelity", "size": fid["study"]["profile"], "target": "Spearman (b) vs (c) ≥ 0.95",
+                    "value": fid["fidelity"]["spearman_grace_b_vs_c"], "met": met(fid["fidelity"]["target"]["met"])})
+summary = pd.DataFrame(summary)[["benchmark", "size", "target", "value", "met"]] if summary else pd.DataFrame()
+write_json(out / "summary.json", {"profile": profile, "provenance": prov.to_dict(orient="records"),
+                                  "targets": summary.to_dict(orient="records"), "seconds": time.time() - t_start})
+V["n_met"] = int((summary.met == "met").sum()) if len(summary) else 0
+V["n_targets"] = int(summary.met.isin(["met", "MISSED"]).sum()) if len(summary) else 0
+
+# The paper's Table 1: "metric computation < 10 seconds" (n·m = 2048, d = 512 on their machine).
+if sc is not None:
+    holds = one_wall < 10.0
+    v, rule = claims.verdict_bool(holds, rule=f"reproduced if all scores of one teacher (N = {cfg['n_prompts'] * cfg['m']} "
+                                              f"rows, d = {cfg['d']}) take < 10 s wall on the book's CPU")  # fmt: skip
+    claims.record(study_dir.parent, claims.Claim(
+        id="table1_metric_seconds", claim="Computing GRACE (the metric) from the gradient features takes < 10 seconds (Table 1)",
+        paper="< 10 s", value=float(one_wall), verdict=v, rule=rule, chapter="10_appendix_benchmarks", profile=profile))  # fmt: skip
+    V["claim_metric_verdict"] = v
+summary
+
+# %%
+GLUE_KEYS = """all_one_cpu_ms all_one_ms b_over_floor bench_T bench_run_seconds block claim_metric_verdict dis_dmax dis_gram_b
+dis_gram_c dis_gram_c1 dis_samples fid_D fid_configs fid_d fid_loss_diff fid_profile fid_rho_b_y fid_rho_bc fid_rho_bc1
+fid_rho_c_y fid_verdict floor_ratio_512 flop_ratio gemm_frac gemm_gflops gemm_needed grace_speedup grace_speedup_cpu
+grad_default grad_gflops many_wall_s n_met n_targets n_teachers naive_speedup_512 per100_wall_s proj_size rad_ratio_512
+sc_N sc_d sc_load sjlt_block_ratio_512 sjlt_ratio_512 vmap_speedup_max vmap_speedup_min""".split()
+V.setdefault("fid_verdict", Markdown("*not available (no fidelity results)*"))
+for k in GLUE_KEYS:
+    glue(k, V.get(k, STRING_KEYS.get(k, np.nan)), display=False)
+print(f"appendix A done in {time.time() - t_start:.1f} s")
+
+# %% [markdown]
+# {glue:text}`n_met` of the {glue:text}`n_targets` computed target checks are met; every miss is
+# explained above (the GEMM floor for (b); shared cores for wall-clock score timings when their CPU
+# time meets the target; the blocked sparse JL's fidelity on a small student). The paper's Table 1
+# statement that the metric takes under 10 seconds is recorded in the claims ledger as
+# **{glue:text}`claim_metric_verdict`**: on this CPU all scores of one teacher with $N=$
+# {glue:text}`sc_N` rows and $d=$ {glue:text}`sc_d` take {glue:text}`all_one_ms:.0f` ms (the paper's
+# size is $N=2048$, $d=512$). Appendix B estimates what the gradient features cost at the paper's
+# scale.
