@@ -63,6 +63,21 @@ def verdict_at_least(value: float, ci_low: float, threshold: float, partly: floa
     return "not reproduced", rule
 
 
+def verdict_at_most(value: float, ci_high: float, threshold: float, partly: float | None = None) -> tuple[str, str]:
+    """Mirror of :func:`verdict_at_least` for "the quantity stays below ``threshold``" (gaps, weak
+    correlations; App. C.2): reproduced if the CI's upper end is at most ``threshold``, partly if the
+    point estimate is at most ``partly`` (default: twice the threshold)."""
+    partly = 2 * threshold if partly is None else partly
+    rule = f"reproduced if CI high ≤ {threshold:g}; partly if value ≤ {partly:g}"
+    if value is None or math.isnan(value):
+        return "not testable", rule
+    if not math.isnan(ci_high) and ci_high <= threshold:
+        return "reproduced", rule
+    if value <= partly:
+        return "partly", rule
+    return "not reproduced", rule
+
+
 def verdict_bool(holds: bool | None, partly: bool = False, rule: str = "") -> tuple[str, str]:
     """Verdict for a yes/no claim (``partly`` when it holds only in some cases)."""
     if holds is None:

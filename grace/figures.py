@@ -31,6 +31,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from grace import analysis as A
+from grace.claims import verdict_at_most  # noqa: F401  (re-exported for the notebooks)
 from grace.io import read_json, read_jsonl
 from grace.plots import _styled, family_palette, marker_map
 
@@ -389,24 +390,6 @@ def paired_rho_difference(results: pd.DataFrame, a: str, b: str, target: str = A
         return float(diff), math.nan, math.nan
     lo, hi = np.quantile(boot, [(1 - ci) / 2, (1 + ci) / 2])
     return float(diff), float(lo), float(hi)
-
-
-def verdict_at_most(value: float, ci_high: float, threshold: float, partly: float | None = None) -> tuple[str, str]:
-    """Verdict for "the quantity stays below ``threshold``" (gaps, weak correlations; App. C.2).
-
-    Mirror image of :func:`grace.claims.verdict_at_least`: reproduced if the CI's upper end is at
-    most ``threshold``, partly if the point estimate is at most ``partly`` (default: twice the
-    threshold), not reproduced otherwise, not testable for NaN.
-    """
-    partly = 2 * threshold if partly is None else partly
-    rule = f"reproduced if CI high ≤ {threshold:g}; partly if value ≤ {partly:g}"
-    if value is None or not np.isfinite(value):
-        return "not testable", rule
-    if np.isfinite(ci_high) and ci_high <= threshold:
-        return "reproduced", rule
-    if value <= partly:
-        return "partly", rule
-    return "not reproduced", rule
 
 
 # ----------------------------------------------------------------------------------------------
