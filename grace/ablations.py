@@ -623,31 +623,55 @@ class Fp16CastProjector(Projector):
         return {**self.inner.meta(), "fp16_cast": True}
 
 
+class _Fp32Fp16PairProjector(Projector):
+    """``[Π g | Π fp16(g)]``: one gradient pass gives the fp32 features and their fp16-cast twin."""
+
+    kind = "fp32_fp16_pair"
+
+    def __init__(self, inner: Projector):
+        super().__init__(inner.dim_in, 2 * inner.dim_out, inner.seed, inner.device)
+        self.inner, self.cast = inner, Fp16CastProjector(inner)
+
+    def _accumulate(self, out: torch.Tensor, G_cols: torch.Tensor, start: int) -> None:
+        d = self.inner.dim_out
+        self.inner._accumulate(out[:, :d], G_cols, start)  # writes through the column views
+        self.cast._accumulate(out[:, d:], G_cols, start)
+
+    def meta(self) -> dict[str, Any]:
+        return {**self.inner.meta(), "pair": "fp32|fp16"}
+
+
 def recompute_features(study_dir: str | os.PathLike, configs: Sequence[str], *, d: int, n: int | None = None,
-                       fp16: bool = False, device: str | None = None, batch_size: int | None = None,
-                       progress: bool = False) -> tuple[dict[str, Features], dict[str, int]]:
+                       with_fp16: bool = False, device: str | None = None, threads: int = 1,
+                       batch_size: int | None = None, progress: bool = False,
+                       ) -> tuple[dict[str, Features], dict[str, Features] | None, dict[str, int]]:
     """Recompute configurations' features on the study's student at projection dimension ``d``.
 
-    Uses the study's projector seed, template, length scaling and thread count and the first ``n``
-    of the scored prompts (default all), so with ``d`` ≥ the saved d₀ the first d₀ columns reproduce
-    the saved features (up to fp32 summation order) and the column blocks ``[k·d₀, (k+1)·d₀)`` are
-    independent draws of Π — the emulation of ``fast_jl``'s GPU-dependent matrix (chapter 8).
-    ``fp16=True`` rounds the gradients to float16 before projecting (:class:`Fp16CastProjector`).
+    Uses the study's projector seed, template and length scaling and the first ``n`` of the scored
+    prompts (default all), so with ``d`` ≥ the saved d₀ the first d₀ columns reproduce the saved
+    features (up to fp32 summation order) and the column blocks ``[k·d₀, (k+1)·d₀)`` are
+    independent draws of §2.1's Π — the emulation of ``fast_jl``'s GPU-dependent matrix (chapter 8).
+    With ``with_fp16`` the same gradient pass also projects the gradients rounded to float16
+    (:class:`Fp16CastProjector`), as ``fast_jl`` does.
 
     Args:
         study_dir: the study directory (its student, generations and feature files are read).
         configs: configurations to recompute.
         d: projection dimension (a multiple of the saved d to get whole Π blocks).
         n: number of scored prompts to use (the first ``n``; default all).
-        fp16: round gradient entries to float16 first.
+        with_fp16: also return the fp16-cast features.
         device: where to compute (default: the study profile's ``device``).
+        threads: torch threads on CPU during the call (many small per-sample ops: 1 thread was
+            several times faster than 2 on the shared 2-core build machine).
         batch_size, progress: as in :func:`grace.features.compute_features` (default batch size:
             the profile's).
 
     Returns:
-        ``({config: Features}, fp16_counts)``; the counts (summed over configs) are ``{}`` unless
-        ``fp16``.
+        ``(fp32 features, fp16 features or None, fp16 counts)`` with features keyed by config and the
+        counts (``n_entries, n_flushed, n_subnormal``, summed over configs) ``{}`` without fp16.
     """
+    import dataclasses
+
     from grace.features import compute_features
     from grace.io import read_jsonl
     from grace.study import scoring_subset
@@ -661,31 +685,36 @@ def recompute_features(study_dir: str | os.PathLike, configs: Sequence[str], *, 
                else prof["models"]["student"])
     fcfg = prof["features"]
     device = device or prof.get("device", "cpu")
-    threads = torch.get_num_threads()
-    torch.set_num_threads(int(prof.get("threads", threads)))  # oversubscribed threads are slow
+    saved = {c: Features.load(study_dir / "features" / c / "features.npz") for c in configs}
+    seeds = {int(f.meta["projector"]["seed"]) for f in saved.values()}
+    if len(seeds) != 1:
+        raise ValueError(f"configs were projected with different seeds {sorted(seeds)}; recompute one study at a time")
+    old_threads = torch.get_num_threads()
+    if str(device).startswith("cpu"):
+        torch.set_num_threads(int(threads))
     try:
         model, tok = load_model(student, device=device), load_tokenizer(student)
         n_params = sum(p.numel() for p in model.parameters() if p.requires_grad)
-        out, counts = {}, {"n_entries": 0, "n_flushed": 0, "n_subnormal": 0}
-        for cfg in configs:
-            saved = Features.load(study_dir / "features" / cfg / "features.npz")
-            _, per_prompt = np.unique(saved.prompt_ids, return_counts=True)
-            keys = list(saved.prompt_keys)[: None if n is None else int(n)]
+        base = RademacherProjector(n_params, int(d), seed=seeds.pop(), device=device)  # one Π, cached across configs
+        proj: Projector = _Fp32Fp16PairProjector(base) if with_fp16 else base
+        out32, out16 = {}, {}
+        for cfg, f in saved.items():
+            _, per_prompt = np.unique(f.prompt_ids, return_counts=True)
+            keys = list(f.prompt_keys)[: None if n is None else int(n)]
             records = scoring_subset(read_jsonl(study_dir / "generations" / cfg / "generations.jsonl"),
                                      keys, int(per_prompt[0]))
-            proj: Projector = RademacherProjector(n_params, int(d), seed=int(saved.meta["projector"]["seed"]),
-                                                  device=device)
-            if fp16:
-                proj = Fp16CastProjector(proj)
-            out[cfg] = compute_features(model, tok, records, proj, length_scale=fcfg.get("length_scale", "log"),
-                                        template=prof["template"], device=device, progress=progress,
-                                        batch_size=int(batch_size or fcfg.get("batch_size", 8)))
-            if fp16:
-                for k in counts:
-                    counts[k] += getattr(proj, k)
+            feats = compute_features(model, tok, records, proj, length_scale=fcfg.get("length_scale", "log"),
+                                     template=prof["template"], device=device, progress=progress,
+                                     batch_size=int(batch_size or fcfg.get("batch_size", 8)))
+            out32[cfg] = dataclasses.replace(feats, H=feats.H[:, : int(d)])
+            if with_fp16:
+                out16[cfg] = dataclasses.replace(feats, H=feats.H[:, int(d) :])
     finally:
-        torch.set_num_threads(threads)
-    return out, (counts if fp16 else {})
+        torch.set_num_threads(old_threads)
+    if not with_fp16:
+        return out32, None, {}
+    c = proj.cast
+    return out32, out16, {"n_entries": c.n_entries, "n_flushed": c.n_flushed, "n_subnormal": c.n_subnormal}
 
 
 def block_scores(features_by_config: Mapping[str, Features], block_d: int, *, score: str = "grace",

@@ -192,7 +192,7 @@ glue("top_shipped", str(summ.top_config["release_as_shipped"]), display=False)
 # gradients are recomputed (`grace.ablations.recompute_features`) with the study's projector at
 # {glue:text}`n_blocks` × $d$ columns. Block 0 is the study's $\Pi$ (checked against the saved
 # features); the other blocks are independent Rademacher matrices — exactly "the same code on
-# another GPU". A second pass rounds the gradients to fp16 first.
+# another GPU". The same gradient pass also projects the gradients rounded to fp16.
 
 # %%
 glue("n_blocks", n_proj_blocks, display=False)
@@ -203,8 +203,7 @@ if proj_configs and proj_configs < len(configs):
     configs = sorted(by_y.index[pick])
 n_use = proj_n or shape["n"]
 d0 = shape["d"]
-R, _ = A.recompute_features(study_dir, configs, d=d0 * n_proj_blocks, n=n_use)
-R16, c16 = A.recompute_features(study_dir, configs, d=d0 * n_proj_blocks, n=n_use, fp16=True)
+R, R16, c16 = A.recompute_features(study_dir, configs, d=d0 * n_proj_blocks, n=n_use, with_fp16=True)
 rows0 = {c: int((np.asarray(feats[c].prompt_ids) < n_use).sum()) for c in configs}
 repro = max(float(np.abs(R[c].H[:, :d0] - feats[c].H[: rows0[c]]).max() / np.abs(feats[c].H).max())
             for c in configs)
@@ -349,9 +348,8 @@ summary
 #   whether train/test normalisation is hard-coded (train on, test off) or left to opt-in flags that
 #   `grace.sh` never passes. Both readings are measured above ("train rows not normalised").
 # * **Whether the paper's numbers used the shipped slice.** The slice keeps 4 questions; the README
-#   and the paper say 512. The paper's correlations are far better than a 4-prompt score would
-#   plausibly give, so the experiments were probably run with different code; the release as
-#   shipped does not reproduce §3's setting.
+#   and the paper say 512. Nothing in the repository says which code produced the paper's numbers;
+#   what is certain is that the release as shipped does not compute §3's setting (n = 512).
 # * **The exact `fast_jl` matrix.** Its random stream (cuRAND XORWOW per thread) cannot be reproduced
 #   without a GPU; the emulation draws independent Rademacher $\Pi$'s, which is the right model for
 #   "a different SM count" but not the authors' specific $\Pi$.
