@@ -158,6 +158,7 @@ def execute(src: Path, profile: str, env: dict) -> float:
     """Run one chapter with papermill into ``book/_executed``; exit(1) naming it on failure."""
     import jupytext
     import nbformat
+    import yaml
 
     name = src.stem
     params = load_params(name, profile)
@@ -172,7 +173,8 @@ def execute(src: Path, profile: str, env: dict) -> float:
         nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
         nbformat.write(nb, raw)
         pfile = Path(tmp) / "params.yaml"
-        pfile.write_text(json.dumps(params))  # JSON is YAML
+        # yaml, not JSON: PyYAML reads JSON's 1e-05 as a *string* (YAML 1.1 floats need a dot)
+        pfile.write_text(yaml.safe_dump(params))
         running = Path(tmp) / f"{name}.executed.ipynb"
         cmd = [sys.executable, "-m", "papermill", str(raw), str(running), "-k", "python3", "--cwd", str(REPO),
                "-f", str(pfile), "-r", "out_dir", out_dir, "-r", "profile", profile, "--no-progress-bar"]

@@ -308,16 +308,17 @@ print(f"claim d4_grad_norm_inverse_log: {verdict} (b = {trend['exponent']:.3f})"
 #
 # The check: real per-sample gradients of the student (unprojected, `IdentityProjector`, no length
 # scale; `grace.jl.per_sample_gradients`) on generations of {glue:md}`config`, projected with several
-# matrices per $d$ (`grace.jl.jl_table`); the errors of squared norms, of inner products relative to
-# $\|\mathbf x\|\|\mathbf y\|$, and of cosines, against the exact prediction above
-# (`grace.jl.predicted_rms`).
+# matrices for each $d$ of `jl_dims` and the study's own $d$ (`grace.jl.jl_table`); the errors of
+# squared norms, of inner products relative to $\|\mathbf x\|\|\mathbf y\|$, and of cosines,
+# against the exact prediction above (`grace.jl.predicted_rms`).
 
 # %%
 jl_examples = subset[:jl_n]
 G, G_len = jl.per_sample_gradients(model, tokenizer, jl_examples, template, device=device,
                                    param_pattern=jl_param_pattern, batch_size=batch_size)
 D_jl = G.shape[1]
-jl_tab = jl.jl_table(G, jl_dims, seeds=jl_seeds, kinds=("rademacher", "sparse_jl"), nnz=jl_nnz, device=device)
+dims = sorted(set(int(x) for x in jl_dims) | ({d_study} if d_study % jl_nnz == 0 else set()))  # + the study's d
+jl_tab = jl.jl_table(G, dims, seeds=jl_seeds, kinds=("rademacher", "sparse_jl"), nnz=jl_nnz, device=device)
 agg = jl_tab.groupby(["kind", "d"])[["rms_norm", "rms_inner", "rms_cosine", "max_inner", "pred_norm",
                                       "pred_inner"]].mean()
 K = jl.gram(G)  # [n, n] float64
@@ -328,7 +329,7 @@ for kind in ("rademacher", "sparse_jl"):
     slopes[kind] = float(np.polyfit(np.log(a.index.values), np.log(a["rms_inner"].values), 1)[0])
 
 fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), sharey=True)
-dd = np.array(sorted(jl_dims), dtype=float)
+dd = np.array(dims, dtype=float)
 for ax, col, pred, title in ((axes[0], "rms_norm", "pred_norm", "squared norms"),
                              (axes[1], "rms_inner", "pred_inner", "inner products / (‖x‖‖y‖)")):
     for kind, mk, colr in (("rademacher", "o", "#4C72B0"), ("sparse_jl", "s", "#DD8452")):
@@ -344,7 +345,10 @@ fig.tight_layout()
 fig.savefig(out / "jl_check.png", dpi=120)
 plt.show()
 
-d_ref = d_study if d_study in agg.loc["rademacher"].index else int(max(jl_dims))
+d_ref = d_study if d_study in dims else max(dims)
+glue("jl_d_ref_note", Markdown("the study's" if d_ref == d_study else
+                               f"the largest checked (the study's $d={d_study}$ is not a multiple of nnz)"),
+     display=False)
 ratio = (agg["rms_inner"] / agg["pred_inner"]).groupby("kind").mean()
 glue("jl_n", len(G), display=False)
 glue("jl_D", Markdown(f"{D_jl:,}"), display=False)
@@ -372,7 +376,7 @@ agg.round(4)
 # falls with slope {glue:text}`jl_slope_rad:.2f` in $\log d$ for the paper's Rademacher $\Pi$ and
 # {glue:text}`jl_slope_sjl:.2f` for the sparse JL transform (the JL rate is $-0.5$), at
 # {glue:text}`jl_ratio_rad:.2f`× and {glue:text}`jl_ratio_sjl:.2f`× the exact prediction on average.
-# At the study's $d=${glue:text}`jl_d_ref` an inner product is off by {glue:text}`jl_err_ref:.3f` of
+# At {glue:md}`jl_d_ref_note` $d=${glue:text}`jl_d_ref` an inner product is off by {glue:text}`jl_err_ref:.3f` of
 # $\|\mathbf x\|\|\mathbf y\|$ (RMS) and a cosine by {glue:text}`jl_cos_err_ref:.3f`, while these
 # gradients' mean pairwise cosine is {glue:text}`jl_mean_cos:.2f`. GRACE uses only such normalised
 # second moments and centred variances, so $\Pi$ adds noise of this size, shrinking as $1/\sqrt d$,
