@@ -65,7 +65,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from IPython.display import Markdown, display
-from myst_nb import glue
+from grace.notebook import glue
 
 from grace import ablations as A
 from grace import claims

@@ -196,3 +196,15 @@ def test_cli_features_score_rank(mini, tmp_path, capsys):
     assert main(["features", "--model", str(path), "--generations", str(tmp_path / "missing.jsonl"),
                  "--out", str(tmp_path / "x")]) == 2
     assert "missing.jsonl" in capsys.readouterr().err
+
+
+def test_notebook_glue_casts_numpy_scalars(monkeypatch):
+    import myst_nb
+
+    from grace import notebook
+
+    seen = {}
+    monkeypatch.setattr(myst_nb, "glue", lambda name, value, display=False: seen.update({name: value}))
+    notebook.glue("x", np.float64(0.5))
+    notebook.glue("n", np.int64(3))
+    assert type(seen["x"]) is float and type(seen["n"]) is int
