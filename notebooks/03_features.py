@@ -11,7 +11,7 @@
 # ---
 
 # %% [markdown]
-# # 3. Gradient features: $\mathbf h=\log|\mathbf y|\cdot\Pi\mathbf g$
+# # 3. Gradient features: h = log|y| · Πg
 #
 # Every score in this book is a function of one matrix: the student's processed gradients on a
 # teacher's generations (paper §2.1). For a prompt $\mathbf x$ and a response $\mathbf y$,
