@@ -21,7 +21,7 @@ from typing import Any
 
 import torch
 
-IGNORE_INDEX = -100
+from grace.features import IGNORE_INDEX
 
 
 @dataclass

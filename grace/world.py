@@ -28,7 +28,7 @@ from typing import Any
 
 import torch
 
-from grace.distill import IGNORE_INDEX, TrainConfig, encode_all, train_causal_lm
+from grace.distill import TrainConfig, encode_all, train_causal_lm
 
 # One token per newline, calculator brackets and "####"; words carry their leading space; every
 # digit, punctuation mark and bare space is its own token. Decoding is plain concatenation (Fuse), so
@@ -210,7 +210,7 @@ def train_teacher(spec: TeacherSpec, base_dir: str | os.PathLike, problems, temp
 
 
 __all__ = [
-    "IGNORE_INDEX", "TOKEN_PATTERN", "ModelSize", "DEFAULT_SIZES", "TeacherSpec", "build_tokenizer", "make_model",
+    "TOKEN_PATTERN", "ModelSize", "DEFAULT_SIZES", "TeacherSpec", "build_tokenizer", "make_model",
     "count_params", "load_model", "load_tokenizer", "pack_texts", "pretrain_base", "save_model", "train_teacher",
     "teacher_examples",
 ]
