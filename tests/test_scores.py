@@ -86,6 +86,24 @@ def test_grace_matches_inverse_loop_and_spectral(n_prompts, m, d, center):
     )
 
 
+def test_spectral_split_sums_to_grace_and_finds_the_rank_deficient_regime():
+    # full rank: N = 640 rows of isotropic noise in d = 16 -> the other folds span every direction
+    rng = np.random.default_rng(0)
+    ids = np.repeat(np.arange(160), 4)
+    H = rng.standard_normal((640, 16))
+    full = S.grace_spectral_split(H, ids, n_folds=5, nu=1e-3, seed=1)
+    assert full["grace"] == pytest.approx(S.grace(H, ids, n_folds=5, nu=1e-3, seed=1), rel=1e-8)
+    assert full["spanned"] + full["smoothing"] == pytest.approx(full["grace"], rel=1e-12)
+    assert full["dims_below"] == 0 and full["smoothing_frac"] == 0.0
+    # rank deficient: 40 rows in d = 64 -> each fold's 32 training rows leave >= 32 directions unspanned,
+    # and held-out noise lands there with weight d/nu, so the smoothing part dominates the score
+    H2, ids2 = make_H(10, 4, 64, seed=2)
+    low = S.grace_spectral_split(H2, ids2, n_folds=5, nu=1e-3, seed=1)
+    assert low["grace"] == pytest.approx(S.grace(H2, ids2, n_folds=5, nu=1e-3, seed=1), rel=1e-8)
+    assert low["dims_below"] >= 64 - 32
+    assert low["smoothing_frac"] > 0.9
+
+
 @pytest.mark.parametrize("n_prompts,m,d", [(30, 2, 10), (10, 3, 50)])
 def test_primal_and_dual_forms_agree(n_prompts, m, d):
     H, ids = make_H(n_prompts, m, d)
