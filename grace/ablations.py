@@ -319,6 +319,36 @@ def rescore(features_by_config: Mapping[str, Features], *, n: int | None = None,
     return pd.Series(out, name=score, dtype=float)
 
 
+#: Components of :func:`grace_drivers`, each lower-is-better like GRACE itself.
+DRIVERS = ("grace", "g_var", "spectral_factor", "spanned", "smoothing", "smoothing_frac")
+
+
+def grace_drivers(features_by_config: Mapping[str, Features], results: pd.DataFrame, *, n_folds: int = 10,
+                  nu: float = 1e-3, seed: int = 0, target: str = "student_avg_at_k") -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Decompose GRACE per configuration and correlate each part with the student (§2.2, eqs. 3, 6).
+
+    GRACE = G-Var × spectral factor, where G-Var (eq. 3) is the scale of the centred gradients and
+    ``spectral_factor = GRACE / G-Var`` the whitening's effect on it (scale-free). Eq. 6 also splits
+    GRACE into the variance along directions the other folds span and the part set by the smoothing
+    ν/d (:func:`grace.scores.grace_spectral_split`).
+
+    Returns:
+        ``(per_config, rho)``: one row per configuration with the parts, ``dims_below`` and the target;
+        and each part's oriented Spearman ρ with the target (lower-is-better orientation, like GRACE).
+    """
+    tgt = _target_series(results, target)
+    rows = {}
+    for cfg, f in features_by_config.items():
+        split = S.grace_spectral_split(f.H, f.prompt_ids, n_folds=n_folds, nu=nu, seed=seed)
+        gv = S.g_var(f.H)
+        rows[cfg] = {**split, "g_var": gv, "spectral_factor": split["grace"] / gv if gv > 0 else math.nan}
+    per = pd.DataFrame.from_dict(rows, orient="index")
+    per[target] = tgt.reindex(per.index)
+    rho = pd.DataFrame([{"part": p, "rho_oriented": oriented_spearman(per[p], per[target], "grace")}
+                        for p in DRIVERS]).set_index("part")
+    return per, rho
+
+
 # ---------------------------------------------------------------------------------------------
 # correlations and the ablation table (Figs 19–20)
 # ---------------------------------------------------------------------------------------------

@@ -275,3 +275,20 @@ def test_recompute_features_reproduces_saved_features(tmp_path, tiny_llama_dir, 
     np.testing.assert_allclose(got32["t@1"].H, saved.H[:4], rtol=1e-4, atol=1e-7)
     np.testing.assert_allclose(got16["t@1"].H, saved.H[:4], rtol=1e-2, atol=1e-5)
     assert not np.array_equal(got16["t@1"].H, got32["t@1"].H)  # fp16 rounding changed something
+
+
+def test_grace_drivers_decompose_the_results_column(study):
+    root, results = study
+    feats = A.load_study_features(root)
+    settings = A.score_settings(root)
+    per, rho = A.grace_drivers(feats, results, **settings)
+    want = results.set_index("config").loc[per.index]
+    np.testing.assert_allclose(per["grace"], want["grace"], rtol=1e-8)
+    np.testing.assert_allclose(per["g_var"] * per["spectral_factor"], per["grace"], rtol=1e-12)
+    np.testing.assert_allclose(per["spanned"] + per["smoothing"], per["grace"], rtol=1e-10)
+    assert list(rho.index) == list(A.DRIVERS)
+    # the GRACE row is the study's own oriented Spearman for GRACE
+    assert rho.loc["grace", "rho_oriented"] == pytest.approx(
+        A.oriented_spearman(want["grace"], want["student_avg_at_k"]), abs=1e-12)
+    with pytest.raises(ValueError, match="target 'nope'"):
+        A.grace_drivers(feats, results, target="nope", **settings)
