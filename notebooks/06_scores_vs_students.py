@@ -633,7 +633,90 @@ self_tab
 # {glue:text}`self_student_rank:.0f` (paper: {glue:text}`paper_self_student_avg_at_k:.0%`). Verdict:
 # {glue:md}`verdict_self_distillation_gvendi`.
 #
-# ## 6.10 Summary
+# ## 6.10 What drives GRACE here
+#
+# Whatever the verdicts above, it helps to know *which part* of GRACE carries its ranking. GRACE is
+# the product of two factors: G-Var (eq. 3), the scale of the centred gradients, and a scale-free
+# **spectral factor** GRACE / G-Var, the effect of whitening by $\mathbf M(\mathcal D_{-i})^{-1}$.
+# Eq. 6 also splits GRACE by direction. Along an eigenvector $\mathbf u_j$ of
+# $\tilde\Sigma(\mathcal D_{-i})$ the held-out variance is weighted by $1/(\lambda_j+\nu/d)$. Where
+# the other folds span the direction ($\lambda_j \ge \nu/d$) the weight is at most $1/\lambda_j$;
+# where they do not ($\lambda_j<\nu/d$, unavoidable when a fold's complement has fewer rows than
+# $d$) it is about $d/\nu$, and GRACE there measures how much of a held-out gradient is *new* to the
+# other folds, scaled by $1/\nu$. The paper ($n\cdot m = 2048 = 4d$) stays out of that regime.
+# `grace.ablations.grace_drivers` computes both splits from the study's saved features
+# (`grace.scores.grace_spectral_split` for eq. 6), with each part oriented like GRACE
+# (lower is better).
+
+# %%
+from grace import ablations as AB  # noqa: E402
+
+feats_all = AB.load_study_features(study_dir)
+drv, drv_rho = AB.grace_drivers({c: feats_all[c] for c in pool["config"]}, pool, **AB.score_settings(study_dir))
+check("grace_drivers reproduces the GRACE column", np.allclose(drv["grace"], pool.set_index("config").loc[drv.index, "grace"],
+                                                               rtol=1e-6), "rescored GRACE vs results.csv")
+n_rows = int(next(iter(feats_all.values())).H.shape[0])
+d_feat = int(next(iter(feats_all.values())).H.shape[1])
+n_folds_used = int(AB.score_settings(study_dir)["n_folds"])
+gl("drv_rows_per_fold", round(n_rows * (n_folds_used - 1) / n_folds_used))
+gl("drv_d", d_feat)
+gl("drv_smoothing_median", float(drv["smoothing_frac"].median()))
+for part in AB.DRIVERS:
+    gl(f"drv_rho_{part}", float(drv_rho.loc[part, "rho_oriented"]))
+drv_orient = {**SCORE_ORIENTATION, "spectral_factor": -1, "smoothing_frac": -1}
+drv_df = pool.merge(drv.drop(columns=["grace", "g_var", "student_avg_at_k"]), left_on="config", right_index=True)
+fig_drv = Figure(figsize=(11, 4), layout="constrained")
+axd = fig_drv.subplots(1, 2)
+P.plot_score_vs_target(drv_df, "g_var", ax=axd[0], orientation=drv_orient)
+P.plot_score_vs_target(drv_df, "spectral_factor", ax=axd[1], orientation=drv_orient, title="Spectral factor GRACE / G-Var")
+axd[1].set_xscale("log")
+show("fig_drivers", fig_drv)
+g_v, s_v, sm = (float(drv_rho.loc[p, "rho_oriented"]) for p in ("g_var", "spectral_factor", "smoothing_frac"))
+lines = []
+if np.isfinite(g_v):
+    lines.append("The gradient scale alone ranks teachers " + ("the paper's way" if g_v > 0 else
+                 "the *opposite* way: larger gradients go with *better* students here") + f" (ρ = {g_v:.2f}).")
+if np.isfinite(s_v):
+    lines.append("The spectral factor, with scale removed, ranks them " + ("the paper's way" if s_v > 0 else
+                 "the opposite way") + f" (ρ = {s_v:.2f}).")
+med = float(drv["smoothing_frac"].median())
+lines.append(f"The smoothing part is a median {med:.0%} of GRACE: " + (
+    "GRACE here is mostly the smoothing-dominated novelty term, not the whitened variance the paper describes."
+    if med > 0.5 else "GRACE here is mostly whitened variance in spanned directions, the paper's regime."))
+# the same features with nu 100x smaller: does the smoothing part carry the ranking?
+settings_small = {**AB.score_settings(study_dir), "nu": AB.score_settings(study_dir)["nu"] / 100}
+drv_small, drv_rho_small = AB.grace_drivers({c: feats_all[c] for c in pool["config"]}, pool, **settings_small)
+rho_small = float(drv_rho_small.loc["grace", "rho_oriented"])
+med_small = float(drv_small["smoothing_frac"].median())
+gl("drv_nu_small", settings_small["nu"])
+gl("drv_rho_small", rho_small)
+gl("drv_smoothing_median_small", med_small)
+r_now = float(drv_rho.loc["grace", "rho_oriented"])
+if np.isfinite(rho_small) and np.isfinite(r_now):
+    lines.append(f"With ν 100× smaller ({settings_small['nu']:.0e}) the smoothing share falls to a median {med_small:.0%} "
+                 f"and GRACE's ρ is {rho_small:.2f} (against {r_now:.2f}): " + (
+                     "the ranking does not come from the smoothing term." if np.sign(rho_small) == np.sign(r_now)
+                     else "the sign changes, so the smoothing term carries the ranking."))
+glue("drv_reading", Markdown(" ".join(lines)), display=False)
+drv_rho.assign(label=[{"grace": "GRACE", "g_var": "G-Var (scale)", "spectral_factor": "GRACE / G-Var",
+                       "spanned": "spanned part", "smoothing": "smoothing part",
+                       "smoothing_frac": "smoothing share"}[p] for p in drv_rho.index]).round(3)
+
+# %% [markdown]
+# ```{glue:figure} fig_drivers
+# :name: "fig-06-drivers"
+#
+# **GRACE's two factors (no paper figure).** Left: G-Var, the gradient scale (oriented ρ
+# {glue:text}`drv_rho_g_var:.2f`). Right: the spectral factor GRACE / G-Var (oriented ρ
+# {glue:text}`drv_rho_spectral_factor:.2f`); GRACE itself {glue:text}`drv_rho_grace:.2f`.
+# ```
+#
+# Each fold's complement has {glue:text}`drv_rows_per_fold:.0f` rows for $d=$
+# {glue:text}`drv_d:.0f` feature dimensions. Oriented ρ with student avg@k: spanned part
+# {glue:text}`drv_rho_spanned:.2f`, smoothing part {glue:text}`drv_rho_smoothing:.2f`, smoothing
+# share {glue:text}`drv_rho_smoothing_frac:.2f`. {glue:md}`drv_reading`
+#
+# ## 6.11 Summary
 
 # %%
 ledger = pd.DataFrame([c.__dict__ for c in recorded])[["id", "paper", "value", "ci_low", "ci_high", "verdict"]]
@@ -647,12 +730,50 @@ write_json(out / "results.json", {
 counts = ledger["verdict"].value_counts()
 gl("n_claims", len(ledger))
 gl("verdict_counts", ", ".join(f"{n} {v}" for v, n in counts.items()))
+# the discussion below is assembled from this run's numbers, whatever they are
+y = pool["student_avg_at_k"].astype(float)
+top_score = sp.iloc[int(np.nanargmax(sp["rho_oriented"].to_numpy(float)))] if sp["rho_oriented"].notna().any() else None
+acc_rho = rho_of(spi, "teacher_accuracy")
+parts = [f"On the `{profile}` profile the {len(pool)} students reach {y.min():.1%} to {y.max():.1%} avg@k "
+         f"(a spread of {100 * (y.max() - y.min()):.1f} points)."]
+if np.isfinite(r_g):
+    parts.append(f"GRACE's oriented Spearman ρ is {r_g:.2f} (CI {lo_g:.2f} to {hi_g:.2f}); the paper reports "
+                 f"{F.PAPER['fig2_grace_rho']:.2f}. " + (
+                     "The miniature agrees with the paper on the direction." if lo_g > 0 else
+                     "The miniature does **not** reproduce the direction: here GRACE ranks teachers the wrong way."
+                     if hi_g < 0 else "The interval includes zero, so the miniature cannot tell the direction."))
+if top_score is not None and top_score["score"] != "teacher_accuracy":
+    parts.append(f"The best-correlated score is {top_score['label']} (ρ = {top_score['rho_oriented']:.2f}).")
+avgk_rho = rho_of(spi, "teacher_avg_at_k")
+if np.isfinite(acc_rho):
+    parts.append(f"The accuracy of the teacher's generations has ρ = {acc_rho:.2f} and the teacher's own avg@k "
+                 f"ρ = {avgk_rho:.2f}, where the paper finds the teacher's avg@16 nearly uninformative "
+                 f"({F.PAPER['fig1_teacher_rho']:.2f}): " + (
+                     "in this world a teacher that is right more often gives a better student, and no gradient "
+                     "is needed to see it." if acc_rho > 0.5 else "accuracy is not a reliable guide here either."))
+loss_rho = rho_of(spi, "student_loss")
+if np.isfinite(loss_rho) and np.isfinite(r_g) and r_g < 0 and loss_rho < 0:
+    lo_l, hi_l = pool["student_loss"].min(), pool["student_loss"].max()
+    parts.append(f"The student's loss on the teacher's responses is reversed too (ρ = {loss_rho:.2f}; paper "
+                 f"{F.PAPER['fig1_student_loss_rho']:.2f}), with a mean loss of {lo_l:.2f} to {hi_l:.2f} nats per "
+                 "token across these teachers. A hypothesis this book has not tested: the miniature student was "
+                 "pre-trained without any solution text, so every teacher's format is new to it, and larger or "
+                 "more varied gradients mark data with more to learn rather than data that is hard to fit — "
+                 "unlike a Llama base model, which has seen GSM8K-like text before distillation.")
+if np.isfinite(g_v) and np.isfinite(s_v):
+    parts.append(f"Of GRACE's two factors (§6.10), the gradient scale G-Var has ρ = {g_v:.2f} and the spectral "
+                 f"factor ρ = {s_v:.2f}, with the smoothing part a median {med:.0%} of the score.")
+glue("discussion_md", Markdown(" ".join(parts)), display=False)
 print(f"{len(ledger)} claims recorded, {len(checks)} checks passed in {time.time() - t_start:.1f} s")
 ledger.round(3)
 
 # %% [markdown]
 # {glue:text}`n_claims:.0f` claims recorded on the {glue:text}`profile` profile
-# ({glue:text}`verdict_counts`); chapter 9 collects them with those of the other chapters. The
+# ({glue:text}`verdict_counts`); chapter 9 collects them with those of the other chapters.
+#
+# **Discussion.** {glue:md}`discussion_md`
+#
+# The
 # miniature answers the paper's question with the same machinery — a score from gradients of the
 # pre-trained student on a small teacher sample, then a distilled student per configuration — so
 # every number above can be regenerated with the GPU profile on the paper's models, where the
