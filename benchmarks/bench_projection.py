@@ -165,6 +165,8 @@ def run(args) -> dict:
               f"vmap {grads['vmap_ms']:.1f} ms/sample  (baseline = {grad_ms:.1f})", flush=True)  # fmt: skip
         del model
         G = torch.randn(args.batch, D)
+        # memory-read floor: one pass over the batch of gradients (any projection must read G once)
+        read_ms = 1e3 * med(timed(lambda G=G: G.sum(dim=1), args.repeats)) / args.batch
         for d in args.dims:
             row = {"size": size, "params": D, "d": d, "grad_ms": grad_ms}
             rp = bench_projector(lambda D=D, d=d: RademacherProjector(D, d, chunk_size=args.chunk_size), G, args.repeats)
@@ -176,8 +178,8 @@ def run(args) -> dict:
                     "rademacher_cold_ms": rp["cold_ms"], "rademacher_ms": rp["warm_ms"], "cache_mode": rp["cache_mode"],
                     "sparse_jl_cold_ms": sj["cold_ms"], "sparse_jl_ms": sj["warm_ms"],
                     "sparse_jl_block_cold_ms": sjb["cold_ms"], "sparse_jl_block_ms": sjb["warm_ms"],
-                    "gemm_floor_ms": floor}  # fmt: skip
-            for k in ("naive", "rademacher", "sparse_jl", "sparse_jl_block", "gemm_floor"):
+                    "gemm_floor_ms": floor, "read_floor_ms": read_ms}  # fmt: skip
+            for k in ("naive", "rademacher", "sparse_jl", "sparse_jl_block", "gemm_floor", "read_floor"):
                 row[f"{k}_ratio"] = row[f"{k}_ms"] / grad_ms
             row["speedup_vs_naive"] = row["naive_ms"] / row["rademacher_ms"]
             if args.breakdown:
@@ -194,22 +196,33 @@ def rp_chunk(D: int, d: int, chunk_size: int | None) -> int:
 
 HEADER = (f"{'size':>5} {'d':>5} | {'grad':>7} | {'naive':>8} {'rad.cold':>8} {'rad.warm':>8} {'cache':>5} "
           f"{'sjlt':>6} {'sjlt.b':>6} {'floor':>7} | {'naive/g':>7} {'rad/g':>6} {'sjlt/g':>6} {'sjlt.b/g':>8} "
-          f"{'floor/g':>7} {'x naive':>7}")  # fmt: skip
+          f"{'floor/g':>7} {'read/g':>6} {'x naive':>7}")  # fmt: skip
 
 
-def profile_projectors(size: str, d: int, batch: int, block: int, nnz: int) -> None:
-    """torch.profiler tables (top ops by self CPU time) for one warm projection of each kind."""
+def profile_projectors(size: str, d: int, batch: int, block: int, nnz: int) -> dict:
+    """torch.profiler tables (top ops by self CPU time) for one warm projection of each kind.
+
+    Prints each table and returns ``{projector: {"size", "d", "B", "ops": [{op, self_cpu_ms, self_cpu_frac}]}}``.
+    """
     from torch.profiler import ProfilerActivity, profile
 
     D = sum(p.numel() for p in build_model(size).parameters())
     G = torch.randn(batch, D)
-    for name, P in [("RademacherProjector", RademacherProjector(D, d)), ("SparseJLProjector", SparseJLProjector(D, d, nnz=nnz)),
-                    (f"SparseJLProjector(block={block})", SparseJLProjector(D, d, nnz=nnz, block=block))]:  # fmt: skip
+    out = {}
+    for name, P in [("rademacher", RademacherProjector(D, d)), ("sparse_jl", SparseJLProjector(D, d, nnz=nnz)),
+                    ("sparse_jl_block", SparseJLProjector(D, d, nnz=nnz, block=block))]:  # fmt: skip
         P.project(G)  # fill caches
         with profile(activities=[ProfilerActivity.CPU]) as prof:
             P.project(G)
         print(f"\n== profile: {name}, {size} (D = {D:,}), d = {d}, B = {batch}")
-        print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=8))
+        avgs = prof.key_averages()
+        print(avgs.table(sort_by="self_cpu_time_total", row_limit=8))
+        total = sum(e.self_cpu_time_total for e in avgs) or 1.0
+        top = sorted(avgs, key=lambda e: e.self_cpu_time_total, reverse=True)[:6]
+        out[name] = {"size": size, "d": d, "B": batch, "ops": [
+            {"op": e.key, "self_cpu_ms": e.self_cpu_time_total / 1e3, "self_cpu_frac": e.self_cpu_time_total / total}
+            for e in top]}
+    return out
 
 
 def format_row(r: dict) -> str:
@@ -217,7 +230,8 @@ def format_row(r: dict) -> str:
             f"{r['rademacher_ms']:8.1f} {r['cache_mode']:>5} {r['sparse_jl_ms']:6.2f} {r['sparse_jl_block_ms']:6.2f} "
             f"{r['gemm_floor_ms']:7.1f} | {r['naive_ratio']:7.2f} {r['rademacher_ratio']:6.2f} "
             f"{r['sparse_jl_ratio']:6.3f} {r['sparse_jl_block_ratio']:8.3f} "
-            f"{r['gemm_floor_ratio']:7.2f} {r['speedup_vs_naive']:7.1f}")  # fmt: skip
+            f"{r['gemm_floor_ratio']:7.2f} {r.get('read_floor_ratio', float('nan')):6.3f} "
+            f"{r['speedup_vs_naive']:7.1f}")  # fmt: skip
 
 
 def print_row(row: dict, flush: bool = False) -> None:
@@ -257,7 +271,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--chunk-size", type=int, default=None, help="RademacherProjector chunk_size (default: auto)")
     ap.add_argument("--threads", type=int, default=1, help="torch threads (the CI box has 2 shared cores)")
     ap.add_argument("--no-breakdown", dest="breakdown", action="store_false")
-    ap.add_argument("--profile", action="store_true", help="also print torch.profiler tables (4M, d=512)")
+    ap.add_argument("--profile", action="store_true",
+                    help="also record torch.profiler tables (largest size, d=512) in the results file")
     ap.add_argument("--out", default="artifacts/bench/projection.json")
     args = ap.parse_args(argv)
     q = args.quick
@@ -272,7 +287,7 @@ def main(argv: list[str] | None = None) -> int:
     print_summary(results)
     if args.profile:
         torch.set_num_threads(args.threads)
-        profile_projectors("4M", 512, args.batch, args.block, args.nnz)
+        results["profile"] = profile_projectors(args.sizes[-1], 512, args.batch, args.block, args.nnz)
     write_json(Path(args.out), results)
     print(f"\nwrote {args.out} ({results['wall_s']:.0f} s)")
     return 0

@@ -70,7 +70,8 @@ study_profile = load_profile(profile)["name"]
 
 V: dict = {}  # every value quoted in the prose; glued once, in the last cell
 STRING_KEYS = {"grad_default": "n/a", "proj_size": "n/a", "fid_profile": "n/a", "sc_load": "n/a",
-               "claim_metric_verdict": "not testable"}  # fmt: skip
+               "claim_metric_verdict": "not testable",
+               "c_miss_md": Markdown("*(no projection benchmark with a read floor)*")}  # fmt: skip
 
 
 def met(ok) -> str:
@@ -295,6 +296,45 @@ if proj is not None and len(at512):
 # responses are ≈ 300 tokens, Appendix B), faster matrix units (Appendix B estimates the H100), or a
 # structured $\Pi$ — option (c), whose cost does not grow with $d$.
 #
+# ### Where the sparse projection (c) spends its time
+#
+# A sparse JL transform does $O(D\cdot\text{nnz})$ work, so its floor is not arithmetic but memory:
+# it must read every gradient entry at least once. The benchmark measures that floor in the same run
+# as one `G.sum(dim=1)` pass over the batch of gradients (`read_floor_ms`), and, with `--profile`,
+# records `torch.profiler`'s top operations for one warm projection of each kind at the largest size.
+
+# %%
+if proj is not None and len(at512) and "read_floor_ratio" in at512.columns:
+    rf = at512[["size", "params", "grad_ms", "sparse_jl_block_ms", "read_floor_ms"]].copy()
+    rf["(c) / grad"] = at512.sparse_jl_block_ratio
+    rf["read floor / grad"] = at512.read_floor_ratio
+    rf["(c) / read floor"] = at512.sparse_jl_block_ms / at512.read_floor_ms
+    display(rf.round(3))
+    big_r = rf.sort_values("params").iloc[-1]
+    V["read_ratio_512"] = float(big_r["read floor / grad"])
+    V["c_over_read"] = float(big_r["(c) / read floor"])
+    missed = at512[at512.sparse_jl_block_ratio > 0.05]
+    STRING_KEYS["c_miss_md"] = Markdown(
+        "(c) meets 0.05× at every size measured." if missed.empty else
+        f"(c) misses 0.05× at {', '.join(missed['size'])} (measured "
+        f"{', '.join(f'{v:.3f}×' for v in missed.sparse_jl_block_ratio)}).")
+if proj is not None and proj.get("profile"):
+    prof_rows = [{"projector": name, "size": p["size"], "op": o["op"], "self CPU ms": o["self_cpu_ms"],
+                  "share": o["self_cpu_frac"]} for name, p in proj["profile"].items() for o in p["ops"][:4]]  # fmt: skip
+    display(Markdown("**torch.profiler, one warm projection** (top operations by self CPU time):"))
+    display(pd.DataFrame(prof_rows).round(3))
+    ops = proj["profile"].get("sparse_jl_block", {}).get("ops", [])
+    V["c_top_share"] = float(sum(o["self_cpu_frac"] for o in ops if o["op"] in ("aten::mul", "aten::sum")))
+
+# %% [markdown]
+# {glue:md}`c_miss_md` On the largest student, one read of the gradients alone costs
+# {glue:text}`read_ratio_512:.3f`× the gradient time, and the blocked sparse JL (c) takes
+# {glue:text}`c_over_read:.1f`× that read: its first step, the signed block sums, is an elementwise
+# sign multiply into a scratch buffer followed by a strided sum — {glue:text}`c_top_share:.0%` of its
+# profiled time — so it passes over the gradients three times (read, write, read). A fused kernel that
+# multiplies and sums in one pass would approach the read floor; PyTorch has no such op on CPU. The
+# default stays (b), the paper's $\Pi$, regardless: (c) is opt-in.
+#
 # ## A.4 Scores
 #
 # `bench_scores.py` scores one seeded, structured Gaussian feature matrix of $N=n\cdot m$ rows and
@@ -477,7 +517,8 @@ GLUE_KEYS = """all_one_cpu_ms all_one_ms b_over_floor bench_T bench_run_seconds 
 dis_gram_c dis_gram_c1 dis_samples fid_D fid_configs fid_d fid_loss_diff fid_profile fid_rho_b_y fid_rho_bc fid_rho_bc1
 fid_rho_c_y fid_verdict floor_ratio_512 flop_ratio gemm_frac gemm_gflops gemm_needed grace_speedup grace_speedup_cpu
 grad_default grad_gflops many_wall_s n_met n_targets n_teachers naive_speedup_512 per100_wall_s proj_size rad_ratio_512
-sc_N sc_d sc_load sjlt_block_ratio_512 sjlt_ratio_512 vmap_speedup_max vmap_speedup_min""".split()
+sc_N sc_d sc_load sjlt_block_ratio_512 sjlt_ratio_512 vmap_speedup_max vmap_speedup_min read_ratio_512 c_over_read
+c_top_share c_miss_md""".split()
 V.setdefault("fid_verdict", Markdown("*not available (no fidelity results)*"))
 for k in GLUE_KEYS:
     glue(k, V.get(k, STRING_KEYS.get(k, np.nan)), display=False)
@@ -485,8 +526,11 @@ print(f"appendix A done in {time.time() - t_start:.1f} s")
 
 # %% [markdown]
 # {glue:text}`n_met` of the {glue:text}`n_targets` computed target checks are met; every miss is
-# explained above (the GEMM floor for (b); shared cores for wall-clock score timings when their CPU
-# time meets the target; the blocked sparse JL's fidelity on a small student). The paper's Table 1
+# explained above: the GEMM floor for (b); the extra passes over the gradients for (c) where it
+# misses, and the transpose copy that dominates the textbook SJLT (`aten::copy_` in its profile),
+# which is why the blocked variant is the (c) the targets are checked on; shared cores for wall-clock
+# score timings when their CPU time meets the target; and, where it misses, the blocked sparse JL's
+# fidelity on the study's small student. The paper's Table 1
 # statement that the metric takes under 10 seconds is recorded in the claims ledger as
 # **{glue:text}`claim_metric_verdict`**: on this CPU all scores of one teacher with $N=$
 # {glue:text}`sc_N` rows and $d=$ {glue:text}`sc_d` take {glue:text}`all_one_ms:.0f` ms (the paper's
