@@ -509,10 +509,14 @@ def grace_spectral(
     H = _check_H(H)
     nu = _check_nu(nu)
     fold_idx = _resolve_folds(prompt_ids, len(H), n_folds, seed, folds)
+    return sum(float(t.sum()) for t, _ in _spectral_terms(H, fold_idx, nu, center)) / len(H)
+
+
+def _spectral_terms(H: np.ndarray, fold_idx: Sequence[np.ndarray], nu: float, center: str):
+    """Per fold i: eq. 6's terms ``(Σ_{h∈D_i} ((h − c)ᵀu_j)²) / (λ_j + ν/d)`` and the λ_j, both (d,)."""
     N, d = H.shape
     Hn = _unit_rows(H)
     mu = H.mean(axis=0)
-    total = 0.0
     for I in fold_idx:
         keep = np.ones(N, dtype=bool)
         keep[I] = False
@@ -520,8 +524,7 @@ def grace_spectral(
         lam, U = np.linalg.eigh(B.T @ B / len(B))  # (d,), (d, d)
         c = H[I].mean(axis=0) if center == "fold" else mu
         proj = (H[I] - c) @ U  # (r, d): projections on every eigenvector
-        total += float(((proj**2).sum(axis=0) / (lam + nu / d)).sum())
-    return total / N
+        yield (proj**2).sum(axis=0) / (lam + nu / d), lam
 
 
 def grace_spectral_split(
@@ -535,10 +538,10 @@ def grace_spectral_split(
     """Where GRACE's value comes from: eq. 6 split at the smoothing level ν/d (a diagnostic).
 
     Eq. 6 weights the held-out variance along each eigenvector u_j of Σ̃(D₋ᵢ) by 1/(λ_j + ν/d).
-    Directions the other folds span (λ_j ≥ ν/d) get weight ≤ 1/λ_j; directions they do not span
-    (λ_j < ν/d; always present when the training folds have fewer rows than d) get weight ≈ d/ν, so
-    there GRACE measures how much held-out gradient falls outside the others' span, scaled by 1/ν
-    — a regime the paper, with n·m = 4d, never enters. Fold-centred (eq. 4).
+    Directions the other folds span (λ_j ≥ ν/d) get weight ≤ 1/λ_j; directions they barely span
+    (λ_j < ν/d: always present when the training folds have fewer rows than d, and also when the
+    gradients are effectively low-rank) get weight ≈ d/ν, so there GRACE measures how much held-out
+    gradient falls outside the others' span, scaled by 1/ν. Fold-centred (eq. 4).
 
     Args:
         H, prompt_ids, n_folds, nu, seed, folds: as for :func:`grace`.
@@ -552,16 +555,9 @@ def grace_spectral_split(
     nu = _check_nu(nu)
     fold_idx = _resolve_folds(prompt_ids, len(H), n_folds, seed, folds)
     N, d = H.shape
-    Hn = _unit_rows(H)
     parts = np.zeros(2)  # [spanned, smoothing]
     below = 0
-    for I in fold_idx:
-        keep = np.ones(N, dtype=bool)
-        keep[I] = False
-        B = Hn[keep]  # (r', d)
-        lam, U = np.linalg.eigh(B.T @ B / len(B))  # (d,), (d, d)
-        proj = (H[I] - H[I].mean(axis=0)) @ U  # (r, d)
-        terms = (proj**2).sum(axis=0) / (lam + nu / d)  # (d,)
+    for terms, lam in _spectral_terms(H, fold_idx, nu, "fold"):
         low = lam < nu / d
         parts += terms[~low].sum(), terms[low].sum()
         below += int(low.sum())

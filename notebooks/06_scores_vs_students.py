@@ -641,9 +641,10 @@ self_tab
 # Eq. 6 also splits GRACE by direction. Along an eigenvector $\mathbf u_j$ of
 # $\tilde\Sigma(\mathcal D_{-i})$ the held-out variance is weighted by $1/(\lambda_j+\nu/d)$. Where
 # the other folds span the direction ($\lambda_j \ge \nu/d$) the weight is at most $1/\lambda_j$;
-# where they do not ($\lambda_j<\nu/d$, unavoidable when a fold's complement has fewer rows than
-# $d$) it is about $d/\nu$, and GRACE there measures how much of a held-out gradient is *new* to the
-# other folds, scaled by $1/\nu$. The paper ($n\cdot m = 2048 = 4d$) stays out of that regime.
+# where they barely do ($\lambda_j<\nu/d$: unavoidable when a fold's complement has fewer rows than
+# $d$, and common when the gradients are effectively low-rank) it is about $d/\nu$, and GRACE there
+# measures how much of a held-out gradient is *new* to the other folds, scaled by $1/\nu$. The paper
+# ($n\cdot m = 2048 = 4d$) does not report its spectrum, so we cannot say which regime it is in.
 # `grace.ablations.grace_drivers` computes both splits from the study's saved features
 # (`grace.scores.grace_spectral_split` for eq. 6), with each part oriented like GRACE
 # (lower is better).
