@@ -18,3 +18,31 @@ def glue(name: str, value: Any, display: bool = False) -> None:
     if isinstance(value, np.generic):
         value = value.item()
     _glue(name, value, display=display)
+
+
+#: One line per profile, shown at the top of the chapters that depend on the study's profile.
+PROFILE_NOTES = {
+    "smoke": "**Profile `smoke`:** tiny models trained for a few steps. The numbers on this page only "
+             "exercise the code; they say nothing about the paper.",
+    "quick": "**Profile `quick`:** a reduced miniature study; the numbers are indicative only.",
+    "full": "**Profile `full`:** the full miniature study, the one whose numbers the book discusses.",
+    "gpu": "**Profile `gpu`:** the paper's student and teachers on GSM8K.",
+}
+
+
+def profile_note(profile: str) -> str:
+    """The Markdown note for ``profile`` (a generic one for a user's own profile)."""
+    return PROFILE_NOTES.get(profile, f"**Profile `{profile}`.**")
+
+
+class Checks(list):
+    """A chapter's numeric checks, kept as ``{check, passed, detail}`` rows (a plain list for JSON/pandas).
+
+    ``checks.check(name, ok, detail)`` records one; a failing check raises ``AssertionError`` so the
+    chapter's papermill run fails and the book build never renders it.
+    """
+
+    def check(self, name: str, ok: bool, detail: str) -> None:
+        self.append({"check": name, "passed": bool(ok), "detail": detail})
+        if not ok:
+            raise AssertionError(f"check failed: {name}: {detail}")

@@ -77,6 +77,7 @@ from scipy.stats import spearmanr
 
 from grace import analysis, cli, rank
 from grace.io import read_json, read_jsonl, write_json, write_jsonl
+from grace.notebook import profile_note
 from grace.study import ensure_study
 
 t_start = time.time()
@@ -86,14 +87,7 @@ results, study_dir = ensure_study(profile)
 prof = read_json(study_dir / "profile.json")
 miniature = "world" in prof
 print(f"study: {study_dir} ({len(results)} teacher × temperature configurations)")
-PROFILE_NOTES = {
-    "smoke": "**Profile `smoke`:** tiny models trained for a few steps. The numbers on this page only "
-             "exercise the code; they say nothing about the paper.",
-    "quick": "**Profile `quick`:** a reduced miniature study; the numbers are indicative only.",
-    "full": "**Profile `full`:** the full miniature study, the one whose numbers the book discusses.",
-    "gpu": "**Profile `gpu`:** the paper's student and teachers on GSM8K.",
-}
-glue("profile_note", Markdown(PROFILE_NOTES.get(profile, f"**Profile `{profile}`.**")), display=False)
+glue("profile_note", Markdown(profile_note(profile)), display=False)
 
 # %% [markdown]
 # {glue:md}`profile_note`

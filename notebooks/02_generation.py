@@ -51,6 +51,7 @@ from myst_nb import glue
 
 from grace import analysis, plots, tasks
 from grace.io import read_json, read_jsonl, write_json
+from grace.notebook import profile_note
 from grace.study import ensure_study, make_task
 from grace.world import load_tokenizer
 
@@ -67,14 +68,7 @@ teachers = list(dict.fromkeys(results.teacher))
 tok_path = study_dir / "world" / "tokenizer" if miniature else prof["models"]["student"]
 tokenizer = load_tokenizer(tok_path)
 print(f"study: {study_dir}; task: {prof['task']}; temperatures {temps}; teachers {teachers}")
-PROFILE_NOTES = {
-    "smoke": "**Profile `smoke`:** tiny models trained for a few steps. The numbers on this page only "
-             "exercise the code; they say nothing about the paper.",
-    "quick": "**Profile `quick`:** a reduced miniature study; the numbers are indicative only.",
-    "full": "**Profile `full`:** the full miniature study, the one whose numbers the book discusses.",
-    "gpu": "**Profile `gpu`:** the paper's student and teachers on GSM8K.",
-}
-glue("profile_note", Markdown(PROFILE_NOTES.get(profile, f"**Profile `{profile}`.**")), display=False)
+glue("profile_note", Markdown(profile_note(profile)), display=False)
 
 
 def show(text: str, indent: str = "    ") -> str:

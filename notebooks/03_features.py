@@ -70,6 +70,7 @@ from grace.features import (
     study_gradient_norms,
 )
 from grace.io import read_json, read_jsonl, write_json
+from grace.notebook import profile_note
 from grace.projection import projector_from_meta
 from grace.study import ensure_study, scoring_subset
 from grace.world import load_model, load_tokenizer
@@ -93,14 +94,7 @@ glue("D", D, display=False)
 glue("D_fmt", Markdown(f"{D:,}"), display=False)
 glue("config", Markdown(f"`{config}`"), display=False)
 print(f"student {student_path}: D = {D:,} trainable parameters; device {device}; example config {config}")
-PROFILE_NOTES = {
-    "smoke": "**Profile `smoke`:** tiny models trained for a few steps. The numbers on this page only "
-             "exercise the code; they say nothing about the paper.",
-    "quick": "**Profile `quick`:** a reduced miniature study; the numbers are indicative only.",
-    "full": "**Profile `full`:** the full miniature study, the one whose numbers the book discusses.",
-    "gpu": "**Profile `gpu`:** the paper's student and teachers on GSM8K.",
-}
-glue("profile_note", Markdown(PROFILE_NOTES.get(profile, f"**Profile `{profile}`.**")), display=False)
+glue("profile_note", Markdown(profile_note(profile)), display=False)
 
 # %% [markdown]
 # {glue:md}`profile_note`

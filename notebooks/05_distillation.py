@@ -51,6 +51,8 @@ from grace import analysis as A
 from grace import claims
 from grace import figures as F
 from grace.io import read_json, write_json
+from grace.notebook import Checks
+from grace.notebook import glue as gl  # numpy scalars glued as Python numbers
 from grace.plots import save_figure
 from grace.study import ensure_study
 
@@ -60,15 +62,9 @@ out.mkdir(parents=True, exist_ok=True)
 results, study_dir = ensure_study(profile)
 prof = read_json(study_dir / "profile.json")
 pool = results if include_self else results[~results["is_self"].astype(bool)]
-checks: list[dict] = []
+checks = Checks()  # grace.notebook.Checks: a failing check raises, so the chapter never renders
+check = checks.check
 recorded: list[claims.Claim] = []
-
-
-def check(name: str, ok: bool, detail: str) -> None:
-    """A genuine identity of the pipeline; raise if it fails (the chapter must not render then)."""
-    checks.append({"check": name, "passed": bool(ok), "detail": detail})
-    if not ok:
-        raise AssertionError(f"check failed: {name}: {detail}")
 
 
 def show(name: str, fig) -> None:
@@ -82,15 +78,6 @@ def record(**kw) -> claims.Claim:
     claims.record(study_dir.parent, c)
     recorded.append(c)
     return c
-
-
-def gl(name: str, value) -> None:
-    """Glue a number as a plain Python int/float (numpy scalars would glue as 'np.float64(...)')."""
-    if isinstance(value, int | np.integer) and not isinstance(value, bool):
-        value = int(value)
-    elif isinstance(value, float | np.floating):
-        value = float(value)
-    glue(name, value, display=False)
 
 
 def verdict_md(v: str) -> Markdown:

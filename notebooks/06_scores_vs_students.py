@@ -66,6 +66,8 @@ from grace import claims
 from grace import figures as F
 from grace import plots as P
 from grace.io import read_json, write_json
+from grace.notebook import Checks
+from grace.notebook import glue as gl  # numpy scalars glued as Python numbers
 from grace.scores import SCORE_ORIENTATION
 from grace.study import ensure_study
 
@@ -80,15 +82,9 @@ varying = [s for s in SCORE_ORIENTATION if s in pool.columns and pool[s].notna()
            and pool[s].nunique() > 1]  # the study's rule (grace.study.write_analysis)
 scores_all = list(dict.fromkeys(main + varying))  # the paper's three always (NaN ρ if constant)
 acc = F.per_prompt_matrix(study_dir, list(results["config"]))  # (test prompts, configs) for gap CIs
-checks: list[dict] = []
+checks = Checks()  # grace.notebook.Checks: a failing check raises, so the chapter never renders
+check = checks.check
 recorded: list[claims.Claim] = []
-
-
-def check(name: str, ok: bool, detail: str) -> None:
-    """A genuine identity of the pipeline; raise if it fails (the chapter must not render then)."""
-    checks.append({"check": name, "passed": bool(ok), "detail": detail})
-    if not ok:
-        raise AssertionError(f"check failed: {name}: {detail}")
 
 
 def show(name: str, fig: Figure) -> None:
@@ -105,15 +101,6 @@ def record(id: str, claim: str, paper: str, value: float, verdict: str, rule: st
     claims.record(study_dir.parent, c)
     recorded.append(c)
     glue(f"verdict_{id}", Markdown(f"**{verdict}**"), display=False)
-
-
-def gl(name: str, value) -> None:
-    """Glue a number as a plain Python int/float (numpy scalars would glue as 'np.float64(...)')."""
-    if isinstance(value, int | np.integer) and not isinstance(value, bool):
-        value = int(value)
-    elif isinstance(value, float | np.floating):
-        value = float(value)
-    glue(name, value, display=False)
 
 
 for key, value in F.PAPER.items():
@@ -653,12 +640,13 @@ self_tab
 from grace import ablations as AB  # noqa: E402
 
 feats_all = AB.load_study_features(study_dir)
-drv, drv_rho = AB.grace_drivers({c: feats_all[c] for c in pool["config"]}, pool, **AB.score_settings(study_dir))
+settings = AB.score_settings(study_dir)  # the study's C, ν and fold seed
+pool_feats = {c: feats_all[c] for c in pool["config"]}
+drv, drv_rho = AB.grace_drivers(pool_feats, pool, **settings)
 check("grace_drivers reproduces the GRACE column", np.allclose(drv["grace"], pool.set_index("config").loc[drv.index, "grace"],
                                                                rtol=1e-6), "rescored GRACE vs results.csv")
-n_rows = int(next(iter(feats_all.values())).H.shape[0])
-d_feat = int(next(iter(feats_all.values())).H.shape[1])
-n_folds_used = int(AB.score_settings(study_dir)["n_folds"])
+n_rows, d_feat = (int(x) for x in next(iter(feats_all.values())).H.shape)
+n_folds_used = int(settings["n_folds"])
 gl("drv_rows_per_fold", round(n_rows * (n_folds_used - 1) / n_folds_used))
 gl("drv_d", d_feat)
 gl("drv_smoothing_median", float(drv["smoothing_frac"].median()))
@@ -685,8 +673,8 @@ lines.append(f"The smoothing part is a median {med:.0%} of GRACE: " + (
     "GRACE here is mostly the smoothing-dominated novelty term, not the whitened variance the paper describes."
     if med > 0.5 else "GRACE here is mostly whitened variance in spanned directions, the paper's regime."))
 # the same features with nu 100x smaller: does the smoothing part carry the ranking?
-settings_small = {**AB.score_settings(study_dir), "nu": AB.score_settings(study_dir)["nu"] / 100}
-drv_small, drv_rho_small = AB.grace_drivers({c: feats_all[c] for c in pool["config"]}, pool, **settings_small)
+settings_small = {**settings, "nu": settings["nu"] / 100}
+drv_small, drv_rho_small = AB.grace_drivers(pool_feats, pool, **settings_small)
 rho_small = float(drv_rho_small.loc["grace", "rho_oriented"])
 med_small = float(drv_small["smoothing_frac"].median())
 gl("drv_nu_small", settings_small["nu"])

@@ -208,3 +208,19 @@ def test_notebook_glue_casts_numpy_scalars(monkeypatch):
     notebook.glue("x", np.float64(0.5))
     notebook.glue("n", np.int64(3))
     assert type(seen["x"]) is float and type(seen["n"]) is int
+
+
+def test_notebook_checks_record_and_raise():
+    import json
+
+    from grace import notebook
+
+    checks = notebook.Checks()
+    checks.check("holds", True, "1 = 1")
+    with pytest.raises(AssertionError, match="check failed: breaks: 1 != 2"):
+        checks.check("breaks", False, "1 != 2")
+    assert checks == [{"check": "holds", "passed": True, "detail": "1 = 1"},
+                      {"check": "breaks", "passed": False, "detail": "1 != 2"}]
+    assert json.loads(json.dumps(checks))[0]["passed"] is True
+    assert notebook.profile_note("full").startswith("**Profile `full`:**")
+    assert notebook.profile_note("mine") == "**Profile `mine`.**"
