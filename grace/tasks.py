@@ -382,21 +382,136 @@ STYLES: dict[str, Callable[..., str]] = {
 }
 
 
-def render_solution(problem: Problem, style: str = "calc", rng: random.Random | None = None) -> str:
+# ----------------------------------------------------------------------------------------------
+# Varied chains of thought (the paper-regime world)
+#
+# Real teachers do not write one canonical solution per problem: m samples of one prompt differ in
+# phrasing, optional explanations, the order of a commutative step's operands and unit words. The
+# varied renderers below keep each family's surface form (calculator annotations, bare equations,
+# explained steps) and draw those choices from ``rng``, so a teacher trained on them samples diverse
+# solutions. The random draws never depend on the numbers, so the same ``rng`` state renders a
+# correct and a slipped solution with identical wording (used by the world checks).
+
+_LEADS = ("", "", "", "So ", "Then ", "Now ")  # optional openers of a later step
+_VERBOSE_WHY: dict[str, tuple[str, ...]] = {
+    "buys": ("{N} buys {b} more, so we add", "{N} gets {b} more, so we add", "Buying {b} more means we add"),
+    "finds": ("{N} finds {b} more, so we add", "{N} gets {b} more, so we add", "Finding {b} more means we add"),
+    "gets": ("{F} gives {b} more, so we add", "{N} gets {b} more from {F}, so we add", "{F} adds {b}, so we add"),
+    "gives": ("{N} gives away {b}, so we subtract", "{N} has {b} less now, so we subtract",
+              "Giving {b} to {F} means we subtract"),
+    "sells": ("{N} sells {b}, so we subtract", "{N} has {b} less now, so we subtract", "Selling {b} means we subtract"),
+    "loses": ("{N} loses {b}, so we subtract", "{N} has {b} less now, so we subtract", "Losing {b} means we subtract"),
+    "times": ("There are {b} times as many, so we multiply", "{N} has {b} times as many, so we multiply",
+              "The number is {b} times bigger, so we multiply"),
+    "grows": ("The number grows {b} times, so we multiply", "{N} has {b} times as many, so we multiply",
+              "The number is {b} times bigger, so we multiply"),
+    "splits": ("{N} keeps one of {b} piles, so we divide", "{N} keeps one part in {b}, so we divide",
+               "One of {b} equal piles means we divide"),
+    "shares": ("{N} keeps one of {b} shares, so we divide", "{N} keeps one part in {b}, so we divide",
+               "One of {b} equal shares means we divide"),
+}
+_VERBOSE_END = ("The answer is {r}.", "So {N} has {r} {item}.", "{N} has {r} {item} now.", "")
+
+
+def _expr(s: Step, rng: random.Random) -> str:
+    """``a op b``, with the operands of ``+``/``*`` swapped 30 % of the time (an equivalent order)."""
+    swap = rng.random() < 0.3
+    return f"{s.b}{s.op}{s.a}" if swap and s.op in "+*" else f"{s.a}{s.op}{s.b}"
+
+
+def _lead(i: int, rng: random.Random) -> str:
+    lead = rng.choice(_LEADS)
+    return lead if i > 0 else ""
+
+
+def varied_calc(problem: Problem, rng: random.Random, steps: list[Step] | None = None) -> str:
+    """Calculator style with varied wording: ``Then 3+5=<<3+5=8>>8 apples.`` (unit word optional)."""
+    steps = problem.steps if steps is None else steps
+    lines = []
+    for i, s in enumerate(steps):
+        lead, e, unit = _lead(i, rng), _expr(s, rng), rng.random() < 0.7
+        lines.append(f"{lead}{e}=<<{e}={s.result}>>{s.result}" + (f" {problem.item}." if unit else "."))
+    return "\n".join(lines + [f"#### {steps[-1].result}"])
+
+
+def varied_terse(problem: Problem, rng: random.Random, steps: list[Step] | None = None) -> str:
+    """Equations only, with varied spacing and operand order: ``5 + 3 = 8`` or ``3+5=8``."""
+    steps = problem.steps if steps is None else steps
+    lines = []
+    for s in steps:
+        e, spaced = _expr(s, rng), rng.random() < 0.4
+        lines.append(e.replace(s.op, f" {s.op} ", 1) + f" = {s.result}" if spaced else f"{e}={s.result}")
+    return "\n".join(lines + [f"#### {steps[-1].result}"])
+
+
+def varied_verbose(problem: Problem, rng: random.Random, steps: list[Step] | None = None) -> str:
+    """Explained steps with one of three phrasings each, optional openers and an optional closing line."""
+    steps = problem.steps if steps is None else steps
+    lines = []
+    for i, s in enumerate(steps):
+        why = rng.choice(_VERBOSE_WHY[s.phrase]).format(N=problem.name, F=problem.friend, b=s.b)
+        lead = _lead(i, rng)
+        if lead:
+            why = why[0].lower() + why[1:] if why.split()[0] not in {problem.name, problem.friend} else why
+        lines.append(f"{lead}{why}: {_expr(s, rng)}={s.result}.")
+    end = rng.choice(_VERBOSE_END).format(r=steps[-1].result, N=problem.name, item=problem.item)
+    return "\n".join(lines + ([end] if end else []) + [f"#### {steps[-1].result}"])
+
+
+def varied_slip(problem: Problem, rng: random.Random, steps: list[Step] | None = None) -> str:
+    """Varied calculator style with the slips of :func:`slip_steps` (``#### N`` may be wrong)."""
+    return varied_calc(problem, rng, slip_steps(problem, rng) if steps is None else steps)
+
+
+VARIED_STYLES: dict[str, Callable[..., str]] = {
+    "calc": varied_calc,
+    "verbose": varied_verbose,
+    "terse": varied_terse,
+    "answer": lambda problem, rng, steps=None: style_answer(problem),
+    "slip": varied_slip,
+}
+"""The paper-regime renderers, keyed like :data:`STYLES`: ``f(problem, rng, steps=None)``."""
+
+
+def render_solution(problem: Problem, style: str = "calc", rng: random.Random | None = None,
+                    varied: bool = False) -> str:
     """Render ``problem``'s solution in a teacher style (the teachers' responses of paper §3).
 
     Args:
         problem: a synthetic :class:`Problem`.
         style: a key of :data:`STYLES`.
-        rng: randomness for stochastic styles (``slip``); ``None`` derives it from the problem uid,
-            so the same problem always renders the same way.
+        rng: randomness for stochastic styles (``slip``, and every style when ``varied``); ``None``
+            derives it from the problem uid, so the same problem always renders the same way.
+        varied: draw wording, operand order and unit words per call (:data:`VARIED_STYLES`), as real
+            chains of thought vary between samples; ``False`` renders today's one canonical form.
 
     Returns:
         The solution text; it always ends with a ``#### N`` line.
     """
     if style not in STYLES:
         raise ValueError(f"style={style!r}: use one of {sorted(STYLES)}")
-    return STYLES[style](problem, _rng_for(problem, style, rng))
+    rng = _rng_for(problem, style, rng)
+    return VARIED_STYLES[style](problem, rng) if varied else STYLES[style](problem, rng)
+
+
+def render_pair(problem: Problem, style: str, rng: random.Random,
+                slip_prob: float = SLIP_PROB) -> tuple[str, str] | None:
+    """A correct and a corrupted (arithmetic-slipped) varied solution with identical wording.
+
+    Used by the world checks' ``loss_separation``: the two texts differ only in numbers. Returns
+    ``None`` when no step slipped (the texts would be equal).
+    """
+    if style not in ("calc", "verbose", "terse"):
+        raise ValueError(f"style={style!r}: render_pair needs a chain-of-thought style (calc, verbose, terse)")
+    flawed = slip_steps(problem, rng, slip_prob)
+    if [s.result for s in flawed] == [s.result for s in problem.steps]:
+        return None
+    wording = random.Random(rng.random())
+    wording_state = wording.getstate()
+    good = VARIED_STYLES[style](problem, wording)
+    wording.setstate(wording_state)
+    bad = VARIED_STYLES[style](problem, wording, flawed)
+    return good, bad
 
 
 # ----------------------------------------------------------------------------------------------
@@ -439,19 +554,7 @@ def _narrative(rng: random.Random, d: Difficulty) -> str:
     return f"{name} has {a} {item} and {b} {item2}. {friend} has no {item}."
 
 
-def pretraining_corpus(n: int, seed: int = 0, difficulty: str | Difficulty = "medium") -> list[str]:
-    """Generic domain text to pre-train the student before distillation (paper §3's base model).
-
-    A mix of train-split questions without solutions (40%), lines of three arithmetic facts
-    (``5 + 3 = 8. 7 times 6 is 42. ...``, 30%) and short narratives about the same entities (30%).
-    Never any teacher style: no ``####`` and no ``<<...>>`` annotations.
-
-    Args:
-        n: number of texts.
-        seed: random seed.
-        difficulty: number ranges, as in :func:`generate_problems`.
-    """
-    d = get_difficulty(difficulty)
+def _base_corpus(n: int, seed: int, d: Difficulty) -> list[str]:
     rng = random.Random(_seed_int("pretraining_corpus", seed, asdict(d)))
     kinds = [rng.choices(("question", "facts", "narrative"), weights=(4, 3, 3))[0] for _ in range(n)]
     questions = iter(generate_problems(kinds.count("question"), seed=_seed_int("pretrain-q", seed),
@@ -465,6 +568,63 @@ def pretraining_corpus(n: int, seed: int = 0, difficulty: str | Difficulty = "me
         else:
             out.append(_narrative(rng, d))
     return out
+
+
+def worked_solutions(n: int, seed: int, d: Difficulty, mix: dict[str, float], template: str,
+                     min_steps: int = 1, max_steps: int = 4) -> list[str]:
+    """``n`` worked solutions ``template(question) + solution`` in the surface forms of ``mix``.
+
+    The analogue of the worked math in a web corpus (issue 11's paper regime): train-split problems,
+    correct arithmetic, each solution a varied rendering (:data:`VARIED_STYLES`) in a style drawn with
+    the weights of ``mix`` (e.g. ``{"calc": 0.5, "terse": 0.3, "verbose": 0.2}``).
+    """
+    bad = set(mix) - {"calc", "verbose", "terse"}
+    if bad or not mix or min(mix.values()) < 0 or sum(mix.values()) <= 0:
+        raise ValueError(f"worked-solution mix {mix!r}: use positive weights over calc, verbose and terse")
+    if "{prompt}" not in template:
+        raise ValueError(f"template {template!r} has no '{{prompt}}' placeholder")
+    rng = random.Random(_seed_int("worked-solutions", seed, asdict(d), sorted(mix.items())))
+    probs = generate_problems(n, seed=_seed_int("pretrain-worked", seed), split="train",
+                              min_steps=min_steps, max_steps=max_steps, difficulty=d)
+    styles, weights = zip(*sorted(mix.items()), strict=True)
+    return [template.format(prompt=p.question) + VARIED_STYLES[rng.choices(styles, weights)[0]](p, rng)
+            for p in probs]
+
+
+def pretraining_corpus(n: int, seed: int = 0, difficulty: str | Difficulty = "medium", worked_share: float = 0.0,
+                       worked_mix: dict[str, float] | None = None, template: str = "Q: {prompt}\nA:",
+                       min_steps: int = 1, max_steps: int = 4) -> list[str]:
+    """Generic domain text to pre-train the student before distillation (paper §3's base model).
+
+    A mix of train-split questions without solutions (40%), lines of three arithmetic facts
+    (``5 + 3 = 8. 7 times 6 is 42. ...``, 30%) and short narratives about the same entities (30%).
+    With ``worked_share = 0`` (the ``format-shock`` world) there is no teacher style at all: no
+    ``####`` and no ``<<...>>`` annotations, and the corpus is exactly the original one.
+    With ``worked_share > 0`` (the paper regime) that share of the ``n`` texts is replaced by
+    :func:`worked_solutions` in the surface forms of ``worked_mix``, shuffled in: the student has read
+    worked math before it meets any teacher, as Llama-*-Base has.
+
+    Args:
+        n: number of texts.
+        seed: random seed.
+        difficulty: number ranges, as in :func:`generate_problems`.
+        worked_share: fraction of worked solutions, in ``[0, 1)``.
+        worked_mix: style weights of the worked solutions (required when ``worked_share > 0``).
+        template: the Q/A prompt template the worked solutions are written in.
+        min_steps, max_steps: step range of the worked solutions' problems.
+    """
+    d = get_difficulty(difficulty)
+    if not 0.0 <= worked_share < 1.0:
+        raise ValueError(f"worked_share={worked_share}: use a fraction in [0, 1)")
+    n_worked = round(n * worked_share)
+    if n_worked == 0:
+        return _base_corpus(n, seed, d)
+    if not worked_mix:
+        raise ValueError("worked_share > 0 needs worked_mix, e.g. {calc: 0.5, terse: 0.3, verbose: 0.2}")
+    texts = _base_corpus(n - n_worked, seed, d) + worked_solutions(n_worked, seed, d, dict(worked_mix), template,
+                                                                   min_steps, max_steps)
+    random.Random(_seed_int("pretraining-shuffle", seed, n, worked_share)).shuffle(texts)
+    return texts
 
 
 _TOKEN_RE = re.compile(r"\d|[A-Za-z]+|<<|>>|####|\S")
@@ -921,5 +1081,6 @@ __all__ = [
     "MathTask", "Problem", "Step", "SyntheticTask", "Task", "apply_op", "count_tokens",
     "default_data_dir", "extract_boxed", "extract_gsm8k_answer", "generate_problems", "get_difficulty",
     "get_task", "gsm8k_is_correct", "load_gsm8k", "load_math", "math_is_correct",
-    "normalize_math_answer", "pretraining_corpus", "render_solution", "slip_steps", "split_of",
+    "normalize_math_answer", "pretraining_corpus", "render_pair", "render_solution", "slip_steps", "split_of",
+    "VARIED_STYLES", "worked_solutions",
 ]
