@@ -140,7 +140,8 @@ def train_causal_lm(model, tokenizer, encoded: Sequence[dict[str, list[int]]], c
         progress: show the Trainer's progress bar.
 
     Returns:
-        ``{"train_loss", "steps", "seconds"}``.
+        ``{"train_loss", "steps", "seconds", "loss_last", "loss_prev"}``: the mean loss over training,
+        and the mean loss of the last and the second-to-last tenth of the steps (has it flattened?).
     """
     from transformers import Trainer, TrainingArguments
 
@@ -160,7 +161,8 @@ def train_causal_lm(model, tokenizer, encoded: Sequence[dict[str, list[int]]], c
         lr_scheduler_type=cfg.scheduler,
         seed=cfg.seed,
         data_seed=cfg.seed,
-        logging_strategy="no",
+        logging_strategy="steps",  # ten points of the loss curve (logging does not change training)
+        logging_steps=max(1, max_steps // 10),
         save_strategy="no",
         report_to=[],
         use_cpu=not torch.cuda.is_available(),
@@ -181,8 +183,10 @@ def train_causal_lm(model, tokenizer, encoded: Sequence[dict[str, list[int]]], c
         trainer.remove_callback(ProgressCallback)
     out = trainer.train()
     model.eval()
+    curve = [float(h["loss"]) for h in trainer.state.log_history if "loss" in h]
     return {"train_loss": float(out.training_loss), "steps": int(out.global_step),
-            "seconds": float(out.metrics.get("train_runtime", float("nan")))}
+            "seconds": float(out.metrics.get("train_runtime", float("nan"))),
+            "loss_last": curve[-1] if curve else float("nan"), "loss_prev": curve[-2] if len(curve) > 1 else float("nan")}
 
 
 def distill(student, tokenizer, generations: Sequence[dict[str, Any]], cfg: TrainConfig, template: str,

@@ -7,11 +7,14 @@ the same experiment in miniature (paper §3 "Settings"):
   corpus and saved as a ``PreTrainedTokenizerFast`` — short sequences are what make CPU training
   feasible;
 * *base* ``LlamaForCausalLM`` models of three sizes (S/M/L), pre-trained on generic domain text
-  (problem statements, arithmetic facts, narratives — never a solution), the analogue of
-  Llama-*-Base; the student is the M base;
+  (problem statements, arithmetic facts, narratives) — the analogue of Llama-*-Base; the student
+  is the smallest base (S in the bundled profiles). In the paper-regime world the corpus also holds
+  worked solutions in mixed surface forms (``grace.tasks.pretraining_corpus(worked_share=...)``), as
+  web math does; in the ``format-shock`` world it holds none;
 * teachers: bases fine-tuned on one solution *style* each (the analogue of a model family's
-  instruct tuning), to different accuracies by size and steps; plus the student itself as a
-  self-distillation teacher.
+  instruct tuning), to different accuracies by size and steps; in the paper regime each training
+  solution is a varied rendering, so a teacher's samples differ as real chains of thought do; plus
+  the student itself as a self-distillation teacher.
 
 Everything is saved with ``save_pretrained`` (safetensors) and loaded back through
 ``AutoModelForCausalLM``/``AutoTokenizer`` — the same path a GPU user takes with Hub ids.
@@ -22,7 +25,7 @@ from __future__ import annotations
 import os
 import random
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -172,6 +175,9 @@ class TeacherSpec:
     """One teacher of the pool: a base of some size fine-tuned on one solution style.
 
     ``style="self"`` means the (untuned) student itself — the self-distillation teacher.
+    ``varied`` trains on varied renderings (:data:`grace.tasks.VARIED_STYLES`); ``pool`` is ``"main"``
+    for the teachers whose correlations the study reports, ``"anecdote"`` for those reported beside
+    them (the paper's §2.1 self-distillation and answer-only remarks).
     """
 
     name: str
@@ -180,19 +186,25 @@ class TeacherSpec:
     steps: int = 0
     learning_rate: float = 2e-3
     seed: int = 0
-    extra: dict[str, Any] = field(default_factory=dict)
+    varied: bool = False
+    pool: str = "main"
+
+    def __post_init__(self):
+        if self.pool not in ("main", "anecdote"):
+            raise ValueError(f"teacher {self.name!r}: pool={self.pool!r}; use 'main' or 'anecdote'")
 
     @property
     def family(self) -> str:
-        return "self" if self.style == "self" else self.style
+        """The teacher's family: its solution style (``self`` for the student itself)."""
+        return self.style
 
 
-def teacher_examples(problems, style: str, seed: int) -> list[dict[str, Any]]:
+def teacher_examples(problems, style: str, seed: int, varied: bool = False) -> list[dict[str, Any]]:
     """``{prompt_id, prompt, response}`` records of ``style`` solutions for teacher training."""
     from grace.tasks import render_solution
 
     rng = random.Random(seed)
-    return [{"prompt_id": p.uid, "prompt": p.question, "response": render_solution(p, style, rng=rng)}
+    return [{"prompt_id": p.uid, "prompt": p.question, "response": render_solution(p, style, rng=rng, varied=varied)}
             for p in problems]
 
 
@@ -202,7 +214,8 @@ def train_teacher(spec: TeacherSpec, base_dir: str | os.PathLike, problems, temp
     tokenizer = load_tokenizer(base_dir)
     model = load_model(base_dir)
     cfg = TrainConfig(learning_rate=spec.learning_rate, max_steps=spec.steps, batch_size=batch_size, seed=spec.seed)
-    encoded = encode_all(tokenizer, teacher_examples(problems, spec.style, spec.seed), template, cfg.max_length)
+    encoded = encode_all(tokenizer, teacher_examples(problems, spec.style, spec.seed, spec.varied), template,
+                         cfg.max_length)
     summary = train_causal_lm(model, tokenizer, encoded, cfg, Path(out_dir) / "_trainer", progress=progress)
     save_model(model, tokenizer, out_dir)
     summary.update(params=count_params(model), **asdict(spec))
