@@ -37,6 +37,18 @@ TARGETS = ("student_avg_at_k", "student_greedy", "student_best_of_k")
 DEFAULT_TARGET = "student_avg_at_k"
 
 
+
+
+def main_pool(results: pd.DataFrame) -> pd.DataFrame:
+    """The configurations whose correlations a study reports (§3.1: the paper's pool of 15 teachers).
+
+    Rows with ``in_pool`` true; tables written before that column existed count every teacher but the
+    student itself (``is_self``). The self-distillation and answer-only anecdote teachers are left out.
+    """
+    keep = results["in_pool"] if "in_pool" in results.columns else ~results["is_self"].astype(bool)
+    return results[keep.astype(bool)].reset_index(drop=True)
+
+
 # ----------------------------------------------------------------------------------------------
 # validation and small helpers
 

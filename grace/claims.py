@@ -105,3 +105,18 @@ def load(root: str | os.PathLike):
     if not rows:
         return pd.DataFrame(columns=cols)
     return pd.DataFrame(rows)[cols].sort_values(["chapter", "id"]).reset_index(drop=True)
+
+
+def beside(ledger, others: dict):
+    """``ledger`` with one ``verdict (<name>)`` and ``value (<name>)`` column per other ledger, matched by claim id.
+
+    Chapter 9 uses it to list the ``format-shock`` regime's verdicts beside the paper regime's
+    (issue 11). ``others`` maps a name to a ledger DataFrame (:func:`load`); a claim the other ledger
+    lacks gets ``–``/NaN.
+    """
+    out = ledger.copy()
+    for name, other in others.items():
+        o = other.drop_duplicates("id").set_index("id") if len(other) else None
+        out[f"verdict ({name})"] = out["id"].map(o["verdict"]).fillna("–") if o is not None else "–"
+        out[f"value ({name})"] = out["id"].map(o["value"]) if o is not None else float("nan")
+    return out

@@ -63,6 +63,19 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default=None, help="artifact directory (default artifacts/<profile>)")
     p.add_argument("--seed", type=int, default=None, help="override the profile's seed")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+
+    p = sub.add_parser("world-check", help="GRACE-free acceptance checks of a finished study's world (issue 11)")
+    p.add_argument("--study", required=True, help="a study directory written by `grace study`")
+    p.add_argument("--n-pairs", type=int, default=200, help="problems for the correct/corrupted loss separation")
+
+    p = sub.add_parser("regime-map", help="studies over regimes x world seeds: checks and every score's rho")
+    p.add_argument("--regime", action="append", required=True, metavar="NAME=PROFILE",
+                   help="a regime and its profile (repeat), e.g. paper=quick format-shock=format-shock-quick")
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="world seeds (default 0 1 2)")
+    p.add_argument("--extra", action="append", default=[], metavar="NAME=STUDY_DIR",
+                   help="add a finished study to the map (e.g. paper-full=artifacts/full/study)")
+    p.add_argument("--out", default="artifacts/regime-map")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
     return parser
 
 
@@ -99,12 +112,7 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.cmd == "rank":
         from grace.rank import rank_teachers
 
-        teachers = {}
-        for spec in args.teacher:
-            if "=" not in spec:
-                raise ValueError(f"--teacher {spec!r}: expected NAME=FILE.jsonl")
-            name, path = spec.split("=", 1)
-            teachers[name] = path
+        teachers = _name_values(args.teacher, "--teacher", "NAME=FILE.jsonl")
         table = rank_teachers(args.student, teachers, Path(args.out), n_folds=args.n_folds, nu=args.nu,
                               plot=args.plot, **_feature_kwargs(args))
         print(table.to_string(float_format=lambda x: f"{x:.4g}"))
@@ -118,7 +126,33 @@ def _dispatch(args: argparse.Namespace) -> int:
         out = Path(args.out) if args.out else Path("artifacts") / profile["name"]
         run_study(profile, out, progress=not args.quiet)
         return 0
+    if args.cmd == "world-check":
+        from grace.world_checks import compute_world_checks, summary_lines
+
+        print("\n".join(summary_lines(compute_world_checks(args.study, n_pairs=args.n_pairs))))
+        return 0
+    if args.cmd == "regime-map":
+        from grace.regimes import run_regime_map
+
+        table = run_regime_map(_name_values(args.regime, "--regime", "NAME=PROFILE"), args.seeds, Path(args.out),
+                               extra=_name_values(args.extra, "--extra", "NAME=STUDY_DIR"),
+                               progress=not args.quiet)
+        print(table.to_string(index=False, float_format=lambda x: f"{x:.3f}"))
+        return 0
     raise AssertionError(args.cmd)
+
+
+def _name_values(specs: list[str], flag: str, form: str) -> dict[str, str]:
+    """``["a=x", "b=y"]`` -> ``{"a": "x", "b": "y"}``; a missing ``=`` or a repeated name is an error."""
+    out: dict[str, str] = {}
+    for spec in specs:
+        if "=" not in spec:
+            raise ValueError(f"{flag} {spec!r}: expected {form}")
+        name, value = spec.split("=", 1)
+        if name in out:
+            raise ValueError(f"{flag} {name!r} is given twice ({out[name]!r} and {value!r}); use distinct names")
+        out[name] = value
+    return out
 
 
 def _feature_kwargs(args: argparse.Namespace) -> dict:

@@ -161,13 +161,19 @@ def build_world(profile: dict[str, Any], task, out: Path, log: Log, progress: bo
     wdir = out / "world"
 
     n_tok = int(w["tokenizer_problems"])
+    varied = bool(w.get("variation", False))
+    pre = w["pretrain"]
     tok_key = {"stage": "tokenizer", "seed": seed, "n": n_tok, "task": profile["task"], "pattern": W.TOKEN_PATTERN,
-               "corpus": w["pretrain"]["n_texts"], "template": template}
+               "corpus": pre["n_texts"], "template": template}
+    if varied or pre.get("worked_share"):
+        tok_key.update(variation=varied, worked_share=pre.get("worked_share"), worked_mix=pre.get("worked_mix"))
 
     def _tokenizer() -> dict[str, Any]:
         probs = task.problems("train", n_tok, seed_for(seed, "tokenizer"))
         rng = random.Random(seed)
         texts = [p.question for p in probs] + [render_solution(p, s, rng) for p in probs for s in STYLES]
+        if varied:  # every word a varied chain of thought can use is in the vocabulary
+            texts += [render_solution(p, s, rng, varied=True) for p in probs for s in STYLES]
         texts += pretraining_corpus(n_tok, seed_for(seed, "tokenizer-corpus"), task.difficulty)
         texts += [template.format(prompt="")]
         tok = W.build_tokenizer(texts)
@@ -177,7 +183,6 @@ def build_world(profile: dict[str, Any], task, out: Path, log: Log, progress: bo
     tok_sum = cached(wdir / "tokenizer", tok_key, _tokenizer, "world/tokenizer", log)
     tokenizer = W.load_tokenizer(wdir / "tokenizer")
 
-    pre = w["pretrain"]
     needed = sorted({w["student"]} | {t["size"] for t in w["teachers"] if t["style"] != "self"})
     bases: dict[str, dict[str, Any]] = {}
     for size in needed:
@@ -188,7 +193,10 @@ def build_world(profile: dict[str, Any], task, out: Path, log: Log, progress: bo
                "tok": tok_sum["_key"], "seed": seed}
 
         def _base(size=size, steps=steps) -> dict[str, Any]:
-            texts = pretraining_corpus(int(pre["n_texts"]), seed_for(seed, "pretrain-corpus"), task.difficulty)
+            texts = pretraining_corpus(int(pre["n_texts"]), seed_for(seed, "pretrain-corpus"), task.difficulty,
+                                       worked_share=float(pre.get("worked_share", 0.0)),
+                                       worked_mix=pre.get("worked_mix"), template=template,
+                                       min_steps=task.min_steps, max_steps=task.max_steps)
             cfg = TrainConfig(learning_rate=float(pre["learning_rate"]), max_steps=steps,
                               batch_size=int(pre["batch_size"]), seed=seed_for(seed, "base", size))
             s = W.pretrain_base(sizes[size], tokenizer, texts, cfg, wdir / "bases" / size, seed_for(seed, "init", size),
@@ -205,14 +213,18 @@ def build_world(profile: dict[str, Any], task, out: Path, log: Log, progress: bo
     for t in w["teachers"]:
         spec = W.TeacherSpec(name=t["name"], style=t["style"], size=t.get("size", w["student"]),
                              steps=int(t.get("steps", 0)), learning_rate=float(t.get("learning_rate", w["teacher_lr"])),
-                             seed=seed_for(seed, "teacher", t["name"]))
+                             seed=seed_for(seed, "teacher", t["name"]), varied=bool(t.get("varied", varied)),
+                             pool=t.get("pool", "anecdote" if t["style"] == "self" else "main"))
         if spec.style == "self":
             teachers[spec.name] = {"path": student["path"], "key": student["key"], "family": "self",
                                    "size_label": w["student"], "size_params": student["params"], "style": "self",
-                                   "steps": 0}
+                                   "steps": 0, "pool": spec.pool}
             continue
         base = bases[spec.size]
-        key = {"stage": "teacher", "spec": spec.__dict__, "base": base["key"], "n_problems": n_teacher_problems,
+        spec_key = {k: v for k, v in spec.__dict__.items() if k not in ("varied", "pool")}
+        if spec.varied:
+            spec_key["varied"] = True
+        key = {"stage": "teacher", "spec": spec_key, "base": base["key"], "n_problems": n_teacher_problems,
                "template": template, "batch": int(w.get("teacher_batch_size", 64))}
         tdir = wdir / "teachers" / spec.name
 
@@ -225,7 +237,7 @@ def build_world(profile: dict[str, Any], task, out: Path, log: Log, progress: bo
 
         s = cached(tdir, key, _teacher, f"world/teacher-{spec.name}", log)
         teachers[spec.name] = {"path": tdir, "key": s["_key"], "family": spec.family, "size_label": spec.size,
-                               "size_params": s["params"], "style": spec.style, "steps": spec.steps}
+                               "size_params": s["params"], "style": spec.style, "steps": spec.steps, "pool": spec.pool}
     return {"student": student, "teachers": teachers}
 
 
@@ -237,7 +249,8 @@ def hub_models(profile: dict[str, Any]) -> dict[str, Any]:
     for t in m["teachers"]:
         teachers[t["name"]] = {"path": t["id"], "key": stable_hash(t), "family": t["family"],
                                "size_label": t.get("size_label", ""), "size_params": int(float(t.get("size_params", 0))),
-                               "style": t["family"], "steps": 0, "chat": bool(t.get("chat", False))}
+                               "style": t["family"], "steps": 0, "chat": bool(t.get("chat", False)),
+                               "pool": t.get("pool", "anecdote" if t["family"] == "self" else "main")}
     return {"student": student, "teachers": teachers}
 
 
@@ -390,6 +403,17 @@ def stage_student(profile, task, config: str, student: dict[str, Any], gen_key: 
     return cached(sdir, key, _student, f"student/{config}", log)
 
 
+def stage_world_checks(profile, out: Path, log: Log) -> dict[str, Any]:
+    """GRACE-free acceptance checks of the world (``analysis/world_checks.json``, issue 11)."""
+    from grace.world_checks import compute_world_checks, summary_lines
+
+    wc = profile.get("world_checks", {})
+    checks = compute_world_checks(out, n_pairs=int(wc.get("n_pairs", 200)),
+                                  n_boot=int(profile.get("analysis", {}).get("n_boot", 1000)))
+    log("\n".join(summary_lines(checks)))
+    return checks
+
+
 # --------------------------------------------------------------------------------------------------
 # the study
 
@@ -411,7 +435,8 @@ def run_study(profile: dict[str, Any], out: str | os.PathLike, progress: bool = 
     out = Path(out)
     log = Log(out)
     t_start = time.time()
-    torch.set_num_threads(int(profile.get("threads", torch.get_num_threads())))
+    # GRACE_THREADS overrides the profile (e.g. 1 each for two studies side by side on 2 cores)
+    torch.set_num_threads(int(os.environ.get("GRACE_THREADS") or profile.get("threads", torch.get_num_threads())))
     log(f"study profile={profile['name']} out={out} seed={profile['seed']}")
     write_json(out / "profile.json", profile)
 
@@ -448,7 +473,8 @@ def run_study(profile: dict[str, Any], out: str | os.PathLike, progress: bool = 
             rows.append({
                 "config": config, "teacher": name, "family": t["family"], "style": t["style"],
                 "size_label": t["size_label"], "size_params": int(t["size_params"]), "temperature": temperature,
-                "is_self": t["style"] == "self", "teacher_steps": int(t["steps"]),
+                "is_self": t["style"] == "self", "in_pool": t.get("pool", "main") == "main",
+                "teacher_steps": int(t["steps"]),
                 "student_avg_at_k": ssum["avg_at_k"], "student_greedy": ssum["greedy"],
                 "student_best_of_k": ssum["best_of_k"], "student_train_loss": ssum["train_loss"],
                 "teacher_accuracy": gsum["teacher_accuracy"], "teacher_avg_at_k": card["avg_at_k"],
@@ -460,6 +486,7 @@ def run_study(profile: dict[str, Any], out: str | os.PathLike, progress: bool = 
     atomic_write_text(out / "results.csv", results.to_csv(index=False, float_format="%.10g"))
     log(f"results: {len(results)} configurations -> {out / 'results.csv'}")
     write_analysis(results, profile, out, log)
+    stage_world_checks(profile, out, log)
     write_json(out / "complete.json", {"profile": stable_hash(profile), "configs": len(results)})
     log(f"study done in {time.time() - t_start:.1f}s")
     return results
@@ -502,6 +529,10 @@ def write_analysis(results, profile: dict[str, Any], out: Path, log: Log) -> Non
               and results[s].nunique() > 1]
     seed = int(profile["seed"])
     n_boot = int(a.get("n_boot", 1000))
+    if len(pool := A.main_pool(results)) >= 3:
+        # the main pool alone (no self-distillation or answer-only anecdote), as the paper's 15 teachers
+        tab = A.spearman_table(pool, target="student_avg_at_k", scores=scores, n_boot=n_boot, seed=seed)
+        atomic_write_text(adir / "spearman_student_avg_at_k_pool.csv", tab.to_csv(index=False))
     for target in RESULT_TARGETS:
         tab = A.spearman_table(results, target=target, scores=scores, n_boot=n_boot, seed=seed)
         atomic_write_text(adir / f"spearman_{target}.csv", tab.to_csv(index=False))
