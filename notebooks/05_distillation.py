@@ -61,7 +61,7 @@ out = Path(out_dir)
 out.mkdir(parents=True, exist_ok=True)
 results, study_dir = ensure_study(profile)
 prof = read_json(study_dir / "profile.json")
-pool = results if include_self else results[~results["is_self"].astype(bool)]
+pool = results if include_self else A.main_pool(results)  # no self-distillation or answer-only anecdote
 checks = Checks()  # grace.notebook.Checks: a failing check raises, so the chapter never renders
 check = checks.check
 recorded: list[claims.Claim] = []

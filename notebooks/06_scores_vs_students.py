@@ -49,6 +49,7 @@ n_subsets = 100  # Fig 23: random subsets of the configurations
 subset_frac = 0.6  # Fig 23: fraction of the configurations in each subset
 robust_q = 0.05  # Fig 23: the band reported is the [q, 1 - q] range over subsets
 robust_floor = 0.5  # Fig 23: consistently high means the q-quantile of the GRACE rho reaches this
+regime_map_dir = "artifacts/regime-map"  # written by `grace regime-map` (§6.11); skipped when absent
 
 # %%
 import math
@@ -76,7 +77,7 @@ out = Path(out_dir)
 out.mkdir(parents=True, exist_ok=True)
 results, study_dir = ensure_study(profile)
 prof = read_json(study_dir / "profile.json")
-pool = (results if include_self else results[~results["is_self"].astype(bool)]).reset_index(drop=True)
+pool = (results if include_self else A.main_pool(results)).reset_index(drop=True)  # no anecdote teachers
 main = ["grace", "g_var", "g_vendi"]
 varying = [s for s in SCORE_ORIENTATION if s in pool.columns and pool[s].notna().sum() >= 3
            and pool[s].nunique() > 1]  # the study's rule (grace.study.write_analysis)
@@ -114,6 +115,33 @@ print(f"profile {profile}: {len(pool)} configurations ({pool['teacher'].nunique(
       f"{pool['temperature'].nunique()} temperatures) in the pool; scores that vary: {varying}")
 
 # %% [markdown]
+# ## 6.0 Is this world in the paper's regime?
+#
+# Before any score, the GRACE-free acceptance checks of `grace.world_checks` (computed by the study,
+# or by `grace world-check --study DIR`). The paper's student has read worked math before
+# distillation, its teachers are competent, and their samples differ; a world without those premises
+# can reverse GRACE for reasons unrelated to the method (the `format-shock` regime, §6.11). Per
+# configuration: the pre-trained student's per-token loss on the scored generations and its ratio to
+# $\ln V$ (a uniform guess), the generations' accuracy, and the share of a held-out fold's squared
+# gradient norm outside the span of the other folds (where eq. 4 weights by $d/\nu$).
+
+# %%
+from grace import world_checks as WC  # noqa: E402
+
+wchecks = WC.load_world_checks(study_dir)
+gl("wc_log_vocab", wchecks["log_vocab"])
+gl("wc_all_pass", "passes every check" if wchecks["acceptance"]["all_pass"] else "fails at least one check")
+gl("wc_failed", ", ".join(k for k, v in wchecks["acceptance"].items() if k != "all_pass" and not v["pass"]) or "none")
+WC.acceptance_table(wchecks)
+
+# %%
+WC.checks_table(wchecks).round(3)
+
+# %% [markdown]
+# With $\ln V=$ {glue:text}`wc_log_vocab:.2f`, the world {glue:text}`wc_all_pass` of the paper regime
+# (failed: {glue:text}`wc_failed`). On the `smoke` profile the models are untrained and every check is
+# expected to fail; the numbers below are then the pipeline's, not the method's.
+#
 # ## 6.1 GRACE correlates with the student (Figs. 1, 2, 4)
 #
 # One Spearman correlation per score across all configurations of the pool
@@ -705,7 +733,40 @@ drv_rho.assign(label=[{"grace": "GRACE", "g_var": "G-Var (scale)", "spectral_fac
 # {glue:text}`drv_rho_spanned:.2f`, smoothing part {glue:text}`drv_rho_smoothing:.2f`, smoothing
 # share {glue:text}`drv_rho_smoothing_frac:.2f`. {glue:md}`drv_reading`
 #
-# ## 6.11 Summary
+# ## 6.11 When GRACE works: a regime map
+#
+# One world cannot say *when* GRACE works. `grace regime-map` runs the study in several regimes, each
+# over three world seeds (the whole world redrawn), and collects each study's acceptance checks and
+# every score's oriented ρ over its main pool:
+#
+# ```bash
+# grace regime-map --regime paper=quick --regime format-shock=format-shock-quick --seeds 0 1 2 \
+#     --extra paper-full=artifacts/full/study --out artifacts/regime-map
+# ```
+#
+# `format-shock` is the world of this book's first edition: a student pre-trained without a single
+# worked solution and teachers that each render one canonical solution per problem. `paper` is the
+# world above: the same task and sizes, with worked solutions in pre-training and varied teachers.
+
+# %%
+from grace import regimes as RG  # noqa: E402
+
+rmap = RG.load_regime_map(regime_map_dir)
+if rmap is None:
+    glue("regime_md", Markdown(f"No regime map at `{regime_map_dir}` in this build; run the command above."),
+         display=False)
+    print(f"no regime map at {regime_map_dir}")
+else:
+    rtab, rchecks = rmap
+    rsum_map = RG.summarize(rtab, ["grace", "g_var", "g_vendi", "student_loss", "teacher_accuracy"])
+    glue("regime_md", Markdown(RG.describe(rsum_map, rchecks)), display=False)
+    display(rchecks.round(3))
+    display(rsum_map.round(3))
+
+# %% [markdown]
+# {glue:md}`regime_md`
+#
+# ## 6.12 Summary
 
 # %%
 ledger = pd.DataFrame([c.__dict__ for c in recorded])[["id", "paper", "value", "ci_low", "ci_high", "verdict"]]

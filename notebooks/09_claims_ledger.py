@@ -29,6 +29,7 @@
 profile = "smoke"
 out_dir = "artifacts/smoke/notebooks/09_claims_ledger"
 max_rule_chars = 160  # rules longer than this are shortened in the displayed table (not in the CSV)
+beside_profiles = []  # other profiles whose verdicts are listed beside (full: the format-shock regime)
 
 # %%
 import os
@@ -89,7 +90,35 @@ with pd.option_context("display.max_colwidth", max_rule_chars):
     display(table.style.hide(axis="index").format(precision=3, na_rep="–") if n_claims else table)
 
 # %% [markdown]
-# ## 9.2 Summary
+# ## 9.2 Beside another regime
+#
+# The same claims judged on another world, when that profile's book has been built (its ledger
+# lives under `$GRACE_ARTIFACTS/<profile>/claims/`). On `full` this is the `format-shock` regime, the
+# world of this book's first edition, in which the student had never seen a worked solution
+# (chapter 6, §6.11).
+
+# %%
+others = {}
+for other in [b for b in beside_profiles if b != profile]:
+    other_root = Path(os.environ.get("GRACE_ARTIFACTS", "artifacts")) / load_profile(other)["name"]
+    other_ledger = claims.load(other_root)
+    if len(other_ledger):
+        others[other] = other_ledger
+    else:
+        print(f"no ledger for profile {other!r} under {other_root / 'claims'}: build its book first "
+              f"(python book/build.py --profile {other})")
+if others and n_claims:
+    side = claims.beside(ledger, others)[["chapter", "id", "paper", "value", "verdict",
+                                          *[c for o in others for c in (f"value ({o})", f"verdict ({o})")]]]
+    display(side.round(3).style.hide(axis="index").format(precision=3, na_rep="–"))
+    for o in others:
+        both = side[side[f"verdict ({o})"] != "–"]
+        print(f"{o}: {len(both)} claims judged in both; verdict differs in {int((both['verdict'] != both[f'verdict ({o})']).sum())}")
+elif not beside_profiles:
+    print("no other profile listed (parameter beside_profiles)")
+
+# %% [markdown]
+# ## 9.3 Summary
 #
 # The ledger holds {glue:text}`n_claims` claims from {glue:text}`n_chapters` chapters. Of these,
 # {glue:text}`n_reproduced` are *reproduced*, {glue:text}`n_partly` *partly* reproduced,

@@ -270,3 +270,22 @@ def test_default_orientation_from_grace_scores(table):
     for s in out.index:
         assert s in scores_mod.SCORE_ORIENTATION
     assert out.loc["grace", "rho_oriented"] > 0.5 and "teacher_accuracy" in out.index
+
+
+def test_main_pool_drops_anecdote_teachers():
+    from grace.analysis import main_pool
+
+    df = pd.DataFrame({"config": ["a", "b", "self", "ans"], "is_self": [False, False, True, False],
+                       "in_pool": [True, True, False, False]})
+    assert list(main_pool(df)["config"]) == ["a", "b"]
+    assert list(main_pool(df.drop(columns="in_pool"))["config"]) == ["a", "b", "ans"]  # older tables
+
+
+def test_claims_beside_matches_by_id():
+    from grace import claims
+
+    mine = pd.DataFrame({"id": ["x", "y"], "verdict": ["reproduced", "partly"], "value": [1.0, 2.0]})
+    other = pd.DataFrame({"id": ["y", "z"], "verdict": ["not reproduced", "reproduced"], "value": [-2.0, 3.0]})
+    side = claims.beside(mine, {"format-shock": other})
+    assert list(side["verdict (format-shock)"]) == ["–", "not reproduced"]
+    assert side["value (format-shock)"].iloc[1] == -2.0 and np.isnan(side["value (format-shock)"].iloc[0])

@@ -155,3 +155,13 @@ def test_failed_notebook_stops_the_pipeline_and_is_not_kept(tmp_path, monkeypatc
     assert "FAILED: notebook 99_fails" in err and "check failed: k=2" in err
     assert not stale.exists()
     assert (tmp_path / "artifacts" / "smoke" / "failed" / "99_fails.ipynb").exists()
+
+
+def test_regime_profiles_reuse_chapter_parameters():
+    """format-shock profiles are one YAML each: the build reads the full/quick chapter parameters."""
+    assert build.params_profile("format-shock") == "full"
+    assert build.params_profile("format-shock-quick") == "quick"
+    assert build.params_profile("quick") == "quick"
+    assert build.params_path("06_scores_vs_students", "format-shock") == build.params_path("06_scores_vs_students", "full")
+    with pytest.raises(SystemExit, match="not a bundled profile"):
+        build.params_profile("no-such-profile")

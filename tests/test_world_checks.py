@@ -1,0 +1,171 @@
+"""The paper-regime world (varied teachers, worked solutions in pre-training) and its GRACE-free checks.
+
+Issue 11: a world is checked for the paper's regime before any score is read. These tests pin the
+pieces that make the checks mean something: renderings that vary while keeping a family's surface
+form, corrupted pairs that differ only in numbers, a corpus that is unchanged at zero dose, an
+outside-span share that separates full-rank from rank-deficient features, and acceptance rules that
+fail when a criterion fails.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from grace import tasks as T
+from grace.world_checks import (
+    ACCEPTANCE,
+    acceptance,
+    loss_separation,
+    outside_span_share,
+    sequence_losses,
+)
+
+MINI = {"name": "mini", "ops": "+-*/", "max_add": 12, "max_factor": 3, "max_value": 99}
+
+
+@pytest.fixture(scope="module")
+def problems():
+    return T.generate_problems(60, seed=3, difficulty=MINI, max_steps=2)
+
+
+def test_varied_renderings_differ_but_keep_the_family_and_the_answer(problems):
+    rng = random.Random(0)
+    for style, marker in (("calc", "<<"), ("terse", None), ("verbose", "so we")):
+        texts = [T.render_solution(p, style, rng, varied=True) for p in problems for _ in range(4)]
+        for p, t in zip([p for p in problems for _ in range(4)], texts, strict=True):
+            assert t.endswith(f"#### {p.answer}") and T.gsm8k_is_correct(t, p.answer)
+            if marker == "<<":
+                assert marker in t
+            elif style == "terse":
+                assert "<<" not in t and not any(c.isalpha() for c in t.replace("####", ""))
+        distinct = np.mean([len(set(texts[4 * i:4 * i + 4])) for i in range(len(problems))])
+        assert distinct > 1.5, (style, distinct)  # m samples of one prompt are not copies
+    # the canonical renderer is unchanged: today's world stays byte-identical
+    p = problems[0]
+    assert T.render_solution(p, "calc") == T.style_calc(p)
+
+
+def test_render_pair_differs_only_in_numbers(problems):
+    rng = random.Random(1)
+    pairs = [T.render_pair(p, s, rng, slip_prob=1.0) for p in problems for s in ("calc", "terse", "verbose")]
+    assert all(pair is not None for pair in pairs)
+    for good, bad in pairs:
+        assert good != bad
+        strip = lambda t: "".join(c for c in t if not c.isdigit())  # noqa: E731
+        assert strip(good) == strip(bad)
+    with pytest.raises(ValueError, match="chain-of-thought style"):
+        T.render_pair(problems[0], "answer", rng)
+
+
+def test_pretraining_corpus_dose():
+    d = T.get_difficulty(MINI)
+    assert T.pretraining_corpus(200, 5, d) == T.pretraining_corpus(200, 5, d, worked_share=0.0)
+    dosed = T.pretraining_corpus(200, 5, d, worked_share=0.25, worked_mix={"calc": 0.5, "terse": 0.3, "verbose": 0.2})
+    assert len(dosed) == 200
+    worked = [t for t in dosed if "####" in t]
+    assert len(worked) == 50 and all(t.startswith("Q: ") and "\nA:" in t for t in worked)
+    assert not any("####" in t for t in T.pretraining_corpus(200, 5, d))  # format shock: no solution at all
+    assert any("<<" in t for t in worked) and any("so we" in t for t in worked)
+    with pytest.raises(ValueError, match="worked_mix"):
+        T.pretraining_corpus(10, 0, d, worked_share=0.5)
+    with pytest.raises(ValueError, match="worked-solution mix"):
+        T.pretraining_corpus(10, 0, d, worked_share=0.5, worked_mix={"answer": 1.0})
+
+
+def test_outside_span_share_separates_full_rank_from_low_rank():
+    rng = np.random.default_rng(0)
+    ids = np.repeat(np.arange(40), 4)  # 40 prompts x 4 samples, 160 rows
+    full = rng.normal(size=(160, 16))
+    assert outside_span_share(full, ids, n_folds=8) < 1e-6
+    # every fold's rows have a private direction: each prompt's samples share one of 40 directions,
+    # so a held-out fold lies outside the span of the others (the format-shock near-duplicate case)
+    basis = np.linalg.qr(rng.normal(size=(64, 64)))[0][:, :40]  # (64, 40)
+    low = basis.T[ids] + 1e-9 * rng.normal(size=(160, 64))
+    assert outside_span_share(low, ids, n_folds=8) > 0.9
+
+
+def _checks(**over):
+    configs = {f"t{i}@1": {"teacher": f"t{i}", "in_pool": True, "teacher_accuracy": 0.6, "loss_ratio": 0.3,
+                           "outside_span_share": 0.01} for i in range(3)}
+    base = {"configs": configs, "loss_separation": {"mean": 0.1, "ci_low": 0.05, "ci_high": 0.15},
+            "student_avg_at_k_spread": 20.0}
+    base.update(over)
+    return base
+
+
+def test_acceptance_rules_fail_where_a_criterion_fails():
+    assert acceptance(_checks())["all_pass"]
+    bad_loss = _checks()
+    bad_loss["configs"]["t0@1"]["loss_ratio"] = 1.1  # format shock
+    assert not acceptance(bad_loss)["loss_ratio"]["pass"]
+    assert not acceptance(_checks(loss_separation={"mean": 0.0, "ci_low": -0.01, "ci_high": 0.02}))["all_pass"]
+    weak = _checks()
+    weak["configs"]["t1@1"]["teacher_accuracy"] = 0.2
+    assert not acceptance(weak)["teacher_accuracy"]["pass"]
+    dup = _checks()
+    dup["configs"]["t2@1"]["outside_span_share"] = 0.5
+    assert not acceptance(dup)["outside_span_share"]["pass"]
+    assert not acceptance(_checks(student_avg_at_k_spread=9.0))["all_pass"]
+    assert acceptance(_checks(student_avg_at_k_spread=12.0), min_spread_points=10)["all_pass"]
+    out_of_pool = _checks()
+    out_of_pool["configs"]["self@1"] = {"teacher": "self", "in_pool": False, "teacher_accuracy": 0.01,
+                                        "loss_ratio": 2.0, "outside_span_share": 0.9}
+    assert acceptance(out_of_pool)["all_pass"]  # the anecdote teachers are not judged
+    assert ACCEPTANCE["max_loss_ratio"] == 0.5
+
+
+def test_sequence_losses_and_separation_on_a_trained_world(tmp_path):
+    """A student trained on correct worked solutions finds corrupted ones less likely (CI above 0)."""
+    import torch
+
+    from grace import world as W
+    from grace.distill import TrainConfig, train_causal_lm
+
+    torch.manual_seed(0)
+    d = T.get_difficulty("easy")
+    texts = T.pretraining_corpus(1500, 0, d, worked_share=0.5, worked_mix={"calc": 1.0}, max_steps=2)
+    probs = T.generate_problems(40, seed=9, difficulty=d, max_steps=2)
+    tok = W.build_tokenizer(texts + [T.render_solution(p, "calc", random.Random(0), varied=True) for p in probs])
+    model = W.make_model(W.ModelSize(hidden=48, layers=2, heads=2, intermediate=96), tok, seed=0)
+    train_causal_lm(model, tok, W.pack_texts(tok, texts, 64),
+                      TrainConfig(learning_rate=5e-3, max_steps=150, batch_size=32), tmp_path / "tr", progress=False)
+    sums, lens = sequence_losses(model, tok, [{"prompt": p.question, "response": T.style_calc(p)} for p in probs],
+                                 "Q: {prompt}\nA:")
+    assert sums.shape == lens.shape == (40,) and (lens > 3).all()
+    assert (sums / lens).mean() < 0.5 * np.log(len(tok))  # it speaks the format
+    sep = loss_separation(model, tok, probs, ["calc"], "Q: {prompt}\nA:", seed=0, n_boot=200)
+    assert sep["n_pairs"] == 40 and sep["ci_low"] > 0, sep
+
+
+def test_world_check_cli_and_regime_map(tmp_path):
+    """``grace world-check`` rewrites the smoke study's checks; ``grace regime-map`` collects them."""
+    out = tmp_path / "map"
+    res = subprocess.run([sys.executable, "-m", "grace.cli", "regime-map", "--regime", "paper=smoke",
+                          "--seeds", "0", "--out", str(out), "--quiet"], capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stderr[-3000:]
+    study = out / "paper" / "seed0"
+    checks = json.loads((study / "analysis" / "world_checks.json").read_text())
+    for key in ("log_vocab", "configs", "loss_separation", "student_avg_at_k_spread", "teacher_vs_student_spearman",
+                "acceptance"):
+        assert key in checks, key
+    for v in checks["configs"].values():
+        assert {"student_loss_per_token", "loss_ratio", "teacher_accuracy", "outside_span_share"} <= set(v)
+        assert v["loss_ratio"] == pytest.approx(v["student_loss_per_token"] / checks["log_vocab"])
+    table = pd.read_csv(out / "regime_map.csv")
+    assert {"regime", "seed", "score", "rho_oriented", "ci_low", "ci_high"} <= set(table.columns)
+    assert set(table["regime"]) == {"paper"} and "grace" in set(table["score"])
+    assert len(pd.read_csv(out / "regime_checks.csv")) == 1
+    res = subprocess.run([sys.executable, "-m", "grace.cli", "world-check", "--study", str(study), "--n-pairs", "20"],
+                         capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert "paper regime:" in res.stdout and "loss_ratio" in res.stdout
+    res = subprocess.run([sys.executable, "-m", "grace.cli", "regime-map", "--regime", "a=smoke", "--regime",
+                          "a=quick", "--out", str(out)], capture_output=True, text=True, timeout=60)
+    assert res.returncode == 2 and "given twice" in res.stderr
