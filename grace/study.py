@@ -66,7 +66,10 @@ def load_profile(name_or_path: str | os.PathLike) -> dict[str, Any]:
 
 
 def validate_profile(p: dict[str, Any]) -> None:
-    """Check a profile's structure; errors name the key and the fix."""
+    """Check a profile's structure; errors name the key and the fix (schema: :mod:`grace.config`)."""
+    from grace.config import check_profile
+
+    check_profile(p)
     for key in ("task", "temperatures", "generation", "features", "scores", "distill", "evaluation"):
         if key not in p:
             raise ValueError(f"profile {p.get('name')!r} lacks '{key}'; copy grace/profiles/quick.yaml as a template")
@@ -384,6 +387,7 @@ def stage_student(profile, task, config: str, student: dict[str, Any], gen_key: 
         cfg = TrainConfig(learning_rate=float(d["learning_rate"]), epochs=float(d["epochs"]),
                           batch_size=int(d["batch_size"]), warmup_ratio=float(d.get("warmup_ratio", 0.05)),
                           weight_decay=float(d.get("weight_decay", 0.0)), scheduler=d.get("scheduler", "cosine"),
+                          max_length=int(d.get("max_length", TrainConfig.max_length)),
                           filter_correct=bool(d.get("filter_correct", False)), seed=seed_for(profile["seed"], "distill"))
         train = distill(model, tok, [r for r in read_jsonl(gen_path) if r["response"].strip()], cfg,
                         profile["template"], sdir / "_trainer", progress=progress)

@@ -1,0 +1,276 @@
+"""The schema of a study profile: one dataclass per section, checked once on load (paper §3's settings).
+
+A profile is YAML (``grace/profiles/*.yaml`` or a user's file). :func:`check_profile` walks it against
+the dataclasses below and raises a ``ValueError`` that names the section, the key and the valid keys
+for an unknown key, and the expected type for a mistyped one — a typo such as ``distill.max_lenght``
+is an error, not a silently ignored setting. Defaults live here, next to their meaning; the study
+runner reads the (validated) dict.
+"""
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from typing import Any, Union
+
+
+@dataclass
+class TaskSection:
+    """``task``: which prompts and which correctness check (§3: GSM8K, MATH; or the miniature)."""
+
+    kind: str = "synthetic"  # synthetic | gsm8k | math
+    difficulty: Union[str, dict] = "medium"  # synthetic: a preset name or Difficulty fields
+    min_steps: int = 1
+    max_steps: int = 4
+    seed: int = 0
+    path: Union[str, None] = None  # gsm8k/math: a local folder or jsonl
+    train_path: Union[str, None] = None  # math: a MATH train jsonl
+
+
+TASK_KEYS = {"synthetic": {"kind", "difficulty", "min_steps", "max_steps", "seed"},
+             "gsm8k": {"kind", "path"}, "math": {"kind", "path", "train_path"}}
+
+
+@dataclass
+class SizeSection:
+    """``world.sizes.<name>``: a Llama shape (:class:`grace.world.ModelSize`)."""
+
+    hidden: int = 64
+    layers: int = 2
+    heads: int = 4
+    intermediate: int = 176
+    max_positions: int = 256
+
+
+@dataclass
+class PretrainSection:
+    """``world.pretrain``: the bases' pre-training corpus and schedule (the Llama-*-Base analogue)."""
+
+    n_texts: int = 20000
+    steps: dict = field(default_factory=dict)  # size name -> optimizer steps
+    learning_rate: float = 3e-3
+    batch_size: int = 64
+    worked_share: float = 0.0  # paper regime: share of worked solutions (grace.tasks.pretraining_corpus)
+    worked_mix: Union[dict, None] = None  # style -> weight of the worked solutions
+
+
+@dataclass
+class WorldTeacherSection:
+    """``world.teachers[i]``: a base fine-tuned on one style (:class:`grace.world.TeacherSpec`)."""
+
+    name: str = ""
+    style: str = ""
+    size: Union[str, None] = None
+    steps: int = 0
+    learning_rate: Union[float, None] = None
+    varied: Union[bool, None] = None  # default: world.variation
+    pool: Union[str, None] = None  # main | anecdote (default: anecdote for style self, else main)
+
+
+@dataclass
+class WorldSection:
+    """``world``: build the miniature world (tokenizer, bases, teachers) with :mod:`grace.world`."""
+
+    tokenizer_problems: int = 2000
+    teacher_problems: int = 3000
+    teacher_lr: float = 3e-3
+    teacher_batch_size: int = 64
+    sizes: dict = field(default_factory=dict)  # name -> SizeSection
+    pretrain: dict = field(default_factory=dict)  # PretrainSection
+    student: str = "S"
+    teachers: list = field(default_factory=list)  # WorldTeacherSection
+    variation: bool = False  # paper regime: teachers write varied chains of thought
+
+
+@dataclass
+class HubTeacherSection:
+    """``models.teachers[i]``: a Hub model id (or local path) and its card."""
+
+    name: str = ""
+    id: str = ""
+    family: str = ""
+    size_label: str = ""
+    size_params: Union[float, int, str] = 0
+    chat: bool = False
+    pool: Union[str, None] = None
+
+
+@dataclass
+class ModelsSection:
+    """``models``: the student and teachers by Hub id (the ``gpu`` profile)."""
+
+    student: str = ""
+    student_params: Union[float, int, str] = 0
+    teachers: list = field(default_factory=list)  # HubTeacherSection
+
+
+@dataclass
+class GenerationSection:
+    """``generation``: D_distill, N prompts × M responses per configuration (§3)."""
+
+    N: int = 512
+    M: int = 4
+    max_new_tokens: int = 512
+    batch_size: int = 256
+    min_new_tokens: int = 4
+
+
+@dataclass
+class FeaturesSection:
+    """``features``: the student's projected gradients on D_eval (§2.1)."""
+
+    n: int = 512
+    m: int = 4
+    d: int = 512
+    projector: str = "rademacher"
+    length_scale: str = "log"
+    batch_size: int = 8
+
+
+@dataclass
+class ScoresSection:
+    """``scores``: GRACE's folds C and smoothing ν (eq. 4)."""
+
+    n_folds: int = 10
+    nu: float = 1e-3
+
+
+@dataclass
+class DistillSection:
+    """``distill``: supervised distillation (§3; :class:`grace.distill.TrainConfig`)."""
+
+    learning_rate: float = 2e-3
+    epochs: Union[float, int] = 4
+    batch_size: int = 64
+    warmup_ratio: float = 0.05
+    weight_decay: float = 0.0
+    scheduler: str = "cosine"
+    max_length: int = 256  # tokens per encoded example (prompt + response)
+    filter_correct: bool = False
+    save_model: bool = False
+
+
+@dataclass
+class EvaluationSection:
+    """``evaluation``: avg@k, greedy and best-of-k on held-out prompts (§3)."""
+
+    n_test: int = 500
+    k: int = 16
+    max_new_tokens: int = 512
+    batch_size: int = 256
+
+
+@dataclass
+class FilterAblationSection:
+    """``filter_ablation``: App. D.1, students on correct responses only at these temperatures."""
+
+    temperatures: list = field(default_factory=list)
+
+
+@dataclass
+class WorldChecksSection:
+    """``world_checks``: :mod:`grace.world_checks` settings."""
+
+    min_spread_points: Union[float, int] = 15
+    n_pairs: int = 200
+
+
+@dataclass
+class AnalysisSection:
+    """``analysis``: bootstrap and robustness settings (§3, App. C–D)."""
+
+    n_boot: int = 1000
+    n_subsets: int = 100
+    subset_frac: float = 0.6
+    size_budgets: Union[list, None] = None
+
+
+@dataclass
+class Profile:
+    """The top level of a profile."""
+
+    name: str = ""
+    seed: int = 0
+    device: str = "cpu"
+    threads: Union[int, None] = None
+    template: str = "Q: {prompt}\nA:"
+    book_params: Union[str, None] = None  # book/build.py: use another profile's chapter parameters
+    task: dict = field(default_factory=dict)
+    world: Union[dict, None] = None
+    models: Union[dict, None] = None
+    temperatures: list = field(default_factory=list)
+    generation: dict = field(default_factory=dict)
+    features: dict = field(default_factory=dict)
+    scores: dict = field(default_factory=dict)
+    distill: dict = field(default_factory=dict)
+    evaluation: dict = field(default_factory=dict)
+    filter_ablation: Union[dict, None] = None
+    world_checks: Union[dict, None] = None
+    analysis: Union[dict, None] = None
+
+
+SECTIONS: dict[str, type] = {
+    "generation": GenerationSection, "features": FeaturesSection, "scores": ScoresSection,
+    "distill": DistillSection, "evaluation": EvaluationSection, "filter_ablation": FilterAblationSection,
+    "world_checks": WorldChecksSection, "analysis": AnalysisSection, "world": WorldSection, "models": ModelsSection,
+}
+"""Top-level section name -> its dataclass."""
+
+
+def _allowed(tp: Any) -> tuple[type, ...]:
+    """The Python types a YAML value may have for annotation ``tp`` (ints are accepted for floats)."""
+    if typing.get_origin(tp) in (Union, types.UnionType):
+        return tuple(t for a in typing.get_args(tp) for t in _allowed(a))
+    if tp is float:
+        return (float, int)
+    if tp is type(None):
+        return (type(None),)
+    return (tp,)
+
+
+def _check_keys(d: Any, cls: type, where: str, keys: set[str] | None = None) -> None:
+    if not isinstance(d, dict):
+        raise ValueError(f"profile section {where!r} must be a mapping, got {type(d).__name__} {d!r}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    valid = sorted(keys if keys is not None else fields)
+    for key, value in d.items():
+        if key not in valid:
+            raise ValueError(f"unknown key {key!r} in profile section {where!r}; valid keys: {valid}")
+        allowed = _allowed(fields[key].type)
+        ok = isinstance(value, allowed) and not (isinstance(value, bool) and bool not in allowed)
+        if not ok:
+            names = sorted({t.__name__ for t in allowed})
+            raise ValueError(f"profile key {where}.{key}={value!r} has type {type(value).__name__}; "
+                             f"expected {' or '.join(names)}")
+
+
+def check_profile(p: dict[str, Any]) -> None:
+    """Raise ``ValueError`` for an unknown key or a wrongly typed value anywhere in profile ``p``.
+
+    Every section is checked against its dataclass (unknown keys list the valid ones); ``task`` is
+    checked against the keys of its ``kind``; ``world`` and ``models`` are checked down to each size,
+    the pre-training section and each teacher.
+    """
+    _check_keys(p, Profile, "<top level>")
+    task = p.get("task", {})
+    _check_keys(task, TaskSection, "task")
+    kind = task.get("kind", "synthetic")
+    if kind not in TASK_KEYS:
+        raise ValueError(f"task.kind={kind!r}: use one of {sorted(TASK_KEYS)}")
+    _check_keys(task, TaskSection, "task", TASK_KEYS[kind])
+    for name, cls in SECTIONS.items():
+        if p.get(name) is not None:
+            _check_keys(p[name], cls, name)
+    if p.get("world") is not None:
+        w = p["world"]
+        for size, shape in w.get("sizes", {}).items():
+            _check_keys(shape, SizeSection, f"world.sizes.{size}")
+        _check_keys(w.get("pretrain", {}), PretrainSection, "world.pretrain")
+        for i, t in enumerate(w.get("teachers", [])):
+            _check_keys(t, WorldTeacherSection, f"world.teachers[{i}]")
+    if p.get("models") is not None:
+        for i, t in enumerate(p["models"].get("teachers", [])):
+            _check_keys(t, HubTeacherSection, f"models.teachers[{i}]")
+
+
+__all__ = ["SECTIONS", "TASK_KEYS", "Profile", "check_profile"]

@@ -1,0 +1,66 @@
+"""Profiles are validated on load (grace.config): an unknown or mistyped key is an error naming it."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import yaml
+
+from grace.study import available_profiles, load_profile, validate_profile
+
+
+@pytest.mark.parametrize("name", available_profiles())
+def test_every_bundled_profile_is_valid(name):
+    load_profile(name)
+
+
+@pytest.mark.parametrize(("mutate", "message"), [
+    (lambda p: p["distill"].update(max_lenght=512), r"unknown key 'max_lenght' in profile section 'distill'.*max_length"),
+    (lambda p: p["features"].update(d="512"), r"features.d='512' has type str; expected int"),
+    (lambda p: p["world"]["teachers"][0].update(stpes=3), r"world.teachers\[0\]"),
+    (lambda p: p["world"]["pretrain"].update(worked_shar=0.1), r"world.pretrain.*worked_share"),
+    (lambda p: p.update(seeds=[1, 2]), r"unknown key 'seeds' in profile section '<top level>'"),
+    (lambda p: p["task"].update(path="x"), r"unknown key 'path' in profile section 'task'"),
+    (lambda p: p["generation"].update(N=True), r"generation.N=True has type bool"),
+    (lambda p: p["scores"].update(nu=1), None),  # an int where a float is expected is fine
+])
+def test_bad_keys_and_types_are_named(mutate, message):
+    p = copy.deepcopy(load_profile("quick"))
+    mutate(p)
+    if message is None:
+        validate_profile(p)
+        return
+    with pytest.raises(ValueError, match=message):
+        validate_profile(p)
+
+
+def test_a_user_profile_file_with_a_typo_fails_on_load(tmp_path):
+    p = load_profile("smoke")
+    p["distill"]["max_lenght"] = 128
+    path = tmp_path / "mine.yaml"
+    path.write_text(yaml.safe_dump(p))
+    with pytest.raises(ValueError, match="max_lenght"):
+        load_profile(path)
+
+
+def test_distill_max_length_reaches_training(monkeypatch, tmp_path):
+    """distill.max_length was silently ignored before the schema existed; now it is passed on."""
+    from grace import distill as D
+    from grace import study as S
+
+    seen = {}
+
+    def fake_distill(model, tok, gens, cfg, template, work_dir, progress=True):
+        seen["max_length"] = cfg.max_length
+        raise RuntimeError("stop here")
+
+    monkeypatch.setattr(D, "distill", fake_distill)
+    monkeypatch.setattr(S, "_load", lambda path, device: (None, None))
+    p = load_profile("smoke")
+    p["distill"]["max_length"] = 77
+    gen = tmp_path / "g.jsonl"
+    gen.write_text('{"prompt_id": "a", "prompt": "q", "response": "r"}\n')
+    with pytest.raises(RuntimeError, match="stop here"):
+        S.stage_student(p, None, "c@1", {"key": "k", "path": "x"}, "g", gen, [], tmp_path, S.Log(tmp_path), False)
+    assert seen["max_length"] == 77
