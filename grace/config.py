@@ -19,12 +19,12 @@ class TaskSection:
     """``task``: which prompts and which correctness check (§3: GSM8K, MATH; or the miniature)."""
 
     kind: str = "synthetic"  # synthetic | gsm8k | math
-    difficulty: Union[str, dict] = "medium"  # synthetic: a preset name or Difficulty fields
+    difficulty: str | dict = "medium"  # synthetic: a preset name or Difficulty fields
     min_steps: int = 1
     max_steps: int = 4
     seed: int = 0
-    path: Union[str, None] = None  # gsm8k/math: a local folder or jsonl
-    train_path: Union[str, None] = None  # math: a MATH train jsonl
+    path: str | None = None  # gsm8k/math: a local folder or jsonl
+    train_path: str | None = None  # math: a MATH train jsonl
 
 
 TASK_KEYS = {"synthetic": {"kind", "difficulty", "min_steps", "max_steps", "seed"},
@@ -51,7 +51,7 @@ class PretrainSection:
     learning_rate: float = 3e-3
     batch_size: int = 64
     worked_share: float = 0.0  # paper regime: share of worked solutions (grace.tasks.pretraining_corpus)
-    worked_mix: Union[dict, None] = None  # style -> weight of the worked solutions
+    worked_mix: dict | None = None  # style -> weight of the worked solutions
 
 
 @dataclass
@@ -60,11 +60,11 @@ class WorldTeacherSection:
 
     name: str = ""
     style: str = ""
-    size: Union[str, None] = None
+    size: str | None = None
     steps: int = 0
-    learning_rate: Union[float, None] = None
-    varied: Union[bool, None] = None  # default: world.variation
-    pool: Union[str, None] = None  # main | anecdote (default: anecdote for style self, else main)
+    learning_rate: float | None = None
+    varied: bool | None = None  # default: world.variation
+    pool: str | None = None  # main | anecdote (default: anecdote for style self, else main)
 
 
 @dataclass
@@ -90,9 +90,9 @@ class HubTeacherSection:
     id: str = ""
     family: str = ""
     size_label: str = ""
-    size_params: Union[float, int, str] = 0
+    size_params: float | int | str = 0
     chat: bool = False
-    pool: Union[str, None] = None
+    pool: str | None = None
 
 
 @dataclass
@@ -100,7 +100,7 @@ class ModelsSection:
     """``models``: the student and teachers by Hub id (the ``gpu`` profile)."""
 
     student: str = ""
-    student_params: Union[float, int, str] = 0
+    student_params: float | int | str = 0
     teachers: list = field(default_factory=list)  # HubTeacherSection
 
 
@@ -140,7 +140,7 @@ class DistillSection:
     """``distill``: supervised distillation (§3; :class:`grace.distill.TrainConfig`)."""
 
     learning_rate: float = 2e-3
-    epochs: Union[float, int] = 4
+    epochs: float | int = 4
     batch_size: int = 64
     warmup_ratio: float = 0.05
     weight_decay: float = 0.0
@@ -171,7 +171,7 @@ class FilterAblationSection:
 class WorldChecksSection:
     """``world_checks``: :mod:`grace.world_checks` settings."""
 
-    min_spread_points: Union[float, int] = 15
+    min_spread_points: float | int = 15
     n_pairs: int = 200
 
 
@@ -182,7 +182,7 @@ class AnalysisSection:
     n_boot: int = 1000
     n_subsets: int = 100
     subset_frac: float = 0.6
-    size_budgets: Union[list, None] = None
+    size_budgets: list | None = None
 
 
 @dataclass
@@ -192,21 +192,21 @@ class Profile:
     name: str = ""
     seed: int = 0
     device: str = "cpu"
-    threads: Union[int, None] = None
+    threads: int | None = None
     template: str = "Q: {prompt}\nA:"
-    book_params: Union[str, None] = None  # book/build.py: use another profile's chapter parameters
+    book_params: str | None = None  # book/build.py: use another profile's chapter parameters
     task: dict = field(default_factory=dict)
-    world: Union[dict, None] = None
-    models: Union[dict, None] = None
+    world: dict | None = None
+    models: dict | None = None
     temperatures: list = field(default_factory=list)
     generation: dict = field(default_factory=dict)
     features: dict = field(default_factory=dict)
     scores: dict = field(default_factory=dict)
     distill: dict = field(default_factory=dict)
     evaluation: dict = field(default_factory=dict)
-    filter_ablation: Union[dict, None] = None
-    world_checks: Union[dict, None] = None
-    analysis: Union[dict, None] = None
+    filter_ablation: dict | None = None
+    world_checks: dict | None = None
+    analysis: dict | None = None
 
 
 SECTIONS: dict[str, type] = {

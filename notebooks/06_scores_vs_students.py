@@ -802,17 +802,22 @@ if np.isfinite(acc_rho):
                      "in this world a teacher that is right more often gives a better student, and no gradient "
                      "is needed to see it." if acc_rho > 0.5 else "accuracy is not a reliable guide here either."))
 loss_rho = rho_of(spi, "student_loss")
-if np.isfinite(loss_rho) and np.isfinite(r_g) and r_g < 0 and loss_rho < 0:
-    lo_l, hi_l = pool["student_loss"].min(), pool["student_loss"].max()
-    parts.append(f"The student's loss on the teacher's responses is reversed too (ρ = {loss_rho:.2f}; paper "
-                 f"{F.PAPER['fig1_student_loss_rho']:.2f}), with a mean loss of {lo_l:.2f} to {hi_l:.2f} nats per "
-                 "token across these teachers. A hypothesis this book has not tested: the miniature student was "
-                 "pre-trained without any solution text, so every teacher's format is new to it, and larger or "
-                 "more varied gradients mark data with more to learn rather than data that is hard to fit — "
-                 "unlike a Llama base model, which has seen GSM8K-like text before distillation.")
+if np.isfinite(loss_rho):
+    parts.append(f"The student's loss on the teacher's responses has ρ = {loss_rho:.2f} (paper "
+                 f"{F.PAPER['fig1_student_loss_rho']:.2f}).")
+wacc = wchecks["acceptance"]
+parts.append(f"The world checks (§6.0): the student's loss on teacher data is at most {wacc['loss_ratio']['value']:.2f} × ln V, "
+             f"its loss on corrupted solutions exceeds that on correct ones by {wacc['loss_separation']['value']:.3f} nats "
+             f"per token, at most {wacc['outside_span_share']['value']:.0%} of a held-out fold's gradient lies outside "
+             f"the other folds' span, and the world {'passes every' if wacc['all_pass'] else 'fails at least one'} "
+             "acceptance check of the paper regime.")
 if np.isfinite(g_v) and np.isfinite(s_v):
     parts.append(f"Of GRACE's two factors (§6.10), the gradient scale G-Var has ρ = {g_v:.2f} and the spectral "
                  f"factor ρ = {s_v:.2f}, with the smoothing part a median {med:.0%} of the score.")
+if rmap is not None:
+    parts.append("Across regimes (§6.11): " + " ".join(
+        f"in `{r}` GRACE's oriented ρ averages {row.rho_mean:+.2f} over {row.seeds} world seeds ({row.rho_min:+.2f} to "
+        f"{row.rho_max:+.2f})." for r, row in rsum_map[rsum_map["score"] == "grace"].set_index("regime").iterrows()))
 glue("discussion_md", Markdown(" ".join(parts)), display=False)
 print(f"{len(ledger)} claims recorded, {len(checks)} checks passed in {time.time() - t_start:.1f} s")
 ledger.round(3)
