@@ -11,6 +11,7 @@ import hashlib
 import json
 import os
 import tempfile
+import zipfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -96,10 +97,20 @@ def save_arrays(path: str | os.PathLike, arrays: Mapping[str, np.ndarray], meta:
 
 
 def load_arrays(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-    """Inverse of :func:`save_arrays` (``allow_pickle=False``)."""
+    """Inverse of :func:`save_arrays` (``allow_pickle=False``: a pickled or damaged file is refused).
+
+    Raises:
+        ValueError: ``path`` is not a readable npz archive of plain arrays (truncated, corrupt, or
+            holding pickled objects); the message names the file and says to recompute it.
+    """
     path = Path(path)
-    with np.load(path, allow_pickle=False) as z:
-        arrays = {k: z[k] for k in z.files}
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as e:
+        raise ValueError(f"{path} is not a readable npz archive of plain arrays ({type(e).__name__}); it is "
+                         "corrupt, truncated or not written by grace - delete it and recompute it "
+                         "(grace features ... / grace study ...)") from None
     meta = read_json(path.with_suffix(".json")) if path.with_suffix(".json").exists() else {}
     return arrays, meta
 
