@@ -195,6 +195,7 @@ class Profile:
     threads: int | None = None
     template: str = "Q: {prompt}\nA:"
     book_params: str | None = None  # book/build.py: use another profile's chapter parameters
+    chat_instruction: str | None = None  # chat teachers: text before the problem (absent: grace.generation.CHAT_INSTRUCTION; null: none)
     task: dict = field(default_factory=dict)
     world: dict | None = None
     models: dict | None = None

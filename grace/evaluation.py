@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from grace.generation import sample_responses
+from grace.generation import CHAT_INSTRUCTION, sample_responses
 
 
 def accuracy_metrics(correct: np.ndarray) -> dict[str, float]:
@@ -27,8 +27,12 @@ def accuracy_metrics(correct: np.ndarray) -> dict[str, float]:
 def evaluate(model, tokenizer, prompts: Sequence[dict[str, Any]], is_correct: Callable[[str, Any], bool],
              k: int = 16, temperature: float = 1.0, max_new_tokens: int = 64, seed: int = 0,
              greedy: bool = True, template: str | None = None, batch_size: int = 256, device: str = "cpu",
-             progress: bool = False) -> tuple[dict[str, float], list[dict[str, Any]]]:
+             progress: bool = False, chat: bool = False,
+             chat_instruction: str | None = CHAT_INSTRUCTION) -> tuple[dict[str, float], list[dict[str, Any]]]:
     """Evaluate on held-out ``prompts`` (``{prompt_id, prompt, answer}``) (paper §3 metrics).
+
+    ``chat``/``chat_instruction``: prompt an instruct model through its chat template, as its teacher
+    generations were (:func:`grace.generation.format_prompt`); base models (students) use ``template``.
 
     Returns:
         ``(metrics, per_prompt)``: metrics ``{avg_at_k, best_of_k, greedy, k, n_prompts}``; per-prompt
@@ -40,7 +44,8 @@ def evaluate(model, tokenizer, prompts: Sequence[dict[str, Any]], is_correct: Ca
         raise ValueError(f"temperature={temperature} must be > 0 for avg@k sampling (the paper uses 1.0)")
     if not prompts:
         raise ValueError("no evaluation prompts given")
-    kw: dict[str, Any] = dict(max_new_tokens=max_new_tokens, batch_size=batch_size, device=device, progress=progress)
+    kw: dict[str, Any] = dict(max_new_tokens=max_new_tokens, batch_size=batch_size, device=device, progress=progress,
+                              chat=chat, chat_instruction=chat_instruction)
     if template is not None:
         kw["template"] = template
     texts = [p["prompt"] for p in prompts]

@@ -5,8 +5,16 @@ temperature". Sampling here is *pure* temperature sampling (``top_k=0``, ``top_p
 transformers ``generate``, seeded per batch so a run is reproducible and resumable batch by batch.
 Records are ``{prompt_id, prompt, response, teacher, temperature, sample, correct}``.
 
-An optional vLLM backend (``backend="vllm"``) is provided for GPU boxes; it is import-guarded and
-cannot be tested offline here.
+Stopping: generation stops at *any* of the model's end tokens — the union of the tokenizer's EOS and
+the ``generation_config.eos_token_id`` list (:func:`stop_token_ids`). Instruct checkpoints end a turn
+with a token other than the tokenizer's EOS (Llama-3 ``<|eot_id|>``, Qwen-2.5 ``<|im_end|>``, Gemma-2
+``<end_of_turn>``); passing only ``tokenizer.eos_token_id`` would run every response to
+``max_new_tokens``.
+
+Chat: instruct teachers (``chat=True``) get their tokenizer's chat template around
+``CHAT_INSTRUCTION`` + the problem, the instruction to reason step by step and box the final answer
+that instruct models are usually prompted with for math; ``chat_instruction=None`` sends the bare
+problem. Base models (the student) use the plain ``template``.
 """
 
 from __future__ import annotations
@@ -20,6 +28,22 @@ import torch
 
 from grace.features import DEFAULT_TEMPLATE
 from grace.io import read_jsonl, write_jsonl
+
+CHAT_INSTRUCTION = "Please reason step by step, and put your final answer within \\boxed{}."
+"""Prepended (with a blank line) to the problem for chat teachers; see the module docstring."""
+
+
+def stop_token_ids(model, tokenizer) -> list[int]:
+    """Every token that ends a response: the tokenizer's EOS and the model's generation-config EOS list.
+
+    Returns them in that order without repeats (``[]`` if neither exists).
+    """
+    ids: list[int] = []
+    gen_eos = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
+    for t in [tokenizer.eos_token_id, *(gen_eos if isinstance(gen_eos, list | tuple) else [gen_eos])]:
+        if t is not None and int(t) not in ids:
+            ids.append(int(t))
+    return ids
 
 
 def _check_args(temperature: float, n_samples: int, max_new_tokens: int) -> None:
@@ -35,7 +59,8 @@ def _check_args(temperature: float, n_samples: int, max_new_tokens: int) -> None
 def sample_responses(model, tokenizer, prompts: Sequence[str], n_samples: int, temperature: float,
                      max_new_tokens: int, seed: int, template: str = DEFAULT_TEMPLATE,
                      batch_size: int = 256, device: str = "cpu", chat: bool = False,
-                     min_new_tokens: int = 0, progress: bool = False) -> list[list[str]]:
+                     min_new_tokens: int = 0, progress: bool = False,
+                     chat_instruction: str | None = CHAT_INSTRUCTION) -> list[list[str]]:
     """Sample ``n_samples`` responses per prompt (temperature 0 → one greedy response repeated).
 
     Args:
@@ -53,6 +78,7 @@ def sample_responses(model, tokenizer, prompts: Sequence[str], n_samples: int, t
         min_new_tokens: suppress EOS for this many tokens (teacher sampling uses a few so that no
             response is empty: an empty response has no gradient to score and nothing to learn).
         progress: tqdm bar over batches.
+        chat_instruction: with ``chat``, the instruction before the problem (``None``: the problem alone).
 
     Returns:
         ``out[i][j]``: the j-th response to prompt i, decoded without special tokens.
@@ -62,11 +88,13 @@ def sample_responses(model, tokenizer, prompts: Sequence[str], n_samples: int, t
     _check_args(temperature, n_samples, max_new_tokens)
     greedy = temperature == 0
     reps = 1 if greedy else n_samples
-    texts = [_format_prompt(tokenizer, p, template, chat) for p in prompts]
+    texts = [format_prompt(tokenizer, p, template, chat, chat_instruction) for p in prompts]
+    stops = stop_token_ids(model, tokenizer)
     flat = [(i, t) for i, t in enumerate(texts) for _ in range(reps)]  # prompt-major order
     tokenizer.padding_side = "left"
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
+    eos: int | list[int] | None = stops[0] if len(stops) == 1 else (stops or None)
     out: list[list[str]] = [[] for _ in prompts]
     batches = range(0, len(flat), batch_size)
     for b, start in enumerate(tqdm(batches, desc="generate", disable=not progress, leave=False)):
@@ -75,7 +103,7 @@ def sample_responses(model, tokenizer, prompts: Sequence[str], n_samples: int, t
                         add_special_tokens=not chat).to(device)
         torch.manual_seed(seed + b)
         kwargs: dict[str, Any] = dict(max_new_tokens=max_new_tokens, min_new_tokens=min_new_tokens,
-                                      pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id)
+                                      pad_token_id=tokenizer.pad_token_id, eos_token_id=eos)
         if greedy:
             kwargs.update(do_sample=False)
         else:
@@ -89,13 +117,20 @@ def sample_responses(model, tokenizer, prompts: Sequence[str], n_samples: int, t
     return out
 
 
-def _format_prompt(tokenizer, prompt: str, template: str, chat: bool) -> str:
+def format_prompt(tokenizer, prompt: str, template: str = DEFAULT_TEMPLATE, chat: bool = False,
+                  chat_instruction: str | None = CHAT_INSTRUCTION) -> str:
+    """The text a model is prompted with (paper §3): ``template`` for base models, else the chat template.
+
+    With ``chat`` the user turn is ``chat_instruction + "\\n\\n" + prompt`` (or the prompt alone) and the
+    assistant turn is opened (``add_generation_prompt=True``).
+    """
     if not chat:
         return template.format(prompt=prompt)
     if getattr(tokenizer, "chat_template", None) is None:
         raise ValueError("chat=True but the tokenizer has no chat template; use chat=False for base models")
-    return tokenizer.apply_chat_template([{"role": "user", "content": template.format(prompt=prompt)}],
-                                         tokenize=False, add_generation_prompt=True)
+    content = f"{chat_instruction}\n\n{prompt}" if chat_instruction else prompt
+    return tokenizer.apply_chat_template([{"role": "user", "content": content}], tokenize=False,
+                                         add_generation_prompt=True)
 
 
 def generate_records(model, tokenizer, prompts: Sequence[dict[str, Any]], n_samples: int, temperature: float,

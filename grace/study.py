@@ -267,13 +267,28 @@ def _load(path, device: str):
     return load_model(path, device=device), load_tokenizer(path)
 
 
+def _chat_kwargs(profile: dict[str, Any], t: dict[str, Any]) -> dict[str, Any]:
+    """``chat``/``chat_instruction`` for a teacher: instruct models (``chat: true``) get their chat template."""
+    from grace.generation import CHAT_INSTRUCTION
+
+    if not t.get("chat", False):
+        return {"chat": False}
+    return {"chat": True, "chat_instruction": profile.get("chat_instruction", CHAT_INSTRUCTION)}
+
+
+def _chat_key(profile: dict[str, Any], t: dict[str, Any]) -> dict[str, Any]:
+    """The cache-key part of :func:`_chat_kwargs` (empty for base models, so their keys are unchanged)."""
+    kw = _chat_kwargs(profile, t)
+    return kw if kw["chat"] else {}
+
+
 def stage_teacher_card(profile, task, name: str, t: dict[str, Any], test_prompts, out: Path, log: Log, progress: bool):
     """Teacher card: family, size, training steps and its own avg@k on the test split (paper Fig. 4)."""
     from grace.evaluation import evaluate
 
     e, device = profile["evaluation"], profile.get("device", "cpu")
     key = {"stage": "card", "teacher": t["key"], "eval": e, "n_test": len(test_prompts), "template": profile["template"],
-           "test": stable_hash([p["prompt_id"] for p in test_prompts])}
+           "test": stable_hash([p["prompt_id"] for p in test_prompts]), **_chat_key(profile, t)}
     cdir = out / "cards" / name
 
     def _card() -> dict[str, Any]:
@@ -281,7 +296,7 @@ def stage_teacher_card(profile, task, name: str, t: dict[str, Any], test_prompts
         metrics, per_prompt = evaluate(model, tok, test_prompts, task.is_correct, k=int(e["k"]), temperature=1.0,
                                        max_new_tokens=int(e["max_new_tokens"]), seed=seed_for(profile["seed"], "card", name),
                                        template=profile["template"], batch_size=int(e.get("batch_size", 256)),
-                                       device=device, progress=progress)
+                                       device=device, progress=progress, **_chat_kwargs(profile, t))
         write_jsonl(cdir / "per_prompt.jsonl", per_prompt)
         return {"avg_at_k": metrics["avg_at_k"], "greedy": metrics["greedy"], "best_of_k": metrics["best_of_k"],
                 "family": t["family"], "size_label": t["size_label"], "size_params": int(t["size_params"]),
@@ -299,15 +314,15 @@ def stage_generate(profile, task, name: str, t: dict[str, Any], temperature: flo
     config = f"{name}@{temperature:g}"
     gdir = out / "generations" / config
     key = {"stage": "generate", "teacher": t["key"], "T": temperature, "gen": g, "template": profile["template"],
-           "prompts": stable_hash([p["prompt_id"] for p in prompts]), "seed": profile["seed"]}
+           "prompts": stable_hash([p["prompt_id"] for p in prompts]), "seed": profile["seed"], **_chat_key(profile, t)}
 
     def _gen() -> dict[str, Any]:
         model, tok = _load(t["path"], device)
         recs = generate_records(model, tok, prompts, int(g["M"]), temperature, teacher=name, is_correct=task.is_correct,
                                 max_new_tokens=int(g["max_new_tokens"]), seed=seed_for(profile["seed"], "gen", config),
                                 template=profile["template"], batch_size=int(g.get("batch_size", 256)), device=device,
-                                chat=bool(t.get("chat", False)), min_new_tokens=int(g.get("min_new_tokens", 4)),
-                                progress=progress)
+                                min_new_tokens=int(g.get("min_new_tokens", 4)), progress=progress,
+                                **_chat_kwargs(profile, t))
         empty = sum(1 for r in recs if not r["response"].strip())
         write_jsonl(gdir / "generations.jsonl", recs)
         return {"records": len(recs), "teacher_accuracy": float(np.mean([r["correct"] for r in recs])),
