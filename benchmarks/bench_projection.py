@@ -274,7 +274,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--profile", action="store_true",
                     help="also record torch.profiler tables (largest size, d=512) in the results file")
     ap.add_argument("--out", default="artifacts/bench/projection.json")
+    ap.add_argument("--plan", action="store_true",
+                    help="only print how Π is applied at --dim-in x --dim-out on --device (no GPU needed)")
+    ap.add_argument("--dim-in", type=int, default=1_240_000_000, help="with --plan: D (default Llama-3.2-1B)")
+    ap.add_argument("--dim-out", type=int, default=512, help="with --plan: d")
+    ap.add_argument("--device", default="cuda", help="with --plan: cuda (budget-sized chunks) or cpu")
+    ap.add_argument("--budget-gb", type=float, default=None,
+                    help="with --plan: chunk memory budget in GiB (default: 16 on cuda, ~8 MB chunks on cpu)")
+    ap.add_argument("--samples-per-call", type=int, default=1, help="with --plan: gradients per projection call")
     args = ap.parse_args(argv)
+    if args.plan:
+        return print_plan(args)
     q = args.quick
     args.sizes = args.sizes or (["0.5M", "4M"] if q else list(SIZES))
     args.dims = args.dims or ([128, 512] if q else [128, 512, 1024])
@@ -290,6 +300,22 @@ def main(argv: list[str] | None = None) -> int:
         results["profile"] = profile_projectors(args.sizes[-1], 512, args.batch, args.block, args.nnz)
     write_json(Path(args.out), results)
     print(f"\nwrote {args.out} ({results['wall_s']:.0f} s)")
+    return 0
+
+
+def print_plan(args) -> int:
+    """``--plan``: the chunk plan of RademacherProjector at a size this machine need not hold (issue 12)."""
+    from grace.projection import CUDA_BUDGET_BYTES, RademacherProjector
+
+    budget = int(args.budget_gb * 2**30) if args.budget_gb else (CUDA_BUDGET_BYTES if args.device == "cuda" else None)
+    # the plan is arithmetic plus an op count on a CPU twin: build it on the CPU with the device's budget
+    proj = RademacherProjector(args.dim_in, args.dim_out, memory_budget=budget, cache_bytes=0)
+    plan = proj.plan(samples_per_call=args.samples_per_call)
+    plan["device"] = args.device
+    for k in ("dim_in", "dim_out", "device", "chunk_size", "n_chunks", "ops_per_chunk", "launches_per_call"):
+        print(f"{k}: {plan[k]}")
+    print(f"bytes_per_chunk: {plan['bytes_per_chunk']}")
+    print(f"launches_per_sample: {plan['launches_per_sample']:.0f}")
     return 0
 
 

@@ -42,6 +42,10 @@ __all__ = [
     "projector_from_meta",
     "rademacher_entry",
     "sparse_jl_entries",
+    "bytes_per_column",
+    "chunk_for_budget",
+    "count_chunk_ops",
+    "CUDA_BUDGET_BYTES",
 ]
 
 DEFAULT_CACHE_BYTES = 512 * 2**20  # memory a projector may keep for generated chunks of Π
@@ -111,6 +115,29 @@ def _default_chunk(dim_out: int, target_bytes: int = 8 * 2**20) -> int:
     """Columns per chunk so that one fp32 chunk of Π is about ``target_bytes`` (GEMM-friendly)."""
     n = target_bytes // (4 * dim_out)
     return int(min(2**16, max(1024, n // 32 * 32)))
+
+
+def bytes_per_column(dim_out: int) -> float:
+    """Peak bytes one column of a :class:`RademacherProjector` chunk takes while it is generated.
+
+    The int32 scratch that becomes the fp32 signs in place (4·d) plus the int64 hash words and their
+    int32 copy (8·d/32 + 4·d/32): about 4.4·d bytes. Used to size chunks from a memory budget.
+    """
+    return 4 * dim_out + 12 * dim_out / 32
+
+
+def chunk_for_budget(dim_out: int, budget_bytes: int) -> int:
+    """The largest multiple-of-32 chunk whose generation fits ``budget_bytes`` (:func:`bytes_per_column`)."""
+    n = int(budget_bytes // bytes_per_column(dim_out)) // 32 * 32
+    if n < 32:
+        raise ValueError(f"budget_bytes={budget_bytes} cannot hold even 32 columns of Π at dim_out={dim_out}; "
+                         f"give at least {int(32 * bytes_per_column(dim_out))} bytes")
+    return n
+
+
+CUDA_BUDGET_BYTES = 16 * 2**30
+"""Default memory budget for Π's chunks on CUDA (capped at a quarter of the free memory at build time):
+at D = 1.24e9, d = 512 it gives ~7.6 M-column chunks, 163 chunks and a few thousand launches per call."""
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -241,8 +268,12 @@ class RademacherProjector(Projector):
         dim_out: ``d``, the projection dimension (the paper uses 512, App. C uses 1024).
         seed: selects the matrix; same seed, same Π on every machine.
         device: where chunks are generated and the GEMM runs.
-        chunk_size: columns per chunk (memory ``≈ 4·chunk_size·dim_out`` bytes); ``None`` picks ~8 MB.
+        chunk_size: columns per chunk (memory ``≈ 4.4·chunk_size·dim_out`` bytes); ``None`` picks ~8 MB
+            chunks on CPU and, on CUDA, the largest that fits ``memory_budget`` (few kernel launches).
         cache_bytes: memory budget for generated chunks.
+        memory_budget: bytes a chunk may take while generated, used when ``chunk_size`` is ``None``;
+            ``None`` means ~8 MB chunks on CPU and :data:`CUDA_BUDGET_BYTES` (at most a quarter of the
+            free memory) on CUDA. Any chunk size gives the same Π.
     """
 
     kind = "rademacher"
@@ -255,9 +286,18 @@ class RademacherProjector(Projector):
         device: str | torch.device = "cpu",
         chunk_size: int | None = None,
         cache_bytes: int = DEFAULT_CACHE_BYTES,
+        memory_budget: int | None = None,
     ):
         super().__init__(dim_in, dim_out, seed, device)
-        self.chunk_size = _default_chunk(dim_out) if chunk_size is None else _check_dim("chunk_size", chunk_size, 2**40)
+        if chunk_size is not None:
+            self.chunk_size = _check_dim("chunk_size", chunk_size, 2**40)
+        elif memory_budget is None and self.device.type != "cuda":
+            self.chunk_size = _default_chunk(dim_out)
+        else:
+            if memory_budget is None:  # CUDA: big chunks, few launches, within a quarter of free memory
+                free = torch.cuda.mem_get_info(self.device)[0]
+                memory_budget = min(CUDA_BUDGET_BYTES, free // 4)
+            self.chunk_size = min(chunk_for_budget(dim_out, memory_budget), -(-dim_in // 32) * 32)
         if isinstance(cache_bytes, bool) or not isinstance(cache_bytes, int) or cache_bytes < 0:
             raise ValueError(f"cache_bytes={cache_bytes!r} is invalid; pass a non-negative integer (0 disables)")
         self.cache_bytes = cache_bytes
@@ -279,6 +319,22 @@ class RademacherProjector(Projector):
 
     def meta(self) -> dict[str, Any]:
         return {**super().meta(), "hash": HASH_VERSION, "scale": "1/sqrt(dim_in)"}
+
+    def plan(self, samples_per_call: int = 1) -> dict[str, Any]:
+        """How applying Π runs at this size, checkable without a GPU (issue 12: Π at real scale).
+
+        ``ops_per_chunk`` is *counted*: one chunk of this class's own code path runs on a tiny CPU
+        twin under a dispatch counter, and every aten op that computes (views excluded) is one kernel
+        launch on CUDA. ``launches_per_sample`` divides a call's launches by ``samples_per_call``
+        (1 for the memory-bounded per-sample path, the batch size otherwise).
+        """
+        n_chunks = -(-self.dim_in // self.chunk_size)
+        ops = count_chunk_ops(self.dim_out, self.cache_mode)
+        return {"dim_in": self.dim_in, "dim_out": self.dim_out, "device": self.device.type,
+                "chunk_size": self.chunk_size, "n_chunks": n_chunks, "cache_mode": self.cache_mode,
+                "bytes_per_chunk": int(self.chunk_size * bytes_per_column(self.dim_out)),
+                "ops_per_chunk": ops, "launches_per_call": n_chunks * ops,
+                "launches_per_sample": n_chunks * ops / samples_per_call}
 
     # -- generation ---------------------------------------------------------------------------------
     def _words(self, j0: int, j1: int) -> torch.Tensor:
@@ -338,6 +394,36 @@ class RademacherProjector(Projector):
             else:
                 P = self._chunk(i)[:, c0 - i * cs : c1 - i * cs]  # [d, n]
             out.addmm_(G_cols[:, c0 - start : c1 - start].float(), P.T)  # [B, n] @ [n, d]
+
+
+_VIEW_OPS = {"view", "_unsafe_view", "slice", "t", "transpose", "alias", "as_strided", "expand", "select",
+             "unsqueeze", "squeeze", "detach", "lift_fresh", "_to_copy_noop"}
+
+
+def count_chunk_ops(dim_out: int, cache_mode: str = "none") -> int:
+    """Aten ops (views excluded) that :meth:`RademacherProjector._accumulate` dispatches for one chunk.
+
+    Counted on a CPU twin of 2 chunks of 64 columns (the op sequence does not depend on the sizes).
+    """
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    class _Count(TorchDispatchMode):
+        def __init__(self):
+            super().__init__()
+            self.n = 0
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            if func.overloadpacket.__name__ not in _VIEW_OPS:
+                self.n += 1
+            return func(*args, **(kwargs or {}))
+
+    twin = RademacherProjector(128, min(dim_out, 8), seed=0, chunk_size=64, cache_bytes=0)
+    twin.cache_mode = cache_mode if cache_mode != "float" else "none"
+    G = torch.ones(1, 64)
+    twin.project_partial(G, 0)  # warm the scratch buffer, as in a long run
+    with _Count() as c:
+        twin._accumulate(torch.zeros(1, twin.dim_out), G, 0)
+    return c.n
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pytest
 import torch
@@ -297,3 +298,32 @@ def test_bad_project_inputs_raise():
         P.project_partial(torch.randn(2, 5), 7)
     with pytest.raises(ValueError):
         P.matrix(max_entries=10)
+
+
+def test_budget_sized_chunks_give_the_same_matrix_and_few_launches_at_real_scale():
+    """Issue 12: Π at D = 1.24e9, d = 512 within 10^4 kernel launches per sample, checkable on a CPU."""
+    from grace.projection import bytes_per_column, chunk_for_budget, count_chunk_ops
+
+    a = RademacherProjector(5000, 64, seed=3, chunk_size=96, cache_bytes=0)
+    b = RademacherProjector(5000, 64, seed=3, memory_budget=10**6, cache_bytes=0)
+    assert b.chunk_size != a.chunk_size and torch.equal(a.matrix(), b.matrix())
+    assert chunk_for_budget(512, 16 * 2**30) * bytes_per_column(512) <= 16 * 2**30
+    with pytest.raises(ValueError, match="cannot hold"):
+        chunk_for_budget(512, 1000)
+    assert count_chunk_ops(512) == count_chunk_ops(64) > 10  # the op sequence does not depend on d
+    big = RademacherProjector(1_240_000_000, 512, memory_budget=16 * 2**30, cache_bytes=0).plan()
+    assert big["launches_per_sample"] <= 1e4 and big["n_chunks"] * big["chunk_size"] >= 1_240_000_000
+    old = RademacherProjector(1_240_000_000, 512, cache_bytes=0).plan()  # the CPU default: ~8 MB chunks
+    assert old["launches_per_sample"] > 1e6
+
+
+def test_bench_projection_plan_prints_the_launch_budget():
+    import subprocess
+    import sys
+
+    res = subprocess.run([sys.executable, "benchmarks/bench_projection.py", "--plan", "--dim-in", "1240000000",
+                          "--dim-out", "512", "--device", "cuda"], capture_output=True, text=True, timeout=120,
+                         cwd=Path(__file__).resolve().parent.parent)
+    assert res.returncode == 0, res.stderr
+    lines = dict(line.split(": ", 1) for line in res.stdout.strip().splitlines())
+    assert float(lines["launches_per_sample"]) <= 1e4 and int(lines["bytes_per_chunk"]) <= 16 * 2**30
