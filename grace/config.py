@@ -148,6 +148,9 @@ class DistillSection:
     max_length: int = 256  # tokens per encoded example (prompt + response)
     filter_correct: bool = False
     save_model: bool = False
+    mixed_precision: str = "no"  # no | bf16 | fp16 (GPU): autocast over float32 master weights
+    gradient_checkpointing: bool = False
+    gradient_accumulation_steps: int = 1
 
 
 @dataclass
@@ -192,6 +195,7 @@ class Profile:
     name: str = ""
     seed: int = 0
     device: str = "cpu"
+    dtype: str = "float32"  # auto | bfloat16 | float16 | float32: how models load in every stage
     threads: int | None = None
     template: str = "Q: {prompt}\nA:"
     book_params: str | None = None  # book/build.py: use another profile's chapter parameters

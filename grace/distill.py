@@ -40,6 +40,14 @@ class TrainConfig:
         seed: seeds model-independent randomness (data order, dropout).
         filter_correct: App. D.1: keep only correct responses, resampled with replacement back to
             the original count per prompt (off by default, as in the paper's main results).
+        mixed_precision: ``"no"``, ``"bf16"`` or ``"fp16"`` autocast over float32 master weights (GPU).
+        gradient_checkpointing: recompute activations in the backward pass (less memory, ~30 % slower).
+        gradient_accumulation_steps: micro-batches per optimizer step.
+
+    ``batch_size`` is the *global* batch (paper: 64). Under ``torchrun``/``accelerate launch`` with
+    ``WORLD_SIZE`` processes each device takes ``batch_size / (WORLD_SIZE · accumulation)`` examples
+    per micro-batch, so the number of optimizer steps — and the epochs the student sees — do not
+    depend on how many GPUs run it.
     """
 
     learning_rate: float = 2e-3
@@ -52,8 +60,25 @@ class TrainConfig:
     max_length: int = 256
     seed: int = 0
     filter_correct: bool = False
+    mixed_precision: str = "no"
+    gradient_checkpointing: bool = False
+    gradient_accumulation_steps: int = 1
+
+    def per_device_batch(self, world_size: int | None = None) -> int:
+        """Examples per device and micro-batch for a global ``batch_size`` over ``world_size`` processes."""
+        w = int(os.environ.get("WORLD_SIZE", "1")) if world_size is None else world_size
+        per, rem = divmod(self.batch_size, w * self.gradient_accumulation_steps)
+        if rem or per < 1:
+            raise ValueError(f"batch_size={self.batch_size} is not divisible by WORLD_SIZE={w} x "
+                             f"gradient_accumulation_steps={self.gradient_accumulation_steps}; pick a global batch "
+                             "that is a multiple of their product")
+        return per
 
     def validate(self) -> None:
+        if self.mixed_precision not in ("no", "bf16", "fp16"):
+            raise ValueError(f"mixed_precision={self.mixed_precision!r}: use 'no', 'bf16' or 'fp16'")
+        if self.gradient_accumulation_steps < 1:
+            raise ValueError(f"gradient_accumulation_steps={self.gradient_accumulation_steps} must be >= 1")
         if self.learning_rate <= 0:
             raise ValueError(f"learning_rate={self.learning_rate} must be > 0")
         if self.batch_size < 1:
@@ -114,16 +139,30 @@ def filter_correct(examples: Sequence[dict[str, Any]], seed: int = 0) -> list[di
 
 
 def encode_all(tokenizer, examples: Sequence[dict[str, Any]], template: str, max_length: int) -> list[dict[str, list[int]]]:
-    """Encode ``{prompt, response}`` records with response-only labels (see ``features.encode_example``)."""
+    """Encode ``{prompt, response}`` records with response-only labels (see ``features.encode_example``).
+
+    Examples longer than ``max_length`` are cut on the right (their EOS is lost); a warning names
+    every one (by ``prompt_id`` and sample), so a too-small ``distill.max_length`` is never silent.
+    """
+    import warnings
+
     from grace.features import encode_example
 
-    out = []
+    out, cut = [], []
     for i, ex in enumerate(examples):
         for key in ("prompt", "response"):
             if key not in ex:
                 raise ValueError(f"example {i} has no '{key}' field; records need prompt and response")
-        ids, labels = encode_example(tokenizer, ex["prompt"], ex["response"], template=template, max_length=max_length)
+        ids, labels = encode_example(tokenizer, ex["prompt"], ex["response"], template=template, max_length=None)
+        if len(ids) > max_length:
+            cut.append(f"{ex.get('prompt_id', i)}#{ex.get('sample', 0)} ({len(ids)} tokens)")
+            ids, labels = encode_example(tokenizer, ex["prompt"], ex["response"], template=template,
+                                         max_length=max_length)
         out.append({"input_ids": ids, "labels": labels})
+    if cut:
+        warnings.warn(f"{len(cut)} of {len(out)} examples are longer than max_length={max_length} tokens and were "
+                      f"truncated (their EOS is lost); raise distill.max_length. Truncated: {', '.join(cut)}",
+                      stacklevel=2)
     return out
 
 
@@ -153,7 +192,11 @@ def train_causal_lm(model, tokenizer, encoded: Sequence[dict[str, list[int]]], c
     max_steps = cfg.max_steps if cfg.max_steps is not None else max(1, round(cfg.epochs * steps_per_epoch))
     args = TrainingArguments(
         output_dir=str(work_dir),
-        per_device_train_batch_size=cfg.batch_size,
+        per_device_train_batch_size=cfg.per_device_batch(),
+        gradient_accumulation_steps=cfg.gradient_accumulation_steps,
+        gradient_checkpointing=cfg.gradient_checkpointing,
+        bf16=cfg.mixed_precision == "bf16",
+        fp16=cfg.mixed_precision == "fp16",
         learning_rate=cfg.learning_rate,
         max_steps=max_steps,
         warmup_steps=max(0, round(cfg.warmup_ratio * max_steps)),

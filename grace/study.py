@@ -70,6 +70,10 @@ def validate_profile(p: dict[str, Any]) -> None:
     from grace.config import check_profile
 
     check_profile(p)
+    from grace.world import DTYPES
+
+    if p.get("dtype", "float32") not in DTYPES:
+        raise ValueError(f"profile dtype={p['dtype']!r}: use one of {DTYPES}")
     for key in ("task", "temperatures", "generation", "features", "scores", "distill", "evaluation"):
         if key not in p:
             raise ValueError(f"profile {p.get('name')!r} lacks '{key}'; copy grace/profiles/quick.yaml as a template")
@@ -261,10 +265,16 @@ def hub_models(profile: dict[str, Any]) -> dict[str, Any]:
 # per-configuration stages
 
 
-def _load(path, device: str):
+def _load(path, device: str, dtype: str | None = None):
+    """A model and its tokenizer in the profile's ``dtype`` (float32 when absent)."""
     from grace.world import load_model, load_tokenizer
 
-    return load_model(path, device=device), load_tokenizer(path)
+    return load_model(path, device=device, dtype=dtype or "float32"), load_tokenizer(path)
+
+
+def _dtype_key(profile: dict[str, Any]) -> dict[str, Any]:
+    """The cache-key part of the profile's dtype (empty for float32, so the miniature's keys are unchanged)."""
+    return {"dtype": profile["dtype"]} if profile.get("dtype", "float32") != "float32" else {}
 
 
 def _chat_kwargs(profile: dict[str, Any], t: dict[str, Any]) -> dict[str, Any]:
@@ -288,11 +298,11 @@ def stage_teacher_card(profile, task, name: str, t: dict[str, Any], test_prompts
 
     e, device = profile["evaluation"], profile.get("device", "cpu")
     key = {"stage": "card", "teacher": t["key"], "eval": e, "n_test": len(test_prompts), "template": profile["template"],
-           "test": stable_hash([p["prompt_id"] for p in test_prompts]), **_chat_key(profile, t)}
+           "test": stable_hash([p["prompt_id"] for p in test_prompts]), **_chat_key(profile, t), **_dtype_key(profile)}
     cdir = out / "cards" / name
 
     def _card() -> dict[str, Any]:
-        model, tok = _load(t["path"], device)
+        model, tok = _load(t["path"], device, profile.get("dtype"))
         metrics, per_prompt = evaluate(model, tok, test_prompts, task.is_correct, k=int(e["k"]), temperature=1.0,
                                        max_new_tokens=int(e["max_new_tokens"]), seed=seed_for(profile["seed"], "card", name),
                                        template=profile["template"], batch_size=int(e.get("batch_size", 256)),
@@ -314,10 +324,11 @@ def stage_generate(profile, task, name: str, t: dict[str, Any], temperature: flo
     config = f"{name}@{temperature:g}"
     gdir = out / "generations" / config
     key = {"stage": "generate", "teacher": t["key"], "T": temperature, "gen": g, "template": profile["template"],
-           "prompts": stable_hash([p["prompt_id"] for p in prompts]), "seed": profile["seed"], **_chat_key(profile, t)}
+           "prompts": stable_hash([p["prompt_id"] for p in prompts]), "seed": profile["seed"], **_chat_key(profile, t),
+           **_dtype_key(profile)}
 
     def _gen() -> dict[str, Any]:
-        model, tok = _load(t["path"], device)
+        model, tok = _load(t["path"], device, profile.get("dtype"))
         recs = generate_records(model, tok, prompts, int(g["M"]), temperature, teacher=name, is_correct=task.is_correct,
                                 max_new_tokens=int(g["max_new_tokens"]), seed=seed_for(profile["seed"], "gen", config),
                                 template=profile["template"], batch_size=int(g.get("batch_size", 256)), device=device,
@@ -361,10 +372,10 @@ def stage_features(profile, config: str, student: dict[str, Any], gen_key: str, 
     f, device = profile["features"], profile.get("device", "cpu")
     fdir = out / "features" / config
     key = {"stage": "features", "student": student["key"], "gen": gen_key, "features": f, "template": profile["template"],
-           "prompts": stable_hash(list(score_prompt_ids)), "seed": profile["seed"]}
+           "prompts": stable_hash(list(score_prompt_ids)), "seed": profile["seed"], **_dtype_key(profile)}
 
     def _feat() -> dict[str, Any]:
-        model, tok = _load(student["path"], device)
+        model, tok = _load(student["path"], device, profile.get("dtype"))
         subset = scoring_subset(read_jsonl(gen_path), score_prompt_ids, int(f["m"]))
         n_params = sum(p.numel() for p in model.parameters() if p.requires_grad)
         proj = make_projector(f.get("projector", "rademacher"), n_params, int(f["d"]), seed_for(profile["seed"], "proj"),
@@ -395,7 +406,7 @@ def stage_student(profile, task, config: str, student: dict[str, Any], gen_key: 
     sdir = out / "students" / config
     key = {"stage": "student", "student": student["key"], "gen": gen_key, "distill": d, "eval": e,
            "template": profile["template"], "test": stable_hash([p["prompt_id"] for p in test_prompts]),
-           "seed": profile["seed"]}
+           "seed": profile["seed"], **_dtype_key(profile)}
 
     def _student() -> dict[str, Any]:
         model, tok = _load(student["path"], device)
@@ -403,6 +414,9 @@ def stage_student(profile, task, config: str, student: dict[str, Any], gen_key: 
                           batch_size=int(d["batch_size"]), warmup_ratio=float(d.get("warmup_ratio", 0.05)),
                           weight_decay=float(d.get("weight_decay", 0.0)), scheduler=d.get("scheduler", "cosine"),
                           max_length=int(d.get("max_length", TrainConfig.max_length)),
+                          mixed_precision=d.get("mixed_precision", "no"),
+                          gradient_checkpointing=bool(d.get("gradient_checkpointing", False)),
+                          gradient_accumulation_steps=int(d.get("gradient_accumulation_steps", 1)),
                           filter_correct=bool(d.get("filter_correct", False)), seed=seed_for(profile["seed"], "distill"))
         train = distill(model, tok, [r for r in read_jsonl(gen_path) if r["response"].strip()], cfg,
                         profile["template"], sdir / "_trainer", progress=progress)
@@ -456,6 +470,9 @@ def run_study(profile: dict[str, Any], out: str | os.PathLike, progress: bool = 
     t_start = time.time()
     # GRACE_THREADS overrides the profile (e.g. 1 each for two studies side by side on 2 cores)
     torch.set_num_threads(int(os.environ.get("GRACE_THREADS") or profile.get("threads", torch.get_num_threads())))
+    if str(profile.get("device", "cpu")).startswith("cuda"):  # TF32 matmuls for the fp32 parts (projection, masters)
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
     log(f"study profile={profile['name']} out={out} seed={profile['seed']}")
     write_json(out / "profile.json", profile)
 

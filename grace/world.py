@@ -114,7 +114,27 @@ def _looks_local(path_or_id: str | os.PathLike) -> bool:
     return isinstance(path_or_id, Path) or s.startswith((".", "/", "~")) or s.count("/") != 1
 
 
-def load_model(path_or_id: str | os.PathLike, device: str = "cpu", dtype: torch.dtype = torch.float32):
+DTYPES = ("auto", "bfloat16", "float16", "float32")
+
+
+def resolve_dtype(name: str | torch.dtype | None, device: str = "cpu") -> torch.dtype:
+    """A profile's ``dtype`` as a torch dtype: ``auto`` is bfloat16 on a CUDA device that supports it, else float32.
+
+    Models load in this dtype in every stage; gradients are still taken and projected in float32
+    (:mod:`grace.features`) and distillation keeps float32 master weights (``distill.mixed_precision``).
+    """
+    if isinstance(name, torch.dtype):
+        return name
+    name = "float32" if name is None else str(name)
+    if name not in DTYPES:
+        raise ValueError(f"dtype={name!r}: use one of {DTYPES}")
+    if name == "auto":
+        cuda = str(device).startswith("cuda") and torch.cuda.is_available()
+        return torch.bfloat16 if cuda and torch.cuda.is_bf16_supported() else torch.float32
+    return getattr(torch, name)
+
+
+def load_model(path_or_id: str | os.PathLike, device: str = "cpu", dtype: torch.dtype | str = torch.float32):
     """Load a causal LM the way a GPU user does: ``AutoModelForCausalLM``, safetensors, no remote code.
 
     Raises:
@@ -126,7 +146,8 @@ def load_model(path_or_id: str | os.PathLike, device: str = "cpu", dtype: torch.
     if _looks_local(path_or_id) and not Path(path_or_id).expanduser().exists():
         raise FileNotFoundError(f"model path {str(path_or_id)!r} does not exist; build the world first "
                                 "(grace study ...) or pass an existing directory or a Hub id like org/name")
-    model = AutoModelForCausalLM.from_pretrained(path_or_id, use_safetensors=True, trust_remote_code=False, dtype=dtype)
+    model = AutoModelForCausalLM.from_pretrained(path_or_id, use_safetensors=True, trust_remote_code=False,
+                                                 dtype=resolve_dtype(dtype, device))
     return model.to(device).eval()
 
 
@@ -223,7 +244,7 @@ def train_teacher(spec: TeacherSpec, base_dir: str | os.PathLike, problems, temp
 
 
 __all__ = [
-    "TOKEN_PATTERN", "ModelSize", "DEFAULT_SIZES", "TeacherSpec", "build_tokenizer", "make_model",
+    "DTYPES", "TOKEN_PATTERN", "ModelSize", "resolve_dtype", "DEFAULT_SIZES", "TeacherSpec", "build_tokenizer", "make_model",
     "count_params", "load_model", "load_tokenizer", "pack_texts", "pretrain_base", "save_model", "train_teacher",
     "teacher_examples",
 ]

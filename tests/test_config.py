@@ -64,3 +64,39 @@ def test_distill_max_length_reaches_training(monkeypatch, tmp_path):
     with pytest.raises(RuntimeError, match="stop here"):
         S.stage_student(p, None, "c@1", {"key": "k", "path": "x"}, "g", gen, [], tmp_path, S.Log(tmp_path), False)
     assert seen["max_length"] == 77
+
+
+def test_dtype_is_validated_and_resolved():
+    import torch
+
+    from grace.world import resolve_dtype
+
+    p = load_profile("smoke")
+    p["dtype"] = "bf16"
+    with pytest.raises(ValueError, match="dtype='bf16'"):
+        validate_profile(p)
+    assert resolve_dtype("bfloat16") == torch.bfloat16 and resolve_dtype(None) == torch.float32
+    assert resolve_dtype("auto", "cpu") == torch.float32  # bfloat16 only on a CUDA device that supports it
+
+
+def test_global_batch_is_split_over_devices_and_accumulation():
+    from grace.distill import TrainConfig
+
+    cfg = TrainConfig(batch_size=64, gradient_accumulation_steps=2)
+    assert cfg.per_device_batch(world_size=8) == 4 and cfg.per_device_batch(world_size=1) == 32
+    with pytest.raises(ValueError, match="not divisible"):
+        cfg.per_device_batch(world_size=3)
+    with pytest.raises(ValueError, match="mixed_precision"):
+        TrainConfig(mixed_precision="bf32").validate()
+
+
+def test_truncated_distillation_examples_are_named(tiny_llama_dir):
+    from grace.distill import encode_all
+    from grace.world import load_tokenizer
+
+    tok = load_tokenizer(tiny_llama_dir)
+    long = {"prompt_id": "p7", "sample": 2, "prompt": "how many apples ?", "response": " ".join(["1"] * 40)}
+    short = {"prompt_id": "p8", "prompt": "how many apples ?", "response": "1"}
+    with pytest.warns(UserWarning, match=r"1 of 2 examples .* max_length=20 .*p7#2"):
+        enc = encode_all(tok, [long, short], "{prompt}", 20)
+    assert len(enc[0]["input_ids"]) == 20
