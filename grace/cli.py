@@ -22,7 +22,9 @@ def _add_feature_args(p: argparse.ArgumentParser) -> None:
                    help="Π: the paper's dense ±1/√D (default), a sparse JL transform, or none")
     p.add_argument("--length-scale", default="log", choices=["log", "log2", "none"], help="h = log|y|·Πg (paper)")
     p.add_argument("--template", default=None, help="prompt template with {prompt} (default: the release's)")
-    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--batch-size", type=int, default=8, help="examples per block, at most (cut to fit the budget)")
+    p.add_argument("--memory-budget-mb", type=float, default=None,
+                   help="memory the per-sample gradients may take beyond the model (default 4·D·4 bytes, >= 64 MiB)")
     p.add_argument("--device", default="cpu")
     p.add_argument("--seed", type=int, default=0, help="seed for the subset and the projection")
 
@@ -156,8 +158,10 @@ def _name_values(specs: list[str], flag: str, form: str) -> dict[str, str]:
 
 
 def _feature_kwargs(args: argparse.Namespace) -> dict:
+    budget = None if args.memory_budget_mb is None else int(args.memory_budget_mb * 2**20)
     return dict(n=args.n, m=args.m, d=args.d, projector=args.projector, length_scale=args.length_scale,
-                template=args.template, batch_size=args.batch_size, device=args.device, seed=args.seed)
+                template=args.template, batch_size=args.batch_size, device=args.device, seed=args.seed,
+                memory_budget=budget)
 
 
 if __name__ == "__main__":

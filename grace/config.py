@@ -125,6 +125,7 @@ class FeaturesSection:
     projector: str = "rademacher"
     length_scale: str = "log"
     batch_size: int = 8
+    memory_budget_mb: float | None = None  # per-sample gradients beyond the model (default 4·D·4 bytes, >= 64 MiB)
 
 
 @dataclass

@@ -15,9 +15,15 @@ Two ways to get per-sample gradients, tested to agree:
   positions carry no loss, so padding cannot change any gradient (tested). Batches are formed
   longest-first to keep padding small; rows are returned in the order of ``examples``.
 
-``method="auto"`` is ``"vmap"``: on CPU it measured 10–30 % faster than the loop for 0.5–14 M
-parameter Llamas at T = 96 (``benchmarks/bench_projection.py``). vmap works through HF Llama
-attention in this transformers version (SDPA falls back to a per-sample loop inside vmap).
+Memory: per-sample gradients are held in fp32 (whatever the model's dtype; the sidecar says so)
+and projected block by block, and a block never takes more than ``memory_budget`` bytes beyond the
+loaded model — by default ``4·D·4`` bytes (four gradients), with a 64 MiB floor for toy models — whatever
+``batch_size`` is. ``vmap`` materialises about ``4.4·B·D·4`` bytes for a batch of ``B`` (measured), so
+``method="auto"`` uses it only where the whole batch fits the budget (it measured 10–30 % faster than
+the loop on CPU for 0.5–14 M-parameter Llamas at T = 96, ``benchmarks/bench_projection.py``), and
+otherwise the loop, one forward + backward per example into a block of at most
+``memory_budget / (4·D) − 3`` rows (one more gradient lives in the parameters' ``.grad``, two are slack). vmap works
+through HF Llama attention in this transformers version (SDPA falls back to a per-sample loop).
 
 Runs are resumable: with ``out=...`` completed batches are checkpointed to ``out + ".partial.npz"``
 (npz + JSON sidecar, atomic), and a rerun with the same inputs continues from there and gives the
@@ -61,7 +67,9 @@ log = logging.getLogger(__name__)
 DEFAULT_TEMPLATE = "### Problem:\n{prompt}\n\n### Solution:\n"  # the released code's prompt template
 LENGTH_SCALES = ("log", "log2", "none")
 IGNORE_INDEX = -100
-AUTO_METHOD_CPU = "vmap"  # what method="auto" uses on CPU; chosen from benchmarks/bench_projection.py
+AUTO_METHOD_CPU = "vmap"  # what method="auto" uses when it fits the budget; from benchmarks/bench_projection.py
+VMAP_BYTES_PER_ENTRY = 4.4 * 4  # measured peak of vmap(grad) per batch row and parameter, fp32
+MIN_MEMORY_BUDGET = 64 * 2**20  # the default budget's floor (toy models keep vmap's speed)
 _REQUIRED = ("prompt_id", "prompt", "response")
 
 
@@ -239,6 +247,29 @@ def _grads_loop(model, params: list, ids: torch.Tensor, labels: torch.Tensor, le
     return torch.stack(losses), torch.stack(probs)
 
 
+def _project_direct(model, params: list, ids: torch.Tensor, labels: torch.Tensor, n: int, projector: Projector):
+    """One example's forward + backward, projected from each parameter's ``.grad`` as it stands.
+
+    No flattened ``[D]`` gradient is formed: ``Πg = Σ_p Π[:, cols(p)] · vec(∂L/∂p)`` over parameter
+    blocks (:meth:`Projector.project_partial`), so memory is the ``.grad`` buffers plus one chunk of Π.
+    Returns ``(h [1, d], loss [1], mean_prob [1], grad_norm [1])``.
+    """
+    for p in params:
+        p.grad = None
+    loss, mean_prob = _response_loss(model(input_ids=ids[:1, :n], use_cache=False).logits[0], labels[0, :n])
+    loss.backward()
+    h = torch.zeros(1, projector.dim_out, dtype=torch.float32, device=projector.device)
+    sq, off = torch.zeros((), dtype=torch.float64), 0
+    for p in params:
+        if p.grad is not None:
+            g = p.grad.reshape(1, -1).float()
+            h += projector.project_partial(g, off)
+            sq += g.double().pow(2).sum().cpu()
+            p.grad = None  # freed as soon as it is projected
+        off += p.numel()
+    return h, loss.detach()[None], mean_prob[None], sq.sqrt().float()[None]
+
+
 def _grads_vmap(model, names: list[str], params: list, ids: torch.Tensor, labels: torch.Tensor, G: torch.Tensor):
     """``vmap(grad)`` over a right-padded batch; fills ``G [B, D]``; returns (loss, mean_prob)."""
 
@@ -292,12 +323,26 @@ def _validate_examples(examples: Sequence[Mapping[str, Any]]) -> tuple[np.ndarra
     return np.asarray(pids, dtype=np.int64), keys, (np.asarray(correct, dtype=bool) if has_correct else None)
 
 
-def _resolve_method(method: str, device: torch.device) -> str:
+def default_memory_budget(n_params: int) -> int:
+    """Bytes a features block may take beyond the loaded model: ``4·D·4`` (four fp32 gradients), >= 64 MiB."""
+    return max(4 * 4 * n_params, MIN_MEMORY_BUDGET)
+
+
+def plan_blocks(method: str, batch_size: int, n_params: int, memory_budget: int) -> tuple[str, int]:
+    """``(method, rows per block)`` that keep a block within ``memory_budget`` bytes.
+
+    ``auto`` is vmap when the whole batch fits (``4.4·B·D·4`` bytes), else the loop. The loop's block
+    holds at most ``memory_budget // (4·D) − 3`` gradient rows (one gradient lives in ``.grad``, two are
+    left for the backward pass's temporaries, Π's chunk scratch and the allocator); an explicit ``vmap`` shrinks its batch to fit.
+    """
     if method not in ("auto", "loop", "vmap"):
         raise ValueError(f"unknown method {method!r}; choose 'auto', 'loop' or 'vmap'")
+    vmap_rows = int(memory_budget // (VMAP_BYTES_PER_ENTRY * n_params))
     if method == "auto":
-        return AUTO_METHOD_CPU if device.type == "cpu" else "vmap"
-    return method
+        method = AUTO_METHOD_CPU if vmap_rows >= batch_size else "loop"
+    if method == "vmap":
+        return method, max(1, min(batch_size, vmap_rows))
+    return method, max(1, min(batch_size, int(memory_budget // (4 * n_params)) - 3))
 
 
 def _model_fingerprint(model, params: list) -> dict[str, Any]:
@@ -348,6 +393,7 @@ def compute_features(
     max_length: int | None = None,
     checkpoint_every: int = 4,
     max_batches: int | None = None,
+    memory_budget: int | None = None,
 ) -> Features:
     """Gradient features ``h = scale(|y|) · Π g`` for every example (paper §2.1, eq. 1's ``G(D)``).
 
@@ -361,7 +407,8 @@ def compute_features(
         projector: ``Π`` with ``dim_in`` = number of trainable parameters.
         length_scale: ``"log"`` (paper), ``"log2"`` or ``"none"``; see :func:`length_scale_factor`.
         template: prompt template with a ``{prompt}`` placeholder.
-        batch_size: examples per projection GEMM (and per ``vmap`` call).
+        batch_size: examples per projection GEMM (and per ``vmap`` call), at most; a block is cut to
+            fit ``memory_budget``.
         device: where gradients are computed.
         progress: show a tqdm bar.
         out: if given, save the result there (npz + sidecar) and checkpoint to
@@ -372,6 +419,8 @@ def compute_features(
         max_batches: stop after this many batches in *this* call (debugging / testing resumption);
             the returned features then cover only the completed examples (in input order) and
             ``meta["complete"]`` is ``False``.
+        memory_budget: bytes the per-sample gradients of one block may take beyond the loaded model;
+            ``None`` is :func:`default_memory_budget` (``4·D·4``, at least 64 MiB).
 
     Returns:
         A :class:`Features` in the order of ``examples``.
@@ -387,10 +436,15 @@ def compute_features(
         )
     prompt_ids, prompt_keys, correct = _validate_examples(examples)
     device = torch.device(device)
-    method = _resolve_method(method, device)
     named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
     names, params = [n for n, _ in named], [p for _, p in named]
     n_params = sum(p.numel() for p in params)
+    budget = default_memory_budget(n_params) if memory_budget is None else int(memory_budget)
+    method, batch_size = plan_blocks(method, batch_size, n_params, budget)
+    rows = 0 if (method == "loop" and batch_size == 1) else batch_size  # one row: projected from .grad directly
+    block_bytes = (VMAP_BYTES_PER_ENTRY if method == "vmap" else 4) * rows * n_params + 12 * n_params
+    if projector.cache_footprint() > budget - block_bytes:  # Π's cache shares the budget
+        projector.fit_cache(int(budget - block_bytes))
     if projector.dim_in != n_params:
         raise ValueError(
             f"projector dim_in={projector.dim_in} but the model has {n_params} trainable parameters; "
@@ -415,7 +469,9 @@ def compute_features(
     meta = {
         "model": model_fp["name"], "n_params": n_params,
         "projector": projector.meta(), "template": template, "length_scale": length_scale,
-        "max_length": max_length, "method": method, "grace_version": __version__,
+        "max_length": max_length, "method": method, "block_rows": batch_size, "memory_budget": budget,
+        "grad_dtype": "float32", "model_dtype": str(next(iter(params)).dtype).replace("torch.", ""),
+        "grace_version": __version__,
         "fingerprint": fingerprint, "n_examples": len(examples), "complete": True,
     }  # fmt: skip
     out = Path(out) if out is not None else None
@@ -469,7 +525,8 @@ def _run_batches(
 
     N, D = len(encoded), sum(p.numel() for p in params)
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else (tokenizer.eos_token_id or 0)
-    G = torch.empty(min(batch_size, N), D, dtype=torch.float32, device=device)  # [B, D] per-sample grads
+    direct = method == "loop" and batch_size == 1  # the tightest budget: project straight from .grad
+    G = None if direct else torch.empty(min(batch_size, N), D, dtype=torch.float32, device=device)  # [B, D]
     starts = list(range(start, N, batch_size))
     bar = tqdm(total=N, initial=start, disable=not progress, desc=f"features ({method})", unit="ex")
     for n_done, b0 in enumerate(starts, 1):
@@ -480,12 +537,16 @@ def _run_batches(
         for b, (x, y) in enumerate(batch):
             ids[b, : len(x)], labels[b, : len(y)] = torch.tensor(x), torch.tensor(y)
         ids, labels = ids.to(device), labels.to(device)
-        if method == "loop":
-            loss, mean_prob = _grads_loop(model, params, ids, labels, [len(x) for x, _ in batch], G[:B])
+        if direct:
+            H, loss, mean_prob, grad_norm = _project_direct(model, params, ids, labels, len(batch[0][0]), projector)
         else:
-            loss, mean_prob = _grads_vmap(model, names, params, ids, labels, G[:B])
-        grad_norm = torch.linalg.vector_norm(G[:B], dim=1)
-        H = projector.project(G[:B]) * torch.from_numpy(scale[b0 : b0 + B]).to(projector.device)[:, None]
+            if method == "loop":
+                loss, mean_prob = _grads_loop(model, params, ids, labels, [len(x) for x, _ in batch], G[:B])
+            else:
+                loss, mean_prob = _grads_vmap(model, names, params, ids, labels, G[:B])
+            grad_norm = torch.linalg.vector_norm(G[:B], dim=1)
+            H = projector.project(G[:B])
+        H = H * torch.from_numpy(scale[b0 : b0 + B]).to(projector.device)[:, None]
         for k, v in (("H", H), ("loss", loss), ("mean_prob", mean_prob), ("grad_norm", grad_norm)):
             done[k].append(v.detach().float().cpu().numpy())
         bar.update(B)

@@ -200,6 +200,13 @@ class Projector(ABC):
     def _accumulate(self, out: torch.Tensor, G_cols: torch.Tensor, start: int) -> None:
         """Add ``G_cols @ Π[:, start:start+n]^T`` into ``out`` (fp32, in place)."""
 
+    def cache_footprint(self) -> int:
+        """Bytes this projector's cache of generated Π may grow to (0 if it keeps none)."""
+        return 0
+
+    def fit_cache(self, max_bytes: int) -> None:  # noqa: B027 - optional hook: most projectors keep no cache
+        """Keep the cache within ``max_bytes`` (e.g. what a memory budget leaves); Π is unchanged."""
+
     def meta(self) -> dict[str, Any]:
         """Everything needed to rebuild the same Π (for sidecars; see :func:`projector_from_meta`)."""
         return {"kind": self.kind, "dim_in": self.dim_in, "dim_out": self.dim_out, "seed": self.seed}
@@ -301,14 +308,8 @@ class RademacherProjector(Projector):
         if isinstance(cache_bytes, bool) or not isinstance(cache_bytes, int) or cache_bytes < 0:
             raise ValueError(f"cache_bytes={cache_bytes!r} is invalid; pass a non-negative integer (0 disables)")
         self.cache_bytes = cache_bytes
-        n_words = dim_out * (-(-dim_in // 32) + 2 * -(-dim_in // self.chunk_size))
-        if 4 * dim_in * dim_out <= cache_bytes:
-            self.cache_mode = "float"
-        elif 4 * n_words <= cache_bytes:
-            self.cache_mode = "bits"
-        else:
-            self.cache_mode = "none"
         self._cache: dict[int, torch.Tensor] = {}
+        self.fit_cache(cache_bytes)
         self._scratch: torch.Tensor | None = None
         self.scale = 1.0 / math.sqrt(dim_in)
         self._scale_bits = _float_bits(self.scale)
@@ -319,6 +320,22 @@ class RademacherProjector(Projector):
 
     def meta(self) -> dict[str, Any]:
         return {**super().meta(), "hash": HASH_VERSION, "scale": "1/sqrt(dim_in)"}
+
+    def _mode_bytes(self) -> dict[str, int]:
+        n_words = self.dim_out * (-(-self.dim_in // 32) + 2 * -(-self.dim_in // self.chunk_size))
+        return {"float": 4 * self.dim_in * self.dim_out, "bits": 4 * n_words, "none": 0}
+
+    def cache_footprint(self) -> int:
+        return self._mode_bytes()[self.cache_mode]
+
+    def fit_cache(self, max_bytes: int) -> None:
+        """Pick the richest cache mode (float, then packed bits, then none) that fits ``max_bytes``."""
+        sizes = self._mode_bytes()
+        mode = next(m for m in ("float", "bits", "none") if sizes[m] <= max(0, max_bytes))
+        self.cache_bytes = min(self.cache_bytes, max(0, max_bytes)) if hasattr(self, "cache_mode") else max_bytes
+        if getattr(self, "cache_mode", mode) != mode:
+            self._cache.clear()
+        self.cache_mode = mode
 
     def plan(self, samples_per_call: int = 1) -> dict[str, Any]:
         """How applying Π runs at this size, checkable without a GPU (issue 12: Π at real scale).

@@ -66,7 +66,7 @@ def subset(records: Sequence[dict[str, Any]], n: int | None, m: int | None, seed
 
 def features_for_records(student, records, out: Path, *, d: int = 512, projector: str = "rademacher",
                          length_scale: str = "log", template: str | None = None, batch_size: int = 8,
-                         device: str = "cpu", seed: int = 0, progress: bool = True):
+                         device: str = "cpu", seed: int = 0, progress: bool = True, memory_budget: int | None = None):
     """Features of ``student`` (a path/Hub id or a ``(model, tokenizer)`` pair) on ``records``."""
     from grace.features import DEFAULT_TEMPLATE, compute_features
     from grace.projection import make_projector
@@ -77,7 +77,7 @@ def features_for_records(student, records, out: Path, *, d: int = 512, projector
     proj = make_projector(projector, n_params, d, seed, device=device)
     feats = compute_features(model, tok, records, proj, length_scale=length_scale,
                              template=template or DEFAULT_TEMPLATE, batch_size=batch_size, device=device,
-                             progress=progress, out=out / "features.npz")
+                             progress=progress, out=out / "features.npz", memory_budget=memory_budget)
     return feats
 
 

@@ -380,9 +380,10 @@ def stage_features(profile, config: str, student: dict[str, Any], gen_key: str, 
         n_params = sum(p.numel() for p in model.parameters() if p.requires_grad)
         proj = make_projector(f.get("projector", "rademacher"), n_params, int(f["d"]), seed_for(profile["seed"], "proj"),
                               device=device)
+        budget = int(float(f["memory_budget_mb"]) * 2**20) if f.get("memory_budget_mb") else None
         feats = compute_features(model, tok, subset, proj, length_scale=f.get("length_scale", "log"),
                                  template=profile["template"], batch_size=int(f.get("batch_size", 8)), device=device,
-                                 progress=progress)
+                                 progress=progress, memory_budget=budget)
         feats.save(fdir / "features.npz")
         return {"rows": int(feats.H.shape[0]), "d": int(feats.H.shape[1])}
 
