@@ -43,6 +43,26 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="output directory (features.npz + features.json)")
     _add_feature_args(p)
 
+    p = sub.add_parser("generate", help="sample a teacher's responses to prompts (resumable)")
+    p.add_argument("--model", required=True, help="teacher: local directory or Hub id")
+    p.add_argument("--prompts", required=True, help="a jsonl of {prompt_id, prompt[, answer]}, or gsm8k, or math")
+    p.add_argument("--out", required=True, help="output jsonl (records for grace features / grace rank)")
+    p.add_argument("--n-samples", type=int, default=4, help="responses per prompt (paper: M = 16 for D_distill)")
+    p.add_argument("--temperature", type=float, default=0.7, help="sampling temperature (paper: 0.3-1.0)")
+    p.add_argument("--max-new-tokens", type=int, default=512)
+    p.add_argument("--n-prompts", type=int, default=None, help="use this many prompts (seeded subset; default all)")
+    p.add_argument("--split", default="train", help="with gsm8k/math: the split (math: MATH500 is test only)")
+    p.add_argument("--chat", action=argparse.BooleanOptionalAction, default=None,
+                   help="wrap prompts in the tokenizer's chat template (default: if it has one)")
+    p.add_argument("--instruction", default=None, help="chat instruction before the problem ('' for none)")
+    p.add_argument("--template", default=None, help="plain prompt template with {prompt} (base models)")
+    p.add_argument("--backend", default="transformers", choices=["transformers", "vllm"])
+    p.add_argument("--tensor-parallel-size", type=int, default=1, help="vLLM only")
+    p.add_argument("--dtype", default="auto", help="auto | bfloat16 | float16 | float32")
+    p.add_argument("--batch-size", type=int, default=64, help="sequences per generate call")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--seed", type=int, default=0)
+
     p = sub.add_parser("score", help="print every score for saved feature directories")
     p.add_argument("dirs", nargs="+", help="directories written by `grace features` (or .npz files)")
     p.add_argument("--n-folds", type=int, default=10, help="C (paper: 10)")
@@ -100,6 +120,14 @@ def _dispatch(args: argparse.Namespace) -> int:
         from grace.rank import features_for_file
 
         features_for_file(args.model, args.generations, Path(args.out), **_feature_kwargs(args))
+        return 0
+    if args.cmd == "generate":
+        from grace.rank import generate_cli
+
+        recs = generate_cli(args)
+        n_ok = sum(r.get("correct", False) for r in recs)
+        acc = f", accuracy {n_ok / len(recs):.3f}" if recs and "correct" in recs[0] else ""
+        print(f"wrote {len(recs)} records to {args.out}{acc}")
         return 0
     if args.cmd == "score":
         from grace.rank import score_dirs

@@ -194,7 +194,7 @@ def train_causal_lm(model, tokenizer, encoded: Sequence[dict[str, list[int]]], c
         output_dir=str(work_dir),
         per_device_train_batch_size=cfg.per_device_batch(),
         gradient_accumulation_steps=cfg.gradient_accumulation_steps,
-        gradient_checkpointing=cfg.gradient_checkpointing,
+        **({"gradient_checkpointing": True} if cfg.gradient_checkpointing else {}),
         bf16=cfg.mixed_precision == "bf16",
         fp16=cfg.mixed_precision == "fp16",
         learning_rate=cfg.learning_rate,

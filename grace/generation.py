@@ -11,6 +11,10 @@ with a token other than the tokenizer's EOS (Llama-3 ``<|eot_id|>``, Qwen-2.5 ``
 ``<end_of_turn>``); passing only ``tokenizer.eos_token_id`` would run every response to
 ``max_new_tokens``.
 
+Backends: transformers ``generate`` (default) or vLLM (:class:`VLLMBackend`, ``generation.backend: vllm``
+in a profile), with the same prompts, stops and sampling rule. :func:`generate_to_file` is the
+practitioner's ``grace generate``, resumable batch by batch.
+
 Chat: instruct teachers (``chat=True``) get their tokenizer's chat template around
 ``CHAT_INSTRUCTION`` + the problem, the instruction to reason step by step and box the final answer
 that instruct models are usually prompted with for math; ``chat_instruction=None`` sends the bare
@@ -163,15 +167,124 @@ def generate_records(model, tokenizer, prompts: Sequence[dict[str, Any]], n_samp
     return records
 
 
-def generate_vllm(model_id: str, prompts: Sequence[str], n_samples: int, temperature: float, max_new_tokens: int,
-                  seed: int, template: str = DEFAULT_TEMPLATE) -> list[list[str]]:
-    """Optional vLLM backend for GPU boxes (same sampling: top_k=-1, top_p=1). Untested offline."""
-    try:
-        from vllm import LLM, SamplingParams
-    except ImportError as e:  # pragma: no cover - vLLM is not installable here
-        raise ImportError("backend='vllm' needs vLLM: pip install 'grace-book[vllm]' on a CUDA machine, "
-                          "or use backend='transformers'") from e
-    llm = LLM(model=model_id, seed=seed, trust_remote_code=False)  # pragma: no cover
-    params = SamplingParams(n=n_samples, temperature=temperature, top_k=-1, top_p=1.0, max_tokens=max_new_tokens, seed=seed)
-    outs = llm.generate([template.format(prompt=p) for p in prompts], params)  # pragma: no cover
-    return [[c.text for c in o.outputs] for o in outs]  # pragma: no cover
+class VLLMBackend:
+    """Sampling through vLLM (``backend: vllm``) with the same prompts, stop tokens and sampling rule.
+
+    Pure temperature sampling (``top_k=-1, top_p=1``), ``n`` samples per prompt, chat templates applied
+    here with the HF tokenizer (:func:`format_prompt`), stops from :func:`stop_token_ids`. ``engine`` is
+    any object with vLLM's ``LLM.generate(prompts, sampling_params)`` interface (tests pass a fake);
+    by default a ``vllm.LLM`` is built (import-guarded: ``pip install 'grace-book[vllm]'`` on CUDA).
+    """
+
+    def __init__(self, model_id: str, tokenizer=None, tensor_parallel_size: int = 1, dtype: str = "auto",
+                 seed: int = 0, engine=None, sampling_params=None):
+        if engine is None:
+            try:
+                from vllm import LLM
+            except ImportError as e:
+                raise ImportError("backend='vllm' needs vLLM: pip install 'grace-book[vllm]' on a CUDA machine, "
+                                  "or use backend='transformers'") from e
+            engine = LLM(model=str(model_id), tensor_parallel_size=tensor_parallel_size, dtype=dtype, seed=seed,
+                         trust_remote_code=False)  # pragma: no cover - needs a GPU
+        if sampling_params is None:
+            try:
+                from vllm import SamplingParams as sampling_params
+            except ImportError:  # a fake engine without vLLM: plain keyword records
+                sampling_params = dict
+        self.engine, self.sampling_params = engine, sampling_params
+        self.tokenizer = tokenizer if tokenizer is not None else engine.get_tokenizer()
+        self.generation_config = _GenConfig(getattr(engine, "generation_eos", None))
+
+    def sample(self, prompts: Sequence[str], n_samples: int, temperature: float, max_new_tokens: int, seed: int,
+               template: str = DEFAULT_TEMPLATE, chat: bool = False, chat_instruction: str | None = CHAT_INSTRUCTION,
+               min_new_tokens: int = 0) -> list[list[str]]:
+        """``out[i][j]``: the j-th response to prompt i (temperature 0: one greedy response repeated)."""
+        _check_args(temperature, n_samples, max_new_tokens)
+        greedy = temperature == 0
+        texts = [format_prompt(self.tokenizer, p, template, chat, chat_instruction) for p in prompts]
+        params = self.sampling_params(n=1 if greedy else n_samples, temperature=float(temperature), top_k=-1, top_p=1.0,
+                                      max_tokens=max_new_tokens, min_tokens=min_new_tokens, seed=seed,
+                                      stop_token_ids=stop_token_ids(self, self.tokenizer), skip_special_tokens=True)
+        outs = self.engine.generate(texts, params)
+        res = [[c.text for c in o.outputs] for o in outs]
+        return [r * n_samples for r in res] if greedy else res
+
+
+def _read_partial(path: Path) -> list[dict[str, Any]]:
+    """The records of a partial generation file, up to a torn last line (a kill mid-write)."""
+    import json
+
+    rows = []
+    if path.exists():
+        for line in path.read_text(encoding="utf-8").splitlines():
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError:
+                break
+    return rows
+
+
+class _GenConfig:
+    def __init__(self, eos):
+        self.eos_token_id = eos
+
+
+def generate_to_file(model, tokenizer, prompts: Sequence[dict[str, Any]], out_path: str | os.PathLike,
+                     n_samples: int, temperature: float, teacher: str = "",
+                     is_correct: Callable[[str, Any], bool] | None = None, prompts_per_batch: int = 32,
+                     seed: int = 0, backend: VLLMBackend | None = None, progress: bool = True,
+                     **kwargs) -> list[dict[str, Any]]:
+    """``grace generate``: sample a teacher into ``out_path`` (jsonl), resumable batch by batch (paper §3).
+
+    Each batch of ``prompts_per_batch`` prompts is appended to ``out_path + ".partial"`` as soon as it
+    is done, seeded by its index (``seed + batch``), so a killed run continues where it stopped and
+    gives the same file; the finished file replaces the partial one atomically. ``backend`` samples
+    through vLLM instead of transformers. ``kwargs`` go to :func:`sample_responses` (template, chat,
+    chat_instruction, max_new_tokens, min_new_tokens, batch_size, device).
+    """
+    import json
+
+    from tqdm.auto import tqdm
+
+    from grace.io import write_jsonl
+
+    if temperature <= 0:
+        raise ValueError(f"temperature={temperature} must be > 0 for teacher sampling (the paper uses 0.3–1.0)")
+    out_path = Path(out_path)
+    partial = out_path.with_name(out_path.name + ".partial")
+    n_batches = -(-len(prompts) // prompts_per_batch)
+    done = _read_partial(partial)
+    first = 0  # batches 0 .. first-1 are complete in the partial file
+    while first < n_batches and sum(r["_batch"] == first for r in done) == \
+            n_samples * len(prompts[first * prompts_per_batch:(first + 1) * prompts_per_batch]):
+        first += 1
+    done = [r for r in done if r["_batch"] < first]
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(partial, "w", encoding="utf-8") as f:  # rewrite the whole batches only (a torn last line is dropped)
+        for r in done:
+            f.write(json.dumps(r) + "\n")
+    for b in tqdm(range(first, n_batches), desc=f"generate {teacher}", disable=not progress):
+        group = prompts[b * prompts_per_batch:(b + 1) * prompts_per_batch]
+        texts = [p["prompt"] for p in group]
+        if backend is not None:
+            keep = {k: kwargs[k] for k in ("template", "chat", "chat_instruction", "min_new_tokens") if k in kwargs}
+            responses = backend.sample(texts, n_samples, temperature, kwargs.get("max_new_tokens", 512), seed + b, **keep)
+        else:
+            responses = sample_responses(model, tokenizer, texts, n_samples, temperature, seed=seed + b, **kwargs)
+        rows = []
+        for p, rs in zip(group, responses, strict=True):
+            for j, r in enumerate(rs):
+                rec = {"prompt_id": p["prompt_id"], "prompt": p["prompt"], "response": r, "teacher": teacher,
+                       "temperature": float(temperature), "sample": j, "_batch": b}
+                if is_correct is not None and "answer" in p:
+                    rec["correct"] = bool(is_correct(r, p["answer"]))
+                rows.append(rec)
+        with open(partial, "a", encoding="utf-8") as f:
+            f.write("".join(json.dumps(r) + "\n" for r in rows))
+            f.flush()
+            os.fsync(f.fileno())
+        done += rows
+    records = [{k: v for k, v in r.items() if k != "_batch"} for r in done]
+    write_jsonl(out_path, records)
+    partial.unlink(missing_ok=True)
+    return records

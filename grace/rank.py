@@ -64,6 +64,55 @@ def subset(records: Sequence[dict[str, Any]], n: int | None, m: int | None, seed
     return out
 
 
+def load_prompts(spec: str, split: str = "train", n: int | None = None, seed: int = 0) -> tuple[list[dict], Any]:
+    """Prompts for ``grace generate``: ``gsm8k``, ``math`` or a jsonl of ``{prompt_id, prompt[, answer]}``.
+
+    Returns ``(prompts, is_correct)``; ``is_correct`` is ``None`` for a file without answers.
+    """
+    from grace.io import read_jsonl
+    from grace.tasks import get_task, gsm8k_is_correct
+
+    if spec in ("gsm8k", "math"):
+        task = get_task(spec)
+        rows = task.train_prompts(n, seed) if split == "train" else task.test_prompts(n, seed)
+        return rows, task.is_correct
+    path = Path(spec)
+    if not path.exists():
+        raise ValueError(f"--prompts {spec!r}: not gsm8k, math or an existing jsonl file")
+    rows = read_jsonl(path)
+    for i, r in enumerate(rows):
+        if "prompt_id" not in r or "prompt" not in r:
+            raise ValueError(f"{path}: row {i} has keys {sorted(r)}; each row needs prompt_id and prompt")
+    if len({r["prompt_id"] for r in rows}) != len(rows):
+        raise ValueError(f"{path}: prompt_id values repeat; give every prompt its own id")
+    rows = rows if n is None else rows[:n]
+    return rows, (gsm8k_is_correct if rows and all("answer" in r for r in rows) else None)
+
+
+def generate_cli(args) -> list[dict]:
+    """``grace generate``: a teacher's responses to prompts, resumable, ready for ``grace rank``."""
+    from grace.generation import CHAT_INSTRUCTION, VLLMBackend, generate_to_file
+    from grace.world import load_model, load_tokenizer
+
+    prompts, is_correct = load_prompts(args.prompts, args.split, args.n_prompts, args.seed)
+    tok = load_tokenizer(args.model)
+    chat = args.chat if args.chat is not None else getattr(tok, "chat_template", None) is not None
+    kw = {"chat": chat, "chat_instruction": CHAT_INSTRUCTION if args.instruction is None else (args.instruction or None),
+          "max_new_tokens": args.max_new_tokens}
+    if args.template:
+        kw["template"] = args.template
+    if args.backend == "vllm":
+        backend = VLLMBackend(args.model, tok, tensor_parallel_size=args.tensor_parallel_size, dtype=args.dtype,
+                              seed=args.seed)
+        return generate_to_file(None, tok, prompts, args.out, args.n_samples, args.temperature,
+                                teacher=Path(args.model).name, is_correct=is_correct, seed=args.seed,
+                                backend=backend, **kw)
+    model = load_model(args.model, device=args.device, dtype=args.dtype)
+    return generate_to_file(model, tok, prompts, args.out, args.n_samples, args.temperature,
+                            teacher=Path(args.model).name, is_correct=is_correct, seed=args.seed,
+                            batch_size=args.batch_size, device=args.device, **kw)
+
+
 def features_for_records(student, records, out: Path, *, d: int = 512, projector: str = "rademacher",
                          length_scale: str = "log", template: str | None = None, batch_size: int = 8,
                          device: str = "cpu", seed: int = 0, progress: bool = True, memory_budget: int | None = None):

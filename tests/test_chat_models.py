@@ -113,3 +113,99 @@ def test_gpu_shaped_study_runs_every_stage_on_chat_checkpoints(chat_dirs, tmp_pa
     gens = pd.read_json(tmp_path / "study" / "generations" / "gemma2@1" / "generations.jsonl", lines=True)
     assert len(gens) == 12
     assert (tmp_path / "study" / "analysis" / "world_checks.json").exists()
+
+
+class _FakeOutput:
+    def __init__(self, text):
+        self.text = text
+
+
+class _FakeRequest:
+    def __init__(self, outputs):
+        self.outputs = outputs
+
+
+class FakeLLM:
+    """vLLM's ``LLM.generate(prompts, sampling_params)`` interface, recording what it was asked."""
+
+    def __init__(self, tokenizer):
+        self.tokenizer, self.calls = tokenizer, []
+
+    def get_tokenizer(self):
+        return self.tokenizer
+
+    def generate(self, prompts, params):
+        self.calls.append((list(prompts), params))
+        return [_FakeRequest([_FakeOutput(f"r{j} #### {i}") for j in range(params["n"])]) for i, _ in enumerate(prompts)]
+
+
+def test_vllm_adapter_applies_chat_templates_stops_and_pure_sampling(chat_dirs):
+    from grace.generation import VLLMBackend
+
+    tok = load_tokenizer(chat_dirs["gemma2"])
+    engine = FakeLLM(tok)
+    backend = VLLMBackend("fake", engine=engine, sampling_params=dict)
+    backend.generation_config.eos_token_id = [tok.convert_tokens_to_ids("<end_of_turn>")]
+    out = backend.sample(["What is 1 plus 2 ?", "What is 2 plus 2 ?"], 3, 0.7, 32, seed=5, chat=True)
+    assert [len(r) for r in out] == [3, 3] and out[1][2] == "r2 #### 1"
+    texts, params = engine.calls[0]
+    assert texts[0].startswith("<bos><start_of_turn>user\n") and texts[0].endswith("<start_of_turn>model\n")
+    assert params["top_k"] == -1 and params["top_p"] == 1.0 and params["temperature"] == 0.7 and params["seed"] == 5
+    assert tok.convert_tokens_to_ids("<end_of_turn>") in params["stop_token_ids"]
+    greedy = backend.sample(["What is 1 plus 2 ?"], 4, 0.0, 32, seed=0, chat=True)
+    assert engine.calls[-1][1]["n"] == 1 and greedy[0] == ["r0 #### 0"] * 4
+
+
+def test_generate_to_file_resumes_batch_by_batch(chat_dirs, tmp_path):
+    from grace.generation import generate_to_file
+
+    model, tok = load_model(chat_dirs["llama3"]), load_tokenizer(chat_dirs["llama3"])
+    prompts = C.problems(6, seed=2)
+    kw = dict(prompts_per_batch=2, seed=3, chat=True, max_new_tokens=24, progress=False, is_correct=gsm8k_is_correct)
+    whole = generate_to_file(model, tok, prompts, tmp_path / "a.jsonl", 2, 0.8, **kw)
+    assert len(whole) == 12 and all("correct" in r for r in whole)
+
+    calls = {"n": 0}
+    real_generate = model.generate
+
+    def dies_on_second_batch(*a, **k):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt("killed")
+        return real_generate(*a, **k)
+
+    model.generate = dies_on_second_batch
+    with pytest.raises(KeyboardInterrupt):
+        generate_to_file(model, tok, prompts, tmp_path / "b.jsonl", 2, 0.8, **kw)
+    partial = tmp_path / "b.jsonl.partial"
+    assert partial.exists() and len(partial.read_text().splitlines()) == 4  # batch 0 kept
+    with open(partial, "a") as f:
+        f.write('{"torn": ')  # a kill mid-write leaves a torn line
+    model.generate = real_generate
+    resumed = generate_to_file(model, tok, prompts, tmp_path / "b.jsonl", 2, 0.8, **kw)
+    assert resumed == whole and not partial.exists()
+    assert (tmp_path / "b.jsonl").read_text() == (tmp_path / "a.jsonl").read_text()
+
+
+def test_grace_generate_cli_then_rank_is_the_practitioner_loop(chat_dirs, tmp_path):
+    import json
+    import subprocess
+
+    prompts = tmp_path / "prompts.jsonl"
+    prompts.write_text("".join(json.dumps(p) + "\n" for p in C.problems(4, seed=9)))
+    out = tmp_path / "teacher.jsonl"
+    cmd = [sys.executable, "-m", "grace.cli", "generate", "--model", str(chat_dirs["qwen2.5"]), "--prompts", str(prompts),
+           "--out", str(out), "--n-samples", "2", "--temperature", "0.7", "--max-new-tokens", "24", "--dtype", "float32"]
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr[-3000:]
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(rows) == 8 and {"prompt_id", "prompt", "response", "correct"} <= set(rows[0])
+    assert "accuracy" in res.stdout
+    res = subprocess.run([sys.executable, "-m", "grace.cli", "rank", "--student", str(chat_dirs["llama3"]),
+                          "--teacher", f"qwen={out}", "--teacher", f"qwen2={out}", "--out", str(tmp_path / "rank"),
+                          "--d", "16", "--n-folds", "2"], capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert "qwen" in res.stdout
+    bad = subprocess.run(cmd[:6] + ["--prompts", str(tmp_path / "missing.jsonl"), "--out", str(out)], capture_output=True, text=True,
+                         timeout=120)
+    assert bad.returncode == 2 and "missing.jsonl" in bad.stderr
