@@ -402,8 +402,11 @@ def family_gap_table(
     if "family" not in df.columns:
         raise ValueError("family_gap_table needs a 'family' column; "
                          f"available columns: {sorted(map(str, df.columns))}")
+    cols = ["group", "score", "label", "n", "gap", "picked_config", "best_config"]
     gaps = selection_gaps(df, scores, target, group_col="family", orientation=orientation)
-    gaps = gaps[["group", "score", "label", "n", "gap", "picked_config", "best_config"]]
+    if gaps.empty:  # no family has enough configurations to compare (e.g. one temperature per teacher)
+        return pd.DataFrame(columns=cols)
+    gaps = gaps[cols]
     mean = (gaps.groupby("score", sort=False)
                 .agg(label=("label", "first"), n=("gap", "count"), gap=("gap", "mean"))
                 .reset_index())

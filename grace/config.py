@@ -113,6 +113,8 @@ class GenerationSection:
     max_new_tokens: int = 512
     batch_size: int = 256
     min_new_tokens: int = 4
+    backend: str = "transformers"  # transformers | vllm (generation and evaluation; vLLM on CUDA)
+    tensor_parallel_size: int = 1  # vllm only
 
 
 @dataclass

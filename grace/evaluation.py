@@ -28,11 +28,12 @@ def evaluate(model, tokenizer, prompts: Sequence[dict[str, Any]], is_correct: Ca
              k: int = 16, temperature: float = 1.0, max_new_tokens: int = 64, seed: int = 0,
              greedy: bool = True, template: str | None = None, batch_size: int = 256, device: str = "cpu",
              progress: bool = False, chat: bool = False,
-             chat_instruction: str | None = CHAT_INSTRUCTION) -> tuple[dict[str, float], list[dict[str, Any]]]:
+             chat_instruction: str | None = CHAT_INSTRUCTION, backend=None) -> tuple[dict[str, float], list[dict[str, Any]]]:
     """Evaluate on held-out ``prompts`` (``{prompt_id, prompt, answer}``) (paper §3 metrics).
 
     ``chat``/``chat_instruction``: prompt an instruct model through its chat template, as its teacher
     generations were (:func:`grace.generation.format_prompt`); base models (students) use ``template``.
+    ``backend``: a :class:`grace.generation.VLLMBackend` to sample with instead of ``model``.
 
     Returns:
         ``(metrics, per_prompt)``: metrics ``{avg_at_k, best_of_k, greedy, k, n_prompts}``; per-prompt
@@ -49,13 +50,20 @@ def evaluate(model, tokenizer, prompts: Sequence[dict[str, Any]], is_correct: Ca
     if template is not None:
         kw["template"] = template
     texts = [p["prompt"] for p in prompts]
-    samples = sample_responses(model, tokenizer, texts, k, temperature, seed=seed, **kw)
+
+    def draw(n: int, temp: float) -> list[list[str]]:
+        if backend is None:
+            return sample_responses(model, tokenizer, texts, n, temp, seed=seed, **kw)
+        extra = {"template": template} if template is not None else {}
+        return backend.sample(texts, n, temp, max_new_tokens, seed, chat=chat, chat_instruction=chat_instruction, **extra)
+
+    samples = draw(k, temperature)
     correct = np.array([[is_correct(r, p["answer"]) for r in rs] for p, rs in zip(prompts, samples, strict=True)])
     metrics = accuracy_metrics(correct)
     greedy_ok = np.zeros(len(prompts), dtype=bool)
     greedy_resp: list[str] = [""] * len(prompts)
     if greedy:
-        g = sample_responses(model, tokenizer, texts, 1, 0.0, seed=seed, **kw)
+        g = draw(1, 0.0)
         greedy_resp = [r[0] for r in g]
         greedy_ok = np.array([is_correct(r, p["answer"]) for r, p in zip(greedy_resp, prompts, strict=True)])
         metrics["greedy"] = float(greedy_ok.mean())

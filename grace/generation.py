@@ -139,7 +139,8 @@ def format_prompt(tokenizer, prompt: str, template: str = DEFAULT_TEMPLATE, chat
 
 def generate_records(model, tokenizer, prompts: Sequence[dict[str, Any]], n_samples: int, temperature: float,
                      teacher: str, is_correct: Callable[[str, Any], bool] | None = None,
-                     out_path: str | os.PathLike | None = None, **kwargs) -> list[dict[str, Any]]:
+                     out_path: str | os.PathLike | None = None, backend: VLLMBackend | None = None,
+                     **kwargs) -> list[dict[str, Any]]:
     """Generate a teacher's distillation set: ``len(prompts)`` × ``n_samples`` jsonl records.
 
     Args:
@@ -147,13 +148,20 @@ def generate_records(model, tokenizer, prompts: Sequence[dict[str, Any]], n_samp
         is_correct: ``(response, answer) -> bool`` to fill ``correct`` (None leaves it out).
         out_path: if given and complete, the file is read back instead of regenerating; otherwise
             written atomically when done.
-        **kwargs: forwarded to :func:`sample_responses`.
+        backend: sample with this :class:`VLLMBackend` instead of ``model`` (``generation.backend: vllm``).
+        **kwargs: forwarded to :func:`sample_responses` (or the backend's ``sample``).
     """
     if temperature <= 0:
         raise ValueError(f"temperature={temperature} must be > 0 for teacher sampling (the paper uses 0.3–1.0)")
     if out_path is not None and Path(out_path).exists():
         return read_jsonl(out_path)
-    responses = sample_responses(model, tokenizer, [p["prompt"] for p in prompts], n_samples, temperature, **kwargs)
+    texts = [p["prompt"] for p in prompts]
+    if backend is not None:
+        keep = {k: kwargs[k] for k in ("template", "chat", "chat_instruction", "min_new_tokens", "max_new_tokens", "seed")
+                if k in kwargs}
+        responses = backend.sample(texts, n_samples, temperature, **keep)
+    else:
+        responses = sample_responses(model, tokenizer, texts, n_samples, temperature, **kwargs)
     records = []
     for p, rs in zip(prompts, responses, strict=True):
         for j, r in enumerate(rs):
@@ -167,6 +175,10 @@ def generate_records(model, tokenizer, prompts: Sequence[dict[str, Any]], n_samp
     return records
 
 
+ENGINE_FACTORY = None
+"""``f(model_id, **engine_kwargs) -> engine`` used instead of ``vllm.LLM`` when set (tests use a fake engine)."""
+
+
 class VLLMBackend:
     """Sampling through vLLM (``backend: vllm``) with the same prompts, stop tokens and sampling rule.
 
@@ -178,6 +190,8 @@ class VLLMBackend:
 
     def __init__(self, model_id: str, tokenizer=None, tensor_parallel_size: int = 1, dtype: str = "auto",
                  seed: int = 0, engine=None, sampling_params=None):
+        if engine is None and ENGINE_FACTORY is not None:
+            engine = ENGINE_FACTORY(str(model_id), tensor_parallel_size=tensor_parallel_size, dtype=dtype, seed=seed)
         if engine is None:
             try:
                 from vllm import LLM
@@ -195,7 +209,7 @@ class VLLMBackend:
         self.tokenizer = tokenizer if tokenizer is not None else engine.get_tokenizer()
         self.generation_config = _GenConfig(getattr(engine, "generation_eos", None))
 
-    def sample(self, prompts: Sequence[str], n_samples: int, temperature: float, max_new_tokens: int, seed: int,
+    def sample(self, prompts: Sequence[str], n_samples: int, temperature: float, max_new_tokens: int = 512, seed: int = 0,
                template: str = DEFAULT_TEMPLATE, chat: bool = False, chat_instruction: str | None = CHAT_INSTRUCTION,
                min_new_tokens: int = 0) -> list[list[str]]:
         """``out[i][j]``: the j-th response to prompt i (temperature 0: one greedy response repeated)."""

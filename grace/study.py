@@ -74,6 +74,8 @@ def validate_profile(p: dict[str, Any]) -> None:
 
     if p.get("dtype", "float32") not in DTYPES:
         raise ValueError(f"profile dtype={p['dtype']!r}: use one of {DTYPES}")
+    if p.get("generation", {}).get("backend", "transformers") not in ("transformers", "vllm"):
+        raise ValueError(f"generation.backend={p['generation']['backend']!r}: use 'transformers' or 'vllm'")
     for key in ("task", "temperatures", "generation", "features", "scores", "distill", "evaluation"):
         if key not in p:
             raise ValueError(f"profile {p.get('name')!r} lacks '{key}'; copy grace/profiles/quick.yaml as a template")
@@ -292,6 +294,18 @@ def _chat_key(profile: dict[str, Any], t: dict[str, Any]) -> dict[str, Any]:
     return kw if kw["chat"] else {}
 
 
+def _backend(profile: dict[str, Any], path) -> Any:
+    """A :class:`grace.generation.VLLMBackend` for ``path`` when ``generation.backend`` is ``vllm``, else ``None``."""
+    g = profile["generation"]
+    if g.get("backend", "transformers") != "vllm":
+        return None
+    from grace.generation import VLLMBackend
+    from grace.world import load_tokenizer
+
+    return VLLMBackend(path, load_tokenizer(path), tensor_parallel_size=int(g.get("tensor_parallel_size", 1)),
+                       dtype=profile.get("dtype", "auto"), seed=int(profile["seed"]))
+
+
 def stage_teacher_card(profile, task, name: str, t: dict[str, Any], test_prompts, out: Path, log: Log, progress: bool):
     """Teacher card: family, size, training steps and its own avg@k on the test split (paper Fig. 4)."""
     from grace.evaluation import evaluate
@@ -302,11 +316,12 @@ def stage_teacher_card(profile, task, name: str, t: dict[str, Any], test_prompts
     cdir = out / "cards" / name
 
     def _card() -> dict[str, Any]:
-        model, tok = _load(t["path"], device, profile.get("dtype"))
+        backend = _backend(profile, t["path"])
+        model, tok = (None, backend.tokenizer) if backend else _load(t["path"], device, profile.get("dtype"))
         metrics, per_prompt = evaluate(model, tok, test_prompts, task.is_correct, k=int(e["k"]), temperature=1.0,
                                        max_new_tokens=int(e["max_new_tokens"]), seed=seed_for(profile["seed"], "card", name),
                                        template=profile["template"], batch_size=int(e.get("batch_size", 256)),
-                                       device=device, progress=progress, **_chat_kwargs(profile, t))
+                                       device=device, progress=progress, backend=backend, **_chat_kwargs(profile, t))
         write_jsonl(cdir / "per_prompt.jsonl", per_prompt)
         return {"avg_at_k": metrics["avg_at_k"], "greedy": metrics["greedy"], "best_of_k": metrics["best_of_k"],
                 "family": t["family"], "size_label": t["size_label"], "size_params": int(t["size_params"]),
@@ -328,8 +343,10 @@ def stage_generate(profile, task, name: str, t: dict[str, Any], temperature: flo
            **_dtype_key(profile)}
 
     def _gen() -> dict[str, Any]:
-        model, tok = _load(t["path"], device, profile.get("dtype"))
+        backend = _backend(profile, t["path"])
+        model, tok = (None, backend.tokenizer) if backend else _load(t["path"], device, profile.get("dtype"))
         recs = generate_records(model, tok, prompts, int(g["M"]), temperature, teacher=name, is_correct=task.is_correct,
+                                backend=backend,
                                 max_new_tokens=int(g["max_new_tokens"]), seed=seed_for(profile["seed"], "gen", config),
                                 template=profile["template"], batch_size=int(g.get("batch_size", 256)), device=device,
                                 min_new_tokens=int(g.get("min_new_tokens", 4)), progress=progress,
@@ -422,15 +439,17 @@ def stage_student(profile, task, config: str, student: dict[str, Any], gen_key: 
         train = distill(model, tok, [r for r in read_jsonl(gen_path) if r["response"].strip()], cfg,
                         profile["template"], sdir / "_trainer", progress=progress)
         shutil.rmtree(sdir / "_trainer", ignore_errors=True)
+        backend = None
+        if d.get("save_model", False) or profile["generation"].get("backend") == "vllm":
+            from grace.world import save_model
+
+            save_model(model, tok, sdir / "model")  # vLLM samples the distilled student from disk
+            backend = _backend(profile, sdir / "model")
         metrics, per_prompt = evaluate(model, tok, test_prompts, task.is_correct, k=int(e["k"]), temperature=1.0,
                                        max_new_tokens=int(e["max_new_tokens"]), seed=seed_for(profile["seed"], "eval"),
                                        template=profile["template"], batch_size=int(e.get("batch_size", 256)),
-                                       device=device, progress=progress)
+                                       device=device, progress=progress, backend=backend)
         write_jsonl(sdir / "per_prompt.jsonl", per_prompt)
-        if d.get("save_model", False):
-            from grace.world import save_model
-
-            save_model(model, tok, sdir / "model")
         return {"avg_at_k": metrics["avg_at_k"], "greedy": metrics["greedy"], "best_of_k": metrics["best_of_k"],
                 "train_loss": train["train_loss"], "steps": train["steps"], "n_examples": train["n_examples"]}
 

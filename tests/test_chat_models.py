@@ -209,3 +209,39 @@ def test_grace_generate_cli_then_rank_is_the_practitioner_loop(chat_dirs, tmp_pa
     bad = subprocess.run(cmd[:6] + ["--prompts", str(tmp_path / "missing.jsonl"), "--out", str(out)], capture_output=True, text=True,
                          timeout=120)
     assert bad.returncode == 2 and "missing.jsonl" in bad.stderr
+
+
+def test_gpu_shaped_study_with_the_vllm_backend_never_calls_transformers_generate(chat_dirs, tmp_path, monkeypatch):
+    """generation.backend: vllm reaches teacher sampling, the teacher cards and the students' evaluation."""
+    from grace import generation as GEN
+    from grace.study import load_profile, run_study
+    from grace.tasks import default_data_dir
+
+    if not (default_data_dir() / "gsm8k" / "train.jsonl").exists():
+        pytest.skip(f"no GSM8K under {default_data_dir()}")
+    built = []
+
+    def factory(model_id, **kw):
+        built.append(Path(model_id).name)
+        return FakeLLM(load_tokenizer(model_id))
+
+    def no_hf(*a, **k):
+        raise AssertionError("transformers generate was called with backend: vllm")
+
+    monkeypatch.setattr(GEN, "ENGINE_FACTORY", factory)
+    monkeypatch.setattr(GEN, "sample_responses", no_hf)
+    monkeypatch.setattr("grace.evaluation.sample_responses", no_hf)
+    profile = load_profile("gpu")
+    profile.update(device="cpu", threads=1, temperatures=[0.7, 1.0], task={"kind": "gsm8k"},
+                   generation={"N": 4, "M": 2, "max_new_tokens": 16, "batch_size": 16, "backend": "vllm"},
+                   features={"n": 4, "m": 2, "d": 16, "projector": "rademacher", "length_scale": "log", "batch_size": 4},
+                   scores={"n_folds": 2, "nu": 1e-3}, distill={"learning_rate": 1e-3, "epochs": 1, "batch_size": 4},
+                   evaluation={"n_test": 3, "k": 2, "max_new_tokens": 16, "batch_size": 16},
+                   analysis={"n_boot": 20, "n_subsets": 5, "subset_frac": 0.8})
+    profile["models"] = {"student": str(chat_dirs["llama3"]), "student_params": 1e5, "teachers": [
+        {"name": f, "id": str(chat_dirs[f]), "family": f, "size_label": "tiny", "size_params": 1e5, "chat": True}
+        for f in ("gemma2", "qwen2.5")]}
+    results = run_study(profile, tmp_path / "study", progress=False)
+    assert len(results) == 4 and results["grace"].notna().all()
+    assert built.count("gemma2") == 3 and built.count("qwen2.5") == 3  # a card and two generations each
+    assert built.count("model") == 4  # each distilled student, sampled from disk
