@@ -93,6 +93,7 @@ class HubTeacherSection:
     size_params: float | int | str = 0
     chat: bool = False
     pool: str | None = None
+    revision: str | None = None  # a Hub commit/tag to pin (goes into the cache keys)
 
 
 @dataclass
@@ -101,6 +102,7 @@ class ModelsSection:
 
     student: str = ""
     student_params: float | int | str = 0
+    student_revision: str | None = None
     teachers: list = field(default_factory=list)  # HubTeacherSection
 
 

@@ -253,13 +253,16 @@ def build_world(profile: dict[str, Any], task, out: Path, log: Log, progress: bo
 def hub_models(profile: dict[str, Any]) -> dict[str, Any]:
     """The ``models`` section of a GPU profile: Hub ids or local paths for the student and teachers."""
     m = profile["models"]
-    student = {"path": m["student"], "key": stable_hash(m["student"]), "params": m.get("student_params", 0)}
+    rev = m.get("student_revision")  # pinned revisions go into every cache key
+    student = {"path": m["student"], "key": stable_hash([m["student"], rev] if rev else m["student"]),
+               "params": m.get("student_params", 0), "revision": rev}
     teachers = {}
     for t in m["teachers"]:
         teachers[t["name"]] = {"path": t["id"], "key": stable_hash(t), "family": t["family"],
                                "size_label": t.get("size_label", ""), "size_params": int(float(t.get("size_params", 0))),
                                "style": t["family"], "steps": 0, "chat": bool(t.get("chat", False)),
-                               "pool": t.get("pool", "anecdote" if t["family"] == "self" else "main")}
+                               "pool": t.get("pool", "anecdote" if t["family"] == "self" else "main"),
+                               "revision": t.get("revision")}
     return {"student": student, "teachers": teachers}
 
 
@@ -267,11 +270,12 @@ def hub_models(profile: dict[str, Any]) -> dict[str, Any]:
 # per-configuration stages
 
 
-def _load(path, device: str, dtype: str | None = None):
-    """A model and its tokenizer in the profile's ``dtype`` (float32 when absent)."""
+def _load(path, device: str, dtype: str | None = None, revision: str | None = None):
+    """A model and its tokenizer in the profile's ``dtype`` (float32 when absent), at ``revision`` (Hub)."""
     from grace.world import load_model, load_tokenizer
 
-    return load_model(path, device=device, dtype=dtype or "float32"), load_tokenizer(path)
+    return (load_model(path, device=device, dtype=dtype or "float32", revision=revision),
+            load_tokenizer(path, revision=revision))
 
 
 def _dtype_key(profile: dict[str, Any]) -> dict[str, Any]:
@@ -317,7 +321,7 @@ def stage_teacher_card(profile, task, name: str, t: dict[str, Any], test_prompts
 
     def _card() -> dict[str, Any]:
         backend = _backend(profile, t["path"])
-        model, tok = (None, backend.tokenizer) if backend else _load(t["path"], device, profile.get("dtype"))
+        model, tok = (None, backend.tokenizer) if backend else _load(t["path"], device, profile.get("dtype"), t.get("revision"))
         metrics, per_prompt = evaluate(model, tok, test_prompts, task.is_correct, k=int(e["k"]), temperature=1.0,
                                        max_new_tokens=int(e["max_new_tokens"]), seed=seed_for(profile["seed"], "card", name),
                                        template=profile["template"], batch_size=int(e.get("batch_size", 256)),
@@ -344,7 +348,7 @@ def stage_generate(profile, task, name: str, t: dict[str, Any], temperature: flo
 
     def _gen() -> dict[str, Any]:
         backend = _backend(profile, t["path"])
-        model, tok = (None, backend.tokenizer) if backend else _load(t["path"], device, profile.get("dtype"))
+        model, tok = (None, backend.tokenizer) if backend else _load(t["path"], device, profile.get("dtype"), t.get("revision"))
         recs = generate_records(model, tok, prompts, int(g["M"]), temperature, teacher=name, is_correct=task.is_correct,
                                 backend=backend,
                                 max_new_tokens=int(g["max_new_tokens"]), seed=seed_for(profile["seed"], "gen", config),
@@ -392,7 +396,7 @@ def stage_features(profile, config: str, student: dict[str, Any], gen_key: str, 
            "prompts": stable_hash(list(score_prompt_ids)), "seed": profile["seed"], **_dtype_key(profile)}
 
     def _feat() -> dict[str, Any]:
-        model, tok = _load(student["path"], device, profile.get("dtype"))
+        model, tok = _load(student["path"], device, profile.get("dtype"), student.get("revision"))
         subset = scoring_subset(read_jsonl(gen_path), score_prompt_ids, int(f["m"]))
         n_params = sum(p.numel() for p in model.parameters() if p.requires_grad)
         proj = make_projector(f.get("projector", "rademacher"), n_params, int(f["d"]), seed_for(profile["seed"], "proj"),
@@ -427,7 +431,7 @@ def stage_student(profile, task, config: str, student: dict[str, Any], gen_key: 
            "seed": profile["seed"], **_dtype_key(profile)}
 
     def _student() -> dict[str, Any]:
-        model, tok = _load(student["path"], device)
+        model, tok = _load(student["path"], device, None, student.get("revision"))  # fp32 masters
         cfg = TrainConfig(learning_rate=float(d["learning_rate"]), epochs=float(d["epochs"]),
                           batch_size=int(d["batch_size"]), warmup_ratio=float(d.get("warmup_ratio", 0.05)),
                           weight_decay=float(d.get("weight_decay", 0.0)), scheduler=d.get("scheduler", "cosine"),

@@ -916,6 +916,11 @@ def load_math(path: str | os.PathLike | None = None, split: str = "test") -> lis
     """
     hint = str(default_data_dir() / "math500" / f"{split}.jsonl")
     rows = read_jsonl(_resolve_jsonl(path, split)) if path is not None else _hub_rows("HuggingFaceH4/MATH-500", None, split, hint)
+    return _math_rows(rows, split)
+
+
+def _math_rows(rows: list[dict[str, Any]], split: str) -> list[dict[str, Any]]:
+    """MATH rows ``{problem, solution[, answer, unique_id, subject|type, level]}`` as prompt dicts."""
     out = []
     for i, r in enumerate(rows):
         if "problem" not in r or "solution" not in r:
@@ -1036,7 +1041,9 @@ class GSM8KTask(Task):
 class MathTask(Task):
     """MATH (paper §3). ``path``: the test jsonl (MATH500) or a folder with ``test.jsonl``; ``None``
     uses ``default_data_dir()/math500`` when present, else the Hub. ``train_path``: a MATH training
-    jsonl (same row format), required for ``train_prompts`` — MATH500 has no training split."""
+    jsonl (same row format), or ``hub:NAME[:CONFIG]`` for a Hub dataset with a ``train`` split
+    (e.g. ``hub:DigitalLearningGmbH/MATH-lighteval``); required for ``train_prompts`` — MATH500
+    has no training split."""
 
     name = "math"
 
@@ -1051,7 +1058,12 @@ class MathTask(Task):
             raise ValueError("MathTask(train_path=None) has no training prompts; pass train_path= a MATH "
                              "train jsonl with 'problem'/'solution' rows")
         if "train" not in self._rows:
-            self._rows["train"] = load_math(self.train_path, split="train")
+            if str(self.train_path).startswith("hub:"):  # hub:NAME[:CONFIG], e.g. hub:DigitalLearningGmbH/MATH-lighteval
+                name, _, config = str(self.train_path)[4:].partition(":")
+                rows = _hub_rows(name, config or None, "train", str(default_data_dir() / "math" / "train.jsonl"))
+                self._rows["train"] = _math_rows(rows, "train")
+            else:
+                self._rows["train"] = load_math(self.train_path, split="train")
         return _subsample(self._rows["train"], n, seed)
 
     def test_prompts(self, n: int | None = None, seed: int = 0) -> list[dict[str, Any]]:

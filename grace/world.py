@@ -134,7 +134,8 @@ def resolve_dtype(name: str | torch.dtype | None, device: str = "cpu") -> torch.
     return getattr(torch, name)
 
 
-def load_model(path_or_id: str | os.PathLike, device: str = "cpu", dtype: torch.dtype | str = torch.float32):
+def load_model(path_or_id: str | os.PathLike, device: str = "cpu", dtype: torch.dtype | str = torch.float32,
+               revision: str | None = None):
     """Load a causal LM the way a GPU user does: ``AutoModelForCausalLM``, safetensors, no remote code.
 
     Raises:
@@ -146,16 +147,18 @@ def load_model(path_or_id: str | os.PathLike, device: str = "cpu", dtype: torch.
     if _looks_local(path_or_id) and not Path(path_or_id).expanduser().exists():
         raise FileNotFoundError(f"model path {str(path_or_id)!r} does not exist; build the world first "
                                 "(grace study ...) or pass an existing directory or a Hub id like org/name")
+    kw = {"revision": revision} if revision else {}
     model = AutoModelForCausalLM.from_pretrained(path_or_id, use_safetensors=True, trust_remote_code=False,
-                                                 dtype=resolve_dtype(dtype, device))
+                                                 dtype=resolve_dtype(dtype, device), **kw)
     return model.to(device).eval()
 
 
-def load_tokenizer(path_or_id: str | os.PathLike):
+def load_tokenizer(path_or_id: str | os.PathLike, revision: str | None = None):
     """Load a tokenizer with ``AutoTokenizer`` (no remote code); left padding for generation."""
     from transformers import AutoTokenizer
 
-    tok = AutoTokenizer.from_pretrained(path_or_id, trust_remote_code=False)
+    kw = {"revision": revision} if revision else {}
+    tok = AutoTokenizer.from_pretrained(path_or_id, trust_remote_code=False, **kw)
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
     tok.padding_side = "left"

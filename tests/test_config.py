@@ -56,7 +56,7 @@ def test_distill_max_length_reaches_training(monkeypatch, tmp_path):
         raise RuntimeError("stop here")
 
     monkeypatch.setattr(D, "distill", fake_distill)
-    monkeypatch.setattr(S, "_load", lambda path, device: (None, None))
+    monkeypatch.setattr(S, "_load", lambda path, device, dtype=None, revision=None: (None, None))
     p = load_profile("smoke")
     p["distill"]["max_length"] = 77
     gen = tmp_path / "g.jsonl"

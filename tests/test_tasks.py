@@ -426,3 +426,14 @@ def test_math_task_local():
     assert all(task.is_correct(r["reference_solution"], r["answer"]) for r in rows)
     with pytest.raises(ValueError, match="train_path"):
         task.train_prompts(5)
+
+
+def test_math_verify_is_installed_and_catches_what_the_fallback_misses():
+    """Issue 12: math-verify is a core dependency; the fallback normaliser misses equivalent forms."""
+    from grace.tasks import math_is_correct
+
+    for response, ref in [("\\boxed{2\\sqrt2}", "\\sqrt8"), ("\\boxed{(3,\\frac{\\pi}{2})}", "(3,\\pi/2)"),
+                          ("\\boxed{\\{1,2\\}}", "\\{1,2\\}")]:
+        assert math_is_correct(response, ref, use_math_verify=True), (response, ref)
+    assert not math_is_correct("\\boxed{2\\sqrt2}", "\\sqrt8", use_math_verify=False)
+    assert not math_is_correct("\\boxed{3}", "4")
