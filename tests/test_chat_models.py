@@ -245,3 +245,9 @@ def test_gpu_shaped_study_with_the_vllm_backend_never_calls_transformers_generat
     assert len(results) == 4 and results["grace"].notna().all()
     assert built.count("gemma2") == 3 and built.count("qwen2.5") == 3  # a card and two generations each
     assert built.count("model") == 4  # each distilled student, sampled from disk
+
+
+def test_models_load_in_the_profile_dtype(chat_dirs):
+    model = load_model(chat_dirs["llama3"], dtype="bfloat16")
+    assert {p.dtype for p in model.parameters()} == {torch.bfloat16}
+    assert {p.dtype for p in load_model(chat_dirs["llama3"]).parameters()} == {torch.float32}
