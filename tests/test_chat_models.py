@@ -90,23 +90,32 @@ def test_study_chat_settings_reach_cards_and_generation():
     assert _chat_kwargs({"chat_instruction": None}, {"chat": True})["chat_instruction"] is None
 
 
-def test_gpu_shaped_study_runs_every_stage_on_chat_checkpoints(chat_dirs, tmp_path):
-    """A `models:` profile (the gpu profile's shape) with three chat teachers, on GSM8K from ../shared/data."""
-    from grace.study import load_profile, run_study
+def tiny_gpu_profile(chat_dirs, teachers, generation: dict, subset_frac: float = 0.6) -> dict:
+    """The gpu profile's shape at toy size: a chat-checkpoint student and teachers on GSM8K, on the CPU."""
+    from grace.study import load_profile
     from grace.tasks import default_data_dir
 
     if not (default_data_dir() / "gsm8k" / "train.jsonl").exists():
         pytest.skip(f"no GSM8K under {default_data_dir()}")
     profile = load_profile("gpu")
-    profile.update(device="cpu", threads=1, temperatures=[0.7, 1.0], task={"kind": "gsm8k"},
-                   generation={"N": 6, "M": 2, "max_new_tokens": 24, "batch_size": 16},
+    mnt = generation["max_new_tokens"]
+    profile.update(device="cpu", dtype="float32", threads=1, temperatures=[0.7, 1.0], task={"kind": "gsm8k"},
+                   generation={"M": 2, "batch_size": 16, **generation},
                    features={"n": 4, "m": 2, "d": 16, "projector": "rademacher", "length_scale": "log", "batch_size": 4},
                    scores={"n_folds": 2, "nu": 1e-3}, distill={"learning_rate": 1e-3, "epochs": 1, "batch_size": 4},
-                   evaluation={"n_test": 3, "k": 2, "max_new_tokens": 24, "batch_size": 16},
-                   analysis={"n_boot": 20, "n_subsets": 5, "subset_frac": 0.6})
+                   evaluation={"n_test": 3, "k": 2, "max_new_tokens": mnt, "batch_size": 16},
+                   analysis={"n_boot": 20, "n_subsets": 5, "subset_frac": subset_frac})
     profile["models"] = {"student": str(chat_dirs["llama3"]), "student_params": 1e5, "teachers": [
         {"name": f, "id": str(chat_dirs[f]), "family": f, "size_label": "tiny", "size_params": 1e5, "chat": True}
-        for f in C.FAMILIES]}
+        for f in teachers]}
+    return profile
+
+
+def test_gpu_shaped_study_runs_every_stage_on_chat_checkpoints(chat_dirs, tmp_path):
+    """A `models:` profile (the gpu profile's shape) with three chat teachers, on GSM8K from ../shared/data."""
+    from grace.study import run_study
+
+    profile = tiny_gpu_profile(chat_dirs, list(C.FAMILIES), {"N": 6, "max_new_tokens": 24})
     results = run_study(profile, tmp_path / "study", progress=False)
     assert len(results) == 6 and results["grace"].notna().all()
     assert results["in_pool"].all()
@@ -214,11 +223,8 @@ def test_grace_generate_cli_then_rank_is_the_practitioner_loop(chat_dirs, tmp_pa
 def test_gpu_shaped_study_with_the_vllm_backend_never_calls_transformers_generate(chat_dirs, tmp_path, monkeypatch):
     """generation.backend: vllm reaches teacher sampling, the teacher cards and the students' evaluation."""
     from grace import generation as GEN
-    from grace.study import load_profile, run_study
-    from grace.tasks import default_data_dir
+    from grace.study import run_study
 
-    if not (default_data_dir() / "gsm8k" / "train.jsonl").exists():
-        pytest.skip(f"no GSM8K under {default_data_dir()}")
     built = []
 
     def factory(model_id, **kw):
@@ -231,16 +237,8 @@ def test_gpu_shaped_study_with_the_vllm_backend_never_calls_transformers_generat
     monkeypatch.setattr(GEN, "ENGINE_FACTORY", factory)
     monkeypatch.setattr(GEN, "sample_responses", no_hf)
     monkeypatch.setattr("grace.evaluation.sample_responses", no_hf)
-    profile = load_profile("gpu")
-    profile.update(device="cpu", threads=1, temperatures=[0.7, 1.0], task={"kind": "gsm8k"},
-                   generation={"N": 4, "M": 2, "max_new_tokens": 16, "batch_size": 16, "backend": "vllm"},
-                   features={"n": 4, "m": 2, "d": 16, "projector": "rademacher", "length_scale": "log", "batch_size": 4},
-                   scores={"n_folds": 2, "nu": 1e-3}, distill={"learning_rate": 1e-3, "epochs": 1, "batch_size": 4},
-                   evaluation={"n_test": 3, "k": 2, "max_new_tokens": 16, "batch_size": 16},
-                   analysis={"n_boot": 20, "n_subsets": 5, "subset_frac": 0.8})
-    profile["models"] = {"student": str(chat_dirs["llama3"]), "student_params": 1e5, "teachers": [
-        {"name": f, "id": str(chat_dirs[f]), "family": f, "size_label": "tiny", "size_params": 1e5, "chat": True}
-        for f in ("gemma2", "qwen2.5")]}
+    profile = tiny_gpu_profile(chat_dirs, ["gemma2", "qwen2.5"], {"N": 4, "max_new_tokens": 16, "backend": "vllm"},
+                               subset_frac=0.8)
     results = run_study(profile, tmp_path / "study", progress=False)
     assert len(results) == 4 and results["grace"].notna().all()
     assert built.count("gemma2") == 3 and built.count("qwen2.5") == 3  # a card and two generations each
