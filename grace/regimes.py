@@ -141,4 +141,33 @@ def describe(summary: pd.DataFrame, checks: pd.DataFrame) -> str:
     return "\n\n".join(parts)
 
 
-__all__ = ["describe", "load_regime_map", "run_regime_map", "study_rows", "summarize"]
+def contrast(summary: pd.DataFrame) -> str:
+    """What changes between regimes, in words chosen by the signs of the seeds' mean ρ (never hard-coded).
+
+    Compares GRACE with its two factors' stand-ins — the gradient scale (G-Var, eq. 3) and the gradient
+    diversity (G-Vendi, eq. 2) — and with the student's loss, per regime.
+    """
+    if summary.empty:
+        return ""
+    m = summary.pivot_table(index="regime", columns="score", values="rho_mean", sort=False)
+    way = lambda r: "the paper's way" if r > 0 else "the wrong way"  # noqa: E731
+    parts = []
+    for regime, row in m.iterrows():
+        bits = [f"{label} ranks teachers {way(row[k])} ({row[k]:+.2f})" for k, label in
+                (("grace", "GRACE"), ("g_var", "the gradient scale G-Var"), ("g_vendi", "the gradient diversity G-Vendi"),
+                 ("student_loss", "the student's loss")) if k in row and pd.notna(row[k])]
+        parts.append(f"In `{regime}`, averaged over its seeds, " + "; ".join(bits) + ".")
+    if {"g_var", "g_vendi", "grace"} <= set(m.columns) and len(m) > 1:
+        flips = [k for k in ("g_var", "g_vendi", "student_loss", "grace") if k in m.columns
+                 and (m[k] > 0).nunique() > 1]
+        names = {"g_var": "G-Var", "g_vendi": "G-Vendi", "student_loss": "the student's loss", "grace": "GRACE"}
+        if flips:
+            parts.append("Between the regimes the direction changes for " + ", ".join(names[k] for k in flips)
+                         + "; it does not for " + (", ".join(names[k] for k in names if k in m.columns and k not in flips)
+                                                     or "any other") + ".")
+        else:
+            parts.append("No score changes direction between the regimes.")
+    return " ".join(parts)
+
+
+__all__ = ["contrast", "describe", "load_regime_map", "run_regime_map", "study_rows", "summarize"]

@@ -759,7 +759,7 @@ if rmap is None:
 else:
     rtab, rchecks = rmap
     rsum_map = RG.summarize(rtab, ["grace", "g_var", "g_vendi", "student_loss", "teacher_accuracy"])
-    glue("regime_md", Markdown(RG.describe(rsum_map, rchecks)), display=False)
+    glue("regime_md", Markdown(RG.describe(rsum_map, rchecks) + "\n\n" + RG.contrast(rsum_map)), display=False)
     display(rchecks.round(3))
     display(rsum_map.round(3))
 

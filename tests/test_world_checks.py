@@ -169,3 +169,22 @@ def test_world_check_cli_and_regime_map(tmp_path):
     res = subprocess.run([sys.executable, "-m", "grace.cli", "regime-map", "--regime", "a=smoke", "--regime",
                           "a=quick", "--out", str(out)], capture_output=True, text=True, timeout=60)
     assert res.returncode == 2 and "given twice" in res.stderr
+
+
+def test_regime_summary_and_words_follow_the_numbers():
+    from grace.regimes import contrast, describe, summarize
+
+    rows = [{"regime": r, "seed": s, "score": k, "label": k.upper(), "n": 10, "rho_oriented": v * sgn,
+             "ci_low": v * sgn - 0.2, "ci_high": v * sgn + 0.2}
+            for r, sgn in (("shock", -1), ("paper", 1)) for s in range(3) for k, v in (("grace", 0.5), ("g_var", 0.4))]
+    rows += [{"regime": r, "seed": s, "score": "g_vendi", "label": "G", "n": 10, "rho_oriented": -0.6,
+              "ci_low": -0.9, "ci_high": -0.3} for r in ("shock", "paper") for s in range(3)]
+    summ = summarize(pd.DataFrame(rows))
+    g = summ.set_index(["regime", "score"]).loc[("paper", "grace")]
+    assert g["seeds"] == 3 and g["rho_mean"] == pytest.approx(0.5) and g["ci_above_0"] == 3
+    text = contrast(summ)
+    assert "In `shock`" in text and "GRACE ranks teachers the wrong way (-0.50)" in text
+    assert "direction changes for G-Var, GRACE; it does not for G-Vendi" in text
+    checks = pd.DataFrame([{"regime": "paper", "seed": 0, "all_pass": True, "loss_ratio_max": 0.2,
+                            "outside_span_share_max": 0.05, "student_avg_at_k_spread": 16.0}])
+    assert "pass in 1 of 1" in describe(summ, checks)
