@@ -219,6 +219,11 @@ class Profile:
     analysis: dict | None = None
 
 
+DTYPES = ("auto", "bfloat16", "float16", "float32")
+"""The profile's ``dtype`` values (:func:`grace.world.resolve_dtype`)."""
+BACKENDS = ("transformers", "vllm")
+"""``generation.backend`` values (:mod:`grace.generation`)."""
+
 SECTIONS: dict[str, type] = {
     "generation": GenerationSection, "features": FeaturesSection, "scores": ScoresSection,
     "distill": DistillSection, "evaluation": EvaluationSection, "filter_ablation": FilterAblationSection,
@@ -271,6 +276,11 @@ def check_profile(p: dict[str, Any]) -> None:
     for name, cls in SECTIONS.items():
         if p.get(name) is not None:
             _check_keys(p[name], cls, name)
+    for where, value, choices in (("dtype", p.get("dtype", "float32"), DTYPES),
+                                  ("generation.backend", p.get("generation", {}).get("backend", "transformers"),
+                                   BACKENDS)):
+        if value not in choices:
+            raise ValueError(f"profile {where}={value!r}: use one of {choices}")
     if p.get("world") is not None:
         w = p["world"]
         for size, shape in w.get("sizes", {}).items():
@@ -283,4 +293,4 @@ def check_profile(p: dict[str, Any]) -> None:
             _check_keys(t, HubTeacherSection, f"models.teachers[{i}]")
 
 
-__all__ = ["SECTIONS", "TASK_KEYS", "Profile", "check_profile"]
+__all__ = ["BACKENDS", "DTYPES", "SECTIONS", "TASK_KEYS", "Profile", "check_profile"]

@@ -70,12 +70,6 @@ def validate_profile(p: dict[str, Any]) -> None:
     from grace.config import check_profile
 
     check_profile(p)
-    from grace.world import DTYPES
-
-    if p.get("dtype", "float32") not in DTYPES:
-        raise ValueError(f"profile dtype={p['dtype']!r}: use one of {DTYPES}")
-    if p.get("generation", {}).get("backend", "transformers") not in ("transformers", "vllm"):
-        raise ValueError(f"generation.backend={p['generation']['backend']!r}: use 'transformers' or 'vllm'")
     for key in ("task", "temperatures", "generation", "features", "scores", "distill", "evaluation"):
         if key not in p:
             raise ValueError(f"profile {p.get('name')!r} lacks '{key}'; copy grace/profiles/quick.yaml as a template")
@@ -223,7 +217,7 @@ def build_world(profile: dict[str, Any], task, out: Path, log: Log, progress: bo
         spec = W.TeacherSpec(name=t["name"], style=t["style"], size=t.get("size", w["student"]),
                              steps=int(t.get("steps", 0)), learning_rate=float(t.get("learning_rate", w["teacher_lr"])),
                              seed=seed_for(seed, "teacher", t["name"]), varied=bool(t.get("varied", varied)),
-                             pool=t.get("pool", "anecdote" if t["style"] == "self" else "main"))
+                             pool=t.get("pool", W.default_pool(t["style"])))
         if spec.style == "self":
             teachers[spec.name] = {"path": student["path"], "key": student["key"], "family": "self",
                                    "size_label": w["student"], "size_params": student["params"], "style": "self",
@@ -252,6 +246,8 @@ def build_world(profile: dict[str, Any], task, out: Path, log: Log, progress: bo
 
 def hub_models(profile: dict[str, Any]) -> dict[str, Any]:
     """The ``models`` section of a GPU profile: Hub ids or local paths for the student and teachers."""
+    from grace.world import default_pool
+
     m = profile["models"]
     rev = m.get("student_revision")  # pinned revisions go into every cache key
     student = {"path": m["student"], "key": stable_hash([m["student"], rev] if rev else m["student"]),
@@ -261,7 +257,7 @@ def hub_models(profile: dict[str, Any]) -> dict[str, Any]:
         teachers[t["name"]] = {"path": t["id"], "key": stable_hash(t), "family": t["family"],
                                "size_label": t.get("size_label", ""), "size_params": int(float(t.get("size_params", 0))),
                                "style": t["family"], "steps": 0, "chat": bool(t.get("chat", False)),
-                               "pool": t.get("pool", "anecdote" if t["family"] == "self" else "main"),
+                               "pool": t.get("pool", default_pool(t["family"])),
                                "revision": t.get("revision")}
     return {"student": student, "teachers": teachers}
 
@@ -310,6 +306,14 @@ def _backend(profile: dict[str, Any], path) -> Any:
                        dtype=profile.get("dtype", "auto"), seed=int(profile["seed"]))
 
 
+def _teacher(profile: dict[str, Any], t: dict[str, Any], device: str):
+    """``(model, tokenizer, backend)`` for sampling a teacher: vLLM's (no model loaded) or transformers'."""
+    backend = _backend(profile, t["path"])
+    if backend is not None:
+        return None, backend.tokenizer, backend
+    return (*_load(t["path"], device, profile.get("dtype"), t.get("revision")), None)
+
+
 def stage_teacher_card(profile, task, name: str, t: dict[str, Any], test_prompts, out: Path, log: Log, progress: bool):
     """Teacher card: family, size, training steps and its own avg@k on the test split (paper Fig. 4)."""
     from grace.evaluation import evaluate
@@ -320,8 +324,7 @@ def stage_teacher_card(profile, task, name: str, t: dict[str, Any], test_prompts
     cdir = out / "cards" / name
 
     def _card() -> dict[str, Any]:
-        backend = _backend(profile, t["path"])
-        model, tok = (None, backend.tokenizer) if backend else _load(t["path"], device, profile.get("dtype"), t.get("revision"))
+        model, tok, backend = _teacher(profile, t, device)
         metrics, per_prompt = evaluate(model, tok, test_prompts, task.is_correct, k=int(e["k"]), temperature=1.0,
                                        max_new_tokens=int(e["max_new_tokens"]), seed=seed_for(profile["seed"], "card", name),
                                        template=profile["template"], batch_size=int(e.get("batch_size", 256)),
@@ -347,8 +350,7 @@ def stage_generate(profile, task, name: str, t: dict[str, Any], temperature: flo
            **_dtype_key(profile)}
 
     def _gen() -> dict[str, Any]:
-        backend = _backend(profile, t["path"])
-        model, tok = (None, backend.tokenizer) if backend else _load(t["path"], device, profile.get("dtype"), t.get("revision"))
+        model, tok, backend = _teacher(profile, t, device)
         recs = generate_records(model, tok, prompts, int(g["M"]), temperature, teacher=name, is_correct=task.is_correct,
                                 backend=backend,
                                 max_new_tokens=int(g["max_new_tokens"]), seed=seed_for(profile["seed"], "gen", config),

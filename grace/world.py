@@ -31,6 +31,7 @@ from typing import Any
 
 import torch
 
+from grace.config import DTYPES  # the profile schema owns the allowed values
 from grace.distill import TrainConfig, encode_all, train_causal_lm
 
 # One token per newline, calculator brackets and "####"; words carry their leading space; every
@@ -114,7 +115,6 @@ def _looks_local(path_or_id: str | os.PathLike) -> bool:
     return isinstance(path_or_id, Path) or s.startswith((".", "/", "~")) or s.count("/") != 1
 
 
-DTYPES = ("auto", "bfloat16", "float16", "float32")
 
 
 def resolve_dtype(name: str | torch.dtype | None, device: str = "cpu") -> torch.dtype:
@@ -194,6 +194,11 @@ def save_model(model, tokenizer, out_dir: str | os.PathLike) -> None:
     tokenizer.save_pretrained(out_dir)
 
 
+def default_pool(style: str) -> str:
+    """A teacher's pool when its profile line says none: the student itself is an anecdote, the rest main."""
+    return "anecdote" if style == "self" else "main"
+
+
 @dataclass
 class TeacherSpec:
     """One teacher of the pool: a base of some size fine-tuned on one solution style.
@@ -247,7 +252,7 @@ def train_teacher(spec: TeacherSpec, base_dir: str | os.PathLike, problems, temp
 
 
 __all__ = [
-    "DTYPES", "TOKEN_PATTERN", "ModelSize", "resolve_dtype", "DEFAULT_SIZES", "TeacherSpec", "build_tokenizer", "make_model",
+    "DTYPES", "TOKEN_PATTERN", "default_pool", "ModelSize", "resolve_dtype", "DEFAULT_SIZES", "TeacherSpec", "build_tokenizer", "make_model",
     "count_params", "load_model", "load_tokenizer", "pack_texts", "pretrain_base", "save_model", "train_teacher",
     "teacher_examples",
 ]

@@ -249,36 +249,29 @@ def checks_table(checks: dict[str, Any]):
     return pd.DataFrame(rows)
 
 
+def _shown(v: dict[str, Any]) -> str:
+    """An acceptance entry's value as text: per-teacher values joined, a CI appended where there is one."""
+    val = v["value"]
+    shown = ", ".join(f"{t} {a:.2f}" for t, a in sorted(val.items())) if isinstance(val, dict) else f"{val:.3f}"
+    return shown + (f" [{v['ci'][0]:.3f}, {v['ci'][1]:.3f}]" if "ci" in v else "")
+
+
 def acceptance_table(checks: dict[str, Any]):
     """One row per acceptance criterion: value, rule, pass."""
     import pandas as pd
 
-    rows = []
-    for key, v in checks["acceptance"].items():
-        if key == "all_pass":
-            continue
-        val = v["value"]
-        shown = ", ".join(f"{t} {a:.2f}" for t, a in sorted(val.items())) if isinstance(val, dict) else f"{val:.3f}"
-        if "ci" in v:
-            shown += f" [{v['ci'][0]:.3f}, {v['ci'][1]:.3f}]"
-        rows.append({"check": key, "value": shown, "rule": v["rule"], "pass": bool(v["pass"])})
-    return pd.DataFrame(rows)
+    return pd.DataFrame([{"check": key, "value": _shown(v), "rule": v["rule"], "pass": bool(v["pass"])}
+                         for key, v in checks["acceptance"].items() if key != "all_pass"])
 
 
 def summary_lines(checks: dict[str, Any]) -> list[str]:
     """A short human-readable summary of :func:`compute_world_checks`'s output (the CLI prints it)."""
-    acc = checks["acceptance"]
     lines = [f"world checks: profile={checks['profile']} seed={checks['seed']} ln V={checks['log_vocab']:.3f} "
              f"main-pool configurations={checks['n_main_pool']}"]
-    for key, v in acc.items():
-        if key == "all_pass":
-            continue
-        val = v["value"]
-        shown = ", ".join(f"{t}={a:.2f}" for t, a in sorted(val.items())) if isinstance(val, dict) else f"{val:.3f}"
-        ci = f" CI [{v['ci'][0]:.3f}, {v['ci'][1]:.3f}]" if "ci" in v else ""
-        lines.append(f"  {'PASS' if v['pass'] else 'FAIL'}  {key}: {shown}{ci}  ({v['rule']})")
+    lines += [f"  {'PASS' if r['pass'] else 'FAIL'}  {r['check']}: {r['value']}  ({r['rule']})"
+              for r in acceptance_table(checks).to_dict(orient="records")]
     lines.append(f"  teacher_vs_student_spearman: {checks['teacher_vs_student_spearman']:.3f}")
-    lines.append(f"  paper regime: {'yes' if acc['all_pass'] else 'no'}")
+    lines.append(f"  paper regime: {'yes' if checks['acceptance']['all_pass'] else 'no'}")
     return lines
 
 
