@@ -8,7 +8,7 @@ What it does, with no network:
    Gemma-2-style chat template and end-of-turn token of ``tests/chat_checkpoints.py``), saved and reloaded
    with ``from_pretrained(path)``;
 2. runs ``grace.study.run_study`` on them with ``dtype: bfloat16`` (generate, cards, features, scores,
-   mixed-precision distillation, evaluation) on the synthetic task, and prints each stage's seconds;
+   mixed-precision distillation with checkpoints, evaluation) on the synthetic task, and prints each stage's seconds;
 3. checks that Π built on the device equals Π built on the CPU bit for bit, and times one projection of a
    gradient of the student's size;
 4. prints the launch plan of Π at D = 1.24e9, d = 512.
@@ -64,7 +64,7 @@ def study_profile(paths: dict[str, Path], device: str) -> dict:
                        # dense Π costs D·d sign draws per block: on a GPU give a block several gradients
                        **({"memory_budget_mb": 40000} if device.startswith("cuda") else {})},
              scores={"n_folds": 4, "nu": 1e-3},
-             distill={"learning_rate": 1e-5, "epochs": 1, "batch_size": 32, "max_length": 256,
+             distill={"learning_rate": 1e-5, "epochs": 1, "batch_size": 32, "max_length": 256, "save_steps": 4,
                       "mixed_precision": "bf16" if device.startswith("cuda") else "no"},
              evaluation={"n_test": 32, "k": 4, "max_new_tokens": 64, "batch_size": 256},
              analysis={"n_boot": 50, "n_subsets": 10, "subset_frac": 0.8})

@@ -156,6 +156,7 @@ class DistillSection:
     mixed_precision: str = "no"  # no | bf16 | fp16 (GPU): autocast over float32 master weights
     gradient_checkpointing: bool = False
     gradient_accumulation_steps: int = 1
+    save_steps: int = 0  # checkpoint every this many optimizer steps, resume from the last (0: no checkpoints)
 
 
 @dataclass

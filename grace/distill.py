@@ -17,6 +17,7 @@ import math
 import os
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -43,6 +44,8 @@ class TrainConfig:
         mixed_precision: ``"no"``, ``"bf16"`` or ``"fp16"`` autocast over float32 master weights (GPU).
         gradient_checkpointing: recompute activations in the backward pass (less memory, ~30 % slower).
         gradient_accumulation_steps: micro-batches per optimizer step.
+        save_steps: checkpoint (model, optimizer, scheduler, RNG) every this many optimizer steps and at
+            the end, so a killed run resumes from the last checkpoint (0: no checkpoints).
 
     ``batch_size`` is the *global* batch (paper: 64). Under ``torchrun``/``accelerate launch`` with
     ``WORLD_SIZE`` processes each device takes ``batch_size / (WORLD_SIZE · accumulation)`` examples
@@ -63,6 +66,7 @@ class TrainConfig:
     mixed_precision: str = "no"
     gradient_checkpointing: bool = False
     gradient_accumulation_steps: int = 1
+    save_steps: int = 0
 
     def per_device_batch(self, world_size: int | None = None) -> int:
         """Examples per device and micro-batch for a global ``batch_size`` over ``world_size`` processes."""
@@ -85,6 +89,8 @@ class TrainConfig:
             raise ValueError(f"batch_size={self.batch_size} must be >= 1")
         if self.max_steps is None and self.epochs <= 0:
             raise ValueError(f"epochs={self.epochs} must be > 0 (or set max_steps)")
+        if self.save_steps < 0:
+            raise ValueError(f"save_steps={self.save_steps} must be >= 0 (0: no checkpoints)")
         if self.max_steps is not None and self.max_steps < 1:
             raise ValueError(f"max_steps={self.max_steps} must be >= 1 or None")
 
@@ -167,7 +173,7 @@ def encode_all(tokenizer, examples: Sequence[dict[str, Any]], template: str, max
 
 
 def train_causal_lm(model, tokenizer, encoded: Sequence[dict[str, list[int]]], cfg: TrainConfig,
-                    work_dir: str | os.PathLike, progress: bool = True) -> dict[str, float]:
+                    work_dir: str | os.PathLike, progress: bool = True, callbacks=None) -> dict[str, float]:
     """Train ``model`` in place with HF ``Trainer`` on pre-encoded examples (paper §3 recipe shape).
 
     Args:
@@ -175,14 +181,28 @@ def train_causal_lm(model, tokenizer, encoded: Sequence[dict[str, list[int]]], c
         tokenizer: its tokenizer (only ``pad_token_id`` is used here).
         encoded: records with ``input_ids`` and ``labels`` (−100 where no loss).
         cfg: the training config.
-        work_dir: scratch directory for ``Trainer`` (nothing is checkpointed there).
+        work_dir: scratch directory for ``Trainer``; with ``cfg.save_steps`` it holds the checkpoints.
         progress: show the Trainer's progress bar.
+        callbacks: extra ``TrainerCallback`` objects.
+
+    Resume: with ``cfg.save_steps > 0`` a rerun on the same ``work_dir``, config and examples continues
+    from the last checkpoint (HF ``resume_from_checkpoint``: weights, optimizer, scheduler and RNG
+    states, data order) to the same weights as an uninterrupted run, and a finished run is loaded back
+    from its final checkpoint without training. A ``work_dir`` left by another config or other
+    examples is cleared first. Checkpoints fall on logging steps (``save_steps`` is rounded up to a
+    multiple of them) so that the mean training loss is rebuilt from the logged curve after a resume
+    (equal to the uninterrupted one up to float rounding).
 
     Returns:
         ``{"train_loss", "steps", "seconds", "loss_last", "loss_prev"}``: the mean loss over training,
         and the mean loss of the last and the second-to-last tenth of the steps (has it flattened?).
     """
+    import shutil
+
     from transformers import Trainer, TrainingArguments
+    from transformers.trainer_utils import get_last_checkpoint
+
+    from grace.io import read_json, stable_hash, write_json
 
     cfg.validate()
     if len(encoded) == 0:
@@ -190,6 +210,16 @@ def train_causal_lm(model, tokenizer, encoded: Sequence[dict[str, list[int]]], c
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     steps_per_epoch = math.ceil(len(encoded) / cfg.batch_size)
     max_steps = cfg.max_steps if cfg.max_steps is not None else max(1, round(cfg.epochs * steps_per_epoch))
+    work_dir = Path(work_dir)
+    log_every = max(1, max_steps // 10)
+    save_every = -(-cfg.save_steps // log_every) * log_every  # a checkpoint falls on a logging step
+    last = None
+    if cfg.save_steps:
+        key = stable_hash({"cfg": asdict(cfg), "data": stable_hash([[e["input_ids"], e["labels"]] for e in encoded])})
+        if work_dir.exists() and (not (work_dir / "run.json").exists() or read_json(work_dir / "run.json")["key"] != key):
+            shutil.rmtree(work_dir)  # another run's checkpoints
+        write_json(work_dir / "run.json", {"key": key})
+        last = get_last_checkpoint(str(work_dir))
     args = TrainingArguments(
         output_dir=str(work_dir),
         per_device_train_batch_size=cfg.per_device_batch(),
@@ -205,8 +235,9 @@ def train_causal_lm(model, tokenizer, encoded: Sequence[dict[str, list[int]]], c
         seed=cfg.seed,
         data_seed=cfg.seed,
         logging_strategy="steps",  # ten points of the loss curve (logging does not change training)
-        logging_steps=max(1, max_steps // 10),
-        save_strategy="no",
+        logging_steps=log_every,
+        **({"save_strategy": "steps", "save_steps": save_every, "save_total_limit": 1} if cfg.save_steps
+           else {"save_strategy": "no"}),
         report_to=[],
         use_cpu=not torch.cuda.is_available(),
         dataloader_num_workers=0,
@@ -218,18 +249,32 @@ def train_causal_lm(model, tokenizer, encoded: Sequence[dict[str, list[int]]], c
         args=args,
         train_dataset=_ListDataset(encoded),
         data_collator=lambda batch: collate(batch, pad_id),
+        callbacks=callbacks,
     )
     if not progress:
         from transformers.trainer_callback import PrinterCallback, ProgressCallback
 
         trainer.remove_callback(PrinterCallback)
         trainer.remove_callback(ProgressCallback)
-    out = trainer.train()
+    finished = work_dir / "summary.json"
+    out = trainer.train(resume_from_checkpoint=last)
     model.eval()
-    curve = [float(h["loss"]) for h in trainer.state.log_history if "loss" in h]
-    return {"train_loss": float(out.training_loss), "steps": int(out.global_step),
-            "seconds": float(out.metrics.get("train_runtime", float("nan"))),
-            "loss_last": curve[-1] if curve else float("nan"), "loss_prev": curve[-2] if len(curve) > 1 else float("nan")}
+    if last is not None and finished.exists():  # loaded back from the final checkpoint: no step was run now
+        return read_json(finished)
+    logs = [h for h in trainer.state.log_history if "loss" in h]
+    curve = [float(h["loss"]) for h in logs]
+    train_loss = float(out.training_loss)
+    if last is not None:  # out.training_loss covers this call's steps only; add the logged steps before it
+        s0 = int(Path(last).name.split("-")[-1])
+        steps = [0] + [int(h["step"]) for h in logs]
+        before = sum(float(h["loss"]) * (steps[i + 1] - steps[i]) for i, h in enumerate(logs) if int(h["step"]) <= s0)
+        train_loss = (before + train_loss * (out.global_step - s0)) / out.global_step
+    summary = {"train_loss": train_loss, "steps": int(out.global_step),
+               "seconds": float(out.metrics.get("train_runtime", float("nan"))),
+               "loss_last": curve[-1] if curve else float("nan"), "loss_prev": curve[-2] if len(curve) > 1 else float("nan")}
+    if cfg.save_steps:
+        write_json(finished, summary)
+    return summary
 
 
 def distill(student, tokenizer, generations: Sequence[dict[str, Any]], cfg: TrainConfig, template: str,

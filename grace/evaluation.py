@@ -8,7 +8,9 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -28,12 +30,16 @@ def evaluate(model, tokenizer, prompts: Sequence[dict[str, Any]], is_correct: Ca
              k: int = 16, temperature: float = 1.0, max_new_tokens: int = 64, seed: int = 0,
              greedy: bool = True, template: str | None = None, batch_size: int = 256, device: str = "cpu",
              progress: bool = False, chat: bool = False,
-             chat_instruction: str | None = CHAT_INSTRUCTION, backend=None) -> tuple[dict[str, float], list[dict[str, Any]]]:
+             chat_instruction: str | None = CHAT_INSTRUCTION, backend=None,
+             resume_dir: str | os.PathLike | None = None) -> tuple[dict[str, float], list[dict[str, Any]]]:
     """Evaluate on held-out ``prompts`` (``{prompt_id, prompt, answer}``) (paper §3 metrics).
 
     ``chat``/``chat_instruction``: prompt an instruct model through its chat template, as its teacher
     generations were (:func:`grace.generation.format_prompt`); base models (students) use ``template``.
     ``backend``: a :class:`grace.generation.VLLMBackend` to sample with instead of ``model``.
+    ``resume_dir``: keep each finished batch of the sampled and the greedy responses there
+    (:class:`grace.io.Journal` files ``samples.jsonl``, ``greedy.jsonl``), so a killed evaluation
+    resumes where it stopped with the same result; the caller deletes the directory when done.
 
     Returns:
         ``(metrics, per_prompt)``: metrics ``{avg_at_k, best_of_k, greedy, k, n_prompts}``; per-prompt
@@ -51,19 +57,21 @@ def evaluate(model, tokenizer, prompts: Sequence[dict[str, Any]], is_correct: Ca
         kw["template"] = template
     texts = [p["prompt"] for p in prompts]
 
-    def draw(n: int, temp: float) -> list[list[str]]:
+    def draw(n: int, temp: float, name: str) -> list[list[str]]:
+        resume = Path(resume_dir) / f"{name}.jsonl" if resume_dir is not None else None
         if backend is None:
-            return sample_responses(model, tokenizer, texts, n, temp, seed=seed, **kw)
+            return sample_responses(model, tokenizer, texts, n, temp, seed=seed, resume=resume, **kw)
         extra = {"template": template} if template is not None else {}
-        return backend.sample(texts, n, temp, max_new_tokens, seed, chat=chat, chat_instruction=chat_instruction, **extra)
+        return backend.sample(texts, n, temp, max_new_tokens, seed, chat=chat, chat_instruction=chat_instruction,
+                              batch_size=batch_size, resume=resume, **extra)
 
-    samples = draw(k, temperature)
+    samples = draw(k, temperature, "samples")
     correct = np.array([[is_correct(r, p["answer"]) for r in rs] for p, rs in zip(prompts, samples, strict=True)])
     metrics = accuracy_metrics(correct)
     greedy_ok = np.zeros(len(prompts), dtype=bool)
     greedy_resp: list[str] = [""] * len(prompts)
     if greedy:
-        g = draw(1, 0.0)
+        g = draw(1, 0.0, "greedy")
         greedy_resp = [r[0] for r in g]
         greedy_ok = np.array([is_correct(r, p["answer"]) for r, p in zip(greedy_resp, prompts, strict=True)])
         metrics["greedy"] = float(greedy_ok.mean())

@@ -31,7 +31,7 @@ from typing import Any
 import torch
 
 from grace.features import DEFAULT_TEMPLATE
-from grace.io import read_jsonl, write_jsonl
+from grace.io import Journal, read_jsonl, stable_hash, write_jsonl
 
 CHAT_INSTRUCTION = "Please reason step by step, and put your final answer within \\boxed{}."
 """Prepended (with a blank line) to the problem for chat teachers; see the module docstring."""
@@ -64,7 +64,8 @@ def sample_responses(model, tokenizer, prompts: Sequence[str], n_samples: int, t
                      max_new_tokens: int, seed: int, template: str = DEFAULT_TEMPLATE,
                      batch_size: int = 256, device: str = "cpu", chat: bool = False,
                      min_new_tokens: int = 0, progress: bool = False,
-                     chat_instruction: str | None = CHAT_INSTRUCTION) -> list[list[str]]:
+                     chat_instruction: str | None = CHAT_INSTRUCTION,
+                     resume: str | os.PathLike | None = None) -> list[list[str]]:
     """Sample ``n_samples`` responses per prompt (temperature 0 → one greedy response repeated).
 
     Args:
@@ -83,6 +84,8 @@ def sample_responses(model, tokenizer, prompts: Sequence[str], n_samples: int, t
             response is empty: an empty response has no gradient to score and nothing to learn).
         progress: tqdm bar over batches.
         chat_instruction: with ``chat``, the instruction before the problem (``None``: the problem alone).
+        resume: a :class:`grace.io.Journal` file: each finished batch is saved there, and a rerun with
+            the same inputs skips the batches it holds (same result as an uninterrupted run).
 
     Returns:
         ``out[i][j]``: the j-th response to prompt i, decoded without special tokens.
@@ -101,24 +104,38 @@ def sample_responses(model, tokenizer, prompts: Sequence[str], n_samples: int, t
     eos: int | list[int] | None = stops[0] if len(stops) == 1 else (stops or None)
     out: list[list[str]] = [[] for _ in prompts]
     batches = range(0, len(flat), batch_size)
+    journal = Journal(resume, _journal_key(texts, reps, temperature, max_new_tokens, min_new_tokens, seed, batch_size))
     for b, start in enumerate(tqdm(batches, desc="generate", disable=not progress, leave=False)):
         chunk = flat[start:start + batch_size]
-        enc = tokenizer([t for _, t in chunk], return_tensors="pt", padding=True,
-                        add_special_tokens=not chat).to(device)
-        torch.manual_seed(seed + b)
-        kwargs: dict[str, Any] = dict(max_new_tokens=max_new_tokens, min_new_tokens=min_new_tokens,
-                                      pad_token_id=tokenizer.pad_token_id, eos_token_id=eos)
-        if greedy:
-            kwargs.update(do_sample=False)
-        else:
-            kwargs.update(do_sample=True, temperature=float(temperature), top_k=0, top_p=1.0)
-        gen = model.generate(**enc, **kwargs)  # (B, T_prompt + T_new)
-        new = gen[:, enc["input_ids"].shape[1]:]
-        for (i, _), ids in zip(chunk, new, strict=True):
-            out[i].append(tokenizer.decode(ids, skip_special_tokens=True))
+        if b not in journal:
+            journal.add(b, _generate_batch(model, tokenizer, [t for _, t in chunk], chat, device, seed + b, greedy,
+                                           temperature, max_new_tokens, min_new_tokens, eos))
+        for (i, _), text in zip(chunk, journal[b], strict=True):
+            out[i].append(text)
     if greedy:
         out = [r * n_samples for r in out]
     return out
+
+
+def _journal_key(texts, reps, temperature, max_new_tokens, min_new_tokens, seed, batch_size) -> dict[str, Any]:
+    return {"texts": stable_hash(list(texts)), "reps": reps, "T": float(temperature), "max_new": max_new_tokens,
+            "min_new": min_new_tokens, "seed": seed, "batch_size": batch_size}
+
+
+def _generate_batch(model, tokenizer, texts: list[str], chat: bool, device: str, seed: int, greedy: bool,
+                    temperature: float, max_new_tokens: int, min_new_tokens: int, eos) -> list[str]:
+    """One seeded ``generate`` call on a left-padded batch; the decoded new tokens of each row."""
+    enc = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=not chat).to(device)
+    torch.manual_seed(seed)
+    kwargs: dict[str, Any] = dict(max_new_tokens=max_new_tokens, min_new_tokens=min_new_tokens,
+                                  pad_token_id=tokenizer.pad_token_id, eos_token_id=eos)
+    if greedy:
+        kwargs.update(do_sample=False)
+    else:
+        kwargs.update(do_sample=True, temperature=float(temperature), top_k=0, top_p=1.0)
+    gen = model.generate(**enc, **kwargs)  # (B, T_prompt + T_new)
+    new = gen[:, enc["input_ids"].shape[1]:]
+    return [tokenizer.decode(ids, skip_special_tokens=True) for ids in new]
 
 
 def format_prompt(tokenizer, prompt: str, template: str = DEFAULT_TEMPLATE, chat: bool = False,
@@ -157,8 +174,8 @@ def generate_records(model, tokenizer, prompts: Sequence[dict[str, Any]], n_samp
         return read_jsonl(out_path)
     texts = [p["prompt"] for p in prompts]
     if backend is not None:
-        keep = {k: kwargs[k] for k in ("template", "chat", "chat_instruction", "min_new_tokens", "max_new_tokens", "seed")
-                if k in kwargs}
+        keep = {k: kwargs[k] for k in ("template", "chat", "chat_instruction", "min_new_tokens", "max_new_tokens", "seed",
+                                       "batch_size", "resume") if k in kwargs}
         responses = backend.sample(texts, n_samples, temperature, **keep)
     else:
         responses = sample_responses(model, tokenizer, texts, n_samples, temperature, **kwargs)
@@ -211,31 +228,32 @@ class VLLMBackend:
 
     def sample(self, prompts: Sequence[str], n_samples: int, temperature: float, max_new_tokens: int = 512, seed: int = 0,
                template: str = DEFAULT_TEMPLATE, chat: bool = False, chat_instruction: str | None = CHAT_INSTRUCTION,
-               min_new_tokens: int = 0) -> list[list[str]]:
-        """``out[i][j]``: the j-th response to prompt i (temperature 0: one greedy response repeated)."""
+               min_new_tokens: int = 0, batch_size: int | None = None,
+               resume: str | os.PathLike | None = None) -> list[list[str]]:
+        """``out[i][j]``: the j-th response to prompt i (temperature 0: one greedy response repeated).
+
+        ``batch_size`` (sequences per engine call; ``None``: all prompts in one call) splits the prompts
+        into calls seeded ``seed + call``; with ``resume`` (a :class:`grace.io.Journal` file) a rerun
+        skips the calls already done, as :func:`sample_responses` does.
+        """
         _check_args(temperature, n_samples, max_new_tokens)
         greedy = temperature == 0
+        reps = 1 if greedy else n_samples
         texts = [format_prompt(self.tokenizer, p, template, chat, chat_instruction) for p in prompts]
-        params = self.sampling_params(n=1 if greedy else n_samples, temperature=float(temperature), top_k=-1, top_p=1.0,
-                                      max_tokens=max_new_tokens, min_tokens=min_new_tokens, seed=seed,
-                                      stop_token_ids=stop_token_ids(self, self.tokenizer), skip_special_tokens=True)
-        outs = self.engine.generate(texts, params)
-        res = [[c.text for c in o.outputs] for o in outs]
+        per_call = len(texts) if batch_size is None else max(1, batch_size // reps)
+        journal = Journal(resume, _journal_key(texts, reps, temperature, max_new_tokens, min_new_tokens, seed,
+                                               batch_size))
+        res: list[list[str]] = []
+        for b, start in enumerate(range(0, len(texts), max(1, per_call))):
+            if b not in journal:
+                params = self.sampling_params(n=reps, temperature=float(temperature), top_k=-1, top_p=1.0,
+                                              max_tokens=max_new_tokens, min_tokens=min_new_tokens, seed=seed + b,
+                                              stop_token_ids=stop_token_ids(self, self.tokenizer),
+                                              skip_special_tokens=True)
+                outs = self.engine.generate(texts[start:start + per_call], params)
+                journal.add(b, [[c.text for c in o.outputs] for o in outs])
+            res.extend(journal[b])
         return [r * n_samples for r in res] if greedy else res
-
-
-def _read_partial(path: Path) -> list[dict[str, Any]]:
-    """The records of a partial generation file, up to a torn last line (a kill mid-write)."""
-    import json
-
-    rows = []
-    if path.exists():
-        for line in path.read_text(encoding="utf-8").splitlines():
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError:
-                break
-    return rows
 
 
 class _GenConfig:
@@ -245,60 +263,21 @@ class _GenConfig:
 
 def generate_to_file(model, tokenizer, prompts: Sequence[dict[str, Any]], out_path: str | os.PathLike,
                      n_samples: int, temperature: float, teacher: str = "",
-                     is_correct: Callable[[str, Any], bool] | None = None, prompts_per_batch: int = 32,
-                     seed: int = 0, backend: VLLMBackend | None = None, progress: bool = True,
-                     **kwargs) -> list[dict[str, Any]]:
+                     is_correct: Callable[[str, Any], bool] | None = None, seed: int = 0,
+                     backend: VLLMBackend | None = None, progress: bool = True, **kwargs) -> list[dict[str, Any]]:
     """``grace generate``: sample a teacher into ``out_path`` (jsonl), resumable batch by batch (paper §3).
 
-    Each batch of ``prompts_per_batch`` prompts is appended to ``out_path + ".partial"`` as soon as it
-    is done, seeded by its index (``seed + batch``), so a killed run continues where it stopped and
-    gives the same file; the finished file replaces the partial one atomically. ``backend`` samples
-    through vLLM instead of transformers. ``kwargs`` go to :func:`sample_responses` (template, chat,
-    chat_instruction, max_new_tokens, min_new_tokens, batch_size, device).
+    Every finished batch (``batch_size`` sequences) goes to the journal ``out_path + ".partial"``
+    (:class:`grace.io.Journal`), seeded by its index (``seed + batch``), so a killed run continues
+    where it stopped and gives the same file; the finished file is written atomically and the journal
+    removed. ``backend`` samples through vLLM instead of transformers. ``kwargs`` go to
+    :func:`sample_responses` (template, chat, chat_instruction, max_new_tokens, min_new_tokens,
+    batch_size, device).
     """
-    import json
-
-    from tqdm.auto import tqdm
-
-    from grace.io import write_jsonl
-
-    if temperature <= 0:
-        raise ValueError(f"temperature={temperature} must be > 0 for teacher sampling (the paper uses 0.3–1.0)")
     out_path = Path(out_path)
     partial = out_path.with_name(out_path.name + ".partial")
-    n_batches = -(-len(prompts) // prompts_per_batch)
-    done = _read_partial(partial)
-    first = 0  # batches 0 .. first-1 are complete in the partial file
-    while first < n_batches and sum(r["_batch"] == first for r in done) == \
-            n_samples * len(prompts[first * prompts_per_batch:(first + 1) * prompts_per_batch]):
-        first += 1
-    done = [r for r in done if r["_batch"] < first]
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(partial, "w", encoding="utf-8") as f:  # rewrite the whole batches only (a torn last line is dropped)
-        for r in done:
-            f.write(json.dumps(r) + "\n")
-    for b in tqdm(range(first, n_batches), desc=f"generate {teacher}", disable=not progress):
-        group = prompts[b * prompts_per_batch:(b + 1) * prompts_per_batch]
-        texts = [p["prompt"] for p in group]
-        if backend is not None:
-            keep = {k: kwargs[k] for k in ("template", "chat", "chat_instruction", "min_new_tokens") if k in kwargs}
-            responses = backend.sample(texts, n_samples, temperature, kwargs.get("max_new_tokens", 512), seed + b, **keep)
-        else:
-            responses = sample_responses(model, tokenizer, texts, n_samples, temperature, seed=seed + b, **kwargs)
-        rows = []
-        for p, rs in zip(group, responses, strict=True):
-            for j, r in enumerate(rs):
-                rec = {"prompt_id": p["prompt_id"], "prompt": p["prompt"], "response": r, "teacher": teacher,
-                       "temperature": float(temperature), "sample": j, "_batch": b}
-                if is_correct is not None and "answer" in p:
-                    rec["correct"] = bool(is_correct(r, p["answer"]))
-                rows.append(rec)
-        with open(partial, "a", encoding="utf-8") as f:
-            f.write("".join(json.dumps(r) + "\n" for r in rows))
-            f.flush()
-            os.fsync(f.fileno())
-        done += rows
-    records = [{k: v for k, v in r.items() if k != "_batch"} for r in done]
+    records = generate_records(model, tokenizer, prompts, n_samples, temperature, teacher, is_correct=is_correct,
+                               backend=backend, seed=seed, resume=partial, progress=progress, **kwargs)
     write_jsonl(out_path, records)
     partial.unlink(missing_ok=True)
     return records

@@ -128,3 +128,52 @@ def file_hash(path: str | os.PathLike, n: int = 12) -> str:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()[:n]
+
+
+class Journal:
+    """Finished batches of a long loop, on disk as they finish, so a killed run resumes where it stopped.
+
+    ``path`` is a jsonl file: a first line ``{"key": key}`` and then one ``{"batch": b, "value": v}``
+    per finished batch, each flushed and fsynced when written. Opening a journal whose key differs
+    (the inputs changed) starts it afresh; a torn last line (a kill mid-write) is dropped. With
+    ``path=None`` it remembers nothing (the loop just runs). A loop seeds each batch from its index,
+    never from the batches before, so a resumed run gives what an uninterrupted one would.
+    """
+
+    def __init__(self, path: str | os.PathLike | None, key: Any = None):
+        self.path, self.key, self.done = (Path(path) if path is not None else None), stable_hash(key), {}
+        if self.path is None:
+            return
+        lines = self.path.read_text(encoding="utf-8").splitlines() if self.path.exists() else []
+        rows = []
+        for line in lines:
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError:
+                break  # a torn last line
+        if rows and rows[0].get("key") == self.key:
+            self.done = {int(r["batch"]): r["value"] for r in rows[1:]}
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(self.path, "".join(json.dumps(r, default=_json_default) + "\n"
+                                             for r in [{"key": self.key}, *({"batch": b, "value": v}
+                                                                            for b, v in self.done.items())]))
+
+    def __contains__(self, batch: int) -> bool:
+        return batch in self.done
+
+    def __getitem__(self, batch: int) -> Any:
+        return self.done[batch]
+
+    def add(self, batch: int, value: Any) -> None:
+        """Record batch ``batch`` as finished with ``value`` (JSON-serialisable)."""
+        self.done[batch] = value
+        if self.path is not None:
+            with open(self.path, "a", encoding="utf-8") as f:
+                f.write(json.dumps({"batch": batch, "value": value}, default=_json_default) + "\n")
+                f.flush()
+                os.fsync(f.fileno())
+
+    def remove(self) -> None:
+        """Delete the file (the loop is done and its result saved elsewhere)."""
+        if self.path is not None:
+            self.path.unlink(missing_ok=True)

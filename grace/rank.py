@@ -106,7 +106,7 @@ def generate_cli(args) -> list[dict]:
                               seed=args.seed)
         return generate_to_file(None, tok, prompts, args.out, args.n_samples, args.temperature,
                                 teacher=Path(args.model).name, is_correct=is_correct, seed=args.seed,
-                                backend=backend, **kw)
+                                backend=backend, batch_size=args.batch_size, **kw)
     model = load_model(args.model, device=args.device, dtype=args.dtype)
     return generate_to_file(model, tok, prompts, args.out, args.n_samples, args.temperature,
                             teacher=Path(args.model).name, is_correct=is_correct, seed=args.seed,

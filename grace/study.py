@@ -15,8 +15,11 @@ models, teacher pool — with :mod:`grace.world`; the ``gpu`` profile names Hub 
 
 Caching: each stage writes its outputs and finally a ``done.json`` holding the hash of everything
 it depends on (its config and the hashes of its inputs). A rerun skips stages whose ``done.json``
-matches; a ``kill -9`` loses at most the stage in flight; every stage is seeded from the profile
-seed and its own identity, never from what ran before, so a resumed run equals an uninterrupted one.
+matches. Inside a stage, generation and evaluation keep every finished batch and distillation its
+checkpoints (``distill.save_steps``) in the stage's ``_partial/`` directory, so a ``kill -9`` loses at
+most the batch in flight (or the steps since the last checkpoint) and a rerun continues there. Every
+stage and batch is seeded from the profile seed and its own identity, never from what ran before, so
+a resumed run equals an uninterrupted one.
 """
 
 from __future__ import annotations
@@ -118,16 +121,32 @@ def cached(stage_dir: Path, key: dict[str, Any], fn: Callable[[], dict[str, Any]
         done = read_json(marker)
         if done.get("key") == h:
             return done["summary"] | {"_key": h}
-    if stage_dir.exists():  # stale or interrupted: start clean
-        shutil.rmtree(stage_dir)
-    stage_dir.mkdir(parents=True)
+    scratch = partial_dir(stage_dir)
+    resumed = (scratch / "key.json").exists() and read_json(scratch / "key.json").get("key") == h
+    if stage_dir.exists():  # stale or interrupted: start clean, but keep an interrupted run's own batches
+        for child in stage_dir.iterdir():
+            if not (resumed and child == scratch):
+                shutil.rmtree(child) if child.is_dir() else child.unlink()
+    stage_dir.mkdir(parents=True, exist_ok=True)
+    write_json(scratch / "key.json", {"key": h})
     t0 = time.time()
     summary = fn()
     seconds = time.time() - t0
     write_json(marker, {"key": h, "config": key, "summary": summary, "seconds": round(seconds, 2)})
+    shutil.rmtree(scratch, ignore_errors=True)
     brief = ", ".join(f"{k}={_fmt(v)}" for k, v in summary.items() if isinstance(v, int | float) and not k.startswith("_"))
-    log(f"{label}: {seconds:.1f}s  {brief}")
+    log(f"{label}: {seconds:.1f}s{' (resumed)' if resumed else ''}  {brief}")
     return summary | {"_key": h}
+
+
+def partial_dir(stage_dir: Path) -> Path:
+    """Where a stage keeps its finished batches and checkpoints while it runs (removed when it is done).
+
+    :func:`cached` keeps this directory when a rerun has the same key, so a killed stage resumes from
+    there (generation and evaluation batches as :class:`grace.io.Journal` files, distillation from its
+    last checkpoint); any other key starts it empty.
+    """
+    return stage_dir / "_partial"
 
 
 def _fmt(v: Any) -> str:
@@ -328,7 +347,8 @@ def stage_teacher_card(profile, task, name: str, t: dict[str, Any], test_prompts
         metrics, per_prompt = evaluate(model, tok, test_prompts, task.is_correct, k=int(e["k"]), temperature=1.0,
                                        max_new_tokens=int(e["max_new_tokens"]), seed=seed_for(profile["seed"], "card", name),
                                        template=profile["template"], batch_size=int(e.get("batch_size", 256)),
-                                       device=device, progress=progress, backend=backend, **_chat_kwargs(profile, t))
+                                       device=device, progress=progress, backend=backend,
+                                       resume_dir=partial_dir(cdir), **_chat_kwargs(profile, t))
         write_jsonl(cdir / "per_prompt.jsonl", per_prompt)
         return {"avg_at_k": metrics["avg_at_k"], "greedy": metrics["greedy"], "best_of_k": metrics["best_of_k"],
                 "family": t["family"], "size_label": t["size_label"], "size_params": int(t["size_params"]),
@@ -356,7 +376,7 @@ def stage_generate(profile, task, name: str, t: dict[str, Any], temperature: flo
                                 max_new_tokens=int(g["max_new_tokens"]), seed=seed_for(profile["seed"], "gen", config),
                                 template=profile["template"], batch_size=int(g.get("batch_size", 256)), device=device,
                                 min_new_tokens=int(g.get("min_new_tokens", 4)), progress=progress,
-                                **_chat_kwargs(profile, t))
+                                resume=partial_dir(gdir) / "generate.jsonl", **_chat_kwargs(profile, t))
         empty = sum(1 for r in recs if not r["response"].strip())
         write_jsonl(gdir / "generations.jsonl", recs)
         return {"records": len(recs), "teacher_accuracy": float(np.mean([r["correct"] for r in recs])),
@@ -441,10 +461,10 @@ def stage_student(profile, task, config: str, student: dict[str, Any], gen_key: 
                           mixed_precision=d.get("mixed_precision", "no"),
                           gradient_checkpointing=bool(d.get("gradient_checkpointing", False)),
                           gradient_accumulation_steps=int(d.get("gradient_accumulation_steps", 1)),
+                          save_steps=int(d.get("save_steps", 0)),
                           filter_correct=bool(d.get("filter_correct", False)), seed=seed_for(profile["seed"], "distill"))
         train = distill(model, tok, [r for r in read_jsonl(gen_path) if r["response"].strip()], cfg,
-                        profile["template"], sdir / "_trainer", progress=progress)
-        shutil.rmtree(sdir / "_trainer", ignore_errors=True)
+                        profile["template"], partial_dir(sdir) / "trainer", progress=progress)
         backend = None
         if d.get("save_model", False) or profile["generation"].get("backend") == "vllm":
             from grace.world import save_model
@@ -454,7 +474,8 @@ def stage_student(profile, task, config: str, student: dict[str, Any], gen_key: 
         metrics, per_prompt = evaluate(model, tok, test_prompts, task.is_correct, k=int(e["k"]), temperature=1.0,
                                        max_new_tokens=int(e["max_new_tokens"]), seed=seed_for(profile["seed"], "eval"),
                                        template=profile["template"], batch_size=int(e.get("batch_size", 256)),
-                                       device=device, progress=progress, backend=backend)
+                                       device=device, progress=progress, backend=backend,
+                                       resume_dir=partial_dir(sdir) / "eval")
         write_jsonl(sdir / "per_prompt.jsonl", per_prompt)
         return {"avg_at_k": metrics["avg_at_k"], "greedy": metrics["greedy"], "best_of_k": metrics["best_of_k"],
                 "train_loss": train["train_loss"], "steps": train["steps"], "n_examples": train["n_examples"]}

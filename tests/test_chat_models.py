@@ -165,12 +165,37 @@ def test_vllm_adapter_applies_chat_templates_stops_and_pure_sampling(chat_dirs):
     assert engine.calls[-1][1]["n"] == 1 and greedy[0] == ["r0 #### 0"] * 4
 
 
+def test_vllm_adapter_calls_the_engine_in_seeded_batches_and_resumes(chat_dirs, tmp_path):
+    from grace.generation import VLLMBackend
+
+    tok = load_tokenizer(chat_dirs["qwen2.5"])
+    engine = FakeLLM(tok)
+    backend = VLLMBackend("fake", engine=engine, sampling_params=dict)
+    prompts = [f"What is {i} plus 1 ?" for i in range(5)]
+    whole = backend.sample(prompts, 3, 0.7, 32, seed=5, chat=True, batch_size=6)  # 2 prompts x 3 per call
+    assert [len(c[0]) for c in engine.calls] == [2, 2, 1] and [c[1]["seed"] for c in engine.calls] == [5, 6, 7]
+    real = engine.generate
+
+    def dies_on_the_third(texts, params):
+        if len(engine.calls) == 5:
+            raise KeyboardInterrupt("killed")
+        return real(texts, params)
+
+    engine.generate = dies_on_the_third
+    with pytest.raises(KeyboardInterrupt):
+        backend.sample(prompts, 3, 0.7, 32, seed=5, chat=True, batch_size=6, resume=tmp_path / "j.jsonl")
+    engine.generate = real
+    n = len(engine.calls)
+    assert backend.sample(prompts, 3, 0.7, 32, seed=5, chat=True, batch_size=6, resume=tmp_path / "j.jsonl") == whole
+    assert len(engine.calls) == n + 1  # only the killed call ran again
+
+
 def test_generate_to_file_resumes_batch_by_batch(chat_dirs, tmp_path):
     from grace.generation import generate_to_file
 
     model, tok = load_model(chat_dirs["llama3"]), load_tokenizer(chat_dirs["llama3"])
     prompts = C.problems(6, seed=2)
-    kw = dict(prompts_per_batch=2, seed=3, chat=True, max_new_tokens=24, progress=False, is_correct=gsm8k_is_correct)
+    kw = dict(batch_size=4, seed=3, chat=True, max_new_tokens=24, progress=False, is_correct=gsm8k_is_correct)
     whole = generate_to_file(model, tok, prompts, tmp_path / "a.jsonl", 2, 0.8, **kw)
     assert len(whole) == 12 and all("correct" in r for r in whole)
 
@@ -187,7 +212,7 @@ def test_generate_to_file_resumes_batch_by_batch(chat_dirs, tmp_path):
     with pytest.raises(KeyboardInterrupt):
         generate_to_file(model, tok, prompts, tmp_path / "b.jsonl", 2, 0.8, **kw)
     partial = tmp_path / "b.jsonl.partial"
-    assert partial.exists() and len(partial.read_text().splitlines()) == 4  # batch 0 kept
+    assert partial.exists() and len(partial.read_text().splitlines()) == 2  # the key and batch 0 (2 prompts x 2)
     with open(partial, "a") as f:
         f.write('{"torn": ')  # a kill mid-write leaves a torn line
     model.generate = real_generate
