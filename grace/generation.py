@@ -207,6 +207,9 @@ class VLLMBackend:
 
     def __init__(self, model_id: str, tokenizer=None, tensor_parallel_size: int = 1, dtype: str = "auto",
                  seed: int = 0, engine=None, sampling_params=None):
+        from grace.sources import resolve
+
+        model_id = resolve(model_id)  # a named source becomes its local directory
         if engine is None and ENGINE_FACTORY is not None:
             engine = ENGINE_FACTORY(str(model_id), tensor_parallel_size=tensor_parallel_size, dtype=dtype, seed=seed)
         if engine is None:

@@ -138,12 +138,18 @@ def load_model(path_or_id: str | os.PathLike, device: str = "cpu", dtype: torch.
                revision: str | None = None):
     """Load a causal LM the way a GPU user does: ``AutoModelForCausalLM``, safetensors, no remote code.
 
+    ``path_or_id``: a local directory, a Hub id, or a named source such as ``smollm2-135m-instruct``
+    (:mod:`grace.sources`).
+
     Raises:
         FileNotFoundError: ``path_or_id`` looks like a local path (not ``org/name``) and is missing.
     """
     from transformers import AutoModelForCausalLM
 
+    from grace.sources import resolve
+
     _quiet_transformers()
+    path_or_id = resolve(path_or_id)  # a named source (grace.sources.SOURCES) becomes its local directory
     if _looks_local(path_or_id) and not Path(path_or_id).expanduser().exists():
         raise FileNotFoundError(f"model path {str(path_or_id)!r} does not exist; build the world first "
                                 "(grace study ...) or pass an existing directory or a Hub id like org/name")
@@ -157,8 +163,10 @@ def load_tokenizer(path_or_id: str | os.PathLike, revision: str | None = None):
     """Load a tokenizer with ``AutoTokenizer`` (no remote code); left padding for generation."""
     from transformers import AutoTokenizer
 
+    from grace.sources import resolve
+
     kw = {"revision": revision} if revision else {}
-    tok = AutoTokenizer.from_pretrained(path_or_id, trust_remote_code=False, **kw)
+    tok = AutoTokenizer.from_pretrained(resolve(path_or_id), trust_remote_code=False, **kw)
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
     tok.padding_side = "left"
