@@ -18,7 +18,7 @@ def _add_feature_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--n", type=int, default=None, help="prompts in the scoring subset (paper: 512; default: all)")
     p.add_argument("--m", type=int, default=None, help="generations per prompt in the subset (paper: 4; default: all)")
     p.add_argument("--d", type=int, default=512, help="projection dimension (paper: 512)")
-    p.add_argument("--projector", default="rademacher", choices=["rademacher", "sparse_jl", "identity"],
+    p.add_argument("--projector", default="rademacher", choices=["rademacher", "sparse_jl", "factored", "identity"],
                    help="Π: the paper's dense ±1/√D (default), a sparse JL transform, or none")
     p.add_argument("--length-scale", default="log", choices=["log", "log2", "none"], help="h = log|y|·Πg (paper)")
     p.add_argument("--template", default=None, help="prompt template with {prompt} (default: the release's)")

@@ -218,6 +218,11 @@ def _response_loss(logits: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Te
     return loss, mean_prob
 
 
+def _batched_response_loss(logits: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`_response_loss` row by row: ``logits [B, T, V], labels [B, T] → (loss [B], mean_prob [B])``."""
+    return vmap(_response_loss)(logits, labels)
+
+
 def _forward_logits(model, params, ids: torch.Tensor) -> torch.Tensor:
     """``ids [T] → logits [T, V]`` with ``params`` substituted for the trainable parameters."""
     return functional_call(model, params, (ids[None],), {"use_cache": False}).logits[0]
@@ -413,7 +418,10 @@ def compute_features(
         progress: show a tqdm bar.
         out: if given, save the result there (npz + sidecar) and checkpoint to
             ``out + ".partial.npz"`` every ``checkpoint_every`` batches; reruns resume / reload.
-        method: ``"loop"``, ``"vmap"`` or ``"auto"`` (fastest measured on the device type).
+        method: ``"loop"``, ``"vmap"`` or ``"auto"`` (fastest measured on the device type); with a
+            :class:`grace.factored.FactoredProjector` ``"auto"`` takes its fast path (``"factored"``:
+            one batched forward + backward per block, no per-sample gradient), and ``"loop"`` applies
+            the same map to explicit gradients.
         max_length: optional truncation of each sequence (see :func:`encode_example`).
         checkpoint_every: batches between checkpoints when ``out`` is given.
         max_batches: stop after this many batches in *this* call (debugging / testing resumption);
@@ -440,11 +448,14 @@ def compute_features(
     names, params = [n for n, _ in named], [p for _, p in named]
     n_params = sum(p.numel() for p in params)
     budget = default_memory_budget(n_params) if memory_budget is None else int(memory_budget)
-    method, batch_size = plan_blocks(method, batch_size, n_params, budget)
-    rows = 0 if (method == "loop" and batch_size == 1) else batch_size  # one row: projected from .grad directly
-    block_bytes = (VMAP_BYTES_PER_ENTRY if method == "vmap" else 4) * rows * n_params + 12 * n_params
-    if projector.cache_footprint() > budget - block_bytes:  # Π's cache shares the budget
-        projector.fit_cache(int(budget - block_bytes))
+    if getattr(projector, "kind", None) == "factored" and method in ("auto", "factored"):
+        method = "factored"  # grace.factored: no per-sample gradient is formed, a block is one batch
+    else:
+        method, batch_size = plan_blocks(method, batch_size, n_params, budget)
+        rows = 0 if (method == "loop" and batch_size == 1) else batch_size  # one row: projected from .grad directly
+        block_bytes = (VMAP_BYTES_PER_ENTRY if method == "vmap" else 4) * rows * n_params + 12 * n_params
+        if projector.cache_footprint() > budget - block_bytes:  # Π's cache shares the budget
+            projector.fit_cache(int(budget - block_bytes))
     if projector.dim_in != n_params:
         raise ValueError(
             f"projector dim_in={projector.dim_in} but the model has {n_params} trainable parameters; "
@@ -526,7 +537,7 @@ def _run_batches(
     N, D = len(encoded), sum(p.numel() for p in params)
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else (tokenizer.eos_token_id or 0)
     direct = method == "loop" and batch_size == 1  # the tightest budget: project straight from .grad
-    G = None if direct else torch.empty(min(batch_size, N), D, dtype=torch.float32, device=device)  # [B, D]
+    G = None if direct or method == "factored" else torch.empty(min(batch_size, N), D, dtype=torch.float32, device=device)  # [B, D]
     starts = list(range(start, N, batch_size))
     bar = tqdm(total=N, initial=start, disable=not progress, desc=f"features ({method})", unit="ex")
     for n_done, b0 in enumerate(starts, 1):
@@ -537,7 +548,9 @@ def _run_batches(
         for b, (x, y) in enumerate(batch):
             ids[b, : len(x)], labels[b, : len(y)] = torch.tensor(x), torch.tensor(y)
         ids, labels = ids.to(device), labels.to(device)
-        if direct:
+        if method == "factored":
+            H, loss, mean_prob, grad_norm = projector.features(model, ids, labels, _batched_response_loss)
+        elif direct:
             H, loss, mean_prob, grad_norm = _project_direct(model, params, ids, labels, len(batch[0][0]), projector)
         else:
             if method == "loop":

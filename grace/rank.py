@@ -123,7 +123,7 @@ def features_for_records(student, records, out: Path, *, d: int = 512, projector
 
     model, tok = (load_model(student, device=device), load_tokenizer(student)) if isinstance(student, str | Path) else student
     n_params = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    proj = make_projector(projector, n_params, d, seed, device=device)
+    proj = make_projector(projector, n_params, d, seed, device=device, model=model)
     feats = compute_features(model, tok, records, proj, length_scale=length_scale,
                              template=template or DEFAULT_TEMPLATE, batch_size=batch_size, device=device,
                              progress=progress, out=out / "features.npz", memory_budget=memory_budget)

@@ -422,7 +422,7 @@ def stage_features(profile, config: str, student: dict[str, Any], gen_key: str, 
         subset = scoring_subset(read_jsonl(gen_path), score_prompt_ids, int(f["m"]))
         n_params = sum(p.numel() for p in model.parameters() if p.requires_grad)
         proj = make_projector(f.get("projector", "rademacher"), n_params, int(f["d"]), seed_for(profile["seed"], "proj"),
-                              device=device)
+                              device=device, model=model)
         budget = int(float(f["memory_budget_mb"]) * 2**20) if f.get("memory_budget_mb") else None
         feats = compute_features(model, tok, subset, proj, length_scale=f.get("length_scale", "log"),
                                  template=profile["template"], batch_size=int(f.get("batch_size", 8)), device=device,

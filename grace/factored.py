@@ -1,0 +1,270 @@
+"""A factored projector: per-sample gradient features without forming a per-sample gradient (LoGra-style).
+
+**Not the paper's Π** (that is :class:`grace.projection.RademacherProjector`): an opt-in projector for
+students too large for the dense Π on the hardware at hand (issue 9). For a linear layer ``y = W x``
+the per-sample gradient is a sum of outer products, ``∂L/∂W = Σ_t δ_t x_tᵀ`` (``δ_t = ∂L/∂y_t``), so
+with two small seeded sign matrices ``P_out [out, k]`` and ``P_in [in, k]`` (entries ``±1/√k``)
+
+    P_outᵀ (∂L/∂W) P_in = Σ_t (P_outᵀ δ_t)(P_inᵀ x_t)ᵀ        [k, k]
+
+needs only the layer's input activations and output gradients, each projected to ``k`` numbers per
+token — the ``[out, in]`` gradient never exists (Choe et al., 2024, "LoGra"). Every parameter of the
+student is covered, in ``named_parameters()`` order:
+
+* 2-D weights of ``nn.Linear`` modules: the ``k × k`` block above;
+* the token embedding ``E [V, h]``: ``∂L/∂E = Σ_t onehot(token_t) δ_tᵀ``, so its block is
+  ``Σ_t P_out[token_t]ᵀ (P_inᵀ δ_t)``; a tied output layer (``lm_head.weight is E``) adds its own
+  outer products into the *same* block with the same matrices, as the tied gradient is their sum;
+* 1-D weights of RMSNorm layers (``w ⊙ x̂``, Llama/Qwen/Gemma style): exact, ``Σ_t δ_t ⊙ x̂_t``;
+* anything else is refused with the list of projectors that take it.
+
+The blocks are stacked into ``z ∈ R^K`` and mapped to ``d`` dimensions by the paper's dense Π on
+``z`` (:class:`~grace.projection.RademacherProjector`, ``K → d``), rescaled by ``√(K/D)`` so that
+``E‖h‖² = (d/D)·‖g‖²`` as with the dense Π on the full gradient. ``E⟨h, h'⟩ ∝ ⟨g, g'⟩``: every
+factor has ``E[P Pᵀ] = I``. It is linear in ``g``: :meth:`FactoredProjector.project` applies the same
+map to an explicit flattened gradient (tests check the two paths agree), and the fast path
+(:meth:`FactoredProjector.features`) runs one batched forward + backward per block with the weights
+frozen, so no weight gradient is computed at all — it can cost less than one plain per-example
+forward + backward. The raw gradient norm ``‖g‖`` is computed exactly on the same pass from the
+token Gram matrices (``‖Σ_t δ_t x_tᵀ‖² = Σ_{t,s} (δ_t·δ_s)(x_t·x_s)``).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn as nn
+
+from grace.io import stable_hash
+from grace.projection import Projector, RademacherProjector
+
+__all__ = ["FactoredProjector", "factored_layout"]
+
+
+@dataclass(frozen=True)
+class Block:
+    """One trainable parameter as the factored map sees it."""
+
+    name: str
+    shape: tuple[int, ...]
+    kind: str  # "matrix" (Linear weight or embedding, k_out × k_in) | "vector" (RMSNorm weight, exact)
+    offset: int  # first column in the flattened gradient
+    z_offset: int  # first entry in z
+    k_out: int = 0
+    k_in: int = 0
+
+    @property
+    def numel(self) -> int:
+        return math.prod(self.shape)
+
+    @property
+    def z_size(self) -> int:
+        return self.k_out * self.k_in if self.kind == "matrix" else self.numel
+
+
+def _is_rmsnorm(m: nn.Module) -> bool:
+    return type(m).__name__.endswith("RMSNorm") and isinstance(getattr(m, "weight", None), nn.Parameter)
+
+
+def _rms_eps(m: nn.Module) -> float:
+    for attr in ("variance_epsilon", "eps"):
+        if getattr(m, attr, None) is not None:
+            return float(getattr(m, attr))
+    return 1e-6
+
+
+def factored_layout(model: nn.Module, k: int) -> list[Block]:
+    """The blocks of every trainable parameter, in ``named_parameters()`` order (raises if one is not covered)."""
+    owners: dict[int, str] = {}
+    for mname, m in model.named_modules():
+        w = getattr(m, "weight", None)
+        if isinstance(w, nn.Parameter):
+            if isinstance(m, nn.Linear | nn.Embedding):
+                owners.setdefault(id(w), "matrix")
+            elif _is_rmsnorm(m):
+                owners.setdefault(id(w), "vector")
+        for pname, p in m.named_parameters(recurse=False):
+            if pname != "weight" and p.requires_grad:
+                raise ValueError(f"parameter {mname}.{pname} (a bias or other extra parameter) is not covered by the "
+                                 "factored projector; use projector 'rademacher' or 'sparse_jl' for this model")
+    blocks, off, zoff = [], 0, 0
+    for name, p in model.named_parameters():
+        if not p.requires_grad:
+            continue
+        kind = owners.get(id(p))
+        if kind is None:
+            raise ValueError(f"parameter {name} {tuple(p.shape)} belongs to no Linear, Embedding or RMSNorm module; "
+                             "the factored projector cannot cover it: use projector 'rademacher' or 'sparse_jl'")
+        if kind == "matrix":
+            out, inp = p.shape
+            b = Block(name, tuple(p.shape), kind, off, zoff, min(k, out), min(k, inp))
+        else:
+            b = Block(name, tuple(p.shape), kind, off, zoff)
+        blocks.append(b)
+        off, zoff = off + b.numel, zoff + b.z_size
+    return blocks
+
+
+def _signs(seed: int, n: int, k: int) -> torch.Tensor:
+    """``[n, k]`` of ``±1/√k`` from a seeded CPU generator (the same on every machine)."""
+    g = torch.Generator().manual_seed(seed)
+    return (torch.randint(0, 2, (n, k), generator=g, dtype=torch.int8).float() * 2 - 1) / math.sqrt(k)
+
+
+class FactoredProjector(Projector):
+    """LoGra-style factored projection of a model's per-sample gradient to ``dim_out`` (see module doc).
+
+    Args:
+        model: the student; its trainable parameters fix the layout (``dim_in`` = their count).
+        dim_out: ``d``.
+        seed: seeds every factor and the final Π.
+        k: factor width per side of each weight matrix (``k × k`` numbers per matrix; 16 by default).
+        device: where the factors and features live.
+    """
+
+    kind = "factored"
+
+    def __init__(self, model: nn.Module, dim_out: int, seed: int = 0, k: int = 16, device: str | torch.device = "cpu"):
+        blocks = factored_layout(model, int(k))
+        super().__init__(sum(b.numel for b in blocks), dim_out, seed, device)
+        self.k, self.blocks = int(k), blocks
+        self.z_dim = sum(b.z_size for b in blocks)
+        self.by_name = {b.name: b for b in blocks}
+        self.final = RademacherProjector(self.z_dim, dim_out, seed=seed, device=device)
+        self.rescale = math.sqrt(self.z_dim / self.dim_in)  # E‖h‖² = (d/D)‖g‖², as the dense Π
+        self._factors: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+        self.layout_hash = stable_hash([[b.name, list(b.shape), b.kind, b.k_out, b.k_in] for b in blocks])
+
+    def meta(self) -> dict[str, Any]:
+        return {**super().meta(), "k": self.k, "z_dim": self.z_dim, "layout": self.layout_hash}
+
+    def factors(self, b: Block) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(P_out [out, k_out], P_in [in, k_in])`` of a matrix block."""
+        if b.name not in self._factors:
+            i = self.blocks.index(b)
+            s_out, s_in = (int(stable_hash([self.seed, i, side], n=8), 16) for side in ("out", "in"))
+            self._factors[b.name] = (_signs(s_out, b.shape[0], b.k_out).to(self.device),
+                                     _signs(s_in, b.shape[1], b.k_in).to(self.device))
+        return self._factors[b.name]
+
+    # -- the linear map on an explicit gradient (reference path; also what the loop method uses) --------
+    def _z_block(self, b: Block, cols: torch.Tensor) -> torch.Tensor:
+        """``cols [B, numel]`` of one parameter's gradient → its ``[B, z_size]`` part of ``z``."""
+        if b.kind == "vector":
+            return cols
+        p_out, p_in = self.factors(b)
+        W = cols.reshape(-1, *b.shape)  # [B, out, in]
+        return (p_out.T @ W @ p_in).reshape(cols.shape[0], -1)  # [B, k_out * k_in]
+
+    def _accumulate(self, out: torch.Tensor, G_cols: torch.Tensor, start: int) -> None:
+        end, pos = start + G_cols.shape[1], start
+        for b in self.blocks:
+            if b.offset + b.numel <= start or b.offset >= end:
+                continue
+            if b.offset < start or b.offset + b.numel > end:
+                raise ValueError(f"columns [{start}, {end}) cut parameter {b.name}; the factored projector takes whole "
+                                 "parameters (project the full gradient, or one parameter at a time)")
+            z = self._z_block(b, G_cols[:, b.offset - pos: b.offset - pos + b.numel].float())
+            out += self.final.project_partial(z, b.z_offset) * self.rescale
+
+    # -- the fast path: one batched forward + backward, activations only ------------------------------
+    def features(self, model: nn.Module, ids: torch.Tensor, labels: torch.Tensor, loss_fn) -> tuple[torch.Tensor, ...]:
+        """Features of a right-padded batch without any weight gradient.
+
+        Args:
+            model: the model the layout was built from.
+            ids, labels: ``[B, T]`` right-padded tokens and labels (``-100`` where no loss).
+            loss_fn: ``(logits [B, T, V], labels [B, T]) -> (loss [B], mean_prob [B])``, per-row means.
+
+        Returns:
+            ``(H [B, d], loss [B], mean_prob [B], grad_norm [B])`` — ``grad_norm`` is the exact ``‖g‖``.
+        """
+        B = ids.shape[0]
+        z = torch.zeros(B, self.z_dim, dtype=torch.float32, device=self.device)
+        sq = torch.zeros(B, dtype=torch.float64, device=self.device)
+        handles, frozen, stash = [], [], {}
+        pmap = {id(p): self.by_name[n] for n, p in model.named_parameters() if n in self.by_name}
+        emb_ids = {id(m.weight) for m in model.modules() if isinstance(m, nn.Embedding)}
+        T = ids.shape[1]
+
+        def add(b: Block, zb: torch.Tensor, sqb: torch.Tensor) -> None:
+            z[:, b.z_offset: b.z_offset + b.z_size] += zb.reshape(B, -1).to(self.device)
+            sq.add_(sqb.to(self.device, torch.float64))
+
+        def on_linear(m, inputs, output):
+            b = pmap[id(m.weight)]
+            p_out, p_in = self.factors(b)
+            x = inputs[0].detach().float()  # [B, T, in]
+            a = x @ p_in  # [B, T, k_in]
+            gram_x = x @ x.transpose(1, 2)  # [B, T, T]
+
+            tied = id(m.weight) in emb_ids  # an output layer sharing the embedding matrix
+
+            def back(grad):
+                d = grad.detach().float()  # [B, T, out]
+                add(b, (d @ p_out).transpose(1, 2) @ a, ((d @ d.transpose(1, 2)) * gram_x).sum((1, 2)))
+                if tied:  # for the cross term of ‖g_out + g_emb‖²: δ_t[token_s] [B, T, T] and x
+                    stash[b.name] = (d.gather(2, ids[:, None, :].expand(B, T, T)), x)
+
+            output.register_hook(back)
+
+        def on_embedding(m, inputs, output):
+            b = pmap[id(m.weight)]
+            p_out, p_in = self.factors(b)
+            tok = inputs[0]  # [B, T]
+            rows = p_out[tok]  # [B, T, k_out]
+            same = (tok[:, :, None] == tok[:, None, :]).float()  # [B, T, T]
+            if not output.requires_grad:
+                output.requires_grad_(True)  # the weights are frozen: gradients start here
+
+            def back(grad):
+                d = grad.detach().float()  # [B, T, h]
+                sqb = ((d @ d.transpose(1, 2)) * same).sum((1, 2))
+                if b.name in stash:  # tied: 2⟨Σ_t δ_t x_tᵀ, Σ_s onehot(token_s) d_sᵀ⟩ = 2 Σ_{t,s} δ_t[token_s] (x_t·d_s)
+                    d_tok, x = stash.pop(b.name)
+                    sqb = sqb + 2 * (d_tok * (x @ d.transpose(1, 2))).sum((1, 2))
+                add(b, rows.transpose(1, 2) @ (d @ p_in), sqb)
+
+            output.register_hook(back)
+            return output
+
+        def on_norm(m, inputs, output):
+            b = pmap[id(m.weight)]
+            x = inputs[0].detach().float()
+            xhat = x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + _rms_eps(m))  # [B, T, h]
+
+            def back(grad):
+                gw = (grad.detach().float() * xhat).sum(1)  # [B, h]
+                add(b, gw, gw.double().pow(2).sum(1))
+
+            output.register_hook(back)
+
+        try:
+            for m in model.modules():
+                w = getattr(m, "weight", None)
+                if not isinstance(w, nn.Parameter) or id(w) not in pmap:
+                    continue
+                if isinstance(m, nn.Embedding):
+                    handles.append(m.register_forward_hook(on_embedding))
+                elif isinstance(m, nn.Linear):
+                    handles.append(m.register_forward_hook(on_linear))
+                elif _is_rmsnorm(m):
+                    handles.append(m.register_forward_hook(on_norm))
+            for p in model.parameters():
+                if p.requires_grad:
+                    p.requires_grad_(False)
+                    frozen.append(p)
+            with torch.enable_grad():
+                logits = model(input_ids=ids, use_cache=False).logits  # [B, T, V]
+                loss, mean_prob = loss_fn(logits, labels)
+                loss.sum().backward()
+        finally:
+            for h in handles:
+                h.remove()
+            for p in frozen:
+                p.requires_grad_(True)
+        H = self.final.project(z) * self.rescale
+        return H, loss.detach(), mean_prob.detach(), sq.sqrt().float()

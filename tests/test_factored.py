@@ -1,0 +1,49 @@
+"""The factored (LoGra-style) projector: its fast path equals the same linear map on explicit gradients."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from grace.factored import FactoredProjector, factored_layout
+from grace.features import compute_features
+
+EXAMPLES = [{"prompt_id": f"p{i}", "prompt": "Tom has 3 apples", "response": r}
+            for i, r in enumerate(["he buys 2 . so 5", "The answer is 7", "she eats 1 and then 4 left", "# 9"])]
+
+
+@pytest.mark.parametrize("tied", [False, True])
+def test_fast_path_equals_the_map_on_explicit_gradients(tiny_llama_factory, tiny_tokenizer, tied):
+    model = tiny_llama_factory(len(tiny_tokenizer), tie_word_embeddings=tied)
+    proj = FactoredProjector(model, 24, seed=3, k=4)
+    kw = dict(template="{prompt}", progress=False, batch_size=4)
+    fast = compute_features(model, tiny_tokenizer, EXAMPLES, proj, **kw)  # hooks, no per-sample gradient
+    ref = compute_features(model, tiny_tokenizer, EXAMPLES, proj, method="loop", **kw)  # explicit g, same map
+    assert fast.meta["method"] == "factored" and ref.meta["method"] == "loop"
+    np.testing.assert_allclose(fast.H, ref.H, rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(fast.loss, ref.loss, rtol=1e-5)
+    np.testing.assert_allclose(fast.grad_norm, ref.grad_norm, rtol=1e-4)  # exact ‖g‖ from token Grams
+    assert all(p.requires_grad and p.grad is None for p in model.parameters())  # weights untouched
+
+
+def test_inner_products_are_preserved_in_expectation(tiny_llama_factory, tiny_tokenizer):
+    model = tiny_llama_factory(len(tiny_tokenizer))
+    G = torch.randn(2, sum(p.numel() for p in model.parameters()))
+    est = []
+    for seed in range(30):
+        p = FactoredProjector(model, 64, seed=seed, k=8)
+        H = p.project(G) / p.rescale  # the final Π has entries ±1/√K: E<Πz, Πz'> = (d/K)<z, z'>
+        est.append(float(H[0] @ H[1]) * p.z_dim / 64)
+    assert np.mean(est) == pytest.approx(float(G[0] @ G[1]), abs=4 * np.std(est) / np.sqrt(30))
+
+
+def test_layout_refuses_what_it_cannot_cover(tiny_llama_factory, tiny_tokenizer):
+    model = tiny_llama_factory(len(tiny_tokenizer), attention_bias=True)
+    with pytest.raises(ValueError, match="bias"):
+        factored_layout(model, 4)
+    model = tiny_llama_factory(len(tiny_tokenizer))
+    blocks = factored_layout(model, 4)
+    assert [b.name for b in blocks] == [n for n, _ in model.named_parameters()]
+    with pytest.raises(ValueError, match="whole"):
+        FactoredProjector(model, 8, k=4).project_partial(torch.zeros(1, 5), 1)
