@@ -13,7 +13,9 @@ Given a finished study directory it
    ``--block`` > 1 also the textbook ``block=1`` SJLT, to separate "sparse" from "blocked");
 3. scores both with :func:`grace.scores.all_scores` exactly as :func:`grace.study.run_study` does
    (the profile's ``n_folds``/``nu``, fold seed ``seed_for(seed, "folds")``) and reports
-   Spearman(GRACE_b, GRACE_c) across configurations and each against ``student_avg_at_k``;
+   Spearman(GRACE_b, GRACE_c) across configurations and each against ``student_avg_at_k``; the
+   factored projector (:class:`grace.factored.FactoredProjector`, ``--factored-k``, issue 9) is a
+   third variant ``f``, applied to the same explicit gradients (its fast path gives the same map);
 4. measures inner-product distortion against exact gradients (:class:`IdentityProjector`) on the
    study's student for ``--distortion-samples`` examples at d ∈ ``--distortion-dims``.
 
@@ -42,6 +44,7 @@ for _k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):  # bef
 import numpy as np
 import torch
 
+from grace.factored import FactoredProjector
 from grace.features import Features, compute_features
 from grace.io import read_json, read_jsonl, write_json
 from grace.projection import (
@@ -154,6 +157,8 @@ def fidelity_across_configs(args, profile: dict, study: Path, model, tok) -> dic
         variants = {"b": pb, "c": SparseJLProjector(pb.dim_in, d, seed=pb.seed, nnz=args.nnz, block=args.block, device=dev)}
         if args.block != 1:  # the textbook SJLT too: separates "sparse" from "blocked"
             variants["c_block1"] = SparseJLProjector(pb.dim_in, d, seed=pb.seed, nnz=args.nnz, block=1, device=dev)
+        if args.factored_k:  # the factored (LoGra-style) map, applied here to the explicit gradients
+            variants["f"] = FactoredProjector(model, d, seed=pb.seed, k=args.factored_k, device=dev)
         stack = StackedProjector(list(variants.values()))
         subset = rebuild_subset(study, name, saved, m)
         t0 = time.perf_counter()
@@ -190,6 +195,8 @@ def fidelity_across_configs(args, profile: dict, study: Path, model, tok) -> dic
                         **{f"{name}_vs_avg_at_k": sign * spearman(v[name], y) for name in variants}}  # fmt: skip
         if "c_block1" in v:
             per_score[k]["b_vs_c_block1"] = spearman(v["b"], v["c_block1"])
+        if "f" in v:
+            per_score[k]["b_vs_f"] = spearman(v["b"], v["f"])
     rho_bc = spearman(g["b"], g["c"])
     out = {
         "configs": rows,
@@ -210,6 +217,8 @@ def fidelity_across_configs(args, profile: dict, study: Path, model, tok) -> dic
     }  # fmt: skip
     if "c_block1" in g:
         out["spearman_grace_b_vs_c_block1"] = spearman(g["b"], g["c_block1"])
+    if "f" in g:
+        out["spearman_grace_b_vs_f"] = spearman(g["b"], g["f"])
     return out
 
 
@@ -259,6 +268,9 @@ def distortion(args, profile: dict, study: Path, model, tok, D: int) -> dict[str
                       SparseJLProjector(D, d, seed=pseed, nnz=args.nnz, block=args.block, device=dev)))  # fmt: skip
         if args.block != 1:
             kinds.append(("sparse_jl block=1", d, SparseJLProjector(D, d, seed=pseed, nnz=args.nnz, device=dev)))
+        if args.factored_k:
+            kinds.append((f"factored k={args.factored_k}", d, FactoredProjector(model, d, seed=pseed, k=args.factored_k,
+                                                                               device=dev)))
     stack = StackedProjector([IdentityProjector(D, device=dev)] + [p for _, _, p in kinds])
     t0 = time.perf_counter()
     feats = compute_features(model, tok, examples, stack, length_scale="none", template=profile["template"],
@@ -267,7 +279,7 @@ def distortion(args, profile: dict, study: Path, model, tok, D: int) -> dict[str
     G, *Ps = stack.split(feats.H)
     rows = []
     for (name, d, p), P in zip(kinds, Ps, strict=True):
-        scale = math.sqrt(D / d) if isinstance(p, RademacherProjector) else 1.0  # E‖Πx‖² = (d/D)‖x‖² for ±1/√D
+        scale = math.sqrt(D / d) if isinstance(p, RademacherProjector | FactoredProjector) else 1.0  # E‖Πx‖² = (d/D)‖x‖²
         rows.append({"projector": name, "d": d, "jl_reference_sqrt_2_over_d": math.sqrt(2 / d),
                      **distortion_stats(G, P * scale)})  # fmt: skip
         r = rows[-1]
@@ -298,7 +310,8 @@ def run(args) -> dict[str, Any]:
     fid = fidelity_across_configs(args, profile, study, model, tok)
     print(f"Spearman GRACE (b) vs (c): {fid['spearman_grace_b_vs_c']:.3f} (target >= {SPEARMAN_TARGET}); "
           f"vs student avg@k: (b) {fid['spearman_grace_b_vs_avg_at_k']:.3f}, (c) {fid['spearman_grace_c_vs_avg_at_k']:.3f}; "
-          f"(b) vs (c, block=1): {fid.get('spearman_grace_b_vs_c_block1', math.nan):.3f} "
+          f"(b) vs (c, block=1): {fid.get('spearman_grace_b_vs_c_block1', math.nan):.3f}; "
+          f"(b) vs factored: {fid.get('spearman_grace_b_vs_f', math.nan):.3f} "
           f"[{fid['n_configs']} configs]", flush=True)  # fmt: skip
     dis = distortion(args, profile, study, model, tok, D) if args.distortion_samples > 0 else None
     return {
@@ -319,6 +332,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--study", required=True, help="a finished study directory (with results.csv, features/, generations/)")
     ap.add_argument("--nnz", type=int, default=4, help="non-zeros per column of the sparse JL projector (c)")
     ap.add_argument("--block", type=int, default=32, help="columns sharing a row pattern in (c) (1 = textbook SJLT)")
+    ap.add_argument("--factored-k", type=int, default=16, help="factor width of the factored projector (0 = skip it)")
     ap.add_argument("--d", type=int, default=None, help="projection dim for GRACE (default: the study's d)")
     ap.add_argument("--max-configs", type=int, default=None, help="use only the first k configurations")
     ap.add_argument("--distortion-samples", type=int, default=64, help="examples for the distortion check (0 = skip)")

@@ -536,3 +536,51 @@ print(f"appendix A done in {time.time() - t_start:.1f} s")
 # {glue:text}`sc_N` rows and $d=$ {glue:text}`sc_d` take {glue:text}`all_one_ms:.0f` ms (the paper's
 # size is $N=2048$, $d=512$). Appendix B estimates what the gradient features cost at the paper's
 # scale.
+
+# %% [markdown]
+# ## A.7 A real student: SmolLM2-135M on real GSM8K solutions
+#
+# Every number above is measured on the miniature students (at most a few million parameters). At
+# the scale of a real LM the balance changes: `benchmarks/bench_real.py` takes SmolLM2-135M-Instruct
+# (`smollm2-135m-instruct`, $D = 1.345\cdot10^8$, installed with `make real`) and real GSM8K train
+# solutions, runs each method in its own process and reports its time per example as a ratio to one
+# plain forward + backward per example measured in the same run, and its peak memory beyond the
+# loaded model against the bound $4\cdot D\cdot 4$ bytes. It is not run by the book build (it needs the
+# model and about five minutes): its JSON is read from `bench_dir/real.json`
+# (`python benchmarks/bench_real.py --quick --out artifacts/bench/real.json`).
+
+# %%
+real_path = Path(bench_dir) / "real.json"
+real = read_json(real_path) if real_path.exists() else None
+if real is None:
+    display(Markdown(f"*No `{real_path}`: run `make real` and `python benchmarks/bench_real.py --quick --out "
+                     f"{real_path}` to fill this section.*"))
+    real_table = pd.DataFrame()
+else:
+    r, floor_ms = real["results"], real["floor_ms"]  # the mean of the floor runs before and after the others
+    D_real = next(iter(r.values()))["D"]
+    real_table = pd.DataFrame([{"method": m, "examples": v["n"], "ms per example": round(v["ms_per_example"]),
+                                "ratio to floor": round(v["ms_per_example"] / floor_ms, 2),
+                                "peak beyond model (MB)": round(v["beyond_model_mb"]),
+                                "within 4·D·4": v["beyond_model_mb"] <= 4 * 4 * D_real / 2**20}
+                               for m, v in r.items() if m != "floor_end"])
+    V["real_D"], V["real_bound_mb"] = D_real, 4 * 4 * D_real / 2**20
+    for m in r:  # floor_end too: the floor measured again after the others
+        V[f"real_{m}_ratio"] = r[m]["ms_per_example"] / floor_ms
+    V["real_pi_floor_s"] = real["dense_floor"]["mac_s"] + real["dense_floor"]["signs_s"]
+    V["real_dense_s"] = r.get("dense", {}).get("ms_per_example", np.nan) / 1000
+for k in ("real_D", "real_bound_mb", "real_floor_ratio", "real_vmap_ratio", "real_dense_ratio", "real_sparse_jl_ratio",
+          "real_factored_ratio", "real_pi_floor_s", "real_dense_s"):
+    glue(k, V.get(k, np.nan), display=False)
+real_table
+
+# %% [markdown]
+# With the result file present: the factored projector (`grace.factored`, LoGra-style: per linear
+# layer the input activations and output gradients are projected by two small sign matrices, so no
+# per-sample gradient is formed and no weight gradient is computed) costs
+# {glue:text}`real_factored_ratio:.2f`× the floor; the paper's dense Π costs
+# {glue:text}`real_dense_ratio:.1f`× — {glue:text}`real_dense_s:.0f` s per example against its own
+# floor of {glue:text}`real_pi_floor_s:.0f` s ($2\cdot D\cdot d$ multiply-adds plus $D\cdot d$ sign draws,
+# one gradient per draw under the memory bound); `vmap` costs {glue:text}`real_vmap_ratio:.1f`× and
+# the sparse JL path {glue:text}`real_sparse_jl_ratio:.1f`× (its chunk cache does not survive the
+# per-parameter projection of the one-gradient loop at this size).

@@ -1,0 +1,181 @@
+"""Benchmark: gradient features of a real pretrained student on the CPU (issue 9, Appendix A).
+
+The student is SmolLM2-135M-Instruct (``smollm2-135m-instruct``, :mod:`grace.sources`; D = 134.5 M), the
+examples real GSM8K train solutions from ``../shared/data`` under the release's prompt template. Each
+method runs in its own process (so each peak is its own) on the same examples and prints
+
+    method=<name> ms_per_example=<x> ratio_to_floor=<r> peak_rss_mb=<m> beyond_model_mb=<b>
+
+* ``floor`` — one plain forward + backward per example (``loss.backward()`` into ``.grad``), nothing else;
+* ``vmap`` — the path ``grace rank`` took before issue 12: ``vmap(grad)`` over a batch, then the dense Π;
+* ``dense`` — the paper's Π (:class:`~grace.projection.RademacherProjector`, d = 512), one example at
+  a time, projected from each parameter's ``.grad`` as it stands (within the ``4·D·4`` bound);
+* ``sparse_jl`` — the same loop with :class:`~grace.projection.SparseJLProjector`;
+* ``factored`` — :class:`grace.factored.FactoredProjector`: batched forward + backward, weights frozen,
+  no per-sample gradient formed.
+
+``peak_rss_mb`` is the process's peak resident set; ``beyond_model_mb`` the peak after the model was
+loaded (the kernel's peak counter is reset there, ``/proc/self/clear_refs``) minus the resident set at
+that moment. Ratios are to ``floor`` measured in the same run: the mean of one floor run before
+and one after the others, since a shared host's speed drifts within minutes. It also prints the dense Π's own floor:
+``2·D·d`` multiply-adds at this machine's measured GEMM speed plus ``D·d`` sign draws at the
+projector's measured rate, for the one gradient that fits the memory bound at a time.
+
+    python benchmarks/bench_real.py --quick      # <= 5 min on 2 cores
+    python benchmarks/bench_real.py              # more examples per method
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+METHODS = ("floor", "factored", "sparse_jl", "dense", "vmap")  # run in this order, then floor again
+
+
+def _rss_mb(field: str = "VmRSS") -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def _examples(n: int) -> list[dict]:
+    from grace.tasks import default_data_dir, load_gsm8k
+
+    path = default_data_dir() / "gsm8k"
+    if not (path / "train.jsonl").exists():
+        sys.exit(f"bench_real: no GSM8K under {path} (set GRACE_DATA_DIR)")
+    rows = load_gsm8k("train", path)[:n]
+    return [{"prompt_id": r["prompt_id"], "prompt": r["prompt"], "response": r["reference_solution"]} for r in rows]
+
+
+def worker(method: str, n: int, d: int, batch: int, model_name: str) -> dict:
+    """Run one method in this process; return its timing and memory."""
+    from grace.features import DEFAULT_TEMPLATE, _response_loss, compute_features, encode_example
+    from grace.projection import RademacherProjector, SparseJLProjector
+    from grace.world import load_model, load_tokenizer
+
+    model, tok = load_model(model_name), load_tokenizer(model_name)
+    examples = _examples(n)
+    D = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    if method == "factored":
+        from grace.factored import FactoredProjector
+
+        proj = FactoredProjector(model, d, seed=0)
+    elif method == "sparse_jl":
+        proj = SparseJLProjector(D, d, seed=0)
+    else:
+        proj = RademacherProjector(D, d, seed=0, cache_bytes=0 if method == "vmap" else 2**30)
+    base = _rss_mb()
+    Path("/proc/self/clear_refs").write_text("5")  # reset the peak (VmHWM) to the current RSS
+    t0 = time.perf_counter()
+    if method == "floor":
+        for ex in examples:
+            ids, labels = encode_example(tok, ex["prompt"], ex["response"], DEFAULT_TEMPLATE)
+            ids_t, lab_t = torch.tensor([ids]), torch.tensor(labels)
+            loss, _ = _response_loss(model(input_ids=ids_t, use_cache=False).logits[0], lab_t)
+            loss.backward()
+            for p in model.parameters():
+                p.grad = None
+    else:
+        kw = {"vmap": dict(method="vmap", batch_size=batch, memory_budget=2**40),
+              "dense": dict(method="loop", batch_size=1), "sparse_jl": dict(method="loop", batch_size=1),
+              "factored": dict(batch_size=batch)}[method]
+        compute_features(model, tok, examples, proj, template=DEFAULT_TEMPLATE, progress=False, **kw)
+    sec = time.perf_counter() - t0
+    tokens = sum(len(encode_example(tok, e["prompt"], e["response"], DEFAULT_TEMPLATE)[0]) for e in examples)
+    return {"method": method, "n": n, "ms_per_example": 1000 * sec / n, "peak_rss_mb": _rss_mb("VmHWM"),
+            "beyond_model_mb": _rss_mb("VmHWM") - base, "D": D, "tokens_per_example": tokens / n,
+            "model_mb": base}
+
+
+def dense_floor(D: int, d: int) -> dict:
+    """The dense Π's own floor per gradient: 2·D·d MACs at measured GEMM speed + D·d signs at measured rate."""
+    from grace.projection import RademacherProjector
+
+    a, b = torch.randn(512, 4096), torch.randn(4096, 4096)
+    a @ b
+    t = time.perf_counter()
+    for _ in range(5):
+        a @ b
+    gflops = 5 * 2 * 512 * 4096 * 4096 / (time.perf_counter() - t) / 1e9
+    probe = RademacherProjector(4_000_000, d, seed=1, cache_bytes=0)
+    g = torch.randn(1, 4_000_000)
+    probe.project(g)
+    t = time.perf_counter()
+    probe.project(g)
+    per_entry = (time.perf_counter() - t) / (4_000_000 * d)  # signs + unpack + GEMV, per Π entry
+    return {"gemm_gflops": gflops, "mac_s": 2 * D * d / (gflops * 1e9), "signs_s": per_entry * D * d,
+            "ns_per_entry": per_entry * 1e9}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="few examples per method (<= 5 min)")
+    ap.add_argument("--model", default="smollm2-135m-instruct")
+    ap.add_argument("--d", type=int, default=512)
+    ap.add_argument("--batch", type=int, default=1, help="examples per batch of factored (1 measured fastest at 135 M)")
+    ap.add_argument("--vmap-batch", type=int, default=2, help="examples per vmap call")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--methods", default=",".join(METHODS))
+    ap.add_argument("--out", default=None, help="write the results as JSON here")
+    ap.add_argument("--worker", default=None, help=argparse.SUPPRESS)
+    ap.add_argument("--n", type=int, default=None, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    if args.worker:
+        print(json.dumps(worker(args.worker, args.n, args.d, args.batch, args.model)))
+        return
+    from grace import sources
+
+    if args.model in sources.SOURCES and not sources.available(args.model):
+        sys.exit(f"bench_real: {args.model} is not installed: {sources.SOURCES[args.model].install}")
+    sources.resolve(args.model)  # convert once, outside the timed workers
+    fast = 8 if args.quick else 32  # vmap, dense and sparse_jl take tens of seconds per example at 135 M
+    counts = {"floor": fast, "vmap": 2 if args.quick else 4, "dense": 1 if args.quick else 4,
+              "sparse_jl": 2 if args.quick else 8, "factored": fast}
+    print(f"# bench_real: model={args.model} d={args.d} threads={args.threads} batch={args.batch} "
+          f"vmap_batch={args.vmap_batch} "
+          f"torch={torch.__version__} examples per method={counts}", flush=True)
+    results = {}
+    methods = args.methods.split(",")
+    for m in [*methods, "floor"] if "floor" in methods else methods:  # the floor again last: the host's load drifts
+        key = "floor_end" if m in results else m
+        batch = args.vmap_batch if m == "vmap" else args.batch
+        cmd = [sys.executable, __file__, "--worker", m, "--n", str(counts[m]), "--d", str(args.d),
+               "--batch", str(min(batch, counts[m])), "--threads", str(args.threads), "--model", args.model]
+        res = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "TQDM_DISABLE": "1"})
+        if res.returncode:
+            sys.exit(f"bench_real: {m} failed:\n{res.stderr[-3000:]}")
+        results[key] = json.loads(res.stdout.strip().splitlines()[-1])
+        print(f"# {key}: {results[key]['ms_per_example']:.0f} ms/example", flush=True)
+    floors = [results[k]["ms_per_example"] for k in ("floor", "floor_end") if k in results]
+    floor_ms = sum(floors) / len(floors) if floors else float("nan")
+    print(f"# floor = mean of the floor runs before and after the others: {' and '.join(f'{f:.0f}' for f in floors)} ms")
+    for m, r in results.items():
+        if m == "floor_end":
+            continue
+        ratio = r["ms_per_example"] / floor_ms
+        print(f"method={m} ms_per_example={r['ms_per_example']:.0f} ratio_to_floor={ratio:.2f} "
+              f"peak_rss_mb={r['peak_rss_mb']:.0f} beyond_model_mb={r['beyond_model_mb']:.0f}", flush=True)
+    D = next(iter(results.values()))["D"]
+    fl = dense_floor(D, args.d)
+    print(f"# D={D} bound 4*D*4={4 * 4 * D / 2**20:.0f} MB; tokens/example={results[next(iter(results))]['tokens_per_example']:.0f}")
+    print(f"# dense Pi floor per gradient: 2*D*d MACs {fl['mac_s']:.1f} s at {fl['gemm_gflops']:.0f} GFLOP/s, "
+          f"plus D*d sign draws {fl['signs_s']:.1f} s ({fl['ns_per_entry']:.3f} ns/entry incl. unpack+GEMV, one "
+          "gradient per draw under the 4*D*4 bound)")
+    if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(json.dumps({"results": results, "floor_ms": floor_ms, "dense_floor": fl}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
