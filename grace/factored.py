@@ -16,6 +16,7 @@ student is covered, in ``named_parameters()`` order:
   ``Σ_t P_out[token_t]ᵀ (P_inᵀ δ_t)``; a tied output layer (``lm_head.weight is E``) adds its own
   outer products into the *same* block with the same matrices, as the tied gradient is their sum;
 * 1-D weights of RMSNorm layers (``w ⊙ x̂``, Llama/Qwen/Gemma style): exact, ``Σ_t δ_t ⊙ x̂_t``;
+* biases of linear layers (Qwen's attention): exact, ``Σ_t δ_t``;
 * anything else is refused with the list of projectors that take it.
 
 The blocks are stacked into ``z ∈ R^K`` and mapped to ``d`` dimensions by the paper's dense Π on
@@ -50,7 +51,7 @@ class Block:
 
     name: str
     shape: tuple[int, ...]
-    kind: str  # "matrix" (Linear weight or embedding, k_out × k_in) | "vector" (RMSNorm weight, exact)
+    kind: str  # "matrix" (Linear weight or embedding, k_out × k_in) | "vector" (RMSNorm weight or bias, exact)
     offset: int  # first column in the flattened gradient
     z_offset: int  # first entry in z
     k_out: int = 0
@@ -86,9 +87,13 @@ def factored_layout(model: nn.Module, k: int) -> list[Block]:
                 owners.setdefault(id(w), "matrix")
             elif _is_rmsnorm(m):
                 owners.setdefault(id(w), "vector")
+        bias = getattr(m, "bias", None)
+        if isinstance(m, nn.Linear) and isinstance(bias, nn.Parameter):
+            owners.setdefault(id(bias), "vector")  # ∂L/∂b = Σ_t δ_t, exact
         for pname, p in m.named_parameters(recurse=False):
-            if pname != "weight" and p.requires_grad:
-                raise ValueError(f"parameter {mname}.{pname} (a bias or other extra parameter) is not covered by the "
+            if pname not in ("weight", "bias") and p.requires_grad or (pname == "bias" and not isinstance(m, nn.Linear)
+                                                                       and p.requires_grad):
+                raise ValueError(f"parameter {mname}.{pname} (outside a Linear layer's weight and bias) is not covered by the "
                                  "factored projector; use projector 'rademacher' or 'sparse_jl' for this model")
     blocks, off, zoff = [], 0, 0
     for name, p in model.named_parameters():
@@ -202,10 +207,14 @@ class FactoredProjector(Projector):
             gram_x = x @ x.transpose(1, 2)  # [B, T, T]
 
             tied = id(m.weight) in emb_ids  # an output layer sharing the embedding matrix
+            bb = pmap.get(id(m.bias)) if isinstance(m.bias, nn.Parameter) else None
 
             def back(grad):
                 d = grad.detach().float()  # [B, T, out]
                 add(b, (d @ p_out).transpose(1, 2) @ a, ((d @ d.transpose(1, 2)) * gram_x).sum((1, 2)))
+                if bb is not None:
+                    gb = d.sum(1)  # [B, out]
+                    add(bb, gb, gb.double().pow(2).sum(1))
                 if tied:  # for the cross term of ‖g_out + g_emb‖²: δ_t[token_s] [B, T, T] and x
                     stash[b.name] = (d.gather(2, ids[:, None, :].expand(B, T, T)), x)
 

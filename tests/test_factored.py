@@ -13,9 +13,9 @@ EXAMPLES = [{"prompt_id": f"p{i}", "prompt": "Tom has 3 apples", "response": r}
             for i, r in enumerate(["he buys 2 . so 5", "The answer is 7", "she eats 1 and then 4 left", "# 9"])]
 
 
-@pytest.mark.parametrize("tied", [False, True])
-def test_fast_path_equals_the_map_on_explicit_gradients(tiny_llama_factory, tiny_tokenizer, tied):
-    model = tiny_llama_factory(len(tiny_tokenizer), tie_word_embeddings=tied)
+@pytest.mark.parametrize("tied,bias", [(False, False), (True, False), (True, True)])
+def test_fast_path_equals_the_map_on_explicit_gradients(tiny_llama_factory, tiny_tokenizer, tied, bias):
+    model = tiny_llama_factory(len(tiny_tokenizer), tie_word_embeddings=tied, attention_bias=bias, mlp_bias=bias)
     proj = FactoredProjector(model, 24, seed=3, k=4)
     kw = dict(template="{prompt}", progress=False, batch_size=4)
     fast = compute_features(model, tiny_tokenizer, EXAMPLES, proj, **kw)  # hooks, no per-sample gradient
@@ -39,10 +39,11 @@ def test_inner_products_are_preserved_in_expectation(tiny_llama_factory, tiny_to
 
 
 def test_layout_refuses_what_it_cannot_cover(tiny_llama_factory, tiny_tokenizer):
-    model = tiny_llama_factory(len(tiny_tokenizer), attention_bias=True)
-    with pytest.raises(ValueError, match="bias"):
-        factored_layout(model, 4)
     model = tiny_llama_factory(len(tiny_tokenizer))
+    model.model.extra = torch.nn.Parameter(torch.zeros(3))
+    with pytest.raises(ValueError, match="extra"):
+        factored_layout(model, 4)
+    del model.model.extra
     blocks = factored_layout(model, 4)
     assert [b.name for b in blocks] == [n for n, _ in model.named_parameters()]
     with pytest.raises(ValueError, match="whole"):
