@@ -10,7 +10,7 @@ method runs in its own process (so each peak is its own) on the same examples an
 * ``vmap`` — the path ``grace rank`` took before issue 12: ``vmap(grad)`` over a batch, then the dense Π;
 * ``dense`` — the paper's Π (:class:`~grace.projection.RademacherProjector`, d = 512), one example at
   a time, projected from each parameter's ``.grad`` as it stands (within the ``4·D·4`` bound);
-* ``sparse_jl`` — the same loop with :class:`~grace.projection.SparseJLProjector`;
+* ``sparse_jl`` — the same loop with :class:`~grace.projection.SparseJLProjector` (nnz 4, block 32, cached);
 * ``factored`` — :class:`grace.factored.FactoredProjector`: batched forward + backward, weights frozen,
   no per-sample gradient formed.
 
@@ -71,7 +71,7 @@ def worker(method: str, n: int, d: int, batch: int, model_name: str) -> dict:
 
         proj = FactoredProjector(model, d, seed=0)
     elif method == "sparse_jl":
-        proj = SparseJLProjector(D, d, seed=0)
+        proj = SparseJLProjector(D, d, seed=0, block=32)  # blocked (c) of Appendix A: its index cache fits the bound
     else:
         proj = RademacherProjector(D, d, seed=0, cache_bytes=0 if method == "vmap" else 2**30)
     base = _rss_mb()

@@ -489,7 +489,9 @@ class SparseJLProjector(Projector):
         block: columns sharing a row pattern (1 = textbook SJLT).
         chunk_size: columns per chunk (rounded up to a multiple of ``block``).
         cache_bytes: memory for the per-chunk index structures (~8·nnz bytes/column for block = 1,
-            ~4 bytes/column for block > 1).
+            ~1 + 8·nnz/block bytes/column for block > 1). A range inside a chunk (one parameter's
+            gradient, as :func:`grace.features.compute_features` projects it from ``.grad``) is
+            zero-padded to the whole chunk, so it reuses the cached chunk too.
     """
 
     kind = "sparse_jl"
@@ -515,8 +517,7 @@ class SparseJLProjector(Projector):
         if isinstance(cache_bytes, bool) or not isinstance(cache_bytes, int) or cache_bytes < 0:
             raise ValueError(f"cache_bytes={cache_bytes!r} is invalid; pass a non-negative integer (0 disables)")
         self.cache_bytes = cache_bytes
-        per_col = 8 * nnz if block == 1 else 4 + 8 * nnz / block
-        self.cache = per_col * dim_in + 4 * dim_out * -(-dim_in // self.chunk_size) <= cache_bytes
+        self.cache = self._cache_bytes_needed() <= cache_bytes
         self._cache: dict[int, tuple[torch.Tensor, ...]] = {}  # by chunk index
         self._k_sign = _key(seed, 4)
         self._keys = [_key(seed, 3, k) for k in range(nnz)]
@@ -526,6 +527,19 @@ class SparseJLProjector(Projector):
 
     def meta(self) -> dict[str, Any]:
         return {**super().meta(), "nnz": self.nnz, "block": self.block, "hash": HASH_VERSION}
+
+    def _cache_bytes_needed(self) -> int:
+        """Bytes of every chunk's index structures: 8·nnz per column (block 1), else 1 + 8·nnz/block."""
+        per_col = 8 * self.nnz if self.block == 1 else 1 + 8 * self.nnz / self.block
+        return int(per_col * self.dim_in + 4 * self.dim_out * -(-self.dim_in // self.chunk_size))
+
+    def cache_footprint(self) -> int:
+        return self._cache_bytes_needed() if self.cache else 0
+
+    def fit_cache(self, max_bytes: int) -> None:
+        if self._cache_bytes_needed() > max_bytes:
+            self.cache = False
+            self._cache.clear()
 
     def _signs(self, c0: int, c1: int) -> torch.Tensor:
         """Per-column signs ``s_c`` of columns ``[c0, c1)`` as fp32 ±1 ``[c1 - c0]``."""
@@ -559,9 +573,9 @@ class SparseJLProjector(Projector):
         if b == 1:
             vals = vals * self._signs(c0, c1)  # fold s_c into the weights
             signs = torch.empty(0, device=self.device)
-        else:
-            signs = torch.zeros((j1 - j0) * b, dtype=torch.float32, device=self.device)
-            signs[c0 - j0 * b : c1 - j0 * b] = self._signs(c0, c1)  # zero outside [c0, c1)
+        else:  # int8 (1 byte per column in the cache), zero outside [c0, c1)
+            signs = torch.zeros((j1 - j0) * b, dtype=torch.int8, device=self.device)
+            signs[c0 - j0 * b : c1 - j0 * b] = self._signs(c0, c1).to(torch.int8)
         rows, vals = rows.reshape(-1), vals.reshape(-1)
         order = torch.argsort(rows, stable=True)
         units = (order % (j1 - j0)).to(torch.int32)  # local unit of each sorted entry
@@ -586,16 +600,22 @@ class SparseJLProjector(Projector):
             x = x.view(B, nu, b)
         if self._scratch is None or self._scratch.numel() < B * nu * b:
             self._scratch = torch.empty(B * nu * b, dtype=torch.float32, device=self.device)
-        signed = torch.mul(x, signs.view(nu, b), out=self._scratch[: B * nu * b].view(B, nu, b))
+        signed = torch.mul(x, signs.view(nu, b).to(torch.float32), out=self._scratch[: B * nu * b].view(B, nu, b))
         return signed.sum(-1).T.contiguous()  # [nu, B]
 
     def _accumulate(self, out: torch.Tensor, G_cols: torch.Tensor, start: int) -> None:
         stop, cs = start + G_cols.shape[1], self.chunk_size
         out_t = torch.zeros(self.dim_out, out.shape[0], dtype=torch.float32, device=self.device)  # [d, B]
         for i in range(start // cs, -(-stop // cs)):
-            c0, c1 = max(i * cs, start), min((i + 1) * cs, stop)
-            units, vals, offsets, signs = self._chunk_data(c0, c1)
-            table = self._table(G_cols[:, c0 - start : c1 - start].float(), c0, signs)
+            k0, k1 = i * cs, min((i + 1) * cs, self.dim_in)  # the whole chunk: its index data is cached
+            c0, c1 = max(k0, start), min(k1, stop)
+            units, vals, offsets, signs = self._chunk_data(k0, k1)
+            Gc = G_cols[:, c0 - start : c1 - start].float()
+            if (c0, c1) != (k0, k1):  # a range inside the chunk (one parameter's gradient): zeros elsewhere
+                full = torch.zeros(Gc.shape[0], k1 - k0, dtype=torch.float32, device=self.device)
+                full[:, c0 - k0 : c1 - k0] = Gc
+                Gc = full
+            table = self._table(Gc, k0, signs)
             out_t += F.embedding_bag(units, table, offsets, mode="sum", per_sample_weights=vals)
         out += out_t.T
 
