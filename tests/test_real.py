@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import chat_checkpoints as C
 import numpy as np
 import pytest
 
-import chat_checkpoints as C
 from grace import real
 from grace.tasks import extract_gsm8k_answer
 from grace.world import load_model, load_tokenizer
