@@ -19,7 +19,8 @@ def _add_feature_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--m", type=int, default=None, help="generations per prompt in the subset (paper: 4; default: all)")
     p.add_argument("--d", type=int, default=512, help="projection dimension (paper: 512)")
     p.add_argument("--projector", default="rademacher", choices=["rademacher", "sparse_jl", "factored", "identity"],
-                   help="Π: the paper's dense ±1/√D (default), a sparse JL transform, or none")
+                   help="Π: the paper's dense ±1/√D (default), a sparse JL transform, factored (LoGra-style: "
+                        "no per-sample gradient, for large students; grace.factored), or none")
     p.add_argument("--length-scale", default="log", choices=["log", "log2", "none"], help="h = log|y|·Πg (paper)")
     p.add_argument("--template", default=None, help="prompt template with {prompt} (default: the release's)")
     p.add_argument("--batch-size", type=int, default=8, help="examples per block, at most (cut to fit the budget)")
@@ -38,7 +39,8 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
 
     p = sub.add_parser("features", help="per-sample gradient features for one generations file")
-    p.add_argument("--model", required=True, help="student: local directory or Hub id")
+    p.add_argument("--model", required=True, help="student: local directory, Hub id or a grace.sources name "
+                                                  "(smollm2-135m-instruct)")
     p.add_argument("--generations", required=True, help="jsonl with prompt_id, prompt, response[, correct]")
     p.add_argument("--out", required=True, help="output directory (features.npz + features.json)")
     _add_feature_args(p)
@@ -71,7 +73,7 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--csv", default=None, help="also write the table here")
 
     p = sub.add_parser("rank", help="rank candidate teachers for a student")
-    p.add_argument("--student", required=True, help="student: local directory or Hub id")
+    p.add_argument("--student", required=True, help="student: local directory, Hub id or a grace.sources name (smollm2-135m-instruct)")
     p.add_argument("--teacher", action="append", required=True, metavar="NAME=FILE.jsonl",
                    help="a candidate teacher's generations (repeat)")
     p.add_argument("--out", default="artifacts/rank")
