@@ -23,6 +23,7 @@ projector's measured rate, for the one gradient that fits the memory bound at a 
 
     python benchmarks/bench_real.py --quick      # <= 5 min on 2 cores
     python benchmarks/bench_real.py              # more examples per method
+    python benchmarks/bench_real.py --fidelity --out artifacts/bench/real_fidelity.json   # factored vs dense Π
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from pathlib import Path
 
 import torch
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench_fidelity's helpers
 METHODS = ("floor", "factored", "sparse_jl", "dense", "vmap")  # run in this order, then floor again
 
 
@@ -117,6 +119,62 @@ def dense_floor(D: int, d: int) -> dict:
             "ns_per_entry": per_entry * 1e9}
 
 
+def fidelity(args) -> dict:
+    """Factored vs dense Π on the real student: GRACE across candidate sets, and inner-product distortion.
+
+    Candidate sets as in chapter 12 (:mod:`grace.real`): ``--fid-n`` human GSM8K solutions, the three
+    damaged copies of them, and the model's own answers at four temperatures (``--fid-n`` per
+    temperature: half as many prompts, two answers each). One gradient pass per example, projected by
+    both (:class:`StackedProjector` of ``bench_fidelity.py``) in blocks of ``--fid-block`` gradients so
+    that the dense Π's sign draws are shared (this benchmark exceeds the ``4·D·4`` bound to do it).
+    Distortion: ``--fid-distortion`` examples' exact gradients against both projections.
+    """
+    import numpy as np
+    from bench_fidelity import StackedProjector, distortion_stats, spearman
+
+    from grace import real
+    from grace.factored import FactoredProjector
+    from grace.features import DEFAULT_TEMPLATE, compute_features
+    from grace.projection import IdentityProjector, RademacherProjector
+    from grace.scores import all_scores
+    from grace.tasks import default_data_dir, load_gsm8k
+    from grace.world import load_model, load_tokenizer
+
+    model, tok = load_model(args.model), load_tokenizer(args.model)
+    D = sum(p.numel() for p in model.parameters())
+    prompts = load_gsm8k("train", default_data_dir() / "gsm8k")[:args.fid_n]
+    human = real.human_records(prompts)
+    sets = {"human": human, **{k: real.degrade(human, k, 0) for k in real.DEGRADATIONS}}
+    temps = (0.3, 0.5, 0.7, 1.0)
+    self_dir = Path(args.out).with_suffix("") if args.out else Path("artifacts/bench/real_self")
+    samples = real.self_samples(model, tok, prompts[:max(2, args.fid_n // 2)], temps, 2, self_dir / "self",
+                                max_new_tokens=128, progress=False)
+    sets.update({f"self@{T:g}": samples[T] for T in temps})
+    dense, fact = RademacherProjector(D, args.d, seed=0), FactoredProjector(model, args.d, seed=0)
+    stack = StackedProjector([dense, fact])
+    budget = (args.fid_block + 4) * 4 * D
+    rows, t0 = {}, time.perf_counter()
+    for name, recs in sets.items():
+        f = compute_features(model, tok, recs, stack, template=DEFAULT_TEMPLATE, method="loop",
+                             batch_size=args.fid_block, memory_budget=budget, progress=False)
+        Hb, Hf = stack.split(f.H)
+        kw = dict(loss=f.loss, mean_prob=f.mean_prob, grad_norms=f.grad_norm, n_folds=2, nu=1e-3, seed=0)
+        rows[name] = {"n": len(recs), "grace_dense": all_scores(Hb, f.prompt_ids, **kw)["grace"],
+                      "grace_factored": all_scores(Hf, f.prompt_ids, **kw)["grace"]}
+        print(f"# fidelity {name}: n={len(recs)} GRACE dense {rows[name]['grace_dense']:.4g} "
+              f"factored {rows[name]['grace_factored']:.4g}", flush=True)
+    rho = spearman([r["grace_dense"] for r in rows.values()], [r["grace_factored"] for r in rows.values()])
+    ex = human[:args.fid_distortion]
+    exact = compute_features(model, tok, ex, StackedProjector([IdentityProjector(D), dense, fact]), template=DEFAULT_TEMPLATE,
+                             length_scale="none", method="loop", batch_size=len(ex), memory_budget=(len(ex) + 4) * 8 * D,
+                             progress=False)
+    G, Pb, Pf = (np.asarray(x) for x in np.split(exact.H, [D, D + args.d], axis=1))
+    scale = np.sqrt(D / args.d)  # both: E‖h‖² = (d/D)‖g‖²
+    dist = {"dense": distortion_stats(G, Pb * scale), "factored": distortion_stats(G, Pf * scale)}
+    return {"sets": rows, "spearman_grace_dense_vs_factored": rho, "distortion": dist,
+            "seconds": time.perf_counter() - t0, "D": D, "d": args.d}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="few examples per method (<= 5 min)")
@@ -127,6 +185,11 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--methods", default=",".join(METHODS))
     ap.add_argument("--out", default=None, help="write the results as JSON here")
+    ap.add_argument("--fidelity", action="store_true", help="instead: GRACE from the factored vs the dense Π on "
+                    "chapter 12's candidate sets, and inner-product distortion against exact gradients")
+    ap.add_argument("--fid-n", type=int, default=8, help="examples per candidate set (--fidelity)")
+    ap.add_argument("--fid-block", type=int, default=8, help="gradients per dense-Π block (--fidelity)")
+    ap.add_argument("--fid-distortion", type=int, default=6, help="examples with exact gradients (--fidelity)")
     ap.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     ap.add_argument("--n", type=int, default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -139,6 +202,17 @@ def main() -> None:
     if args.model in sources.SOURCES and not sources.available(args.model):
         sys.exit(f"bench_real: {args.model} is not installed: {sources.SOURCES[args.model].install}")
     sources.resolve(args.model)  # convert once, outside the timed workers
+    if args.fidelity:
+        res = fidelity(args)
+        for name, dd in res["distortion"].items():
+            print(f"distortion {name} d={args.d}: inner err median {dd['inner_median']:.3f} p95 {dd['inner_p95']:.3f}; "
+                  f"cos err median {dd['cosine_median']:.3f}; Gram {dd['gram_fro']:.3f}")
+        print(f"fidelity: Spearman(GRACE dense, GRACE factored) = {res['spearman_grace_dense_vs_factored']:.3f} over "
+              f"{len(res['sets'])} candidate sets ({res['seconds']:.0f} s)")
+        if args.out:
+            Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+            Path(args.out).write_text(json.dumps(res, indent=2))
+        return
     fast = 8 if args.quick else 32  # vmap, dense and sparse_jl take tens of seconds per example at 135 M
     counts = {"floor": fast, "vmap": 2 if args.quick else 4, "dense": 1 if args.quick else 4,
               "sparse_jl": 2 if args.quick else 8, "factored": fast}
