@@ -569,7 +569,14 @@ else:
         V[f"real_{m}_ratio"] = r[m]["ms_per_example"] / floor_ms
     V["real_pi_floor_s"] = real["dense_floor"]["mac_s"] + real["dense_floor"]["signs_s"]
     V["real_dense_s"] = r.get("dense", {}).get("ms_per_example", np.nan) / 1000
-for k in ("real_D", "real_bound_mb", "real_floor_ratio", "real_vmap_ratio", "real_dense_ratio", "real_sparse_jl_ratio",
+real_fid_path = Path(bench_dir) / "real_fidelity.json"  # bench_real.py --fidelity
+if real_fid_path.exists():
+    rf = read_json(real_fid_path)
+    V["real_fid_rho"], V["real_fid_sets"] = rf["spearman_grace_dense_vs_factored"], len(rf["sets"])
+    V["real_fid_gram_dense"] = rf["distortion"]["dense"]["gram_fro"]
+    V["real_fid_gram_factored"] = rf["distortion"]["factored"]["gram_fro"]
+for k in ("real_fid_rho", "real_fid_sets", "real_fid_gram_dense", "real_fid_gram_factored", "real_D", "real_bound_mb",
+          "real_floor_ratio", "real_vmap_ratio", "real_dense_ratio", "real_sparse_jl_ratio",
           "real_factored_ratio", "real_pi_floor_s", "real_dense_s"):
     glue(k, V.get(k, np.nan), display=False)
 real_table
@@ -582,5 +589,11 @@ real_table
 # {glue:text}`real_dense_ratio:.1f`× — {glue:text}`real_dense_s:.0f` s per example against its own
 # floor of {glue:text}`real_pi_floor_s:.0f` s ($2\cdot D\cdot d$ multiply-adds plus $D\cdot d$ sign draws,
 # one gradient per draw under the memory bound); `vmap` costs {glue:text}`real_vmap_ratio:.1f`× and
-# the sparse JL path {glue:text}`real_sparse_jl_ratio:.1f`× (its chunk cache does not survive the
-# per-parameter projection of the one-gradient loop at this size).
+# the blocked sparse JL path {glue:text}`real_sparse_jl_ratio:.2f`×.
+#
+# Fidelity on the real student (`bench_real.py --fidelity`, JSON `bench_dir/real_fidelity.json`):
+# across {glue:text}`real_fid_sets` candidate sets of chapter 12 (human solutions, three damaged
+# copies, the model's own answers at four temperatures) the Spearman correlation of GRACE from the
+# factored projector with GRACE from the dense Π is {glue:text}`real_fid_rho:.3f`, and on exact
+# gradients the relative Frobenius error of the Gram matrix at $d=512$ is
+# {glue:text}`real_fid_gram_factored:.3f` (dense Π: {glue:text}`real_fid_gram_dense:.3f`).
