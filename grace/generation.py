@@ -206,8 +206,10 @@ class VLLMBackend:
     """
 
     def __init__(self, model_id: str, tokenizer=None, tensor_parallel_size: int = 1, dtype: str = "auto",
-                 seed: int = 0, engine=None, sampling_params=None):
+                 seed: int = 0, engine=None, sampling_params=None, min_sequences_per_call: int = 4096):
         from grace.sources import resolve
+
+        self.min_sequences_per_call = int(min_sequences_per_call)  # vLLM schedules batches itself: few, big calls
 
         model_id = resolve(model_id)  # a named source becomes its local directory
         if engine is None and ENGINE_FACTORY is not None:
@@ -235,15 +237,15 @@ class VLLMBackend:
                resume: str | os.PathLike | None = None) -> list[list[str]]:
         """``out[i][j]``: the j-th response to prompt i (temperature 0: one greedy response repeated).
 
-        ``batch_size`` (sequences per engine call; ``None``: all prompts in one call) splits the prompts
-        into calls seeded ``seed + call``; with ``resume`` (a :class:`grace.io.Journal` file) a rerun
+        ``batch_size`` (sequences per engine call, at least ``min_sequences_per_call``; ``None``: all
+        prompts in one call) splits the prompts into calls seeded ``seed + call``; with ``resume`` (a :class:`grace.io.Journal` file) a rerun
         skips the calls already done, as :func:`sample_responses` does.
         """
         _check_args(temperature, n_samples, max_new_tokens)
         greedy = temperature == 0
         reps = 1 if greedy else n_samples
         texts = [format_prompt(self.tokenizer, p, template, chat, chat_instruction) for p in prompts]
-        per_call = len(texts) if batch_size is None else max(1, batch_size // reps)
+        per_call = len(texts) if batch_size is None else max(1, max(batch_size, self.min_sequences_per_call) // reps)
         journal = Journal(resume, _journal_key(texts, reps, temperature, max_new_tokens, min_new_tokens, seed,
                                                batch_size))
         res: list[list[str]] = []

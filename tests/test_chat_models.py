@@ -170,7 +170,7 @@ def test_vllm_adapter_calls_the_engine_in_seeded_batches_and_resumes(chat_dirs, 
 
     tok = load_tokenizer(chat_dirs["qwen2.5"])
     engine = FakeLLM(tok)
-    backend = VLLMBackend("fake", engine=engine, sampling_params=dict)
+    backend = VLLMBackend("fake", engine=engine, sampling_params=dict, min_sequences_per_call=1)
     prompts = [f"What is {i} plus 1 ?" for i in range(5)]
     whole = backend.sample(prompts, 3, 0.7, 32, seed=5, chat=True, batch_size=6)  # 2 prompts x 3 per call
     assert [len(c[0]) for c in engine.calls] == [2, 2, 1] and [c[1]["seed"] for c in engine.calls] == [5, 6, 7]
