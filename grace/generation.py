@@ -238,8 +238,9 @@ class VLLMBackend:
         """``out[i][j]``: the j-th response to prompt i (temperature 0: one greedy response repeated).
 
         ``batch_size`` (sequences per engine call, at least ``min_sequences_per_call``; ``None``: all
-        prompts in one call) splits the prompts into calls seeded ``seed + call``; with ``resume`` (a :class:`grace.io.Journal` file) a rerun
-        skips the calls already done, as :func:`sample_responses` does.
+        prompts in one call) splits the prompts into calls seeded ``seed + call``; with ``resume`` (a
+        :class:`grace.io.Journal` file) a rerun skips the calls already done, as
+        :func:`sample_responses` does.
         """
         _check_args(temperature, n_samples, max_new_tokens)
         greedy = temperature == 0

@@ -172,8 +172,3 @@ class Journal:
                 f.write(json.dumps({"batch": batch, "value": value}, default=_json_default) + "\n")
                 f.flush()
                 os.fsync(f.fileno())
-
-    def remove(self) -> None:
-        """Delete the file (the loop is done and its result saved elsewhere)."""
-        if self.path is not None:
-            self.path.unlink(missing_ok=True)

@@ -83,14 +83,13 @@ def self_samples(model, tokenizer, prompts: Sequence[dict[str, Any]], temperatur
     ``correct`` by :func:`grace.tasks.gsm8k_is_correct`.
     """
     from grace.generation import generate_to_file
+    from grace.io import read_jsonl
     from grace.tasks import gsm8k_is_correct
 
     out = {}
     for T in temperatures:
         path = Path(out_dir) / f"self@{T:g}.jsonl"
-        if path.exists():
-            from grace.io import read_jsonl
-
+        if path.exists():  # finished earlier (generate_to_file would sample it again)
             out[T] = read_jsonl(path)
             continue
         out[T] = generate_to_file(model, tokenizer, prompts, path, m, float(T), teacher=f"self@{T:g}",
