@@ -278,6 +278,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--skip-execute", action="store_true", help="render the existing executed copies")
     ap.add_argument("--write-toc", action="store_true", help="only regenerate _toc.yml and exit")
     ap.add_argument("--no-render", action="store_true", help="execute the chapters but do not render")
+    ap.add_argument("--only", nargs="+", metavar="CHAPTER",
+                    help="execute only these chapters (e.g. 05_distillation) and do not render")
     args = ap.parse_args(argv)
     params_profile(args.profile)  # an unknown profile stops here, naming the bundled ones
 
@@ -287,7 +289,13 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     t0 = time.time()
     notebooks = discover_notebooks()
-    for stale in EXECUTED.glob("*.ipynb") if EXECUTED.exists() else []:
+    if args.only:
+        unknown = sorted(set(args.only) - {p.stem for p in notebooks})
+        if unknown:
+            raise SystemExit(f"error: --only {unknown}: not chapters; choose from {[p.stem for p in notebooks]}")
+        notebooks = [p for p in notebooks if p.stem in args.only]
+        args.no_render = True
+    for stale in EXECUTED.glob("*.ipynb") if EXECUTED.exists() and not args.only else []:
         if stale.stem not in {p.stem for p in notebooks}:
             stale.unlink()
     if args.skip_execute:

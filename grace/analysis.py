@@ -1,7 +1,11 @@
 """From the study's results table to the paper's correlations, gaps and robustness numbers.
 
-Every function here is a pure function of a pandas ``DataFrame`` with one row per teacher ×
-temperature configuration (see :data:`RESULT_COLUMNS`). Nothing loads a model.
+Every statistic of the book lives here: Spearman tables and their bootstrap CIs (§3.1), selection
+gaps (App. C.2), size budgets, families and temperatures (§3.2), robustness over teacher subsets
+(App. D.5), the prompt-level bootstrap of student accuracies, the summaries chapters 5–6 report, and
+the App. D.4 length fits. Functions are pure functions of a pandas ``DataFrame`` with one row per
+teacher × temperature configuration (see :data:`RESULT_COLUMNS`), or read a study directory's
+``students/`` and ``cards/`` (:func:`student_runs`, :func:`per_prompt_matrix`). Nothing loads a model.
 
 Conventions shared by all functions:
 
@@ -19,13 +23,18 @@ Conventions shared by all functions:
 from __future__ import annotations
 
 import math
+import os
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from scipy import stats
+
+from grace.claims import PAPER
+from grace.io import read_json, read_jsonl
 
 #: Columns of the results table (one row per teacher × temperature configuration).
 RESULT_COLUMNS = (
@@ -53,7 +62,7 @@ def main_pool(results: pd.DataFrame) -> pd.DataFrame:
 # validation and small helpers
 
 
-def _check_table(df: pd.DataFrame, target: str, min_rows: int = 3) -> None:
+def check_table(df: pd.DataFrame, target: str, min_rows: int = 3) -> None:
     """Raise a ``ValueError`` if ``df`` is not a usable results table for ``target``."""
     if not isinstance(df, pd.DataFrame):
         raise ValueError(f"expected a pandas DataFrame results table, got {type(df).__name__}")
@@ -69,7 +78,7 @@ def _check_table(df: pd.DataFrame, target: str, min_rows: int = 3) -> None:
         )
 
 
-def _orientation_dict(orientation: Mapping[str, int] | None) -> dict[str, int]:
+def orientation_dict(orientation: Mapping[str, int] | None) -> dict[str, int]:
     """Return the orientation dict (``grace.scores.SCORE_ORIENTATION`` if ``None``)."""
     if orientation is not None:
         return dict(orientation)
@@ -87,7 +96,7 @@ def score_label(score: str, labels: Mapping[str, str] | None = None) -> str:
     return str(labels.get(score, score))
 
 
-def _resolve_scores(
+def resolve_scores(
     df: pd.DataFrame, scores: Sequence[str] | None, orient: Mapping[str, int], target: str
 ) -> list[str]:
     """Validate ``scores`` (or default to every oriented score present as a column)."""
@@ -109,20 +118,20 @@ def _resolve_scores(
     return list(scores)
 
 
-def _sign(orient: Mapping[str, int], score: str) -> int:
+def orientation_sign(orient: Mapping[str, int], score: str) -> int:
     sign = int(orient[score])
     if sign not in (1, -1):
         raise ValueError(f"orientation of {score!r} is {orient[score]!r}; it must be +1 or -1")
     return sign
 
 
-def _pair(df: pd.DataFrame, score: str, target: str) -> pd.DataFrame:
+def finite_pairs(df: pd.DataFrame, score: str, target: str) -> pd.DataFrame:
     """Rows of ``df`` where both ``score`` and ``target`` are finite."""
     sub = df[np.isfinite(df[score].astype(float)) & np.isfinite(df[target].astype(float))]
     return sub
 
 
-def _spearman(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+def spearman(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
     """Raw ``scipy.stats.spearmanr`` (rho, p); NaN for fewer than 3 points or a constant input."""
     x, y = np.asarray(x, float), np.asarray(y, float)
     if len(x) < 3 or np.ptp(x) == 0 or np.ptp(y) == 0:
@@ -133,7 +142,7 @@ def _spearman(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
     return float(res.statistic), float(res.pvalue)
 
 
-def _rowwise_spearman(xb: np.ndarray, yb: np.ndarray) -> np.ndarray:
+def rowwise_spearman(xb: np.ndarray, yb: np.ndarray) -> np.ndarray:
     """Spearman rho of each row pair: xb, yb (B, n) -> (B,); NaN where a row is constant."""
     rx = stats.rankdata(xb, axis=1)  # (B, n) average ranks, as spearmanr does
     ry = stats.rankdata(yb, axis=1)
@@ -146,7 +155,7 @@ def _rowwise_spearman(xb: np.ndarray, yb: np.ndarray) -> np.ndarray:
     return np.clip(rho, -1.0, 1.0)
 
 
-def _config_names(df: pd.DataFrame) -> pd.Series:
+def config_names(df: pd.DataFrame) -> pd.Series:
     """Config names used for deterministic tie-breaking (the index if there is no ``config``)."""
     if "config" in df.columns:
         return df["config"].astype(str)
@@ -165,6 +174,26 @@ def format_params(n: float) -> str:
 
 # ----------------------------------------------------------------------------------------------
 # §3.1: rank correlation between each score and student performance
+
+
+def spearman_ci(x: np.ndarray, y: np.ndarray, sign: int = 1, n_boot: int = 1000, ci: float = 0.95,
+                seed: int = 0) -> tuple[float, float]:
+    """Percentile-bootstrap CI over configurations of ``sign · ρ(x, y)`` (§3.1's correlations).
+
+    Resamples in which a column is constant give NaN and are dropped; ``(nan, nan)`` when
+    ``n_boot`` is 0 or no resample is usable.
+    """
+    if n_boot < 1:
+        return math.nan, math.nan
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, len(x), size=(n_boot, len(x)))  # (B, n) resampled configs
+    boot = sign * rowwise_spearman(x[idx], y[idx])  # (B,)
+    boot = boot[np.isfinite(boot)]
+    if not len(boot):
+        return math.nan, math.nan
+    alpha = (1.0 - ci) / 2.0
+    lo, hi = np.quantile(boot, [alpha, 1.0 - alpha])
+    return float(lo), float(hi)
 
 
 def spearman_table(
@@ -194,28 +223,20 @@ def spearman_table(
         which a column is constant give NaN and are dropped. A score with fewer than 3 finite rows
         or a constant column gets NaN correlations.
     """
-    _check_table(df, target)
+    check_table(df, target)
     if not 0 < ci < 1:
         raise ValueError(f"ci={ci!r} must be a confidence level in (0, 1), e.g. 0.95")
     if n_boot < 0:
         raise ValueError(f"n_boot={n_boot!r} must be >= 0 (0 disables the bootstrap CI)")
-    orient = _orientation_dict(orientation)
-    scores = _resolve_scores(df, scores, orient, target)
-    alpha = (1.0 - ci) / 2.0
+    orient = orientation_dict(orientation)
+    scores = resolve_scores(df, scores, orient, target)
     rows = []
     for s in scores:
-        sign = _sign(orient, s)
-        sub = _pair(df, s, target)
+        sign = orientation_sign(orient, s)
+        sub = finite_pairs(df, s, target)
         x, y = sub[s].to_numpy(float), sub[target].to_numpy(float)  # (n,), (n,)
-        rho, p = _spearman(x, y)
-        lo = hi = math.nan
-        if n_boot > 0 and np.isfinite(rho):
-            rng = np.random.default_rng(seed)
-            idx = rng.integers(0, len(x), size=(n_boot, len(x)))  # (B, n) resampled configs
-            boot = sign * _rowwise_spearman(x[idx], y[idx])  # (B,)
-            boot = boot[np.isfinite(boot)]
-            if len(boot):
-                lo, hi = np.quantile(boot, [alpha, 1.0 - alpha])
+        rho, p = spearman(x, y)
+        lo, hi = spearman_ci(x, y, sign, n_boot, ci, seed) if np.isfinite(rho) else (math.nan, math.nan)
         rows.append(dict(
             score=s, label=score_label(s), n=len(x), rho=rho, rho_oriented=sign * rho,
             ci_low=float(lo), ci_high=float(hi), p_value=p,
@@ -249,7 +270,7 @@ def _group_rows(df: pd.DataFrame, group: Any) -> pd.DataFrame:
     return df[mask]
 
 
-def _argbest(key: np.ndarray, names: np.ndarray) -> int:
+def argbest(key: np.ndarray, names: np.ndarray) -> int:
     """Position of the largest ``key``; ties go to the first ``names`` in sort order."""
     return int(np.lexsort((names, -key))[0])  # lexsort: last key is the primary one
 
@@ -264,19 +285,19 @@ def pick_best(df: pd.DataFrame, score: str, sign: int) -> pd.Series | None:
     if sub.empty:
         return None
     key = sign * sub[score].to_numpy(float)
-    return sub.iloc[_argbest(key, _config_names(sub).to_numpy(str))]
+    return sub.iloc[argbest(key, config_names(sub).to_numpy(str))]
 
 
-def _gap_record(df: pd.DataFrame, score: str, target: str, sign: int) -> dict[str, Any]:
+def gap_record(df: pd.DataFrame, score: str, target: str, sign: int) -> dict[str, Any]:
     """Gap bookkeeping for one score on one group of configurations."""
-    sub = _pair(df, score, target)
+    sub = finite_pairs(df, score, target)
     if sub.empty:
         return dict(n=0, best_config=None, best_target=math.nan, picked_config=None,
                     picked_target=math.nan, gap=math.nan)
-    names = _config_names(sub).to_numpy(str)
+    names = config_names(sub).to_numpy(str)
     y = sub[target].to_numpy(float)
-    i_best = _argbest(y, names)
-    i_pick = _argbest(sign * sub[score].to_numpy(float), names)
+    i_best = argbest(y, names)
+    i_pick = argbest(sign * sub[score].to_numpy(float), names)
     return dict(n=len(sub), best_config=names[i_best], best_target=float(y[i_best]),
                 picked_config=names[i_pick], picked_target=float(y[i_pick]),
                 gap=float(y[i_best] - y[i_pick]))
@@ -305,11 +326,11 @@ def selection_gap(
     Returns:
         The gap (>= 0, in target units), or NaN if the group has no row with a finite score.
     """
-    _check_table(df, target, min_rows=1)
+    check_table(df, target, min_rows=1)
     orient = ({score: int(orientation)} if isinstance(orientation, (int, np.integer))
-              else _orientation_dict(orientation))
-    _resolve_scores(df, [score], orient, target)
-    return _gap_record(_group_rows(df, group), score, target, _sign(orient, score))["gap"]
+              else orientation_dict(orientation))
+    resolve_scores(df, [score], orient, target)
+    return gap_record(_group_rows(df, group), score, target, orientation_sign(orient, score))["gap"]
 
 
 def selection_gaps(
@@ -325,9 +346,9 @@ def selection_gaps(
         Long DataFrame with columns ``group, score, label, n, best_config, best_target,
         picked_config, picked_target, gap``; ``group`` is ``"all"`` when ``group_col`` is None.
     """
-    _check_table(df, target, min_rows=1)
-    orient = _orientation_dict(orientation)
-    scores = _resolve_scores(df, scores, orient, target)
+    check_table(df, target, min_rows=1)
+    orient = orientation_dict(orientation)
+    scores = resolve_scores(df, scores, orient, target)
     if group_col is not None and group_col not in df.columns:
         raise ValueError(f"group_col {group_col!r} is not in the results table; "
                          f"available columns: {sorted(map(str, df.columns))}")
@@ -335,7 +356,7 @@ def selection_gaps(
     rows = []
     for g, sub in groups:
         for s in scores:
-            rec = _gap_record(sub, s, target, _sign(orient, s))
+            rec = gap_record(sub, s, target, orientation_sign(orient, s))
             rows.append(dict(group=g, score=s, label=score_label(s), **rec))
     return pd.DataFrame(rows)
 
@@ -350,37 +371,48 @@ def size_budget_table(
     scores: Sequence[str] | None = None,
     target: str = DEFAULT_TARGET,
     orientation: Mapping[str, int] | None = None,
+    n_boot: int = 0,
+    ci: float = 0.95,
+    seed: int = 0,
 ) -> pd.DataFrame:
     """Spearman and gap per score among teachers with at most ``budget`` parameters (§3.2, Figs 7, 14).
 
     Args:
         df: results table with a ``size_params`` column.
         budgets: parameter-count ceilings, e.g. ``[3e9, 10e9, 30e9]``; ``inf`` means no limit.
+        scores: score columns, in the order the rows keep.
+        n_boot: bootstrap resamples over the budget's configurations for a CI on ``rho_oriented``
+            (Fig 7 right); 0 (default) adds no CI columns.
 
     Returns:
         Long DataFrame with columns ``group`` (e.g. ``"≤3B"``), ``budget, n, score, label, rho,
-        rho_oriented, gap, picked_config``, budgets ascending. ``n`` counts configurations within
-        the budget with a finite score and target; rho is NaN when ``n < 3``.
+        rho_oriented, gap, picked_config`` (and ``ci_low, ci_high`` when ``n_boot > 0``), budgets
+        ascending. ``n`` counts configurations within the budget with a finite score and target;
+        rho is NaN when ``n < 3``.
     """
-    _check_table(df, target)
+    check_table(df, target)
     if "size_params" not in df.columns:
         raise ValueError("size_budget_table needs a 'size_params' column (teacher parameter count); "
                          f"available columns: {sorted(map(str, df.columns))}")
     if len(budgets) == 0:
         raise ValueError("budgets is empty; pass parameter ceilings such as [3e9, 10e9, 30e9]")
-    orient = _orientation_dict(orientation)
-    scores = _resolve_scores(df, scores, orient, target)
+    orient = orientation_dict(orientation)
+    scores = resolve_scores(df, scores, orient, target)
     rows = []
     for b in sorted(float(b) for b in budgets):
         sub = df[df["size_params"].astype(float) <= b]
         for s in scores:
-            sign = _sign(orient, s)
-            pair = _pair(sub, s, target)
-            rho, _ = _spearman(pair[s].to_numpy(float), pair[target].to_numpy(float))
-            rec = _gap_record(sub, s, target, sign)
-            rows.append(dict(group=f"≤{format_params(b)}", budget=b, n=rec["n"], score=s,
-                             label=score_label(s), rho=rho, rho_oriented=sign * rho,
-                             gap=rec["gap"], picked_config=rec["picked_config"]))
+            sign = orientation_sign(orient, s)
+            pair = finite_pairs(sub, s, target)
+            x, y = pair[s].to_numpy(float), pair[target].to_numpy(float)  # (n,), (n,)
+            rho, _ = spearman(x, y)
+            rec = gap_record(sub, s, target, sign)
+            row = dict(group=f"≤{format_params(b)}", budget=b, n=rec["n"], score=s, label=score_label(s),
+                       rho=rho, rho_oriented=sign * rho, gap=rec["gap"], picked_config=rec["picked_config"])
+            if n_boot > 0:
+                row["ci_low"], row["ci_high"] = (spearman_ci(x, y, sign, n_boot, ci, seed) if np.isfinite(rho)
+                                                 else (math.nan, math.nan))
+            rows.append(row)
     return pd.DataFrame(rows)
 
 
@@ -430,21 +462,21 @@ def temperature_table(
         (predicted − best) and ``gap`` (target lost by using the predicted temperature). Ties in
         either argmax go to the lowest temperature.
     """
-    _check_table(df, target)
+    check_table(df, target)
     for col in ("teacher", "temperature"):
         if col not in df.columns:
             raise ValueError(f"temperature_table needs a {col!r} column; "
                              f"available columns: {sorted(map(str, df.columns))}")
-    orient = _orientation_dict(orientation)
-    scores = _resolve_scores(df, scores, orient, target)
+    orient = orientation_dict(orientation)
+    scores = resolve_scores(df, scores, orient, target)
     rows = []
     for teacher, sub in df.groupby("teacher", sort=True):
         for s in scores:
-            sign = _sign(orient, s)
-            pair = _pair(sub, s, target).sort_values("temperature", kind="mergesort")
+            sign = orientation_sign(orient, s)
+            pair = finite_pairs(sub, s, target).sort_values("temperature", kind="mergesort")
             t = pair["temperature"].to_numpy(float)  # (n_temps,)
             x, y = pair[s].to_numpy(float), pair[target].to_numpy(float)
-            rho, _ = _spearman(x, y)
+            rho, _ = spearman(x, y)
             best_t = pred_t = gap = math.nan
             if len(pair):
                 i_best = int(np.argmax(y))  # first max = lowest temperature (sorted)
@@ -485,7 +517,7 @@ def robustness_subsets(
         label, n, rho_oriented``; ``rho_oriented`` is NaN when a column is constant on the subset.
         The same subsets are used for every score.
     """
-    _check_table(df, target)
+    check_table(df, target)
     if by not in ("config", "teacher"):
         raise ValueError(f"by={by!r} must be 'config' or 'teacher'")
     if not 0 < frac <= 1:
@@ -494,8 +526,8 @@ def robustness_subsets(
         raise ValueError(f"n_subsets={n_subsets!r} must be >= 1")
     if by == "teacher" and "teacher" not in df.columns:
         raise ValueError("by='teacher' needs a 'teacher' column; use by='config' instead")
-    orient = _orientation_dict(orientation)
-    scores = _resolve_scores(df, scores, orient, target)
+    orient = orientation_dict(orientation)
+    scores = resolve_scores(df, scores, orient, target)
     units = np.arange(len(df)) if by == "config" else np.sort(df["teacher"].unique())
     k = int(round(frac * len(units)))
     if by == "config" and k < 3:
@@ -509,10 +541,10 @@ def robustness_subsets(
         chosen = rng.choice(units, size=k, replace=False)
         sub = df.iloc[np.sort(chosen)] if by == "config" else df[df["teacher"].isin(chosen)]
         for s in scores:
-            pair = _pair(sub, s, target)
-            rho, _ = _spearman(pair[s].to_numpy(float), pair[target].to_numpy(float))
+            pair = finite_pairs(sub, s, target)
+            rho, _ = spearman(pair[s].to_numpy(float), pair[target].to_numpy(float))
             rows.append(dict(subset=i, score=s, label=score_label(s), n=len(pair),
-                             rho_oriented=_sign(orient, s) * rho))
+                             rho_oriented=orientation_sign(orient, s) * rho))
     return pd.DataFrame(rows)
 
 
@@ -546,3 +578,411 @@ def fit_inverse_log(
     ss_tot = float(((v - v.mean()) ** 2).sum())
     r2 = 1.0 - float((resid**2).sum()) / ss_tot if ss_tot > 0 else math.nan
     return float(a), float(b), r2
+
+
+# ----------------------------------------------------------------------------------------------
+# reading a study directory, and uncertainty for the claims (§3, App. C.2, D.1, D.5)
+
+
+METRIC_LABELS = {"student_avg_at_k": "avg@k", "student_greedy": "greedy", "student_best_of_k": "best-of-k"}
+
+
+def student_runs(study_dir: str | os.PathLike) -> pd.DataFrame:
+    """One row per trained student from ``study_dir/students/*/done.json`` (paper §3).
+
+    Returns:
+        DataFrame with columns ``config, base_config, filtered, steps, n_examples, train_loss,
+        avg_at_k, greedy, best_of_k, seconds`` sorted by config; ``filtered`` marks the App. D.1
+        students (directory suffix ``+filtered``).
+    """
+    sdir = Path(study_dir) / "students"
+    paths = sorted(sdir.glob("*/done.json"))
+    if not paths:
+        raise ValueError(f"no students/*/done.json under {study_dir}; run the study first (ensure_study)")
+    rows = []
+    for p in paths:
+        done = read_json(p)
+        s = done["summary"]
+        name = p.parent.name
+        rows.append({
+            "config": name, "base_config": name.removesuffix("+filtered"), "filtered": name.endswith("+filtered"),
+            "steps": int(s["steps"]), "n_examples": int(s.get("n_examples", -1)),
+            "train_loss": float(s["train_loss"]), "avg_at_k": float(s["avg_at_k"]),
+            "greedy": float(s["greedy"]), "best_of_k": float(s["best_of_k"]),
+            "seconds": float(done.get("seconds", math.nan)),
+        })
+    return pd.DataFrame(rows)
+
+
+def per_prompt_matrix(study_dir: str | os.PathLike, configs: Sequence[str], metric: str = "avg_at_k",
+                      kind: str = "students") -> pd.DataFrame:
+    """Per-test-prompt accuracy of each student (or teacher card): rows prompts, columns configs.
+
+    The column means are the study's avg@k / greedy / best-of-k, so resampling rows gives a
+    bootstrap over test prompts (App. C.2 gaps with uncertainty).
+
+    Args:
+        study_dir: the study directory.
+        configs: directory names under ``study_dir/kind``.
+        metric: ``"avg_at_k"`` (n_correct / k), ``"greedy"`` or ``"best_of_k"`` (n_correct > 0).
+        kind: ``"students"`` or ``"cards"``.
+    """
+    if metric not in ("avg_at_k", "greedy", "best_of_k"):
+        raise ValueError(f"metric={metric!r}: use 'avg_at_k', 'greedy' or 'best_of_k'")
+    if kind not in ("students", "cards"):
+        raise ValueError(f"kind={kind!r}: use 'students' or 'cards'")
+    if len(configs) == 0:
+        raise ValueError("configs is empty; pass the config names (results['config'])")
+    cols = {}
+    for c in configs:
+        path = Path(study_dir) / kind / str(c) / "per_prompt.jsonl"
+        if not path.exists():
+            raise ValueError(f"{path} does not exist; is {c!r} a config of this study?")
+        recs = read_jsonl(path)
+        if metric == "avg_at_k":
+            vals = {r["prompt_id"]: r["n_correct"] / r["k"] for r in recs}
+        elif metric == "greedy":
+            vals = {r["prompt_id"]: float(r["greedy_correct"]) for r in recs}
+        else:
+            vals = {r["prompt_id"]: float(r["n_correct"] > 0) for r in recs}
+        cols[str(c)] = pd.Series(vals, dtype=float)
+    acc = pd.DataFrame(cols)
+    if acc.isna().any().any():
+        raise ValueError("the configs were evaluated on different test prompts; a paired bootstrap needs "
+                         "the same prompts for every config (rerun the study with one evaluation split)")
+    return acc.sort_index()
+
+
+def metric_correlations(results: pd.DataFrame, metrics: Sequence[str] = TARGETS) -> pd.DataFrame:
+    """Spearman ρ between the student metrics across configurations (§3.3; Figs 11–12 context).
+
+    Returns:
+        Square DataFrame of ρ (NaN where a metric is constant, e.g. on the smoke profile).
+    """
+    missing = [m for m in metrics if m not in results.columns]
+    if missing:
+        raise ValueError(f"metrics {missing} are not columns of the results table")
+    out = pd.DataFrame(index=list(metrics), columns=list(metrics), dtype=float)
+    for a in metrics:
+        for b in metrics:
+            x, y = results[a].to_numpy(float), results[b].to_numpy(float)
+            ok = np.isfinite(x) & np.isfinite(y)
+            out.loc[a, b] = spearman(x[ok], y[ok])[0]
+    return out.rename(index=METRIC_LABELS, columns=METRIC_LABELS)
+
+
+def strongest_teacher(results: pd.DataFrame, target: str = DEFAULT_TARGET, teacher_col: str = "teacher_avg_at_k",
+                      exclude_self: bool = True) -> dict[str, Any]:
+    """The best-performing teacher by its own accuracy and how its students fare (§3.1, abstract).
+
+    The paper's example: Llama-70B Instruct is the strongest teacher, yet its student trails the best
+    student by 6.5 points. Ties in teacher accuracy go to the first teacher name.
+
+    Returns:
+        ``{teacher, teacher_value, configs, best_config, best_target, mean_target, overall_best_config,
+        overall_best_target}``; ``best_*`` is the strongest teacher's best temperature (the naive
+        choice at its most favourable), ``overall_*`` the best student of the whole table.
+    """
+    for col in ("teacher", teacher_col, target):
+        if col not in results.columns:
+            raise ValueError(f"strongest_teacher needs a {col!r} column")
+    d = results[~results["is_self"].astype(bool)] if exclude_self and "is_self" in results else results
+    d = d[np.isfinite(d[teacher_col].astype(float)) & np.isfinite(d[target].astype(float))]
+    if d.empty:
+        raise ValueError(f"no configuration with a finite {teacher_col!r} and {target!r}")
+    per_teacher = d.groupby("teacher")[teacher_col].max()
+    order = np.lexsort((per_teacher.index.astype(str), -per_teacher.to_numpy(float)))
+    name = per_teacher.index[order[0]]
+    mine = d[d["teacher"] == name]
+    names = config_names(mine).to_numpy(str)
+    i = argbest(mine[target].to_numpy(float), names)
+    all_names = config_names(results).to_numpy(str)
+    y_all = results[target].to_numpy(float)
+    j = argbest(np.where(np.isfinite(y_all), y_all, -np.inf), all_names)
+    return {"teacher": str(name), "teacher_value": float(per_teacher[name]), "configs": [str(c) for c in names],
+            "best_config": str(names[i]), "best_target": float(mine[target].iloc[i]),
+            "mean_target": float(mine[target].mean()), "overall_best_config": str(all_names[j]),
+            "overall_best_target": float(y_all[j])}
+
+
+def filtering_table(results: pd.DataFrame) -> pd.DataFrame:
+    """Students trained with vs without correctness filtering, where both exist (App. D.1, Fig 15).
+
+    Returns:
+        DataFrame with columns ``config, teacher, family, temperature, unfiltered, filtered,
+        difference`` (unfiltered − filtered avg@k) and, when present, ``greedy_unfiltered,
+        greedy_filtered``; empty (same columns) when the study ran no filtering ablation.
+    """
+    cols = ["config", "teacher", "family", "temperature", "unfiltered", "filtered", "difference"]
+    if "student_avg_at_k_filtered" not in results.columns:
+        return pd.DataFrame(columns=cols)
+    d = results[np.isfinite(results["student_avg_at_k_filtered"].astype(float))]
+    out = pd.DataFrame({
+        "config": d["config"], "teacher": d["teacher"], "family": d.get("family", d["teacher"]),
+        "temperature": d["temperature"], "unfiltered": d["student_avg_at_k"].astype(float),
+        "filtered": d["student_avg_at_k_filtered"].astype(float),
+    })
+    out["difference"] = out["unfiltered"] - out["filtered"]
+    if "student_greedy_filtered" in d.columns:
+        out["greedy_unfiltered"] = d["student_greedy"].astype(float)
+        out["greedy_filtered"] = d["student_greedy_filtered"].astype(float)
+    return out.reset_index(drop=True)
+
+
+def mean_ci(values: Sequence[float], n_boot: int = 1000, seed: int = 0, ci: float = 0.95) -> tuple[float, float, float]:
+    """Mean of the finite ``values`` with a percentile-bootstrap CI (NaN CI for fewer than 2 values).
+
+    Used for the mean per-teacher temperature correlation (Fig 7 left) and the mean filtering effect
+    (App. D.1).
+    """
+    if not 0 < ci < 1:
+        raise ValueError(f"ci={ci!r} must be in (0, 1), e.g. 0.95")
+    v = np.asarray(values, float)
+    v = v[np.isfinite(v)]
+    if len(v) == 0:
+        return math.nan, math.nan, math.nan
+    if len(v) < 2 or n_boot < 1:
+        return float(v.mean()), math.nan, math.nan
+    rng = np.random.default_rng(seed)
+    boot = v[rng.integers(0, len(v), size=(n_boot, len(v)))].mean(axis=1)  # (B,)
+    lo, hi = np.quantile(boot, [(1 - ci) / 2, (1 + ci) / 2])
+    return float(v.mean()), float(lo), float(hi)
+
+
+def prompt_bootstrap(acc: pd.DataFrame, stat: Callable[[pd.Series], float], n_boot: int = 1000, seed: int = 0,
+                     ci: float = 0.95) -> tuple[float, float, float]:
+    """A statistic of per-config accuracies with a bootstrap CI over test prompts (App. C.2).
+
+    Args:
+        acc: per-prompt accuracy, rows test prompts, columns configs (:func:`per_prompt_matrix`).
+        stat: maps the column means (a Series indexed by config) to a number, e.g. a selection gap
+            (:func:`gap_stat`) or a difference (:func:`difference_stat`).
+        n_boot: resamples of the test prompts (0 disables the CI).
+
+    Returns:
+        ``(value, ci_low, ci_high)`` with ``value = stat(acc.mean())``.
+    """
+    if not 0 < ci < 1:
+        raise ValueError(f"ci={ci!r} must be in (0, 1), e.g. 0.95")
+    if acc.empty:
+        raise ValueError("acc has no test prompts; build it with per_prompt_matrix")
+    value = float(stat(acc.mean()))
+    if n_boot < 1:
+        return value, math.nan, math.nan
+    X = acc.to_numpy(float)  # (P, C)
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, len(X), size=(n_boot, len(X)))  # (B, P)
+    means = X[idx].mean(axis=1)  # (B, C)
+    boot = np.array([stat(pd.Series(m, index=acc.columns)) for m in means], float)
+    boot = boot[np.isfinite(boot)]
+    if len(boot) == 0:
+        return value, math.nan, math.nan
+    lo, hi = np.quantile(boot, [(1 - ci) / 2, (1 + ci) / 2])
+    return value, float(lo), float(hi)
+
+
+def gap_stat(groups: Sequence[tuple[Sequence[str], str]]) -> Callable[[pd.Series], float]:
+    """Statistic for :func:`prompt_bootstrap`: mean over groups of (best config − picked config).
+
+    ``groups`` holds ``(configs_in_group, picked_config)`` pairs: one group for the overall gap of
+    §1 / Fig 5, one per family for Fig 13, one per size budget for Fig 14.
+    """
+    groups = [(list(map(str, g)), str(p)) for g, p in groups]
+    if not groups:
+        raise ValueError("groups is empty; pass [(configs, picked_config), ...]")
+    for g, p in groups:
+        if p not in g:
+            raise ValueError(f"picked config {p!r} is not in its group {g}")
+
+    def stat(means: pd.Series) -> float:
+        return float(np.mean([means[g].max() - means[p] for g, p in groups]))
+
+    return stat
+
+
+def difference_stat(a: str, b: str) -> Callable[[pd.Series], float]:
+    """Statistic for :func:`prompt_bootstrap`: accuracy of config ``a`` minus config ``b`` (abstract's
+    "≥ 6% over the best-performing teacher")."""
+    return lambda means: float(means[str(a)] - means[str(b)])
+
+
+def paired_rho_difference(results: pd.DataFrame, a: str, b: str, target: str = DEFAULT_TARGET,
+                          orientation: Mapping[str, int] | None = None, n_boot: int = 1000, seed: int = 0,
+                          ci: float = 0.95) -> tuple[float, float, float]:
+    """Oriented Spearman of score ``a`` minus that of ``b``, paired bootstrap over configs (Fig 2).
+
+    Both correlations are computed on the same resampled configurations, so the CI accounts for
+    their dependence. Rows where ``a``, ``b`` or the target is NaN are dropped.
+
+    Returns:
+        ``(difference, ci_low, ci_high)``; NaN difference if either correlation is undefined.
+    """
+    orient = orientation_dict(orientation)
+    check_table(results, target)
+    resolve_scores(results, [a, b], orient, target)
+    x, z, y = (results[c].to_numpy(float) for c in (a, b, target))  # (n,) each; a may equal b
+    ok = np.isfinite(x) & np.isfinite(z) & np.isfinite(y)
+    x, z, y = x[ok], z[ok], y[ok]
+    sa, sb = orientation_sign(orient, a), orientation_sign(orient, b)
+    diff = sa * spearman(x, y)[0] - sb * spearman(z, y)[0]
+    if not np.isfinite(diff) or n_boot < 1:
+        return float(diff), math.nan, math.nan
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, len(y), size=(n_boot, len(y)))  # (B, n)
+    boot = sa * rowwise_spearman(x[idx], y[idx]) - sb * rowwise_spearman(z[idx], y[idx])  # (B,)
+    boot = boot[np.isfinite(boot)]
+    if len(boot) == 0:
+        return float(diff), math.nan, math.nan
+    lo, hi = np.quantile(boot, [(1 - ci) / 2, (1 + ci) / 2])
+    return float(diff), float(lo), float(hi)
+
+
+def nearest_temperature(results: pd.DataFrame, preferred: float = PAPER["fig5_temperature"]) -> float:
+    """The available temperature closest to ``preferred`` (Fig 5 uses 0.6); ties go to the lower one."""
+    temps = np.sort(results["temperature"].astype(float).unique())
+    if len(temps) == 0:
+        raise ValueError("the results table has no temperatures")
+    return float(temps[np.argmin(np.round(np.abs(temps - preferred), 9))])  # round: 0.45 is as far from 0.3 as 0.6
+
+
+def curve_teachers(results: pd.DataFrame, n: int = 2) -> list[str]:
+    """Teachers for the temperature curves of Fig 6 (the paper: Qwen-1.5B and Qwen-3B).
+
+    Prefers ``n`` non-self teachers of one family with distinct sizes (the paper's pair), the family
+    with the most temperatures first; otherwise the ``n`` non-self teachers with the most
+    temperatures. Ties go to names in sort order.
+    """
+    d = results[~results["is_self"].astype(bool)] if "is_self" in results else results
+    if d.empty:
+        raise ValueError("no non-self teacher in the results table")
+    temps = d.groupby("teacher")["temperature"].nunique()
+    fam = d.groupby("teacher")["family"].first() if "family" in d else pd.Series("", index=temps.index)
+    size = d.groupby("teacher")["size_params"].first() if "size_params" in d else pd.Series(0, index=temps.index)
+    best: list[str] | None = None
+    best_key = None
+    for f in sorted(fam.unique(), key=str):
+        members = fam.index[fam == f]
+        by_size = {}  # size -> teacher with most temperatures at that size
+        for t in sorted(members, key=lambda t: (-temps[t], str(t))):
+            by_size.setdefault(size[t], t)
+        if len(by_size) >= n:
+            chosen = sorted(by_size.values(), key=lambda t: (-temps[t], str(t)))[:n]
+            key = (min(temps[t] for t in chosen), str(f))
+            if best_key is None or key[0] > best_key[0]:
+                best, best_key = sorted(chosen, key=lambda t: (size[t], str(t))), key
+    if best is not None:
+        return list(best)
+    return sorted(temps.index, key=lambda t: (-temps[t], str(t)))[:n]
+
+
+def temperature_summary(temp_df: pd.DataFrame, n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
+    """Mean over teachers of each score's temperature correlation, with a CI (Fig 7 left, §3.2).
+
+    Args:
+        temp_df: output of :func:`grace.analysis.temperature_table`.
+
+    Returns:
+        One row per score: ``score, label, n_teachers`` (with a finite ρ), ``mean_rho`` (oriented),
+        ``ci_low, ci_high`` (bootstrap over teachers), ``exact_temperature`` (fraction of teachers
+        whose best temperature the score predicts) and ``mean_gap``; sorted by ``mean_rho``.
+    """
+    need = ["score", "rho_oriented", "temperature_error", "gap"]
+    missing = [c for c in need if c not in temp_df.columns]
+    if missing:
+        raise ValueError(f"temp_df lacks {missing}; pass grace.analysis.temperature_table(...)")
+    rows = []
+    for s, g in temp_df.groupby("score", sort=False):
+        m, lo, hi = mean_ci(g["rho_oriented"], n_boot=n_boot, seed=seed)
+        err = g["temperature_error"].astype(float)
+        rows.append({"score": s, "label": g["label"].iloc[0] if "label" in g else s,
+                     "n_teachers": int(np.isfinite(g["rho_oriented"].astype(float)).sum()),
+                     "mean_rho": m, "ci_low": lo, "ci_high": hi,
+                     "exact_temperature": float((err[np.isfinite(err)] == 0).mean()) if np.isfinite(err).any()
+                     else math.nan,
+                     "mean_gap": float(g["gap"].astype(float).mean())})
+    out = pd.DataFrame(rows)
+    return out.sort_values("mean_rho", ascending=False, na_position="last", kind="mergesort").reset_index(drop=True)
+
+
+
+
+def only_score_above(spearman_df: pd.DataFrame, score: str = "grace",
+                     threshold: float = PAPER["fig4_threshold"]) -> dict[str, Any]:
+    """Is ``score`` the only one whose oriented Spearman exceeds ``threshold``? (Fig 4)
+
+    Variants of the same score (keys starting with ``score``, e.g. ``grace_release``) are not
+    counted as competitors.
+
+    Returns:
+        ``{holds, above, value, top, is_top}``: ``holds`` is True when ``score`` exceeds the
+        threshold and no competitor does; ``above`` lists competitors above it; ``top`` is the best
+        competitor-or-score by oriented ρ and ``is_top`` whether that is ``score`` (None if
+        ``score``'s ρ is NaN).
+    """
+    d = spearman_df.set_index("score")
+    if score not in d.index:
+        raise ValueError(f"score {score!r} is not in the Spearman table; available: {list(d.index)}")
+    value = float(d.loc[score, "rho_oriented"])
+    rivals = d[~d.index.str.startswith(score)]["rho_oriented"].astype(float)
+    above = [s for s, v in rivals.items() if np.isfinite(v) and v > threshold]
+    if not np.isfinite(value):
+        return {"holds": None, "above": above, "value": value, "top": None, "is_top": None}
+    pool = pd.concat([rivals, pd.Series({score: value})]).dropna()
+    top = str(pool.idxmax())
+    return {"holds": bool(value > threshold and not above), "above": above, "value": value, "top": top,
+            "is_top": top == score}
+
+
+def robustness_summary(robust_df: pd.DataFrame, q: float = 0.05) -> pd.DataFrame:
+    """Distribution of each score's correlation over random teacher subsets (App. D.5, Fig 23).
+
+    Returns:
+        One row per score: ``score, label, n_subsets`` (finite), ``median``, ``q_low``/``q_high``
+        (the ``q`` and ``1 − q`` quantiles) and ``frac_positive``; sorted by median, best first.
+    """
+    if not 0 < q < 0.5:
+        raise ValueError(f"q={q!r} must be in (0, 0.5), e.g. 0.05")
+    if not {"score", "rho_oriented"} <= set(robust_df.columns):
+        raise ValueError("robust_df needs 'score' and 'rho_oriented'; pass grace.analysis.robustness_subsets(...)")
+    rows = []
+    for s, g in robust_df.groupby("score", sort=False):
+        v = g["rho_oriented"].astype(float).to_numpy()
+        v = v[np.isfinite(v)]
+        qs = np.quantile(v, [0.5, q, 1 - q]) if len(v) else [math.nan] * 3
+        rows.append({"score": s, "label": g["label"].iloc[0] if "label" in g else s, "n_subsets": len(v),
+                     "median": float(qs[0]), "q_low": float(qs[1]), "q_high": float(qs[2]),
+                     "frac_positive": float((v > 0).mean()) if len(v) else math.nan})
+    out = pd.DataFrame(rows)
+    return out.sort_values("median", ascending=False, na_position="last", kind="mergesort").reset_index(drop=True)
+
+
+def self_distillation(results: pd.DataFrame, score: str = "g_vendi", target: str = DEFAULT_TARGET,
+                      orientation: Mapping[str, int] | None = None) -> dict[str, Any] | None:
+    """How a score ranks the student-as-its-own-teacher, and how that student fares (§2.1).
+
+    The paper: G-Vendi of self-distillation on GSM8K (5.93) is higher than every teacher's, yet the
+    student reaches only 4%. Among the self configurations the one the score ranks best is used.
+
+    Returns:
+        ``None`` if there is no ``is_self`` configuration, else ``{config, score_value,
+        score_rank, target_value, target_rank, n_configs, score_top, target_bottom_half}``;
+        ranks are 1 = best among all configurations with a finite score (resp. target).
+    """
+    if "is_self" not in results.columns or not results["is_self"].astype(bool).any():
+        return None
+    orient = orientation_dict(orientation)
+    resolve_scores(results, [score], orient, target)
+    sign = orientation_sign(orient, score)
+    d = finite_pairs(results, score, target)
+    selfs = d[d["is_self"].astype(bool)]
+    if selfs.empty:
+        return None
+    pick = pick_best(selfs, score, sign)
+    key = sign * d[score].to_numpy(float)
+    y = d[target].to_numpy(float)
+    k0, y0 = sign * float(pick[score]), float(pick[target])
+    score_rank = int((key > k0).sum()) + 1
+    target_rank = int((y > y0).sum()) + 1
+    return {"config": str(pick["config"]), "score_value": float(pick[score]), "score_rank": score_rank,
+            "target_value": y0, "target_rank": target_rank, "n_configs": len(d),
+            "score_top": score_rank == 1, "target_bottom_half": target_rank > len(d) / 2}

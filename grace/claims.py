@@ -11,10 +11,67 @@ import math
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 from grace.io import read_json, write_json
 
 VERDICTS = ("reproduced", "partly", "not reproduced", "not testable")
+
+# ----------------------------------------------------------------------------------------------
+# the paper's printed numbers, so notebooks never type them
+
+#: Numbers printed in the paper, keyed by figure/section (Llama-1B student on GSM8K unless noted).
+PAPER: dict[str, float] = {
+    "fig1_student_loss_rho": 0.44,  # §3.1: base student's loss on teacher generations
+    "fig1_teacher_rho": 0.11,  # §3.1: the teacher's own avg@16
+    "fig2_grace_rho": 0.86,  # Fig 2
+    "fig2_g_var_rho": 0.55,  # Fig 2
+    "fig2_g_vendi_rho": 0.44,  # Fig 2
+    "fig4_threshold": 0.80,  # Fig 4: "the only score achieving more than 80%"
+    "fig5_temperature": 0.6,  # Fig 5: the fixed-temperature case study
+    "fig5_grace_rho": 0.92,  # Fig 5
+    "fig6_best_temperature_small": 0.4,  # Fig 6: Qwen-2.5-1.5B-Instruct, best temperature ...
+    "fig6_predicted_temperature_small": 0.5,  # ... and GRACE's prediction
+    "fig6_best_temperature_large": 0.8,  # Fig 6: Qwen-2.5-3B-Instruct
+    "fig6_predicted_temperature_large": 0.9,
+    "fig7_temperature_rho": 0.75,  # Fig 7 left: GRACE, mean over teachers
+    "fig7_g_var_temperature_rho": 0.53,  # §3.2
+    "fig7_g_vendi_temperature_rho": 0.59,  # §3.2
+    "fig7_size_rho": 0.75,  # Fig 7 right: "75% and above" under every size budget
+    "fig11_grace_greedy_rho": 0.70,  # Fig 11
+    "fig12_grace_best_of_k_rho": 0.64,  # Fig 12
+    "fig13_family_gap": 0.01,  # Fig 13: mean gap over families, GRACE
+    "fig13_other_family_gap": 0.03,  # Fig 13: "other metrics ... at least 3%"
+    "fig14_size_gap": 0.01,  # Fig 14 / §3.2: GRACE gap under every size budget
+    "gap_to_best": 0.01,  # §1: GRACE-selected student within 1% of the best
+    "improvement_over_strongest": 0.06,  # abstract: >= 6% over the best-performing teacher
+    "strongest_teacher_gap": 0.065,  # §3.1: Llama-70B's student 46% vs best 52.5%
+    "self_g_vendi": 5.93,  # §2.1: G-Vendi of the student as its own teacher
+    "self_student_avg_at_k": 0.04,  # §2.1: that student's accuracy
+    "fig23_n_subsets": 100,  # App. D.5
+    "fig23_subset_frac": 0.6,  # App. D.5
+}
+
+
+#: The distillation recipe of paper §3 ("Settings") and App. D.1 (no filtering by default).
+PAPER_RECIPE: dict[str, Any] = {
+    "learning_rate": 1e-5,
+    "epochs": 4,
+    "scheduler": "cosine",
+    "warmup_ratio": 0.05,
+    "weight_decay": 0.0,
+    "batch_size": 64,
+    "filter_correct": False,
+}
+
+
+#: GSM8K's training split (Cobbe et al., 2021): the N of the paper's distillation set.
+GSM8K_TRAIN = 7473
+
+
+#: Responses per prompt in the paper's distillation set (§3: M = 16).
+PAPER_M = 16
+
 
 
 @dataclass

@@ -15,13 +15,16 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import pandas as pd
 import torch
 
+from grace.claims import PAPER_RECIPE
 from grace.features import IGNORE_INDEX
 
 
@@ -307,3 +310,53 @@ def distill(student, tokenizer, generations: Sequence[dict[str, Any]], cfg: Trai
 def config_dict(cfg: TrainConfig) -> dict[str, Any]:
     """JSON-able view of a config (for cache keys and sidecars)."""
     return asdict(cfg)
+
+
+# ----------------------------------------------------------------------------------------------
+# the paper's recipe beside the profile's (paper §3 "Settings", chapter 5)
+
+
+def recipe_table(distill: Mapping[str, Any]) -> pd.DataFrame:
+    """The profile's ``distill`` section beside the paper's recipe (paper §3 "Settings").
+
+    Keys the profile omits take the value the study runner uses (``grace.distill.TrainConfig``
+    defaults; the runner always sets the learning rate, epochs and batch size from the profile).
+
+    Returns:
+        DataFrame indexed by hyper-parameter with columns ``paper``, ``profile``, ``same``.
+    """
+    if not isinstance(distill, Mapping):
+        raise ValueError(f"distill must be the profile's 'distill' mapping, got {type(distill).__name__}")
+    defaults = {f.name: f.default for f in fields(TrainConfig)}
+    rows = []
+    for key, paper in PAPER_RECIPE.items():
+        value = distill.get(key, defaults[key])
+        same = (math.isclose(float(value), float(paper), rel_tol=1e-9, abs_tol=0.0)
+                if isinstance(paper, int | float) and not isinstance(paper, bool) else value == paper)
+        rows.append({"hyper-parameter": key, "paper": paper, "profile": value, "same": bool(same)})
+    return pd.DataFrame(rows).set_index("hyper-parameter")
+
+
+def lr_schedule(learning_rate: float, steps: int, warmup_ratio: float = 0.05, scheduler: str = "cosine") -> np.ndarray:
+    """Per-step learning rate of the recipe (paper §3: cosine, 5% linear warm-up), as HF ``Trainer`` runs it.
+
+    Same formula as ``transformers.get_cosine_schedule_with_warmup`` (or ``..._linear_...``) with
+    ``warmup_steps = round(warmup_ratio · steps)``. Its sum is the total distance Adam can move one
+    weight (each Adam step moves a weight by at most about the learning rate), which is how chapter 5
+    compares the paper's 1e-5 with the miniature's larger rate.
+
+    Returns:
+        Array of shape ``(steps,)``.
+    """
+    if steps < 1 or learning_rate <= 0 or not 0 <= warmup_ratio < 1:
+        raise ValueError(f"need steps >= 1, learning_rate > 0 and 0 <= warmup_ratio < 1; got {steps}, "
+                         f"{learning_rate}, {warmup_ratio}")
+    if scheduler not in ("cosine", "linear", "constant"):
+        raise ValueError(f"scheduler={scheduler!r}: use 'cosine' (paper), 'linear' or 'constant'")
+    t = np.arange(steps, dtype=float)
+    w = round(warmup_ratio * steps)
+    progress = np.clip((t - w) / max(1, steps - w), 0.0, 1.0)
+    decay = {"cosine": 0.5 * (1 + np.cos(np.pi * progress)), "linear": 1 - progress,
+             "constant": np.ones_like(t)}[scheduler]
+    warm = t / max(1, w)
+    return learning_rate * np.where(t < w, warm, np.maximum(decay, 0.0))

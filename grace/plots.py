@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import io
+import math
 import os
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -185,11 +186,11 @@ def plot_score_vs_target(df: pd.DataFrame, score: str, target: str = A.DEFAULT_T
     Colour is the model family (``hue``), marker the temperature (``style``); a black star marks
     the configuration the score ranks best (Fig 24). The x label notes the score's orientation.
     """
-    orient = A._orientation_dict(orientation)
-    A._check_table(df, target)
-    A._resolve_scores(df, [score], orient, target)
-    sign = A._sign(orient, score)
-    d = A._pair(df, score, target)
+    orient = A.orientation_dict(orientation)
+    A.check_table(df, target)
+    A.resolve_scores(df, [score], orient, target)
+    sign = A.orientation_sign(orient, score)
+    d = A.finite_pairs(df, score, target)
     fig, ax = _fig_and_ax(ax, size=(6.0, 4.2))
     hue = hue if hue in d.columns else None
     style = style if style in d.columns else None
@@ -200,7 +201,7 @@ def plot_score_vs_target(df: pd.DataFrame, score: str, target: str = A.DEFAULT_T
         pick = A.pick_best(d, score, sign)
         ax.scatter([pick[score]], [pick[target]], marker="*", s=260, facecolor="none",
                    edgecolor="black", lw=1.4, label="score's pick", zorder=5)
-    rho, _ = A._spearman(d[score].to_numpy(float), d[target].to_numpy(float))
+    rho, _ = A.spearman(d[score].to_numpy(float), d[target].to_numpy(float))
     label = A.score_label(score)
     ax.set_xlabel(f"{label} {_orientation_note(sign)}")
     ax.set_ylabel(target)
@@ -223,21 +224,21 @@ def plot_teacher_case_study(df: pd.DataFrame, temperature: float, scores: Sequen
     if d.empty:
         raise ValueError(f"no configuration at temperature {temperature}; available: "
                          f"{sorted(df['temperature'].unique())}")
-    orient = A._orientation_dict(orientation)
-    A._check_table(d, target)
-    scores = A._resolve_scores(d, scores, orient, target)
+    orient = A.orientation_dict(orientation)
+    A.check_table(d, target)
+    scores = A.resolve_scores(d, scores, orient, target)
     pal = family_palette(df["family"]) if "family" in df else None
     size_col = "size_label" if "size_label" in df else None
     fig, axes = _figure(ncols=len(scores), size=(3.6, 3.4), sharey=True)
     for ax, s in zip(axes, scores, strict=True):
-        sign, p = A._sign(orient, s), A._pair(d, s, target)
+        sign, p = A.orientation_sign(orient, s), A.finite_pairs(d, s, target)
         sns.scatterplot(data=p, x=s, y=target, hue="family" if pal else None, palette=pal,
                         style=size_col, markers=_size_markers(df) if size_col else True,
                         s=60, ax=ax, legend=False, edgecolor="0.2")
-        rho, _ = A._spearman(p[s].to_numpy(float), p[target].to_numpy(float))
+        rho, _ = A.spearman(p[s].to_numpy(float), p[target].to_numpy(float))
         if len(p):
             pick = A.pick_best(p, s, sign)
-            gap = A._gap_record(p, s, target, sign)["gap"]
+            gap = A.gap_record(p, s, target, sign)["gap"]
             ax.scatter([pick[s]], [pick[target]], marker="^", s=140, color="black", zorder=5,
                        label=f"pick: {pick.get('teacher', pick.name)}\ngap = {gap:.3f}")
             ax.legend(loc="best", fontsize="x-small")
@@ -275,9 +276,9 @@ def plot_temperature_curves(df: pd.DataFrame, teachers: Sequence[str], scores: S
     each score's predicted best.
     """
     _check_columns(df, ["teacher", "temperature"], "plot_temperature_curves")
-    orient = A._orientation_dict(orientation)
-    A._check_table(df, target)
-    scores = A._resolve_scores(df, scores, orient, target)
+    orient = A.orientation_dict(orientation)
+    A.check_table(df, target)
+    scores = A.resolve_scores(df, scores, orient, target)
     unknown = [t for t in teachers if t not in set(df["teacher"])]
     if unknown or not teachers:
         raise ValueError(f"unknown teachers {unknown or teachers}; available: "
@@ -292,7 +293,7 @@ def plot_temperature_curves(df: pd.DataFrame, teachers: Sequence[str], scores: S
         if np.isfinite(y).any():
             ax.axvline(t[int(np.nanargmax(y))], color="black", ls="--", lw=1)
         for j, s in enumerate(scores):
-            sign = A._sign(orient, s)
+            sign = A.orientation_sign(orient, s)
             v = _minmax(sign * d[s].to_numpy(float))
             name = ("−" if sign < 0 else "") + A.score_label(s)
             ax.plot(t, v, color=colors[s], lw=1.5, marker=".", label=name)
@@ -473,6 +474,112 @@ def plot_ablation(ablation_df: pd.DataFrame, x: str, y: str = "rho_oriented",
 # output
 
 
+def placeholder_figure(message: str, size: tuple[float, float] = (5.0, 1.6)) -> Figure:
+    """A figure holding only ``message``, for a paper figure the profile cannot draw (e.g. Fig 7 left
+    with fewer than 3 temperatures), so a chapter's captioned figure always exists."""
+    fig = Figure(figsize=size, layout="constrained")
+    ax = fig.subplots()
+    ax.axis("off")
+    ax.text(0.5, 0.5, message, ha="center", va="center", wrap=True, fontsize="medium", color="0.3")
+    return fig
+
+
+@_styled
+def plot_metric_scatter(results: pd.DataFrame, k: int | None = None) -> Figure:
+    """Greedy and best-of-k against avg@k, one point per student (§3.3; context of Figs 11–12).
+
+    With ``k`` given, the right panel shades where best-of-k must lie: ``avg@k ≤ best-of-k ≤
+    min(1, k·avg@k)``.
+    """
+    for c in A.TARGETS:
+        if c not in results.columns:
+            raise ValueError(f"plot_metric_scatter needs a {c!r} column")
+    fig, axes = _figure(ncols=2, size=(4.4, 3.8))
+    pal = family_palette(results["family"]) if "family" in results else None
+    x = results["student_avg_at_k"].to_numpy(float)
+    hi = float(np.nanmax(results[list(A.TARGETS)].to_numpy(float), initial=0.0))
+    lim = (-0.02, max(0.1, min(1.02, hi * 1.1 + 0.02)))
+    for ax, col in zip(axes, ("student_greedy", "student_best_of_k"), strict=True):
+        y = results[col].to_numpy(float)
+        colors = [pal[f] for f in results["family"]] if pal else None
+        ax.scatter(x, y, c=colors, s=40, edgecolor="0.2", lw=0.3, zorder=3)
+        grid = np.linspace(0, 1, 101)
+        ax.plot(grid, grid, color="0.5", lw=0.8, ls="--", label="y = x")
+        if col == "student_best_of_k" and k:
+            ax.fill_between(grid, grid, np.minimum(1, k * grid), color="0.85", label=f"feasible (k = {k})")
+        rho = A.spearman(x, y)[0] if np.isfinite(x).all() and np.isfinite(y).all() else math.nan
+        ax.set(xlim=lim, ylim=lim, xlabel="student avg@k", ylabel=f"student {A.METRIC_LABELS[col]}",
+               title=f"{A.METRIC_LABELS[col]} vs avg@k: Spearman ρ = {rho:.2f}")
+        ax.legend(fontsize="x-small", loc="upper left")
+    if pal:
+        handles = [Line2D([], [], ls="", marker="o", color=c, label=str(f)) for f, c in pal.items()]
+        fig.legend(handles=handles, loc="outside right upper", fontsize="x-small", frameon=False)
+    return fig
+
+
+@_styled
+def plot_teacher_vs_student(results: pd.DataFrame, teacher_col: str = "teacher_avg_at_k",
+                            target: str = A.DEFAULT_TARGET) -> Figure:
+    """The teacher's own accuracy against its student's avg@k (§3.1: "a stronger teacher is not
+    always a better one"; the paper's ρ is 0.11)."""
+    for c in (teacher_col, target, "temperature"):
+        if c not in results.columns:
+            raise ValueError(f"plot_teacher_vs_student needs a {c!r} column")
+    fig, (ax,) = _figure(size=(5.6, 4.0))
+    pal = family_palette(results["family"]) if "family" in results else {None: "C0"}
+    marks = marker_map(results["temperature"])
+    for r in results.itertuples():
+        ax.scatter(getattr(r, teacher_col), getattr(r, target), color=pal[getattr(r, "family", None)],
+                   marker=marks[r.temperature], s=50, edgecolor="0.2", lw=0.3)
+    d = results[[teacher_col, target]].astype(float).dropna()
+    rho = A.spearman(d[teacher_col].to_numpy(), d[target].to_numpy())[0]
+    ax.set(xlabel=f"teacher's own accuracy ({teacher_col})", ylabel=f"student {A.METRIC_LABELS.get(target, target)}",
+           title=f"Teacher vs student: Spearman ρ = {rho:.2f} (n = {len(d)})")
+    handles = [Line2D([], [], ls="", marker="o", color=c, label=str(f)) for f, c in pal.items()]
+    handles += [Line2D([], [], ls="", marker=m, color="0.4", label=f"T = {t:g}") for t, m in marks.items()]
+    fig.legend(handles=handles, loc="outside right upper", fontsize="x-small", frameon=False)
+    return fig
+
+
+@_styled
+def plot_filtering(filter_df: pd.DataFrame) -> Figure:
+    """Student avg@k without (x) vs with (y) correctness filtering, one point per config (Fig 15)."""
+    if filter_df.empty:
+        raise ValueError("filter_df is empty: the study ran no filtering ablation (profile filter_ablation)")
+    fig, (ax,) = _figure(size=(4.6, 4.0))
+    pal = family_palette(filter_df["family"])
+    ax.scatter(filter_df["unfiltered"], filter_df["filtered"], c=[pal[f] for f in filter_df["family"]], s=50,
+               edgecolor="0.2", lw=0.3, zorder=3)
+    v = filter_df[["unfiltered", "filtered"]].to_numpy(float)
+    lo, hi = float(np.nanmin(v)), float(np.nanmax(v))
+    pad = 0.05 * max(hi - lo, 0.05)
+    ax.plot([lo - pad, hi + pad], [lo - pad, hi + pad], color="0.5", ls="--", lw=0.8)
+    ax.set(xlabel="student avg@k, no filtering", ylabel="student avg@k, correct-only filtering",
+           title="Filtering ablation (App. D.1)")
+    ax.legend(handles=[Line2D([], [], ls="", marker="o", color=c, label=str(f)) for f, c in pal.items()],
+              fontsize="x-small")
+    return fig
+
+
+@_styled
+def plot_score_panels(results: pd.DataFrame, scores: Sequence[str], target: str = A.DEFAULT_TARGET) -> Figure:
+    """One scatter per score against the target, the score's pick starred (Figs 1 right, 2, 11, 12).
+
+    Each panel is :func:`grace.plots.plot_score_vs_target`; only the last keeps its legend.
+    """
+    if len(scores) == 0:
+        raise ValueError("scores is empty; pass e.g. ['grace', 'g_var', 'g_vendi']")
+    fig, axes = _figure(ncols=len(scores), size=(4.4, 3.8))
+    for ax, s in zip(axes, scores, strict=True):
+        plot_score_vs_target(results, s, target=target, ax=ax)
+    for ax in axes[:-1]:
+        if ax.get_legend() is not None:
+            ax.get_legend().remove()
+    for ax in axes[1:]:
+        ax.set_ylabel("")
+    return fig
+
+
 def save_figure(fig: Figure, path: str | os.PathLike, dpi: int = 150) -> None:
     """Write ``fig`` atomically (``grace.io.atomic_write_bytes``); PNG unless the suffix says
     ``.pdf`` or ``.svg``."""
@@ -490,5 +597,6 @@ __all__ = [
     "family_palette", "marker_map", "plot_correlation_bars", "plot_score_vs_target",
     "plot_teacher_case_study", "plot_temperature_curves", "plot_temperature_violins",
     "plot_size_budgets", "plot_gaps", "plot_robustness", "plot_grad_norm_vs_length",
-    "plot_ablation", "save_figure",
+    "plot_ablation", "save_figure", "placeholder_figure", "plot_metric_scatter",
+    "plot_teacher_vs_student", "plot_filtering", "plot_score_panels",
 ]

@@ -48,8 +48,8 @@ from IPython.display import Image, Markdown, display
 from myst_nb import glue
 
 from grace import analysis as A
-from grace import claims
-from grace import figures as F
+from grace import claims, distill
+from grace import plots as P
 from grace.io import read_json, write_json
 from grace.notebook import Checks
 from grace.notebook import glue as gl  # numpy scalars glued as Python numbers
@@ -84,7 +84,7 @@ def verdict_md(v: str) -> Markdown:
     return Markdown(f"**{v}**")
 
 
-for key, value in F.PAPER.items():
+for key, value in claims.PAPER.items():
     gl(f"paper_{key}", value)
 gl("profile", profile)
 gl("n_configs", len(results))
@@ -103,25 +103,25 @@ print(f"profile {profile}: {len(results)} configurations ({len(pool)} in the tea
 # the paper's (cosine, 5% warm-up, weight decay 0, no filtering).
 
 # %%
-recipe = F.recipe_table(prof["distill"])
+recipe = distill.recipe_table(prof["distill"])
 d = prof["distill"]
 lr_profile = float(d["learning_rate"])
 gl("lr_profile", lr_profile)
-gl("lr_ratio", lr_profile / F.PAPER_RECIPE["learning_rate"])
-same_lr = math.isclose(lr_profile, F.PAPER_RECIPE["learning_rate"])
+gl("lr_ratio", lr_profile / claims.PAPER_RECIPE["learning_rate"])
+same_lr = math.isclose(lr_profile, claims.PAPER_RECIPE["learning_rate"])
 glue("lr_md", Markdown(
     "It uses the paper's learning rate." if same_lr else
     f"The learning rate is the deliberate exception: {lr_profile:.0e} instead of "
-    f"{F.PAPER_RECIPE['learning_rate']:.0e}, a factor {lr_profile / F.PAPER_RECIPE['learning_rate']:.0f} larger."),
+    f"{claims.PAPER_RECIPE['learning_rate']:.0e}, a factor {lr_profile / claims.PAPER_RECIPE['learning_rate']:.0f} larger."),
     display=False)
 glue("recipe_md", Markdown("with the paper's recipe" if same_lr else
                            "with the paper's recipe except for a learning rate scaled to the model's size"),
      display=False)
-gl("paper_lr", F.PAPER_RECIPE["learning_rate"])
-gl("paper_N", F.GSM8K_TRAIN)
-gl("paper_M", F.PAPER_M)
-gl("paper_batch", F.PAPER_RECIPE["batch_size"])
-gl("paper_epochs", F.PAPER_RECIPE["epochs"])
+gl("paper_lr", claims.PAPER_RECIPE["learning_rate"])
+gl("paper_N", claims.GSM8K_TRAIN)
+gl("paper_M", claims.PAPER_M)
+gl("paper_batch", claims.PAPER_RECIPE["batch_size"])
+gl("paper_epochs", claims.PAPER_RECIPE["epochs"])
 student_cfg = None
 if "world" in prof:  # the miniature student's config.json holds its init scale
     student_cfg = read_json(study_dir / "world" / "bases" / prof["world"]["student"] / "config.json")
@@ -140,22 +140,22 @@ recipe
 # {glue:text}`paper_batch` × {glue:text}`paper_epochs` epochs — so even at the small rate that budget
 # is sizeable; the miniature trains for a few steps to a few hundred, and at the paper's rate its
 # weights (initialised with standard deviation {glue:text}`init_std:.2g`) would hardly move. The table
-# below computes the budget $\sum_t \eta_t$ of both schedules with `grace.figures.lr_schedule`
+# below computes the budget $\sum_t \eta_t$ of both schedules with `grace.distill.lr_schedule`
 # (the formula the `Trainer` uses).
 
 # %%
-runs = F.student_runs(study_dir)
+runs = A.student_runs(study_dir)
 main_runs = runs[~runs["filtered"]]
 steps_mini = int(main_runs["steps"].median())
-steps_paper = round(F.PAPER_RECIPE["epochs"] * math.ceil(F.GSM8K_TRAIN * F.PAPER_M / F.PAPER_RECIPE["batch_size"]))
+steps_paper = round(claims.PAPER_RECIPE["epochs"] * math.ceil(claims.GSM8K_TRAIN * claims.PAPER_M / claims.PAPER_RECIPE["batch_size"]))
 sched = dict(warmup_ratio=float(d.get("warmup_ratio", 0.05)), scheduler=d.get("scheduler", "cosine"))
 budget = pd.DataFrame({
-    "learning rate": [F.PAPER_RECIPE["learning_rate"], F.PAPER_RECIPE["learning_rate"], lr_profile],
+    "learning rate": [claims.PAPER_RECIPE["learning_rate"], claims.PAPER_RECIPE["learning_rate"], lr_profile],
     "optimizer steps": [steps_paper, steps_mini, steps_mini],
     "Σ_t η_t (max. travel of one weight)": [
-        F.lr_schedule(F.PAPER_RECIPE["learning_rate"], steps_paper).sum(),
-        F.lr_schedule(F.PAPER_RECIPE["learning_rate"], steps_mini, **sched).sum(),
-        F.lr_schedule(lr_profile, steps_mini, **sched).sum(),
+        distill.lr_schedule(claims.PAPER_RECIPE["learning_rate"], steps_paper).sum(),
+        distill.lr_schedule(claims.PAPER_RECIPE["learning_rate"], steps_mini, **sched).sum(),
+        distill.lr_schedule(lr_profile, steps_mini, **sched).sum(),
     ],
 }, index=["paper (Llama-1B, GSM8K)", "miniature steps at the paper's rate", f"miniature ({profile} profile)"])
 gl("steps_paper", steps_paper)
@@ -240,11 +240,11 @@ for r in results.itertuples():
     a, b = r.student_avg_at_k, r.student_best_of_k
     check(f"avg@k ≤ best-of-k ≤ min(1, k·avg@k) ({r.config})", a - 1e-12 <= b <= min(1.0, k * a) + 1e-12,
           f"avg@k {a:.4f}, best-of-k {b:.4f}, k {k}")
-corr = F.metric_correlations(pool)
+corr = A.metric_correlations(pool)
 gl("rho_greedy_avg", float(corr.loc["avg@k", "greedy"]))
 gl("rho_bok_avg", float(corr.loc["avg@k", "best-of-k"]))
 gl("frac_greedy_above", float((pool["student_greedy"] > pool["student_avg_at_k"]).mean()))
-show("metric_scatter", F.plot_metric_scatter(pool, k=k))
+show("metric_scatter", P.plot_metric_scatter(pool, k=k))
 corr.round(3)
 
 # %% [markdown]
@@ -277,9 +277,9 @@ corr.round(3)
 tvs = A.spearman_table(pool, scores=["teacher_avg_at_k", "teacher_accuracy"], n_boot=n_boot, ci=ci, seed=seed)
 tvs_i = tvs.set_index("score")
 rho_t, lo_t, hi_t = (float(tvs_i.loc["teacher_avg_at_k", c]) for c in ("rho_oriented", "ci_low", "ci_high"))
-strong = F.strongest_teacher(pool)
-acc = F.per_prompt_matrix(study_dir, list(results["config"]))
-gap_strong = F.prompt_bootstrap(acc, F.difference_stat(strong["overall_best_config"], strong["best_config"]),
+strong = A.strongest_teacher(pool)
+acc = A.per_prompt_matrix(study_dir, list(results["config"]))
+gap_strong = A.prompt_bootstrap(acc, A.difference_stat(strong["overall_best_config"], strong["best_config"]),
                                 n_boot=n_boot, seed=seed, ci=ci)
 gl("rho_teacher", rho_t)
 gl("rho_teacher_lo", lo_t)
@@ -293,13 +293,13 @@ gl("best_student_config", strong["overall_best_config"])
 gl("strong_gap", gap_strong[0])
 gl("strong_gap_lo", gap_strong[1])
 gl("strong_gap_hi", gap_strong[2])
-v, rule = F.verdict_at_most(rho_t, hi_t, weak_rho, partly=weak_rho)
+v, rule = claims.verdict_at_most(rho_t, hi_t, weak_rho, partly=weak_rho)
 record(id="teacher_vs_student_rho", claim="The teacher's own accuracy is a poor predictor of its student's avg@k: "
-       "Spearman at most weak (§3.1; a negative value means stronger teachers give worse students)", paper=f"{F.PAPER['fig1_teacher_rho']:.2f}", value=rho_t, ci_low=lo_t,
+       "Spearman at most weak (§3.1; a negative value means stronger teachers give worse students)", paper=f"{claims.PAPER['fig1_teacher_rho']:.2f}", value=rho_t, ci_low=lo_t,
        ci_high=hi_t, verdict=v, rule=rule)
 glue("verdict_teacher", verdict_md(v), display=False)
 gl("weak_rho_txt", f"{weak_rho:g}")
-show("teacher_vs_student", F.plot_teacher_vs_student(pool))
+show("teacher_vs_student", P.plot_teacher_vs_student(pool))
 tvs[["label", "n", "rho", "ci_low", "ci_high", "p_value"]].round(3)
 
 # %% [markdown]
@@ -335,10 +335,10 @@ tvs[["label", "n", "rho", "ci_low", "ci_high", "p_value"]].round(3)
 # (`TrainConfig(filter_correct=True)`, `grace.distill.filter_correct`).
 
 # %%
-filt = F.filtering_table(pool)
-filt_all = F.filtering_table(results)
+filt = A.filtering_table(pool)
+filt_all = A.filtering_table(results)
 if len(filt):
-    diff, dlo, dhi = F.mean_ci(filt["difference"], n_boot=n_boot, seed=seed, ci=ci)
+    diff, dlo, dhi = A.mean_ci(filt["difference"], n_boot=n_boot, seed=seed, ci=ci)
     frac_better = float((filt["difference"] > 0).mean())
     holds = None if not np.isfinite(diff) else (bool(dlo > 0) if np.isfinite(dlo) else bool(diff > 0))
     v, rule = claims.verdict_bool(holds, partly=bool(diff > 0),
@@ -382,7 +382,7 @@ fig16.round(3) if len(fig16) else None
 if len(filt):
     display(Markdown("Student avg@k without (x) and with (y) correctness filtering, one point per configuration "
                      "(App. D.1, Fig. 15). Points below the diagonal favour training on everything."))
-    fig15 = F.plot_filtering(filt)
+    fig15 = P.plot_filtering(filt)
     save_figure(fig15, out / "filtering.png")
     display(Image(filename=str(out / "filtering.png")))
 
@@ -417,7 +417,7 @@ teacher_summary = {
     "not reproduced": "better than the paper found: here the teacher's own accuracy does track the student.",
     "not testable": "not measurable on this profile (the teachers' accuracies or the students are constant).",
 }[recorded[0].verdict]
-glue("teacher_summary_md", Markdown(f"{teacher_summary} (ρ = {rho_t:.2f}; paper {F.PAPER['fig1_teacher_rho']:.2f}.)"),
+glue("teacher_summary_md", Markdown(f"{teacher_summary} (ρ = {rho_t:.2f}; paper {claims.PAPER['fig1_teacher_rho']:.2f}.)"),
      display=False)
 ledger = pd.DataFrame([c.__dict__ for c in recorded])[["id", "paper", "value", "ci_low", "ci_high", "verdict", "rule"]]
 gl("n_checks", len(checks))

@@ -64,7 +64,6 @@ from myst_nb import glue
 
 from grace import analysis as A
 from grace import claims
-from grace import figures as F
 from grace import plots as P
 from grace.io import read_json, write_json
 from grace.notebook import Checks
@@ -82,7 +81,7 @@ main = ["grace", "g_var", "g_vendi"]
 varying = [s for s in SCORE_ORIENTATION if s in pool.columns and pool[s].notna().sum() >= 3
            and pool[s].nunique() > 1]  # the study's rule (grace.study.write_analysis)
 scores_all = list(dict.fromkeys(main + varying))  # the paper's three always (NaN ρ if constant)
-acc = F.per_prompt_matrix(study_dir, list(results["config"]))  # (test prompts, configs) for gap CIs
+acc = A.per_prompt_matrix(study_dir, list(results["config"]))  # (test prompts, configs) for gap CIs
 checks = Checks()  # grace.notebook.Checks: a failing check raises, so the chapter never renders
 check = checks.check
 recorded: list[claims.Claim] = []
@@ -104,7 +103,7 @@ def record(id: str, claim: str, paper: str, value: float, verdict: str, rule: st
     glue(f"verdict_{id}", Markdown(f"**{verdict}**"), display=False)
 
 
-for key, value in F.PAPER.items():
+for key, value in claims.PAPER.items():
     gl(f"paper_{key}", value)
 gl("profile", profile)
 gl("n_pool", len(pool))
@@ -175,7 +174,7 @@ fig1_scores = [s for s in ("student_loss", "teacher_avg_at_k", "g_vendi", "grace
 P.plot_correlation_bars(sp[sp["score"].isin(fig1_scores)], title="Spearman ρ with student avg@k", ax=ax1)
 P.plot_score_vs_target(pool, "grace", ax=ax2)
 show("fig1", fig1)
-show("fig2", F.plot_score_panels(pool, main))
+show("fig2", P.plot_score_panels(pool, main))
 show("fig4", P.plot_correlation_bars(sp, title="Every score vs student avg@k (App. C.1 baselines)"))
 sp[["label", "n", "rho", "rho_oriented", "ci_low", "ci_high", "p_value"]].round(3)
 
@@ -216,10 +215,10 @@ sp[["label", "n", "rho", "rho_oriented", "ci_low", "ci_high", "p_value"]].round(
 r_g, lo_g, hi_g = (rho_of(spi, "grace", c) for c in ("rho_oriented", "ci_low", "ci_high"))
 v, rule = claims.verdict_at_least(r_g, lo_g, strong_rho)
 record("fig2_grace_spearman", "GRACE's Spearman correlation with student avg@k is high (Fig 2)",
-       f"{F.PAPER['fig2_grace_rho']:.2f}", r_g, v, rule, lo_g, hi_g)
+       f"{claims.PAPER['fig2_grace_rho']:.2f}", r_g, v, rule, lo_g, hi_g)
 diffs = {}
 for s in ("g_var", "g_vendi"):
-    dv, dlo, dhi = F.paired_rho_difference(pool, "grace", s, n_boot=n_boot, seed=seed, ci=ci)
+    dv, dlo, dhi = A.paired_rho_difference(pool, "grace", s, n_boot=n_boot, seed=seed, ci=ci)
     diffs[s] = (dv, dlo, dhi)
     gl(f"diff_{s}", dv)
     gl(f"diff_{s}_lo", dlo)
@@ -229,11 +228,11 @@ for s in ("g_var", "g_vendi"):
                                   rule=f"reproduced if {A.score_label(s)}'s ρ is below GRACE's with the paired-"
                                        "bootstrap CI of ρ_GRACE − ρ above 0; partly if below in the point estimate")
     record(f"fig2_{s}_spearman", f"{A.score_label(s)} correlates clearly less than GRACE with student avg@k (Fig 2)",
-           f"{F.PAPER[f'fig2_{s}_rho']:.2f}", rho_of(spi, s), v, rule, rho_of(spi, s, "ci_low"),
+           f"{claims.PAPER[f'fig2_{s}_rho']:.2f}", rho_of(spi, s), v, rule, rho_of(spi, s, "ci_low"),
            rho_of(spi, s, "ci_high"))
-only = F.only_score_above(sp, "grace", F.PAPER["fig4_threshold"])
+only = A.only_score_above(sp, "grace", claims.PAPER["fig4_threshold"])
 v, rule = claims.verdict_bool(only["holds"], partly=bool(only["is_top"]),
-                              rule=f"reproduced if GRACE's ρ > {F.PAPER['fig4_threshold']:g} and no other score's is "
+                              rule=f"reproduced if GRACE's ρ > {claims.PAPER['fig4_threshold']:g} and no other score's is "
                                    "(GRACE variants excluded); partly if GRACE has the highest ρ")
 record("fig4_grace_only_above_08", "GRACE is the only score with Spearman > 0.8 (Fig 4)", "> 0.80 (only GRACE)",
        r_g, v, rule, lo_g, hi_g)
@@ -260,7 +259,7 @@ gl("fig4_above", ", ".join(A.score_label(s) for s in only["above"]) or "none")
 # the *gap*: best student − student of the picked teacher (App. C.2).
 
 # %%
-T_case = F.nearest_temperature(pool, case_temperature)
+T_case = A.nearest_temperature(pool, case_temperature)
 at_T = pool[np.isclose(pool["temperature"].astype(float), T_case)]
 gl("T_case", T_case)
 gl("n_case", len(at_T))
@@ -274,7 +273,7 @@ if len(at_T) >= 3:
     gl("case_best", str(case_gap.loc["grace", "best_config"]))
     display(case_gap[["label", "picked_config", "picked_target", "best_config", "best_target", "gap"]].round(4))
 else:
-    show("fig5", F.placeholder_figure(f"only {len(at_T)} teachers at T = {T_case:g}: a case study needs 3"))
+    show("fig5", P.placeholder_figure(f"only {len(at_T)} teachers at T = {T_case:g}: a case study needs 3"))
     for k_ in ("case_grace_rho", "case_grace_gap"):
         gl(k_, math.nan)
     gl("case_grace_pick", "—")
@@ -303,11 +302,11 @@ gaps = A.selection_gaps(pool, scores_all)
 gi = gaps.set_index("score")
 pick = str(gi.loc["grace", "picked_config"])
 best = str(gi.loc["grace", "best_config"])
-gap_v = F.prompt_bootstrap(acc, F.gap_stat([(list(pool["config"]), pick)]), n_boot=n_boot, seed=seed, ci=ci)
+gap_v = A.prompt_bootstrap(acc, A.gap_stat([(list(pool["config"]), pick)]), n_boot=n_boot, seed=seed, ci=ci)
 check("bootstrap gap at the full sample = selection_gaps", np.isclose(gap_v[0], gi.loc["grace", "gap"]),
       f"{gap_v[0]} vs {gi.loc['grace', 'gap']}")
-strong = F.strongest_teacher(pool)
-gain = F.prompt_bootstrap(acc, F.difference_stat(pick, strong["best_config"]), n_boot=n_boot, seed=seed, ci=ci)
+strong = A.strongest_teacher(pool)
+gain = A.prompt_bootstrap(acc, A.difference_stat(pick, strong["best_config"]), n_boot=n_boot, seed=seed, ci=ci)
 gl("grace_pick", pick)
 gl("best_config", best)
 gl("grace_pick_acc", float(gi.loc["grace", "picked_target"]))
@@ -319,12 +318,12 @@ for name_, (val, lo, hi) in {"gap": gap_v, "gain": gain}.items():
 gl("strong_teacher", strong["teacher"])
 gl("strong_config", strong["best_config"])
 gl("strong_acc", strong["best_target"])
-v, rule = F.verdict_at_most(gap_v[0], gap_v[2], F.PAPER["gap_to_best"], partly=gap_partly)
+v, rule = claims.verdict_at_most(gap_v[0], gap_v[2], claims.PAPER["gap_to_best"], partly=gap_partly)
 record("gap_to_best", "The student of the GRACE-selected teacher is within 1% (avg@k) of the best student (§1)",
-       f"≤ {F.PAPER['gap_to_best']:.2f}", gap_v[0], v, rule, gap_v[1], gap_v[2])
-v, rule = claims.verdict_at_least(gain[0], gain[1], F.PAPER["improvement_over_strongest"])
+       f"≤ {claims.PAPER['gap_to_best']:.2f}", gap_v[0], v, rule, gap_v[1], gap_v[2])
+v, rule = claims.verdict_at_least(gain[0], gain[1], claims.PAPER["improvement_over_strongest"])
 record("improvement_over_strongest", "Training on the GRACE-selected teacher beats the best-performing teacher's "
-       "student by at least 6% avg@k (abstract, §1)", f"≥ {F.PAPER['improvement_over_strongest']:.2f}", gain[0], v,
+       "student by at least 6% avg@k (abstract, §1)", f"≥ {claims.PAPER['improvement_over_strongest']:.2f}", gain[0], v,
        rule, gain[1], gain[2])
 show("gaps_all", P.plot_gaps(gaps.sort_values("gap", kind="mergesort"), title="Gap to the best student, all configurations"))
 gaps[["label", "picked_config", "picked_target", "best_config", "best_target", "gap"]].sort_values(
@@ -359,10 +358,10 @@ gaps[["label", "picked_config", "picked_target", "best_config", "best_target", "
 # negated; the dashed line is the best temperature, triangles each score's predicted best.
 
 # %%
-curve_ts = F.curve_teachers(pool)
+curve_ts = A.curve_teachers(pool)
 temp_scores = [s for s in scores_all if s != "teacher_avg_at_k"]  # the card is the same at every temperature
 tt = A.temperature_table(pool, scores=temp_scores)
-tsum = F.temperature_summary(tt, n_boot=n_boot, seed=seed).set_index("score")
+tsum = A.temperature_summary(tt, n_boot=n_boot, seed=seed).set_index("score")
 show("fig6", P.plot_temperature_curves(pool, curve_ts, [s for s in ("grace", "g_var", "g_vendi", "student_loss")
                                                         if s in pool.columns]))
 gl("curve_teachers", " and ".join(curve_ts))
@@ -374,13 +373,13 @@ gl("n_temp_teachers", n_temp_teachers)
 if tt["rho_oriented"].notna().any():
     show("fig7_left", P.plot_temperature_violins(tt))
 else:
-    show("fig7_left", F.placeholder_figure(f"{pool['temperature'].nunique()} temperatures per teacher: a rank "
+    show("fig7_left", P.placeholder_figure(f"{pool['temperature'].nunique()} temperatures per teacher: a rank "
                                            "correlation across temperatures needs at least 3"))
 m_, lo_, hi_ = (float(tsum.loc["grace", c]) if "grace" in tsum.index else math.nan
                 for c in ("mean_rho", "ci_low", "ci_high"))
-v, rule = claims.verdict_at_least(m_, lo_, F.PAPER["fig7_temperature_rho"])
+v, rule = claims.verdict_at_least(m_, lo_, claims.PAPER["fig7_temperature_rho"])
 record("fig7_temperature", "Across a teacher's temperatures GRACE tracks the student (mean per-teacher Spearman, "
-       "Fig 7 left)", f"{F.PAPER['fig7_temperature_rho']:.2f}", m_, v, rule + " (CI: bootstrap over teachers)", lo_, hi_)
+       "Fig 7 left)", f"{claims.PAPER['fig7_temperature_rho']:.2f}", m_, v, rule + " (CI: bootstrap over teachers)", lo_, hi_)
 curve_tab = tt[tt["teacher"].isin(curve_ts) & tt["score"].isin(main)]
 curve_tab[["teacher", "label", "n", "rho_oriented", "best_temperature", "predicted_temperature", "gap"]].round(3)
 
@@ -421,15 +420,13 @@ curve_tab[["teacher", "label", "n", "rho_oriented", "best_temperature", "predict
 
 # %%
 budgets = prof.get("analysis", {}).get("size_budgets") or sorted(pool["size_params"].unique().tolist())
-size_tab = A.size_budget_table(pool, budgets, scores=main)
-size_ci = F.size_budget_spearman(pool, budgets, main, n_boot=n_boot, seed=seed)
-size_view = size_tab.merge(size_ci[["group", "score", "ci_low", "ci_high"]], on=["group", "score"])
+size_tab = A.size_budget_table(pool, budgets, scores=main, n_boot=n_boot, seed=seed)
 figs = Figure(figsize=(12, 3.8), layout="constrained")
 axa, axb = figs.subplots(1, 2)
 P.plot_size_budgets(size_tab, ax=axa)
 P.plot_gaps(size_tab, title="Gap to the best student within the budget (Fig 14)", ax=axb)
 show("fig7_right", figs)
-g_size = size_view[size_view["score"] == "grace"]
+g_size = size_tab[size_tab["score"] == "grace"]
 finite = g_size[np.isfinite(g_size["rho_oriented"].astype(float))]
 min_rho = float(finite["rho_oriented"].min()) if len(finite) else math.nan
 min_lo = float(finite["ci_low"].min()) if len(finite) else math.nan
@@ -441,12 +438,12 @@ gl("size_budgets", ", ".join(g_size["group"]))
 largest_all = bool(len(g_size) and int(g_size["n"].iloc[-1]) == len(pool))
 glue("size_note", Markdown("The largest budget holds every configuration of the pool, so its correlation is §6.1's."
                            if largest_all else "Every budget excludes some teacher of the pool."), display=False)
-v, rule = claims.verdict_at_least(min_rho, min_lo, F.PAPER["fig7_size_rho"])
+v, rule = claims.verdict_at_least(min_rho, min_lo, claims.PAPER["fig7_size_rho"])
 record("fig7_size_budgets", "Under every size budget GRACE's Spearman with the student exceeds 0.75 (Fig 7 right); "
-       "value = smallest over budgets", f"> {F.PAPER['fig7_size_rho']:.2f}", min_rho, v,
+       "value = smallest over budgets", f"> {claims.PAPER['fig7_size_rho']:.2f}", min_rho, v,
        rule + " (value, CI low: minima over budgets with ≥ 3 configurations)", min_lo,
        float(finite["ci_high"].min()) if len(finite) else math.nan)
-size_view[["group", "n", "label", "rho_oriented", "ci_low", "ci_high", "gap", "picked_config"]].round(3)
+size_tab[["group", "n", "label", "rho_oriented", "ci_low", "ci_high", "gap", "picked_config"]].round(3)
 
 # %% [markdown]
 # ```{glue:figure} fig7_right
@@ -475,7 +472,7 @@ fam = A.family_gap_table(pool, scores=fam_scores)
 per_fam = fam[(fam["group"] != "mean") & (fam["score"] == "grace")].dropna(subset=["picked_config"])
 groups = [(list(pool.loc[pool["family"] == g, "config"]), p) for g, p in zip(per_fam["group"],
                                                                                per_fam["picked_config"], strict=True)]
-fam_gap = (F.prompt_bootstrap(acc, F.gap_stat(groups), n_boot=n_boot, seed=seed, ci=ci) if groups
+fam_gap = (A.prompt_bootstrap(acc, A.gap_stat(groups), n_boot=n_boot, seed=seed, ci=ci) if groups
            else (math.nan, math.nan, math.nan))
 means = fam[fam["group"] == "mean"].set_index("score")["gap"]
 others = means.drop([s for s in means.index if s.startswith("grace")])
@@ -485,9 +482,9 @@ gl("fam_gap_hi", fam_gap[2])
 gl("fam_n", len(groups))
 gl("fam_other_min", float(others.min()) if len(others) else math.nan)
 gl("fam_other_best", A.score_label(others.idxmin()) if len(others) and others.notna().any() else "—")
-v, rule = F.verdict_at_most(fam_gap[0], fam_gap[2], F.PAPER["fig13_family_gap"], partly=gap_partly)
+v, rule = claims.verdict_at_most(fam_gap[0], fam_gap[2], claims.PAPER["fig13_family_gap"], partly=gap_partly)
 record("fig13_family_gap", "Within a model family GRACE's pick is about 1% from the best student (mean gap over "
-       "families, Fig 13)", f"≈ {F.PAPER['fig13_family_gap']:.2f}", fam_gap[0], v, rule, fam_gap[1], fam_gap[2])
+       "families, Fig 13)", f"≈ {claims.PAPER['fig13_family_gap']:.2f}", fam_gap[0], v, rule, fam_gap[1], fam_gap[2])
 show("fig13", P.plot_gaps(fam, title="Gap to the best student within each family (Fig 13)"))
 fam.pivot_table(index="group", columns="label", values="gap", sort=False).round(4)
 
@@ -519,15 +516,15 @@ other = {}
 for ax, target, paper_key in ((axg, "student_greedy", "fig11_grace_greedy_rho"),
                               (axk, "student_best_of_k", "fig12_grace_best_of_k_rho")):
     tab = A.spearman_table(pool, target=target, scores=scores_all, n_boot=n_boot, ci=ci, seed=seed)
-    P.plot_correlation_bars(tab, title=f"vs student {F.METRIC_LABELS[target]}", ax=ax)
+    P.plot_correlation_bars(tab, title=f"vs student {A.METRIC_LABELS[target]}", ax=ax)
     ti = tab.set_index("score")
     pick_gap = A.selection_gap(pool, "grace", target=target)
-    name = F.METRIC_LABELS[target].replace("-", "_")
+    name = A.METRIC_LABELS[target].replace("-", "_")
     gl(f"{name}_grace_rho", rho_of(ti, "grace"))
     gl(f"{name}_grace_lo", rho_of(ti, "grace", "ci_low"))
     gl(f"{name}_grace_hi", rho_of(ti, "grace", "ci_high"))
     gl(f"{name}_grace_gap", pick_gap)
-    other[target] = {"GRACE ρ": rho_of(ti, "grace"), "paper": F.PAPER[paper_key], "GRACE gap": pick_gap,
+    other[target] = {"GRACE ρ": rho_of(ti, "grace"), "paper": claims.PAPER[paper_key], "GRACE gap": pick_gap,
                      "best score": A.score_label(ti["rho_oriented"].astype(float).idxmax())
                      if ti["rho_oriented"].notna().any() else "—"}
 show("fig11_12", fig1112)
@@ -561,7 +558,7 @@ gl("subset_frac", subset_frac)
 gl("k_sub", k_sub)
 if k_sub >= 3:
     rob = A.robustness_subsets(pool, scores_all, n_subsets=n_subsets, frac=subset_frac, seed=seed)
-    rsum = F.robustness_summary(rob, q=robust_q)
+    rsum = A.robustness_summary(rob, q=robust_q)
     rs = rsum.set_index("score")
     rivals = rs.drop([s for s in rs.index if s.startswith("grace")])
     g_med, g_lo, g_hi = (float(rs.loc["grace", c]) for c in ("median", "q_low", "q_high"))
@@ -575,7 +572,7 @@ else:
     rsum = pd.DataFrame()
     g_med = g_lo = g_hi = math.nan
     holds, top_median, floor_ok = None, False, False
-    show("fig23", F.placeholder_figure(f"{len(pool)} configurations: 60% subsets would hold {k_sub} (< 3)"))
+    show("fig23", P.placeholder_figure(f"{len(pool)} configurations: 60% subsets would hold {k_sub} (< 3)"))
     gl("rob_rival", "—")
     gl("rob_rival_median", math.nan)
 gl("rob_median", g_med)
@@ -611,7 +608,7 @@ rsum.round(3) if len(rsum) else None
 # including those configurations.
 
 # %%
-sd = {s: F.self_distillation(results, s) for s in ("g_vendi", "grace")}
+sd = {s: A.self_distillation(results, s) for s in ("g_vendi", "grace")}
 if sd["g_vendi"] is not None:
     a = sd["g_vendi"]
     holds = bool(a["score_top"] and a["target_bottom_half"])
@@ -637,8 +634,8 @@ v, rule = claims.verdict_bool(holds, partly=bool(partly),
                                    "G-Vendi is in the top half and its student in the bottom half; value = its "
                                    "G-Vendi rank (1 = highest)")
 record("self_distillation_gvendi", "Self-distillation: G-Vendi ranks the student-as-teacher highest while its "
-       "student is poor (§2.1)", f"G-Vendi {F.PAPER['self_g_vendi']:.2f} (highest) / student "
-       f"{F.PAPER['self_student_avg_at_k']:.0%}", value, v, rule)
+       "student is poor (§2.1)", f"G-Vendi {claims.PAPER['self_g_vendi']:.2f} (highest) / student "
+       f"{claims.PAPER['self_student_avg_at_k']:.0%}", value, v, rule)
 self_tab
 
 # %% [markdown]
@@ -773,7 +770,7 @@ ledger = pd.DataFrame([c.__dict__ for c in recorded])[["id", "paper", "value", "
 write_json(out / "results.json", {
     "profile": profile, "pool": len(pool), "scores": scores_all, "spearman": sp.to_dict(orient="records"),
     "gaps": gaps.to_dict(orient="records"), "temperature": tsum.reset_index().to_dict(orient="records"),
-    "size_budgets": size_view.to_dict(orient="records"), "families": fam.to_dict(orient="records"),
+    "size_budgets": size_tab.to_dict(orient="records"), "families": fam.to_dict(orient="records"),
     "robustness": rsum.to_dict(orient="records"), "claims": [c.__dict__ for c in recorded], "checks": checks,
     "seconds": time.time() - t_start,
 })
@@ -788,7 +785,7 @@ parts = [f"On the `{profile}` profile the {len(pool)} students reach {y.min():.1
          f"(a spread of {100 * (y.max() - y.min()):.1f} points)."]
 if np.isfinite(r_g):
     parts.append(f"GRACE's oriented Spearman ρ is {r_g:.2f} (CI {lo_g:.2f} to {hi_g:.2f}); the paper reports "
-                 f"{F.PAPER['fig2_grace_rho']:.2f}. " + (
+                 f"{claims.PAPER['fig2_grace_rho']:.2f}. " + (
                      "The miniature agrees with the paper on the direction." if lo_g > 0 else
                      "The miniature does **not** reproduce the direction: here GRACE ranks teachers the wrong way."
                      if hi_g < 0 else "The interval includes zero, so the miniature cannot tell the direction."))
@@ -798,13 +795,13 @@ avgk_rho = rho_of(spi, "teacher_avg_at_k")
 if np.isfinite(acc_rho):
     parts.append(f"The accuracy of the teacher's generations has ρ = {acc_rho:.2f} and the teacher's own avg@k "
                  f"ρ = {avgk_rho:.2f}, where the paper finds the teacher's avg@16 nearly uninformative "
-                 f"({F.PAPER['fig1_teacher_rho']:.2f}): " + (
+                 f"({claims.PAPER['fig1_teacher_rho']:.2f}): " + (
                      "in this world a teacher that is right more often gives a better student, and no gradient "
                      "is needed to see it." if acc_rho > 0.5 else "accuracy is not a reliable guide here either."))
 loss_rho = rho_of(spi, "student_loss")
 if np.isfinite(loss_rho):
     parts.append(f"The student's loss on the teacher's responses has ρ = {loss_rho:.2f} (paper "
-                 f"{F.PAPER['fig1_student_loss_rho']:.2f}).")
+                 f"{claims.PAPER['fig1_student_loss_rho']:.2f}).")
 wacc = wchecks["acceptance"]
 parts.append(f"The world checks (§6.0): the student's loss on teacher data is at most {wacc['loss_ratio']['value']:.2f} × ln V, "
              f"its loss on corrupted solutions exceeds that on correct ones by {wacc['loss_separation']['value']:.3f} nats "

@@ -1,4 +1,7 @@
-"""Tests for grace.figures: the helpers behind chapters 5 and 6 (paper §3, App. C.2, D.1, D.5)."""
+"""Tests for the statistics, figures and recipe helpers behind chapters 5 and 6 (paper §3, App. C.2, D.1, D.5).
+
+They live in grace.analysis (statistics, study readers), grace.plots (figures), grace.distill (the recipe)
+and grace.claims (the paper's numbers)."""
 
 import math
 
@@ -12,7 +15,8 @@ import pytest
 from matplotlib.figure import Figure
 
 from grace import analysis as A
-from grace import figures as F
+from grace import claims, distill
+from grace import plots as P
 from grace.io import write_json, write_jsonl
 
 ORIENT = {"grace": -1, "grace_release": -1, "g_var": -1, "g_vendi": +1, "teacher_avg_at_k": +1}
@@ -63,14 +67,14 @@ def fake_study(tmp_path, acc: dict[str, list[int]], k: int = 4, filtered: tuple[
 
 
 def test_recipe_table_compares_profile_with_paper():
-    tab = F.recipe_table({"learning_rate": 3e-3, "epochs": 4, "batch_size": 64})
+    tab = distill.recipe_table({"learning_rate": 3e-3, "epochs": 4, "batch_size": 64})
     assert tab.loc["learning_rate", "paper"] == 1e-5 and not tab.loc["learning_rate", "same"]
     assert tab.loc["epochs", "same"] and tab.loc["batch_size", "same"]
     assert tab.loc["scheduler", "profile"] == "cosine" and tab.loc["scheduler", "same"]  # TrainConfig default
     assert tab.loc["warmup_ratio", "profile"] == 0.05
-    assert not F.recipe_table({"learning_rate": 1e-5, "scheduler": "linear"}).loc["scheduler", "same"]
+    assert not distill.recipe_table({"learning_rate": 1e-5, "scheduler": "linear"}).loc["scheduler", "same"]
     with pytest.raises(ValueError, match="distill"):
-        F.recipe_table([1, 2])
+        distill.recipe_table([1, 2])
 
 
 @pytest.mark.parametrize("scheduler", ["cosine", "linear"])
@@ -86,72 +90,72 @@ def test_lr_schedule_matches_transformers(scheduler):
         ref.append(opt.param_groups[0]["lr"])
         opt.step()
         sch.step()
-    np.testing.assert_allclose(F.lr_schedule(lr, steps, 0.05, scheduler), ref, rtol=1e-9, atol=1e-15)
+    np.testing.assert_allclose(distill.lr_schedule(lr, steps, 0.05, scheduler), ref, rtol=1e-9, atol=1e-15)
 
 
 def test_lr_schedule_shape_and_errors():
-    s = F.lr_schedule(1e-5, 100)
+    s = distill.lr_schedule(1e-5, 100)
     assert s[0] == 0 and s[5] == pytest.approx(1e-5) and s.max() == pytest.approx(1e-5) and s[-1] < 1e-7
-    assert F.lr_schedule(1.0, 10, 0.0, "constant").sum() == 10
+    assert distill.lr_schedule(1.0, 10, 0.0, "constant").sum() == 10
     with pytest.raises(ValueError, match="scheduler"):
-        F.lr_schedule(1e-5, 10, scheduler="step")
+        distill.lr_schedule(1e-5, 10, scheduler="step")
     with pytest.raises(ValueError, match="steps"):
-        F.lr_schedule(1e-5, 0)
+        distill.lr_schedule(1e-5, 0)
 
 
 def test_student_runs_and_per_prompt_matrix(tmp_path):
     study = fake_study(tmp_path, {"a@1": [4, 0, 2, 2], "b@1": [1, 1, 1, 1]}, filtered=("a@1",))
-    runs = F.student_runs(study)
+    runs = A.student_runs(study)
     assert list(runs.config) == ["a@1", "a@1+filtered", "b@1"]
     assert list(runs.filtered) == [False, True, False] and runs.base_config.iloc[1] == "a@1"
     assert runs.steps.iloc[0] == 7 and runs.seconds.iloc[0] == 1.25 and math.isnan(runs.seconds.iloc[1])
-    acc = F.per_prompt_matrix(study, ["a@1", "b@1"])
+    acc = A.per_prompt_matrix(study, ["a@1", "b@1"])
     assert acc.shape == (4, 2)
     np.testing.assert_allclose(acc.mean(), [0.5, 0.25])
-    best = F.per_prompt_matrix(study, ["a@1", "b@1"], metric="best_of_k")
+    best = A.per_prompt_matrix(study, ["a@1", "b@1"], metric="best_of_k")
     np.testing.assert_allclose(best.mean(), [0.75, 1.0])
-    greedy = F.per_prompt_matrix(study, ["a@1"], metric="greedy")
+    greedy = A.per_prompt_matrix(study, ["a@1"], metric="greedy")
     np.testing.assert_allclose(greedy["a@1"].to_numpy(), [1, 0, 0, 0])
     with pytest.raises(ValueError, match="metric"):
-        F.per_prompt_matrix(study, ["a@1"], metric="pass@k")
+        A.per_prompt_matrix(study, ["a@1"], metric="pass@k")
     with pytest.raises(ValueError, match="does not exist"):
-        F.per_prompt_matrix(study, ["zzz"])
+        A.per_prompt_matrix(study, ["zzz"])
     with pytest.raises(ValueError, match="students"):
-        F.student_runs(tmp_path / "nowhere")
+        A.student_runs(tmp_path / "nowhere")
 
 
 def test_per_prompt_matrix_rejects_different_prompt_sets(tmp_path):
     study = fake_study(tmp_path, {"a@1": [1, 2], "b@1": [1, 2, 3]})
     with pytest.raises(ValueError, match="different test prompts"):
-        F.per_prompt_matrix(study, ["a@1", "b@1"])
+        A.per_prompt_matrix(study, ["a@1", "b@1"])
 
 
 def test_metric_correlations(results):
-    tab = F.metric_correlations(results)
+    tab = A.metric_correlations(results)
     assert tab.loc["avg@k", "greedy"] == pytest.approx(1.0)  # greedy = avg + const
     assert tab.loc["avg@k", "best-of-k"] == pytest.approx(1.0)  # monotone transform
     const = results.assign(student_greedy=0.0)
-    assert math.isnan(F.metric_correlations(const).loc["avg@k", "greedy"])
+    assert math.isnan(A.metric_correlations(const).loc["avg@k", "greedy"])
 
 
 def test_strongest_teacher_excludes_self_and_takes_its_best_temperature(results):
     r = results.copy()
     r.loc[r.is_self, "teacher_avg_at_k"] = 0.99  # self would win if counted
-    s = F.strongest_teacher(r)
+    s = A.strongest_teacher(r)
     assert s["teacher"] == "qa-S"  # teacher_avg_at_k 0.5 is the highest non-self
     mine = r[r.teacher == "qa-S"]
     assert s["best_target"] == pytest.approx(mine.student_avg_at_k.max())
     assert s["mean_target"] == pytest.approx(mine.student_avg_at_k.mean())
     assert s["overall_best_target"] == pytest.approx(r.student_avg_at_k.max())
-    assert F.strongest_teacher(r, exclude_self=False)["teacher"] == "student"
+    assert A.strongest_teacher(r, exclude_self=False)["teacher"] == "student"
 
 
 def test_filtering_table_absent_and_present(results):
-    empty = F.filtering_table(results)
+    empty = A.filtering_table(results)
     assert empty.empty and "difference" in empty.columns
     r = results.assign(student_avg_at_k_filtered=np.where(results.temperature == 0.6, results.student_avg_at_k - 0.05,
                                                           np.nan))
-    tab = F.filtering_table(r)
+    tab = A.filtering_table(r)
     assert len(tab) == 5 and np.allclose(tab.difference, 0.05)
     assert set(tab.temperature) == {0.6}
 
@@ -160,124 +164,126 @@ def test_filtering_table_absent_and_present(results):
 
 
 def test_mean_ci():
-    m, lo, hi = F.mean_ci([0.2, 0.4, 0.6, np.nan], n_boot=500)
+    m, lo, hi = A.mean_ci([0.2, 0.4, 0.6, np.nan], n_boot=500)
     assert m == pytest.approx(0.4) and 0.2 <= lo <= m <= hi <= 0.6
-    assert math.isnan(F.mean_ci([0.3])[1]) and F.mean_ci([0.3])[0] == 0.3
-    assert all(math.isnan(v) for v in F.mean_ci([np.nan]))
+    assert math.isnan(A.mean_ci([0.3])[1]) and A.mean_ci([0.3])[0] == 0.3
+    assert all(math.isnan(v) for v in A.mean_ci([np.nan]))
     with pytest.raises(ValueError, match="ci"):
-        F.mean_ci([1, 2], ci=1.5)
+        A.mean_ci([1, 2], ci=1.5)
 
 
 def test_prompt_bootstrap_gap_and_difference():
     # config a is right on every prompt b gets wrong; c is always worst
     acc = pd.DataFrame({"a": [1.0, 1.0, 0.5, 1.0], "b": [0.5, 0.5, 0.5, 0.0], "c": [0, 0, 0, 0.0]})
-    gap, lo, hi = F.prompt_bootstrap(acc, F.gap_stat([(["a", "b", "c"], "b")]), n_boot=300)
+    gap, lo, hi = A.prompt_bootstrap(acc, A.gap_stat([(["a", "b", "c"], "b")]), n_boot=300)
     assert gap == pytest.approx(0.875 - 0.375)
     assert lo <= gap <= hi and lo >= 0
-    zero = F.prompt_bootstrap(acc, F.gap_stat([(["a", "b", "c"], "a")]), n_boot=300)
+    zero = A.prompt_bootstrap(acc, A.gap_stat([(["a", "b", "c"], "a")]), n_boot=300)
     assert zero == (0.0, 0.0, 0.0)  # a is best on every resample (it dominates prompt-wise)
     # mean over two groups
-    two = F.gap_stat([(["a", "b"], "b"), (["b", "c"], "c")])(acc.mean())
+    two = A.gap_stat([(["a", "b"], "b"), (["b", "c"], "c")])(acc.mean())
     assert two == pytest.approx(((0.875 - 0.375) + (0.375 - 0.0)) / 2)
-    d, dlo, dhi = F.prompt_bootstrap(acc, F.difference_stat("b", "c"), n_boot=300)
+    d, dlo, dhi = A.prompt_bootstrap(acc, A.difference_stat("b", "c"), n_boot=300)
     assert d == pytest.approx(0.375) and dlo > 0
-    assert math.isnan(F.prompt_bootstrap(acc, F.difference_stat("a", "b"), n_boot=0)[1])
+    assert math.isnan(A.prompt_bootstrap(acc, A.difference_stat("a", "b"), n_boot=0)[1])
     with pytest.raises(ValueError, match="not in its group"):
-        F.gap_stat([(["a", "b"], "c")])
+        A.gap_stat([(["a", "b"], "c")])
 
 
 def test_paired_rho_difference(results):
-    same = F.paired_rho_difference(results, "grace", "grace", orientation=ORIENT, n_boot=200)
+    same = A.paired_rho_difference(results, "grace", "grace", orientation=ORIENT, n_boot=200)
     assert same == (0.0, 0.0, 0.0)
     r = results.assign(g_var=results.student_avg_at_k)  # lower-is-better score perfectly reversed
-    diff, lo, hi = F.paired_rho_difference(r, "grace", "g_var", orientation=ORIENT, n_boot=200)
+    diff, lo, hi = A.paired_rho_difference(r, "grace", "g_var", orientation=ORIENT, n_boot=200)
     assert diff == pytest.approx(2.0) and lo == pytest.approx(2.0)
     with pytest.raises(ValueError, match="unknown score"):
-        F.paired_rho_difference(results, "grace", "nope", orientation=ORIENT)
+        A.paired_rho_difference(results, "grace", "nope", orientation=ORIENT)
 
 
 def test_verdict_at_most():
-    assert F.verdict_at_most(0.005, 0.009, 0.01)[0] == "reproduced"
-    assert F.verdict_at_most(0.005, 0.03, 0.01)[0] == "partly"
-    assert F.verdict_at_most(0.05, 0.09, 0.01)[0] == "not reproduced"
-    assert F.verdict_at_most(0.015, math.nan, 0.01, partly=0.02)[0] == "partly"
-    assert F.verdict_at_most(math.nan, math.nan, 0.01)[0] == "not testable"
-    assert "CI high ≤ 0.01" in F.verdict_at_most(0.0, 0.0, 0.01)[1]
+    assert claims.verdict_at_most(0.005, 0.009, 0.01)[0] == "reproduced"
+    assert claims.verdict_at_most(0.005, 0.03, 0.01)[0] == "partly"
+    assert claims.verdict_at_most(0.05, 0.09, 0.01)[0] == "not reproduced"
+    assert claims.verdict_at_most(0.015, math.nan, 0.01, partly=0.02)[0] == "partly"
+    assert claims.verdict_at_most(math.nan, math.nan, 0.01)[0] == "not testable"
+    assert "CI high ≤ 0.01" in claims.verdict_at_most(0.0, 0.0, 0.01)[1]
 
 
 # ---------------------------------------------------------------------------------- chapter 6
 
 
 def test_nearest_temperature_and_curve_teachers(results):
-    assert F.nearest_temperature(results) == 0.6
-    assert F.nearest_temperature(results, 0.45) == 0.3  # tie goes to the lower
-    assert F.curve_teachers(results) == ["pb-S", "pb-M"]  # same family, two sizes, by size
+    assert A.nearest_temperature(results) == 0.6
+    assert A.nearest_temperature(results, 0.45) == 0.3  # tie goes to the lower
+    assert A.curve_teachers(results) == ["pb-S", "pb-M"]  # same family, two sizes, by size
     one_size = results.assign(size_params=1e6)
-    assert F.curve_teachers(one_size) == ["pb-M", "pb-S"]  # fallback: most temperatures, by name
+    assert A.curve_teachers(one_size) == ["pb-M", "pb-S"]  # fallback: most temperatures, by name
 
 
 def test_temperature_summary_matches_table(results):
     tt = A.temperature_table(results, ["grace", "g_var"], orientation=ORIENT)
-    s = F.temperature_summary(tt, n_boot=200).set_index("score")
+    s = A.temperature_summary(tt, n_boot=200).set_index("score")
     assert s.loc["grace", "n_teachers"] == 5
     assert s.loc["grace", "mean_rho"] == pytest.approx(1.0)  # grace = -target within every teacher
     assert s.loc["grace", "exact_temperature"] == 1.0 and s.loc["grace", "mean_gap"] == pytest.approx(0)
     assert s.index[0] == "grace"
     with pytest.raises(ValueError, match="temperature_table"):
-        F.temperature_summary(tt.drop(columns="gap"))
+        A.temperature_summary(tt.drop(columns="gap"))
 
 
-def test_size_budget_spearman(results):
-    tab = F.size_budget_spearman(results, [5e5, 1e6, 4e6], ["g_vendi", "grace"], n_boot=100)
+def test_size_budget_table_with_ci(results):
+    tab = A.size_budget_table(results, [5e5, 1e6, 4e6], ["g_vendi", "grace"], n_boot=100)
     assert list(tab.score[:2]) == ["g_vendi", "grace"]  # caller's order kept
     small = tab[tab.budget == 5e5]
     assert small.rho_oriented.isna().all() and (small.n == 0).all()
     within = tab[(tab.budget == 1e6) & (tab.score == "grace")].iloc[0]
     assert within.n == 6 and within.rho_oriented == pytest.approx(1.0) and within.group == "≤1M"
+    assert within.ci_low <= within.rho_oriented <= within.ci_high
+    assert "ci_low" not in A.size_budget_table(results, [1e6], ["grace"]).columns  # no CI unless asked
 
 
 def test_only_score_above():
     sp = pd.DataFrame({"score": ["grace", "grace_release", "g_var", "g_vendi"],
                        "rho_oriented": [0.9, 0.95, 0.5, np.nan]})
-    out = F.only_score_above(sp, "grace", 0.8)
+    out = A.only_score_above(sp, "grace", 0.8)
     assert out["holds"] and out["is_top"] and out["above"] == []  # the variant does not count
     sp.loc[2, "rho_oriented"] = 0.85
-    out = F.only_score_above(sp, "grace", 0.8)
+    out = A.only_score_above(sp, "grace", 0.8)
     assert not out["holds"] and out["above"] == ["g_var"] and out["is_top"]
     sp.loc[0, "rho_oriented"] = np.nan
-    assert F.only_score_above(sp, "grace", 0.8)["holds"] is None
+    assert A.only_score_above(sp, "grace", 0.8)["holds"] is None
 
 
 def test_robustness_summary(results):
     rob = A.robustness_subsets(results, ["grace", "g_var"], n_subsets=30, orientation=ORIENT)
-    s = F.robustness_summary(rob)
+    s = A.robustness_summary(rob)
     assert list(s.score) == ["grace", "g_var"]
     assert s.iloc[0]["median"] == pytest.approx(1.0) and s.iloc[0].frac_positive == 1.0
     assert s.iloc[0].q_low <= s.iloc[0]["median"] <= s.iloc[0].q_high
 
 
 def test_self_distillation(results):
-    g = F.self_distillation(results, "g_vendi", orientation=ORIENT)
+    g = A.self_distillation(results, "g_vendi", orientation=ORIENT)
     assert g["score_top"] and g["score_rank"] == 1 and g["target_bottom_half"]
     assert g["config"] == "student@0.3"  # the three self configs tie on G-Vendi: first name wins
     assert g["target_rank"] == g["n_configs"] == 15  # and its student is the worst of all
-    gr = F.self_distillation(results, "grace", orientation=ORIENT)
+    gr = A.self_distillation(results, "grace", orientation=ORIENT)
     assert not gr["score_top"]
-    assert F.self_distillation(results[~results.is_self], "g_vendi", orientation=ORIENT) is None
+    assert A.self_distillation(results[~results.is_self], "g_vendi", orientation=ORIENT) is None
 
 
 # ---------------------------------------------------------------------------------- figures
 
 
 def test_figures_build(results):
-    assert len(F.plot_metric_scatter(results, k=3).axes) == 2
-    fig = F.plot_teacher_vs_student(results)
+    assert len(P.plot_metric_scatter(results, k=3).axes) == 2
+    fig = P.plot_teacher_vs_student(results)
     assert isinstance(fig, Figure) and "Spearman" in fig.axes[0].get_title()
-    panels = F.plot_score_panels(results, ["grace", "g_vendi"])
+    panels = P.plot_score_panels(results, ["grace", "g_vendi"])
     assert len(panels.axes) == 2 and panels.axes[0].get_legend() is None
     r = results.assign(student_avg_at_k_filtered=results.student_avg_at_k - 0.01)
-    assert isinstance(F.plot_filtering(F.filtering_table(r)), Figure)
-    ph = F.placeholder_figure("too few temperatures")
+    assert isinstance(P.plot_filtering(A.filtering_table(r)), Figure)
+    ph = P.placeholder_figure("too few temperatures")
     assert ph.axes[0].texts[0].get_text() == "too few temperatures"
     with pytest.raises(ValueError, match="no filtering ablation"):
-        F.plot_filtering(F.filtering_table(results))
+        P.plot_filtering(A.filtering_table(results))
