@@ -26,7 +26,6 @@ from __future__ import annotations
 import math
 import os
 import random
-import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -34,8 +33,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
-from scipy import stats
 
+from grace import analysis as A
 from grace import scores as S
 from grace.features import LENGTH_SCALES, Features, length_scale_factor
 from grace.io import read_json
@@ -52,7 +51,6 @@ __all__ = [
     "oriented_spearman",
     "ranking_agreement",
     "recompute_features",
-    "release_grace",
     "release_slice_prompts",
     "rescale_length",
     "rescore",
@@ -68,8 +66,9 @@ __all__ = [
 ABLATION_PARAMS = ("n", "m", "d", "n_folds", "nu", "length_scale")
 """Parameters :func:`ablation_table` can vary (Figs 19–20 and two extra ablations)."""
 
-RESCORE_SCORES = ("grace", "grace_global", "grace_release", "g_var", "g_vendi")
-"""Scores :func:`rescore` can recompute from features alone."""
+RESCORE_SCORES = S.FEATURE_SCORES
+"""Scores :func:`rescore` can recompute from features alone (those of :data:`grace.scores.SCORES` that
+read only ``H`` and the prompt ids)."""
 
 VARIANTS: dict[str, dict[str, str]] = {
     "eq4": {
@@ -261,21 +260,6 @@ def subset_features(features: Features, *, prompt_keys: Sequence[Any] | None = N
     return rows, np.asarray(features.prompt_ids)[rows], cols
 
 
-def _score(H: np.ndarray, ids: np.ndarray, score: str, n_folds: int, nu: float, seed: int) -> float:
-    """One score of §2 from (N, d) rows and their prompt ids."""
-    if score == "grace":
-        return S.grace(H, ids, n_folds=n_folds, nu=nu, seed=seed, center="fold")
-    if score == "grace_global":
-        return S.grace(H, ids, n_folds=n_folds, nu=nu, seed=seed, center="global")
-    if score == "grace_release":
-        order = np.argsort(ids, kind="stable")
-        m = len(ids) // len(np.unique(ids))
-        return S.grace_release(H[order], m)
-    if score == "g_var":
-        return S.g_var(H)
-    if score == "g_vendi":
-        return S.g_vendi(H)
-    raise ValueError(f"unknown score {score!r}; rescore supports {RESCORE_SCORES}")
 
 
 def rescore(features_by_config: Mapping[str, Features], *, n: int | None = None, m: int | None = None,
@@ -315,7 +299,7 @@ def rescore(features_by_config: Mapping[str, Features], *, n: int | None = None,
         gen_rng = None if subset_seed is None else np.random.default_rng([int(subset_seed), 1])
         rows, ids, cols = subset_features(f, prompt_keys=chosen, m=m, columns=columns, gen_rng=gen_rng)
         H = rescale_length(f, length_scale)[np.ix_(rows, cols)]  # (n'·m', d')
-        out[cfg] = _score(H, ids, score, n_folds, nu, seed)
+        out[cfg] = S.SCORES[score](S.ScoreInputs(H, ids, n_folds=n_folds, nu=nu, seed=seed))
     return pd.Series(out, name=score, dtype=float)
 
 
@@ -362,14 +346,7 @@ def oriented_spearman(score_values: pd.Series, target: pd.Series, score: str = "
     """
     if score not in S.SCORE_ORIENTATION:
         raise ValueError(f"score {score!r} has no orientation; use a key of grace.scores.SCORE_ORIENTATION")
-    sign = S.SCORE_ORIENTATION[score]
-    both = pd.concat([score_values.rename("s"), target.rename("t")], axis=1, join="inner").astype(float)
-    both = both[np.isfinite(both).all(axis=1)]
-    if len(both) < 3 or both["s"].nunique() < 2 or both["t"].nunique() < 2:
-        return math.nan
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return float(sign * stats.spearmanr(both["s"], both["t"]).statistic)
+    return S.SCORE_ORIENTATION[score] * A.series_spearman(score_values, target)
 
 
 def _target_series(results: pd.DataFrame, target: str) -> pd.Series:
@@ -452,7 +429,7 @@ def trend(table: pd.DataFrame, param: str, col: str = "rho_oriented") -> dict[st
     t = table[[param, col]].astype(float).dropna().sort_values(param)
     if len(t) < 2:
         return {"delta": math.nan, "spearman": math.nan, "argmax": math.nan}
-    sp = _spearman(t[param], t[col]) if len(t) >= 3 else float(np.sign(t[col].iloc[-1] - t[col].iloc[0]))
+    sp = A.series_spearman(t[param], t[col]) if len(t) >= 3 else float(np.sign(t[col].iloc[-1] - t[col].iloc[0]))
     return {"delta": float(t[col].iloc[-1] - t[col].iloc[0]), "spearman": sp,
             "argmax": float(t[param].iloc[int(np.argmax(t[col].to_numpy()))])}
 
@@ -473,46 +450,8 @@ def spread_from(table: pd.DataFrame, param: str, start: float, col: str = "rho_o
 # ---------------------------------------------------------------------------------------------
 
 
-def _unit(X: np.ndarray, eps: float = 1e-12) -> np.ndarray:
-    return X / np.clip(np.linalg.norm(X, axis=1, keepdims=True), eps, None)
 
 
-def release_grace(H, m: int, *, n_splits: int = 10, test_fraction: float = 0.1, smooth: float = 1e-3,
-                  normalize_train: bool = True, normalize_test: bool = False) -> float:
-    """The released ``GRACE_computation.py`` score with its two normalisation switches, re-derived.
-
-    Rows are grouped consecutively, ``m`` per prompt. For split ``s`` the permutation
-    ``default_rng(s).permutation(n)`` puts the last ``max(1, ⌊0.1·n⌋)`` prompts in the test set;
-    ``K = XᵀX / rows`` for train and test rows (unit-normalised if the switch is on); the train
-    kernel's eigenvalues ``w`` (clipped at 1e-12) become ``(1 − s)·w + s·mean(w)`` and the split
-    score is ``tr(K_train⁻¹ K_test)``; the result is the mean over splits. With the defaults it
-    equals :func:`grace.scores.grace_release` (tested); this eigen-decomposition form exists to
-    vary the switches.
-    """
-    H = np.asarray(H, dtype=np.float64)
-    if H.ndim != 2 or int(m) != m or m < 1 or len(H) % int(m):
-        raise ValueError(f"H of shape {H.shape} cannot be grouped into prompts of m={m} rows; pass "
-                         "(n·m, d) rows with each prompt's m rows consecutive")
-    m = int(m)
-    n = len(H) // m
-    n_test = max(1, int(n * test_fraction))
-    if n - n_test < 1:
-        raise ValueError(f"n={n} prompts leave no training prompt with test_fraction={test_fraction}; "
-                         "score at least 2 prompts")
-    grouped = H.reshape(n, m, -1)  # (n, m, d)
-    out = []
-    for s in range(int(n_splits)):
-        perm = np.random.default_rng(s).permutation(n)
-        tr = grouped[perm[: n - n_test]].reshape(-1, H.shape[1])  # (r', d)
-        te = grouped[perm[n - n_test :]].reshape(-1, H.shape[1])  # (r, d)
-        tr = _unit(tr) if normalize_train else tr
-        te = _unit(te) if normalize_test else te
-        w, V = np.linalg.eigh(tr.T @ tr / len(tr))  # (d,), (d, d)
-        w = np.clip(w, 1e-12, None)
-        w = np.clip((1 - smooth) * w + smooth * w.mean(), 1e-12, None)
-        P = te @ V  # (r, d) test rows in the train eigenbasis
-        out.append(float(((P**2).sum(axis=0) / w).sum() / len(te)))
-    return float(np.mean(out))
 
 
 def release_slice_prompts(prompt_keys: Sequence[Any], n_keep: int, seed: int = 42) -> list[Any]:
@@ -551,7 +490,7 @@ def variant_scores(features_by_config: Mapping[str, Features], *, n_folds: int =
     """
     shape = study_shape(features_by_config)
     k = shape["m"] if slice_prompts is None else int(slice_prompts)
-    rel = {"n_splits": n_splits, "test_fraction": test_fraction, "smooth": smooth}
+    rel = {"n_splits": n_splits, "test_fraction": test_fraction, "smooth": smooth, "method": "eigh"}
     rows = {}
     for cfg, f in features_by_config.items():
         H_log, H_raw = rescale_length(f, "log"), rescale_length(f, "none")
@@ -564,12 +503,12 @@ def variant_scores(features_by_config: Mapping[str, Features], *, n_folds: int =
         rows[cfg] = {
             "eq4": S.grace(H_log, ids, n_folds=n_folds, nu=nu, seed=seed, center="fold"),
             "eq5_global": S.grace(H_log, ids, n_folds=n_folds, nu=nu, seed=seed, center="global"),
-            "release": release_grace(Hg, m, **rel),
-            "release_test_normalised": release_grace(Hg, m, normalize_test=True, **rel),
-            "release_train_raw": release_grace(Hg, m, normalize_train=False, **rel),
-            "release_no_log": release_grace(Hg_raw, m, **rel),
-            "release_slice": release_grace(Hs, m, **rel),
-            "release_as_shipped": release_grace(Hs_raw, m, **rel),
+            "release": S.grace_release(Hg, m, **rel),
+            "release_test_normalised": S.grace_release(Hg, m, normalize_test=True, **rel),
+            "release_train_raw": S.grace_release(Hg, m, normalize_train=False, **rel),
+            "release_no_log": S.grace_release(Hg_raw, m, **rel),
+            "release_slice": S.grace_release(Hs, m, **rel),
+            "release_as_shipped": S.grace_release(Hs_raw, m, **rel),
         }
     return pd.DataFrame.from_dict(rows, orient="index")[list(VARIANTS)]
 
@@ -597,7 +536,7 @@ def variant_summary(variants: pd.DataFrame, results: pd.DataFrame, target: str =
     ref_top = _top(variants[reference])
     rows = {}
     for v in variants.columns:
-        agree = _spearman(variants[reference], variants[v])
+        agree = A.series_spearman(variants[reference], variants[v])
         top = _top(variants[v])
         rows[v] = {f"spearman_vs_{reference}": agree, "rho_oriented": oriented_spearman(variants[v], y, "grace"),
                    "top_config": top, "top_changed": top != ref_top,
@@ -605,18 +544,12 @@ def variant_summary(variants: pd.DataFrame, results: pd.DataFrame, target: str =
     return pd.DataFrame.from_dict(rows, orient="index")
 
 
-def _spearman(a: pd.Series, b: pd.Series) -> float:
-    """Spearman ρ over the shared finite entries of two series; NaN if < 3 or constant."""
-    x = pd.concat([a.rename("a"), b.rename("b")], axis=1, join="inner").astype(float).dropna()
-    if len(x) < 3 or x["a"].nunique() < 2 or x["b"].nunique() < 2:
-        return math.nan
-    return float(stats.spearmanr(x["a"], x["b"]).statistic)
 
 
 def ranking_agreement(score_table: pd.DataFrame) -> pd.DataFrame:
     """Pairwise Spearman ρ (§3.1's statistic) between the columns of a config × variant table (NaN if constant)."""
     cols = list(score_table.columns)
-    return pd.DataFrame([[_spearman(score_table[a], score_table[b]) for b in cols] for a in cols],
+    return pd.DataFrame([[A.series_spearman(score_table[a], score_table[b]) for b in cols] for a in cols],
                         index=cols, columns=cols)
 
 
@@ -762,6 +695,7 @@ def block_scores(features_by_config: Mapping[str, Features], block_d: int, *, sc
                              "features at a multiple of the block size")
         H = np.asarray(f.H, dtype=np.float64)
         ids = np.asarray(f.prompt_ids)
-        out[cfg] = {f"Π block {k}": _score(H[:, k * block_d : (k + 1) * block_d], ids, score, n_folds, nu, seed)
+        out[cfg] = {f"Π block {k}": S.SCORES[score](S.ScoreInputs(H[:, k * block_d : (k + 1) * block_d], ids, n_folds=n_folds,
+                                                             nu=nu, seed=seed))
                     for k in range(d // block_d)}
     return pd.DataFrame.from_dict(out, orient="index")

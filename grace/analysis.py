@@ -142,6 +142,13 @@ def spearman(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
     return float(res.statistic), float(res.pvalue)
 
 
+def series_spearman(a: pd.Series, b: pd.Series) -> float:
+    """:func:`spearman` ρ over the index entries two series share where both are finite (§3.1)."""
+    x = pd.concat([a.rename("a"), b.rename("b")], axis=1, join="inner").astype(float)
+    x = x[np.isfinite(x).all(axis=1)]
+    return spearman(x["a"].to_numpy(), x["b"].to_numpy())[0]
+
+
 def rowwise_spearman(xb: np.ndarray, yb: np.ndarray) -> np.ndarray:
     """Spearman rho of each row pair: xb, yb (B, n) -> (B,); NaN where a row is constant."""
     rx = stats.rankdata(xb, axis=1)  # (B, n) average ranks, as spearmanr does

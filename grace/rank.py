@@ -145,12 +145,6 @@ def _features_path(p: str | os.PathLike) -> Path:
     return path
 
 
-def score_features(feats, n_folds: int = 10, nu: float = 1e-3, seed: int = 0) -> dict[str, float]:
-    """Every score of one :class:`~grace.features.Features` (eqs. 1–6, App. C.1)."""
-    from grace.scores import all_scores
-
-    return all_scores(feats.H, feats.prompt_ids, loss=feats.loss, mean_prob=feats.mean_prob, correct=feats.correct,
-                      grad_norms=feats.grad_norm, n_folds=n_folds, nu=nu, seed=seed)
 
 
 def score_dirs(dirs: Sequence[str | os.PathLike], n_folds: int = 10, nu: float = 1e-3, seed: int = 0):
@@ -158,6 +152,7 @@ def score_dirs(dirs: Sequence[str | os.PathLike], n_folds: int = 10, nu: float =
     import pandas as pd
 
     from grace.features import Features
+    from grace.scores import score_features
 
     rows = {}
     for d in dirs:

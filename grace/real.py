@@ -111,7 +111,8 @@ def scores_by_teacher(model, tokenizer, teachers: Mapping[str, Sequence[dict[str
     import numpy as np
     import pandas as pd
 
-    from grace.rank import features_for_records, score_features
+    from grace.rank import features_for_records
+    from grace.scores import score_features
 
     rows, feats = {}, {}
     for name, recs in teachers.items():

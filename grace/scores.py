@@ -34,79 +34,14 @@ the added ridge is s/d, i.e. ν/d with ν = s.
 
 from __future__ import annotations
 
+import functools
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import scipy.linalg
 import scipy.sparse
-
-# ---------------------------------------------------------------------------------------------
-# orientation and labels (fixed a priori from the paper, never tuned on results)
-# ---------------------------------------------------------------------------------------------
-
-SCORE_ORIENTATION: dict[str, int] = {
-    "grace": -1,  # §2.2: a smaller GRACE score indicates a better teacher
-    "grace_global": -1,
-    "grace_release": -1,
-    "g_var": -1,  # §2.1: smaller G-Var is better
-    "g_vendi": +1,  # §2.1: larger G-Vendi is better
-    "log_determinant": +1,  # C.1 item 4: more spread (diversity) is better
-    "badge": +1,  # C.1 item 5: diversity × magnitude
-    "inner_product": -1,  # C.1 items 6–7: lower same-prompt similarity = more diversity
-    "inner_product_norm": -1,
-    "student_loss": -1,  # C.1 item 1
-    "avg_prob": +1,  # C.1 items 8–12: more probable under the student is better
-    "best_avg_prob": +1,
-    "correct_avg_prob": +1,
-    "incorrect_avg_prob": +1,
-    "diff_avg_prob": +1,
-    "teacher_avg_at_k": +1,  # the teacher's own accuracy (computed in evaluation, not here)
-    "teacher_accuracy": +1,  # accuracy of the distillation generations themselves (study runner)
-}
-"""+1 where a higher score should mean a better teacher, −1 where lower should."""
-
-SCORE_LABELS: dict[str, str] = {
-    "grace": "GRACE",
-    "grace_global": "GRACE (global mean, eq. 5)",
-    "grace_release": "GRACE (release code)",
-    "g_var": "G-Var",
-    "g_vendi": "G-Vendi",
-    "log_determinant": "Log-determinant",
-    "badge": "BADGE (det × norm)",
-    "inner_product": "Grad. inner product",
-    "inner_product_norm": "Grad. inner product (w/ norm)",
-    "student_loss": "Student loss",
-    "avg_prob": "Avg. prob.",
-    "best_avg_prob": "Best avg. prob.",
-    "correct_avg_prob": "Correct avg. prob.",
-    "incorrect_avg_prob": "Incorrect avg. prob.",
-    "diff_avg_prob": "Diff. avg. prob.",
-    "teacher_avg_at_k": "Teacher avg@k",
-    "teacher_accuracy": "Teacher accuracy (its generations)",
-}
-"""Pretty names for plots and tables."""
-
-ALL_SCORE_KEYS: tuple[str, ...] = (
-    "grace",
-    "grace_global",
-    "grace_release",
-    "g_vendi",
-    "g_var",
-    "log_determinant",
-    "badge",
-    "inner_product",
-    "inner_product_norm",
-    "student_loss",
-    "avg_prob",
-    "best_avg_prob",
-    "correct_avg_prob",
-    "incorrect_avg_prob",
-    "diff_avg_prob",
-)
-"""The keys :func:`all_scores` always returns (NaN where a score cannot be computed)."""
-
 
 # ---------------------------------------------------------------------------------------------
 # input validation
@@ -569,6 +504,72 @@ def grace_spectral_split(
 
 
 # ---------------------------------------------------------------------------------------------
+# literal readings of §2.2's printed equations (chapter 4 shows how far they are from eq. 4)
+# ---------------------------------------------------------------------------------------------
+
+
+def smoothed_gram(G: np.ndarray, nu: float = 1e-3) -> np.ndarray:
+    """``Σ̃(D) + (ν/D) I`` of eq. 1 / eq. 4: the normalized Gram matrix with smoothing.
+
+    Args:
+        G: (rows, D) gradients; rows are normalized to unit length (a zero row raises).
+        nu: smoothing ν > 0.
+
+    Returns:
+        (D, D) symmetric positive-definite matrix.
+    """
+    if nu <= 0:
+        raise ValueError(f"nu={nu}: the smoothing must be > 0")
+    norms = np.linalg.norm(G, axis=1, keepdims=True)  # (rows, 1)
+    if np.any(norms == 0):
+        raise ValueError("a gradient row is all zeros: it cannot be normalized; drop it first")
+    Gt = G / norms  # (rows, D)
+    D = G.shape[1]
+    return Gt.T @ Gt / G.shape[0] + (nu / D) * np.eye(D)
+
+
+def grace_eq5_own_fold(
+    H: np.ndarray, prompt_ids: np.ndarray, n_folds: int = 10, nu: float = 1e-3, seed: int = 0, folds=None
+) -> float:
+    """Eq. 5 read literally: ``(1/N) Σ_i Σ_{h∈D_i} ‖M(D_i)^{-1/2}(h − μ(D))‖²``.
+
+    Eq. 5 prints ``M(D_i)`` (the held-out fold's own Gram) where eq. 4 has ``M(D_{-i})``. This
+    literal reading is computed only to show how far it is from eq. 4: with ``|D_i| < d`` the
+    fold's Gram is rank-deficient and only the ``ν/d`` ridge keeps it invertible. Folds as in
+    :func:`prompt_folds`.
+    """
+    H = np.asarray(H, dtype=float)
+    mu = H.mean(0)
+    total = 0.0
+    for rows in _resolve_folds(prompt_ids, len(H), n_folds, seed, folds):
+        A = smoothed_gram(H[rows], nu)  # (d, d) M(D_i)
+        R = H[rows] - mu  # (r, d)
+        total += float(np.einsum("rd,rd->", R, np.linalg.solve(A, R.T).T))
+    return total / len(H)
+
+
+def grace_eq6_printed(
+    H: np.ndarray, prompt_ids: np.ndarray, n_folds: int = 10, nu: float = 1e-3, seed: int = 0, folds=None
+) -> float:
+    """Eq. 6 read literally, averaged over the ``C`` partitions ``(D_1, D_2) = (D_i, D_{-i})``.
+
+    ``Σ_j (λ_j + ν/d)^{-1} (1/|D_1|) Σ_{h∈D_1} (hᵀu_j)²`` with ``{λ_j, u_j}`` the eigenpairs of
+    ``Σ̃(D_2)``: raw, *uncentred* ``h`` and a per-fold average. It is what the released code
+    computes on random 90/10 splits (up to its ``(1−s)`` factor on ``Σ̃``).
+    """
+    H = np.asarray(H, dtype=float)
+    d = H.shape[1]
+    per_fold = []
+    for rows in _resolve_folds(prompt_ids, len(H), n_folds, seed, folds):
+        keep = np.ones(len(H), dtype=bool)
+        keep[rows] = False
+        lam, U = np.linalg.eigh(smoothed_gram(H[keep], nu) - (nu / d) * np.eye(d))  # Σ̃(D_2)
+        proj2 = ((H[rows] @ U) ** 2).mean(0)  # (d,) (1/|D_1|) Σ (hᵀu_j)²
+        per_fold.append(float((proj2 / (lam + nu / d)).sum()))
+    return float(np.mean(per_fold))
+
+
+# ---------------------------------------------------------------------------------------------
 # GRACE as in the authors' released code
 # ---------------------------------------------------------------------------------------------
 
@@ -618,6 +619,10 @@ def grace_release(
     n_splits: int = 10,
     test_fraction: float = 0.1,
     smooth: float = 1e-3,
+    *,
+    normalize_train: bool = True,
+    normalize_test: bool = False,
+    method: str = "cholesky",
 ) -> float:
     """GRACE as computed by the authors' released code (GRACE/GRACE_computation.py), re-implemented.
 
@@ -639,6 +644,11 @@ def grace_release(
         n_splits: number of random train/test splits.
         test_fraction: fraction of prompts held out per split.
         smooth: eigenvalue smoothing coefficient s in (0, 1].
+        normalize_train, normalize_test: the release's two switches (chapter 8): unit-normalise the
+            train rows (on in the release) and the test rows (off). Any non-default switch uses
+            ``method="eigh"``.
+        method: ``"cholesky"`` (fast, above) or ``"eigh"``: the release's own eigendecomposition
+            with its 1e-12 clips, re-derived; equal to the Cholesky form to ~1e-8 (tested).
 
     Returns:
         The mean split score (lower is better).
@@ -654,7 +664,46 @@ def grace_release(
             f"needs exactly m consecutive rows per prompt."
         )
     _check_release_args(n_splits, test_fraction, smooth)
+    if method not in ("cholesky", "eigh"):
+        raise ValueError(f"method={method!r}: use 'cholesky' (fast) or 'eigh' (the release's own algorithm)")
+    if method == "eigh" or not normalize_train or normalize_test:
+        return _grace_release_eigh(H, m, int(n_splits), float(test_fraction), float(smooth),
+                                   normalize_train, normalize_test)
     return _grace_release(_Prepared.build(H), m, int(n_splits), float(test_fraction), float(smooth))
+
+
+def _unit_rows_clipped(X: np.ndarray, eps: float = 1e-12) -> np.ndarray:
+    return X / np.clip(np.linalg.norm(X, axis=1, keepdims=True), eps, None)
+
+
+def _grace_release_eigh(H: np.ndarray, m: int, n_splits: int, test_fraction: float, smooth: float,
+                        normalize_train: bool, normalize_test: bool) -> float:
+    """The released ``GRACE_computation.py`` score with its two normalisation switches, re-derived.
+
+    For split ``s`` the permutation ``default_rng(s).permutation(n)`` puts the last
+    ``max(1, ⌊0.1·n⌋)`` prompts in the test set; ``K = XᵀX / rows`` for train and test rows
+    (unit-normalised if the switch is on); the train kernel's eigenvalues ``w`` (clipped at 1e-12)
+    become ``(1 − s)·w + s·mean(w)`` and the split score is ``tr(K_train⁻¹ K_test)``.
+    """
+    n = len(H) // m
+    n_test = max(1, int(n * test_fraction))
+    if n - n_test < 1:
+        raise ValueError(f"n={n} prompts leave no training prompt with test_fraction={test_fraction}; "
+                         "score at least 2 prompts")
+    grouped = H.reshape(n, m, -1)  # (n, m, d)
+    out = []
+    for s in range(n_splits):
+        perm = np.random.default_rng(s).permutation(n)
+        tr = grouped[perm[: n - n_test]].reshape(-1, H.shape[1])  # (r', d)
+        te = grouped[perm[n - n_test :]].reshape(-1, H.shape[1])  # (r, d)
+        tr = _unit_rows_clipped(tr) if normalize_train else tr
+        te = _unit_rows_clipped(te) if normalize_test else te
+        w, V = np.linalg.eigh(tr.T @ tr / len(tr))  # (d,), (d, d)
+        w = np.clip(w, 1e-12, None)
+        w = np.clip((1 - smooth) * w + smooth * w.mean(), 1e-12, None)
+        P = te @ V  # (r, d) test rows in the train eigenbasis
+        out.append(float(((P**2).sum(axis=0) / w).sum() / len(te)))
+    return float(np.mean(out))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -864,9 +913,71 @@ def diff_avg_prob(mean_prob, prompt_ids, correct) -> float:
     return float((pc[both] - pi[both]).mean()) if both.any() else float("nan")
 
 
+
+
 # ---------------------------------------------------------------------------------------------
-# everything at once
+# the registry: every score with its label, orientation, inputs and computation
 # ---------------------------------------------------------------------------------------------
+
+
+class ScoreInputs:
+    """One teacher's inputs to every score, with the shared work (folds, Gram, GRACE pair) done once.
+
+    Each :class:`Score` reads what it needs from here; the first score that needs the prompt folds,
+    the row-normalised Gram of eq. 1 or the (eq. 4, eq. 5) pair computes it and the rest reuse it,
+    so :func:`all_scores` forms one Gram for all fifteen scores.
+
+    Args:
+        H: (N, d) processed gradients h = log|y|·Πg (§2.1).
+        prompt_ids: (N,) prompt of each row.
+        loss, mean_prob, correct, grad_norms: optional (N,) per-sample inputs of the App. C.1 baselines.
+        n_folds, nu, seed: GRACE's C, ν and fold seed (eq. 4).
+    """
+
+    def __init__(self, H, prompt_ids, *, loss=None, mean_prob=None, correct=None, grad_norms=None,
+                 n_folds: int = 10, nu: float = 1e-3, seed: int = 0):
+        self.H = _check_H(H)
+        self.nu = _check_nu(nu)
+        self.ids = _check_ids(prompt_ids, len(self.H))
+        if correct is not None and mean_prob is None:
+            raise ValueError("correct was given without mean_prob; pass mean_prob too (C.1 items 10–12).")
+        self.n_folds, self.seed = n_folds, seed
+        self.loss = None if loss is None else _check_per_sample(loss, "loss", len(self.H))
+        self.mean_prob = None if mean_prob is None else _check_per_sample(mean_prob, "mean_prob", len(self.H))
+        self.correct, self.grad_norms = correct, grad_norms
+
+    @classmethod
+    def from_features(cls, features, *, n_folds: int = 10, nu: float = 1e-3, seed: int = 0) -> ScoreInputs:
+        """From a :class:`grace.features.Features` (its ``H, prompt_ids, loss, mean_prob, correct, grad_norm``)."""
+        return cls(features.H, features.prompt_ids, loss=features.loss, mean_prob=features.mean_prob,
+                   correct=features.correct, grad_norms=features.grad_norm, n_folds=n_folds, nu=nu, seed=seed)
+
+    @functools.cached_property
+    def fold_idx(self) -> list[np.ndarray]:
+        return _resolve_folds(self.ids, len(self.H), self.n_folds, self.seed, None)
+
+    @functools.cached_property
+    def prepared(self) -> _Prepared:
+        return _Prepared.build(self.H, fold_idx=self.fold_idx)
+
+    @functools.cached_property
+    def grace_pair(self) -> tuple[float, float]:
+        """(eq. 4, eq. 5 with global centring), computed together."""
+        return _grace_both(self.prepared, self.fold_idx, self.nu)
+
+    @functools.cached_property
+    def logdet(self) -> float:
+        return self.prepared.logdet(self.nu)
+
+
+def _release_from_inputs(x: ScoreInputs) -> float:
+    order, m = _release_order(x.ids)  # None: unequal generations per prompt -> NaN
+    if order is None:
+        return math.nan
+    P = x.prepared
+    Kr = None if P.Kn is None else P.Kn[np.ix_(order, order)]
+    Pr = _Prepared(x.H[order], P.Hn[order], P.T, Kr)  # T is invariant to row order
+    return _grace_release(Pr, m, 10, 0.1, 1e-3)
 
 
 def _release_order(ids: np.ndarray) -> tuple[np.ndarray | None, int]:
@@ -880,6 +991,84 @@ def _release_order(ids: np.ndarray) -> tuple[np.ndarray | None, int]:
     return np.argsort(ids, kind="stable"), int(counts[0])
 
 
+def _with(field: str, fn: Callable[[ScoreInputs], float]) -> Callable[[ScoreInputs], float]:
+    """``fn`` where the optional input ``field`` was given, else NaN."""
+    return lambda x: math.nan if getattr(x, field) is None else fn(x)
+
+
+@dataclass(frozen=True)
+class Score:
+    """One teacher score.
+
+    Attributes:
+        key: column name in results tables (``"grace"``).
+        label: name in figures and tables.
+        orientation: +1 where a higher score should mean a better teacher, −1 where lower should;
+            fixed a priori from the paper, never tuned on results.
+        ref: the paper's equation or section.
+        needs: the :class:`grace.features.Features` fields it reads (``()`` for scores computed
+            elsewhere: the teacher's own accuracy).
+        compute: ``ScoreInputs -> float``; ``None`` for scores computed outside this module.
+    """
+
+    key: str
+    label: str
+    orientation: int
+    ref: str
+    needs: tuple[str, ...] = ("H", "prompt_ids")
+    compute: Callable[[ScoreInputs], float] | None = None
+
+    def __call__(self, inputs: ScoreInputs) -> float:
+        if self.compute is None:
+            raise ValueError(f"score {self.key!r} is not computed from gradient features ({self.ref})")
+        return float(self.compute(inputs))
+
+
+_P = ("prompt_ids", "mean_prob")
+SCORES: dict[str, Score] = {s.key: s for s in (
+    Score("grace", "GRACE", -1, "§2.2 eq. 4", compute=lambda x: x.grace_pair[0]),
+    Score("grace_global", "GRACE (global mean, eq. 5)", -1, "§2.2 eq. 5", compute=lambda x: x.grace_pair[1]),
+    Score("grace_release", "GRACE (release code)", -1, "the release's GRACE_computation.py",
+          compute=_release_from_inputs),
+    Score("g_vendi", "G-Vendi", +1, "§2.1 eq. 2", compute=lambda x: _entropy(x.prepared.gram_eigvals())),
+    Score("g_var", "G-Var", -1, "§2.1 eq. 3", needs=("H",), compute=lambda x: _g_var(x.H)),
+    Score("log_determinant", "Log-determinant", +1, "App. C.1 item 4", compute=lambda x: x.logdet),
+    Score("badge", "BADGE (det × norm)", +1, "App. C.1 item 5", needs=("H", "prompt_ids", "grad_norm"),
+          compute=lambda x: _badge(x.logdet, x.H, x.grad_norms)),
+    Score("inner_product", "Grad. inner product", -1, "App. C.1 item 6",
+          compute=lambda x: _inner_product(x.prepared.Hn, x.ids)),
+    Score("inner_product_norm", "Grad. inner product (w/ norm)", -1, "App. C.1 item 7",
+          compute=lambda x: _inner_product(x.H, x.ids)),
+    Score("student_loss", "Student loss", -1, "App. C.1 item 1", needs=("loss",),
+          compute=_with("loss", lambda x: student_loss(x.loss))),
+    Score("avg_prob", "Avg. prob.", +1, "App. C.1 item 8", needs=("mean_prob",),
+          compute=_with("mean_prob", lambda x: avg_prob(x.mean_prob))),
+    Score("best_avg_prob", "Best avg. prob.", +1, "App. C.1 item 9", needs=_P,
+          compute=_with("mean_prob", lambda x: best_avg_prob(x.mean_prob, x.ids))),
+    Score("correct_avg_prob", "Correct avg. prob.", +1, "App. C.1 item 10", needs=(*_P, "correct"),
+          compute=_with("correct", lambda x: correct_avg_prob(x.mean_prob, x.ids, x.correct))),
+    Score("incorrect_avg_prob", "Incorrect avg. prob.", +1, "App. C.1 item 11", needs=(*_P, "correct"),
+          compute=_with("correct", lambda x: incorrect_avg_prob(x.mean_prob, x.ids, x.correct))),
+    Score("diff_avg_prob", "Diff. avg. prob.", +1, "App. C.1 item 12", needs=(*_P, "correct"),
+          compute=_with("correct", lambda x: diff_avg_prob(x.mean_prob, x.ids, x.correct))),
+    Score("teacher_avg_at_k", "Teacher avg@k", +1, "§3.1: the teacher's own accuracy (grace.evaluation)",
+          needs=()),
+    Score("teacher_accuracy", "Teacher accuracy (its generations)", +1,
+          "accuracy of the distillation generations themselves (grace.study)", needs=()),
+)}
+"""Every score the book reports, in the column order of the results table."""
+
+SCORE_ORIENTATION: dict[str, int] = {k: s.orientation for k, s in SCORES.items()}
+"""+1 where a higher score should mean a better teacher, −1 where lower should (from :data:`SCORES`)."""
+SCORE_LABELS: dict[str, str] = {k: s.label for k, s in SCORES.items()}
+"""Pretty names for plots and tables (from :data:`SCORES`)."""
+ALL_SCORE_KEYS: tuple[str, ...] = tuple(k for k, s in SCORES.items() if s.compute is not None)
+"""The keys :func:`all_scores` always returns (NaN where a score cannot be computed)."""
+FEATURE_SCORES: tuple[str, ...] = tuple(k for k, s in SCORES.items() if s.compute is not None
+                                        and set(s.needs) <= {"H", "prompt_ids"})
+"""Scores computable from the feature matrix and prompt ids alone (rescored by :mod:`grace.ablations`)."""
+
+
 def all_scores(
     H,
     prompt_ids,
@@ -891,10 +1080,11 @@ def all_scores(
     n_folds: int = 10,
     nu: float = 1e-3,
     seed: int = 0,
+    keys: Sequence[str] = ALL_SCORE_KEYS,
 ) -> dict[str, float]:
     """Every score of §2 and appendix C.1 for one teacher, sharing one Gram across them.
 
-    Always returns the keys in :data:`ALL_SCORE_KEYS`; a score whose inputs were not given is NaN
+    Iterates :data:`SCORES` (or ``keys`` of it). A score whose inputs were not given is NaN
     (``student_loss`` needs ``loss``; the ``*_avg_prob`` scores need ``mean_prob``, and the
     correct/incorrect/diff ones also ``correct``). ``grace_release`` reorders rows by prompt (stable)
     to get the release's consecutive grouping and is NaN when prompts have unequal numbers of
@@ -909,43 +1099,26 @@ def all_scores(
         correct: optional (N,) bool correctness (needs ``mean_prob``).
         grad_norms: optional (N,) gradient norms for BADGE (default: row norms of H).
         n_folds, nu, seed: as in :func:`grace`.
+        keys: which scores (default: every score computed from features).
 
     Returns:
-        dict score name -> float.
+        dict score name -> float, in the order of ``keys``.
     """
-    H = _check_H(H)
-    nu = _check_nu(nu)
-    ids = _check_ids(prompt_ids, len(H))
-    fold_idx = _resolve_folds(ids, len(H), n_folds, seed, None)
-    if correct is not None and mean_prob is None:
-        raise ValueError(
-            "correct was given without mean_prob; pass mean_prob too (C.1 items 10–12)."
-        )
-    nan = float("nan")
-    out = dict.fromkeys(ALL_SCORE_KEYS, nan)
+    x = ScoreInputs(H, prompt_ids, loss=loss, mean_prob=mean_prob, correct=correct, grad_norms=grad_norms,
+                    n_folds=n_folds, nu=nu, seed=seed)
+    return score_inputs(x, keys)
 
-    P = _Prepared.build(H, fold_idx=fold_idx)
-    out["grace"], out["grace_global"] = _grace_both(P, fold_idx, nu)
-    order, m = _release_order(ids)  # None: unequal generations per prompt -> NaN
-    if order is not None:
-        Kr = None if P.Kn is None else P.Kn[np.ix_(order, order)]
-        Pr = _Prepared(H[order], P.Hn[order], P.T, Kr)  # T is invariant to row order
-        out["grace_release"] = _grace_release(Pr, m, 10, 0.1, 1e-3)
-    out["g_vendi"] = _entropy(P.gram_eigvals())
-    out["g_var"] = _g_var(H)
-    out["log_determinant"] = P.logdet(nu)
-    out["badge"] = _badge(out["log_determinant"], H, grad_norms)
-    out["inner_product"] = _inner_product(P.Hn, ids)
-    out["inner_product_norm"] = _inner_product(H, ids)
 
-    if loss is not None:
-        out["student_loss"] = student_loss(_check_per_sample(loss, "loss", len(H)))
-    if mean_prob is not None:
-        p = _check_per_sample(mean_prob, "mean_prob", len(H))
-        out["avg_prob"] = avg_prob(p)
-        out["best_avg_prob"] = best_avg_prob(p, ids)
-        if correct is not None:
-            out["correct_avg_prob"] = correct_avg_prob(p, ids, correct)
-            out["incorrect_avg_prob"] = incorrect_avg_prob(p, ids, correct)
-            out["diff_avg_prob"] = diff_avg_prob(p, ids, correct)
-    return out
+def score_inputs(inputs: ScoreInputs, keys: Sequence[str] = ALL_SCORE_KEYS) -> dict[str, float]:
+    """``{key: SCORES[key](inputs)}`` for ``keys``, with a clear error for an unknown key."""
+    unknown = [k for k in keys if k not in SCORES or SCORES[k].compute is None]
+    if unknown:
+        raise ValueError(f"unknown or non-feature score(s) {unknown}; choose from {list(ALL_SCORE_KEYS)}")
+    return {k: SCORES[k](inputs) for k in keys}
+
+
+def score_features(features, *, n_folds: int = 10, nu: float = 1e-3, seed: int = 0,
+                   keys: Sequence[str] = ALL_SCORE_KEYS) -> dict[str, float]:
+    """Every score of one :class:`grace.features.Features` (eqs. 1–6, App. C.1), as the study and
+    ``grace rank`` compute them."""
+    return score_inputs(ScoreInputs.from_features(features, n_folds=n_folds, nu=nu, seed=seed), keys)

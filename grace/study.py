@@ -508,7 +508,7 @@ def run_study(profile: dict[str, Any], out: str | os.PathLike, progress: bool = 
     import torch
 
     from grace.features import Features
-    from grace.scores import all_scores
+    from grace.scores import score_features
 
     profile = copy.deepcopy(profile)
     validate_profile(profile)
@@ -550,9 +550,7 @@ def run_study(profile: dict[str, Any], out: str | os.PathLike, progress: bool = 
                                    progress, filtered=True)
                 filt = {"student_avg_at_k_filtered": fs["avg_at_k"], "student_greedy_filtered": fs["greedy"]}
             feats = Features.load(fpath)
-            scores = all_scores(feats.H, feats.prompt_ids, loss=feats.loss, mean_prob=feats.mean_prob,
-                                correct=feats.correct, grad_norms=feats.grad_norm, n_folds=int(sc["n_folds"]),
-                                nu=float(sc["nu"]), seed=seed_for(seed, "folds"))
+            scores = score_features(feats, n_folds=int(sc["n_folds"]), nu=float(sc["nu"]), seed=seed_for(seed, "folds"))
             rows.append({
                 "config": config, "teacher": name, "family": t["family"], "style": t["style"],
                 "size_label": t["size_label"], "size_params": int(t["size_params"]), "temperature": temperature,

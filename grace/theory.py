@@ -47,6 +47,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from grace.scores import smoothed_gram
+
 PRECONDITIONERS = ("identity", "grace")
 
 
@@ -116,24 +118,6 @@ def _validate(G: np.ndarray, prompt_ids: np.ndarray) -> tuple[np.ndarray, np.nda
     return G, prompts, inverse
 
 
-def smoothed_gram(G: np.ndarray, nu: float = 1e-3) -> np.ndarray:
-    """``Σ̃(D) + (ν/D) I`` of eq. 1 / eq. 4: the normalized Gram matrix with smoothing.
-
-    Args:
-        G: (rows, D) gradients; rows are normalized to unit length (a zero row raises).
-        nu: smoothing ν > 0.
-
-    Returns:
-        (D, D) symmetric positive-definite matrix.
-    """
-    if nu <= 0:
-        raise ValueError(f"nu={nu}: the smoothing must be > 0")
-    norms = np.linalg.norm(G, axis=1, keepdims=True)  # (rows, 1)
-    if np.any(norms == 0):
-        raise ValueError("a gradient row is all zeros: it cannot be normalized; drop it first")
-    Gt = G / norms  # (rows, D)
-    D = G.shape[1]
-    return Gt.T @ Gt / G.shape[0] + (nu / D) * np.eye(D)
 
 
 def _inv_sqrt(A: np.ndarray) -> np.ndarray:
@@ -519,56 +503,9 @@ def sensitivity_sweep(
     return rows
 
 
-# ----------------------------------------------------------------------------- literal readings of §2.2
 
 
-def _fold_rows(prompt_ids: np.ndarray, folds: np.ndarray | None, n_folds: int, seed: int) -> list[np.ndarray]:
-    if folds is None:
-        from grace.scores import prompt_folds
-
-        folds = prompt_folds(prompt_ids, n_folds, seed)
-    folds = np.asarray(folds)
-    if folds.shape != np.asarray(prompt_ids).shape:
-        raise ValueError(f"folds has shape {folds.shape}: expected one fold label per row, {np.shape(prompt_ids)}")
-    return [np.flatnonzero(folds == f) for f in np.unique(folds)]
 
 
-def grace_eq5_own_fold(
-    H: np.ndarray, prompt_ids: np.ndarray, n_folds: int = 10, nu: float = 1e-3, seed: int = 0, folds=None
-) -> float:
-    """Eq. 5 read literally: ``(1/N) Σ_i Σ_{h∈D_i} ‖M(D_i)^{-1/2}(h − μ(D))‖²``.
-
-    Eq. 5 prints ``M(D_i)`` (the held-out fold's own Gram) where eq. 4 has ``M(D_{-i})``. This
-    literal reading is computed only to show how far it is from eq. 4: with ``|D_i| < d`` the
-    fold's Gram is rank-deficient and only the ``ν/d`` ridge keeps it invertible. Folds as in
-    :func:`grace.scores.prompt_folds`.
-    """
-    H = np.asarray(H, dtype=float)
-    mu = H.mean(0)
-    total = 0.0
-    for rows in _fold_rows(prompt_ids, folds, n_folds, seed):
-        A = smoothed_gram(H[rows], nu)  # (d, d) M(D_i)
-        R = H[rows] - mu  # (r, d)
-        total += float(np.einsum("rd,rd->", R, np.linalg.solve(A, R.T).T))
-    return total / len(H)
 
 
-def grace_eq6_printed(
-    H: np.ndarray, prompt_ids: np.ndarray, n_folds: int = 10, nu: float = 1e-3, seed: int = 0, folds=None
-) -> float:
-    """Eq. 6 read literally, averaged over the ``C`` partitions ``(D_1, D_2) = (D_i, D_{-i})``.
-
-    ``Σ_j (λ_j + ν/d)^{-1} (1/|D_1|) Σ_{h∈D_1} (hᵀu_j)²`` with ``{λ_j, u_j}`` the eigenpairs of
-    ``Σ̃(D_2)``: raw, *uncentred* ``h`` and a per-fold average. It is what the released code
-    computes on random 90/10 splits (up to its ``(1−s)`` factor on ``Σ̃``).
-    """
-    H = np.asarray(H, dtype=float)
-    d = H.shape[1]
-    per_fold = []
-    for rows in _fold_rows(prompt_ids, folds, n_folds, seed):
-        keep = np.ones(len(H), dtype=bool)
-        keep[rows] = False
-        lam, U = np.linalg.eigh(smoothed_gram(H[keep], nu) - (nu / d) * np.eye(d))  # Σ̃(D_2)
-        proj2 = ((H[rows] @ U) ** 2).mean(0)  # (d,) (1/|D_1|) Σ (hᵀu_j)²
-        per_fold.append(float((proj2 / (lam + nu / d)).sum()))
-    return float(np.mean(per_fold))

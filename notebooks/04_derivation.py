@@ -176,8 +176,8 @@ kw = dict(nu=nu, folds=folds)
 variants = {
     "eq. 4 (fold centring)": scores.grace(H, pid, center="fold", **kw),
     "eq. 5 (global centring, M(D_-i))": scores.grace(H, pid, center="global", **kw),
-    "eq. 5 literal (M(D_i))": theory.grace_eq5_own_fold(H, pid, **kw),
-    "eq. 6 literal (uncentred, per-fold mean)": theory.grace_eq6_printed(H, pid, **kw),
+    "eq. 5 literal (M(D_i))": scores.grace_eq5_own_fold(H, pid, **kw),
+    "eq. 6 literal (uncentred, per-fold mean)": scores.grace_eq6_printed(H, pid, **kw),
     "released code": scores.grace_release(
         H, m, n_splits=10, test_fraction=0.1, smooth=nu
     ),
@@ -287,8 +287,8 @@ for t in range(n_teachers):
             **knobs,
             "eq. 4": scores.grace(Ht_, pid_, nu=nu, folds=f_),
             "eq. 5 (global)": scores.grace(Ht_, pid_, nu=nu, folds=f_, center="global"),
-            "eq. 5 literal": theory.grace_eq5_own_fold(Ht_, pid_, nu=nu, folds=f_),
-            "eq. 6 literal": theory.grace_eq6_printed(Ht_, pid_, nu=nu, folds=f_),
+            "eq. 5 literal": scores.grace_eq5_own_fold(Ht_, pid_, nu=nu, folds=f_),
+            "eq. 6 literal": scores.grace_eq6_printed(Ht_, pid_, nu=nu, folds=f_),
             "released code": scores.grace_release(Ht_, m, smooth=nu),
             "G-Var": scores.g_var(Ht_),
             "G-Vendi": scores.g_vendi(Ht_),

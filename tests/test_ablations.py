@@ -187,14 +187,16 @@ def test_oriented_spearman_nan_on_constant_and_sign():
 # ---------------------------------------------------------------------------------------------
 
 
-def test_release_grace_matches_scores_grace_release_and_switches_matter():
+def test_release_eigh_form_matches_the_cholesky_form_and_switches_matter():
     f = fake_features(1)
     ref = S.grace_release(f.H, M)
-    assert A.release_grace(f.H, M) == pytest.approx(ref, rel=1e-8)
-    assert A.release_grace(f.H, M, normalize_test=True) != pytest.approx(ref, rel=1e-3)
-    assert A.release_grace(f.H, M, normalize_train=False) != pytest.approx(ref, rel=1e-3)
-    with pytest.raises(ValueError, match="m=5"):
-        A.release_grace(f.H, 5)
+    assert S.grace_release(f.H, M, method="eigh") == pytest.approx(ref, rel=1e-8)
+    assert S.grace_release(f.H, M, normalize_test=True) != pytest.approx(ref, rel=1e-3)
+    assert S.grace_release(f.H, M, normalize_train=False) != pytest.approx(ref, rel=1e-3)
+    with pytest.raises(ValueError, match="n_gen_per_prompt=5"):
+        S.grace_release(f.H, 5)
+    with pytest.raises(ValueError, match="method="):
+        S.grace_release(f.H, M, method="inv")
 
 
 def test_release_slice_prompts_is_a_seeded_shuffle():
@@ -221,7 +223,7 @@ def test_variant_scores_and_summary(study):
     keep = A.release_slice_prompts(f.prompt_keys, M)
     rows = np.concatenate([np.flatnonzero(f.prompt_ids == f.prompt_keys.index(k)) for k in keep])
     raw = f.H[rows] / np.log(f.lengths[rows])[:, None]
-    assert V.loc[CONFIGS[0], "release_as_shipped"] == pytest.approx(A.release_grace(raw, M), rel=1e-10)
+    assert V.loc[CONFIGS[0], "release_as_shipped"] == pytest.approx(S.grace_release(raw, M, method="eigh"), rel=1e-10)
     summ = A.variant_summary(V, results)
     assert summ.loc["eq4", "spearman_vs_eq4"] == pytest.approx(1.0)
     assert not summ.loc["eq4", "top_changed"]

@@ -351,3 +351,48 @@ def test_orientation_and_labels_cover_all_keys():
         "grace", "grace_global", "grace_release", "g_var", "inner_product",
         "inner_product_norm", "student_loss",
     }  # fmt: skip
+
+
+# ---------------------------------------------------------------------------------------------
+# the registry, and the literal readings of eqs. 5–6
+# ---------------------------------------------------------------------------------------------
+
+
+def test_registry_is_the_one_table():
+    assert list(S.ALL_SCORE_KEYS) == [k for k, s in S.SCORES.items() if s.compute is not None]
+    assert S.ALL_SCORE_KEYS[:5] == ("grace", "grace_global", "grace_release", "g_vendi", "g_var")  # results columns
+    assert all(S.SCORE_LABELS[k] == s.label and S.SCORE_ORIENTATION[k] == s.orientation for k, s in S.SCORES.items())
+    assert set(S.FEATURE_SCORES) == {"grace", "grace_global", "grace_release", "g_vendi", "g_var", "log_determinant",
+                                     "inner_product", "inner_product_norm"}
+    with pytest.raises(ValueError, match="not computed from gradient features"):
+        S.SCORES["teacher_avg_at_k"](S.ScoreInputs(*make_H(6, 2, 3)))
+    with pytest.raises(ValueError, match="unknown or non-feature"):
+        S.all_scores(*make_H(6, 2, 3), n_folds=2, keys=["grace", "gracee"])
+
+
+def test_score_inputs_share_one_gram_and_subsets_agree():
+    H, ids = make_H(12, 3, 5, seed=4)
+    x = S.ScoreInputs(H, ids, n_folds=3, seed=1)
+    full = S.score_inputs(x)
+    assert x.__dict__["prepared"] is x.prepared  # cached: built once for every score
+    some = S.all_scores(H, ids, n_folds=3, seed=1, keys=["g_var", "grace"])
+    assert list(some) == ["g_var", "grace"] and some["grace"] == full["grace"]
+
+
+def test_eq5_literal_and_eq6_printed_against_direct_loops():
+    H, ids = make_H(10, 3, 4, seed=7)
+    folds = S.prompt_folds(ids, 5, seed=0)
+    nu, d = 1e-3, H.shape[1]
+
+    def M(rows):  # Σ̃ + (ν/d) I of unit rows (eq. 1)
+        U = rows / np.linalg.norm(rows, axis=1, keepdims=True)
+        return U.T @ U / len(U) + nu / d * np.eye(d)
+
+    mu = H.mean(0)
+    eq5 = sum(((H[folds == f] - mu) @ np.linalg.inv(M(H[folds == f])) * (H[folds == f] - mu)).sum()
+              for f in range(5)) / len(H)
+    eq6 = np.mean([np.mean(((H[folds == f] @ np.linalg.inv(M(H[folds != f]))) * H[folds == f]).sum(1))
+                   for f in range(5)])
+    assert S.grace_eq5_own_fold(H, ids, folds=folds, nu=nu) == pytest.approx(eq5, rel=1e-9)
+    assert S.grace_eq6_printed(H, ids, folds=folds, nu=nu) == pytest.approx(eq6, rel=1e-9)
+    assert S.grace_eq5_own_fold(H, ids, folds=folds) != pytest.approx(S.grace(H, ids, folds=folds), rel=1e-3)

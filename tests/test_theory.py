@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import scipy.linalg
 
+from grace import scores as S
 from grace import theory as T
 
 
@@ -193,7 +194,7 @@ def test_errors_name_the_bad_value():
     with pytest.raises(ValueError, match="n=1"):
         T.synthetic_gradients(n=1)
     with pytest.raises(ValueError, match="nu=0"):
-        T.smoothed_gram(G, 0)
+        S.smoothed_gram(G, 0)
 
 
 def test_gaussian_bound_closed_form_and_tightness():
