@@ -32,7 +32,7 @@ from pathlib import Path
 
 import torch
 
-from grace.features import _grads_loop, _grads_vmap
+from grace.features import grads_loop, grads_vmap
 from grace.io import write_json
 from grace.projection import DEFAULT_CACHE_BYTES, RademacherProjector, SparseJLProjector
 
@@ -77,10 +77,10 @@ def bench_gradients(model, T: int, n: int, vmap_batch: int, repeats: int) -> dic
     labels = ids.clone()
     labels[:, : T // 3] = -100
     G = torch.empty(max(n, vmap_batch), D)
-    _grads_loop(model, params, ids[:1], labels[:1], [T], G[:1])  # warm-up
-    loop = timed(lambda: _grads_loop(model, params, ids[:n], labels[:n], [T] * n, G[:n]), repeats)
-    _grads_vmap(model, names, params, ids[:2], labels[:2], G[:2])
-    vm = timed(lambda: _grads_vmap(model, names, params, ids[:vmap_batch], labels[:vmap_batch], G[:vmap_batch]), repeats)
+    grads_loop(model, params, ids[:1], labels[:1], [T], G[:1])  # warm-up
+    loop = timed(lambda: grads_loop(model, params, ids[:n], labels[:n], [T] * n, G[:n]), repeats)
+    grads_vmap(model, names, params, ids[:2], labels[:2], G[:2])
+    vm = timed(lambda: grads_vmap(model, names, params, ids[:vmap_batch], labels[:vmap_batch], G[:vmap_batch]), repeats)
     return {"loop_ms": 1e3 * med(loop) / n, "vmap_ms": 1e3 * med(vm) / vmap_batch}
 
 

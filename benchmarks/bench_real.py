@@ -50,7 +50,7 @@ def _rss_mb(field: str = "VmRSS") -> float:
 
 
 def _examples(n: int) -> list[dict]:
-    from grace.tasks import default_data_dir, load_gsm8k
+    from grace.data import default_data_dir, load_gsm8k
 
     path = default_data_dir() / "gsm8k"
     if not (path / "train.jsonl").exists():
@@ -61,7 +61,8 @@ def _examples(n: int) -> list[dict]:
 
 def worker(method: str, n: int, d: int, batch: int, model_name: str) -> dict:
     """Run one method in this process; return its timing and memory."""
-    from grace.features import DEFAULT_TEMPLATE, _response_loss, compute_features, encode_example
+    from grace.encoding import DEFAULT_TEMPLATE, encode_example
+    from grace.features import compute_features, response_loss
     from grace.projection import RademacherProjector, SparseJLProjector
     from grace.world import load_model, load_tokenizer
 
@@ -83,7 +84,7 @@ def worker(method: str, n: int, d: int, batch: int, model_name: str) -> dict:
         for ex in examples:
             ids, labels = encode_example(tok, ex["prompt"], ex["response"], DEFAULT_TEMPLATE)
             ids_t, lab_t = torch.tensor([ids]), torch.tensor(labels)
-            loss, _ = _response_loss(model(input_ids=ids_t, use_cache=False).logits[0], lab_t)
+            loss, _ = response_loss(model(input_ids=ids_t, use_cache=False).logits[0], lab_t)
             loss.backward()
             for p in model.parameters():
                 p.grad = None
@@ -133,11 +134,12 @@ def fidelity(args) -> dict:
     from bench_fidelity import StackedProjector, distortion_stats, spearman
 
     from grace import real
+    from grace.data import default_data_dir, load_gsm8k
+    from grace.encoding import DEFAULT_TEMPLATE
     from grace.factored import FactoredProjector
-    from grace.features import DEFAULT_TEMPLATE, compute_features
+    from grace.features import compute_features
     from grace.projection import IdentityProjector, RademacherProjector
     from grace.scores import all_scores
-    from grace.tasks import default_data_dir, load_gsm8k
     from grace.world import load_model, load_tokenizer
 
     model, tok = load_model(args.model), load_tokenizer(args.model)

@@ -993,3 +993,109 @@ def self_distillation(results: pd.DataFrame, score: str = "g_vendi", target: str
     return {"config": str(pick["config"]), "score_value": float(pick[score]), "score_rank": score_rank,
             "target_value": y0, "target_rank": target_rank, "n_configs": len(d),
             "score_top": score_rank == 1, "target_bottom_half": target_rank > len(d) / 2}
+
+
+def study_gradient_norms(study_dir: str | os.PathLike) -> Any:
+    """Every scored generation's ``|y|`` and raw ``‖g‖`` in a study, one row each (App. D.4, Fig. 21).
+
+    Reads ``study_dir/features/<config>/features.npz`` for every configuration.
+
+    Returns:
+        A DataFrame with columns ``config``, ``length`` (``|y|``), ``grad_norm`` (raw ``‖g‖``),
+        ``h_norm`` (``‖h‖``, the stored feature row), ``loss`` and ``correct`` (NaN where unknown).
+
+    Raises:
+        ValueError: if the study has no features files yet.
+    """
+    from grace.features import Features
+
+    paths = sorted(Path(study_dir).glob("features/*/features.npz"))
+    if not paths:
+        raise ValueError(f"no features under {Path(study_dir) / 'features'}; run the study first (ensure_study)")
+    parts = []
+    for p in paths:
+        f = Features.load(p)
+        parts.append(pd.DataFrame({
+            "config": p.parent.name, "length": f.lengths.astype(np.int64), "grad_norm": f.grad_norm.astype(np.float64),
+            "h_norm": np.linalg.norm(f.H.astype(np.float64), axis=1), "loss": f.loss.astype(np.float64),
+            "correct": np.nan if f.correct is None else f.correct.astype(np.float64),
+        }))  # fmt: skip
+    return pd.concat(parts, ignore_index=True)
+
+
+def _slope(x: np.ndarray, y: np.ndarray) -> float:
+    xc = x - x.mean()
+    ss = float(xc @ xc)
+    return float(xc @ (y - y.mean()) / ss) if ss > 0 else math.nan
+
+
+def _demean(v: np.ndarray, codes: np.ndarray) -> np.ndarray:
+    """``v`` minus its group mean (the within-group, fixed-effects transform); ``codes`` are ints >= 0."""
+    counts = np.bincount(codes)
+    means = np.bincount(codes, weights=v) / np.maximum(counts, 1)
+    return v - means[codes]
+
+
+def length_trend(
+    lengths: Sequence[float] | np.ndarray,
+    grad_norms: Sequence[float] | np.ndarray,
+    groups: Sequence[Any] | np.ndarray | None = None,
+    n_boot: int = 1000,
+    seed: int = 0,
+    level: float = 0.95,
+) -> dict[str, Any]:
+    """How ``‖g‖`` falls with ``T = |y|``: the fits behind the ``log|y|`` rescaling (App. D.4, Figs 21–22).
+
+    * ``exponent``: ``b`` in ``log‖g‖ = a + b·log(log T)`` (``b = −1`` is the paper's ``‖g‖ ∝ 1/log T``,
+      ``b = −2`` Fig. 22's ``1/(log T)²``), with a percentile bootstrap CI over rows;
+    * ``t_exponent``: ``e`` in ``log‖g‖ = c + e·log T`` (``−1/2`` would be independent token gradients);
+    * ``r2_inv_log`` / ``r2_inv_log2``: R² of ``a/log T + b`` and ``a/(log T)² + b``
+      (:func:`fit_inverse_log`);
+    * with ``groups`` (e.g. the configuration of each row): ``within_exponent``, the same ``b`` fitted
+      after removing each group's mean (so differences *between* teachers do not drive it), with CI.
+
+    Rows with ``T < 2`` or ``‖g‖ <= 0`` are dropped. Fewer than 3 distinct lengths give NaNs.
+
+    Returns:
+        dict with the numbers above, their ``*_ci_low``/``*_ci_high``, ``a_inv_log``/``b_inv_log``
+        (the ``a/log T + b`` coefficients), ``spearman`` (``T`` vs ``‖g‖``), ``n`` and ``n_lengths``.
+    """
+    T, g = np.asarray(lengths, dtype=np.float64), np.asarray(grad_norms, dtype=np.float64)
+    if T.shape != g.shape or T.ndim != 1:
+        raise ValueError(f"lengths {T.shape} and grad_norms {g.shape} must be 1-D of the same length")
+    grp = None if groups is None else np.asarray(groups)
+    if grp is not None and grp.shape != T.shape:
+        raise ValueError(f"groups {grp.shape} must match lengths {T.shape}")
+    if grp is not None:
+        grp = np.unique(grp, return_inverse=True)[1].reshape(-1)  # integer codes
+    if not 0 < level < 1 or n_boot < 0:
+        raise ValueError(f"level={level} must be in (0, 1) and n_boot={n_boot} >= 0")
+    keep = (T >= 2) & (g > 0) & np.isfinite(g)
+    T, g = T[keep], g[keep]
+    grp = None if grp is None else grp[keep]
+    out: dict[str, Any] = {"n": int(len(T)), "n_lengths": int(len(np.unique(T)))}
+    keys = ("exponent", "t_exponent", "within_exponent")
+    nan = {k: math.nan for k in keys} | {f"{k}_ci_{s}": math.nan for k in keys for s in ("low", "high")}
+    nan |= {"r2_inv_log": math.nan, "r2_inv_log2": math.nan, "a_inv_log": math.nan, "b_inv_log": math.nan,
+            "spearman": math.nan}
+    if out["n_lengths"] < 3:
+        return out | nan
+    x, lx, y = np.log(np.log(T)), np.log(T), np.log(g)
+
+    def fits(idx: np.ndarray) -> tuple[float, float, float]:
+        w = math.nan if grp is None else _slope(_demean(x[idx], grp[idx]), _demean(y[idx], grp[idx]))
+        return _slope(x[idx], y[idx]), _slope(lx[idx], y[idx]), w
+
+    point = fits(np.arange(len(T)))
+    out |= dict(zip(keys, point, strict=True))
+    a1, b1, r1 = fit_inverse_log(T, g, power=1.0)
+    out |= {"a_inv_log": a1, "b_inv_log": b1, "r2_inv_log": r1, "r2_inv_log2": fit_inverse_log(T, g, power=2.0)[2],
+            "spearman": float(stats.spearmanr(T, g).statistic)}
+    boots = np.array([fits(idx) for idx in np.random.default_rng(seed).integers(0, len(T), (n_boot, len(T)))])
+    q = ((1 - level) / 2, (1 + level) / 2)
+    for c, k in enumerate(keys):
+        col = boots[:, c] if n_boot else np.array([])
+        col = col[np.isfinite(col)]
+        lo, hi = np.quantile(col, q) if len(col) else (math.nan, math.nan)
+        out[f"{k}_ci_low"], out[f"{k}_ci_high"] = float(lo), float(hi)
+    return out

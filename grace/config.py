@@ -50,7 +50,7 @@ class PretrainSection:
     steps: dict = field(default_factory=dict)  # size name -> optimizer steps
     learning_rate: float = 3e-3
     batch_size: int = 64
-    worked_share: float = 0.0  # paper regime: share of worked solutions (grace.tasks.pretraining_corpus)
+    worked_share: float = 0.0  # paper regime: share of worked solutions (grace.synthetic.pretraining_corpus)
     worked_mix: dict | None = None  # style -> weight of the worked solutions
 
 

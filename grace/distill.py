@@ -25,7 +25,7 @@ import pandas as pd
 import torch
 
 from grace.claims import PAPER_RECIPE
-from grace.features import IGNORE_INDEX
+from grace.encoding import IGNORE_INDEX, encode_all
 
 
 @dataclass
@@ -147,32 +147,6 @@ def filter_correct(examples: Sequence[dict[str, Any]], seed: int = 0) -> list[di
     return out
 
 
-def encode_all(tokenizer, examples: Sequence[dict[str, Any]], template: str, max_length: int) -> list[dict[str, list[int]]]:
-    """Encode ``{prompt, response}`` records with response-only labels (see ``features.encode_example``).
-
-    Examples longer than ``max_length`` are cut on the right (their EOS is lost); a warning names
-    every one (by ``prompt_id`` and sample), so a too-small ``distill.max_length`` is never silent.
-    """
-    import warnings
-
-    from grace.features import encode_example
-
-    out, cut = [], []
-    for i, ex in enumerate(examples):
-        for key in ("prompt", "response"):
-            if key not in ex:
-                raise ValueError(f"example {i} has no '{key}' field; records need prompt and response")
-        ids, labels = encode_example(tokenizer, ex["prompt"], ex["response"], template=template, max_length=None)
-        if len(ids) > max_length:
-            cut.append(f"{ex.get('prompt_id', i)}#{ex.get('sample', 0)} ({len(ids)} tokens)")
-            ids, labels = encode_example(tokenizer, ex["prompt"], ex["response"], template=template,
-                                         max_length=max_length)
-        out.append({"input_ids": ids, "labels": labels})
-    if cut:
-        warnings.warn(f"{len(cut)} of {len(out)} examples are longer than max_length={max_length} tokens and were "
-                      f"truncated (their EOS is lost); raise distill.max_length. Truncated: {', '.join(cut)}",
-                      stacklevel=2)
-    return out
 
 
 def train_causal_lm(model, tokenizer, encoded: Sequence[dict[str, list[int]]], cfg: TrainConfig,

@@ -33,7 +33,6 @@ identical result. A finished ``out`` with a matching fingerprint is simply loade
 from __future__ import annotations
 
 import logging
-import math
 import os
 import warnings
 from collections.abc import Mapping, Sequence
@@ -47,83 +46,34 @@ import torch.nn.functional as F
 from torch.func import functional_call, grad, vmap
 
 from grace import __version__
+from grace.encoding import DEFAULT_TEMPLATE, IGNORE_INDEX, encode_example, pad_id, right_pad
 from grace.io import load_arrays, save_arrays, stable_hash
 from grace.projection import Projector
 
 __all__ = [
-    "DEFAULT_TEMPLATE",
     "LENGTH_SCALES",
     "Features",
-    "encode_example",
     "length_scale_factor",
     "compute_features",
-    "gradient_norm_vs_length",
-    "study_gradient_norms",
-    "length_trend",
+    "default_memory_budget",
+    "plan_blocks",
+    "response_loss",
+    "batched_response_loss",
+    "grads_loop",
+    "grads_vmap",
 ]
 
 log = logging.getLogger(__name__)
 
-DEFAULT_TEMPLATE = "### Problem:\n{prompt}\n\n### Solution:\n"  # the released code's prompt template
 LENGTH_SCALES = ("log", "log2", "none")
-IGNORE_INDEX = -100
 AUTO_METHOD_CPU = "vmap"  # what method="auto" uses when it fits the budget; from benchmarks/bench_projection.py
 VMAP_BYTES_PER_ENTRY = 4.4 * 4  # measured peak of vmap(grad) per batch row and parameter, fp32
 MIN_MEMORY_BUDGET = 64 * 2**20  # the default budget's floor (toy models keep vmap's speed)
 _REQUIRED = ("prompt_id", "prompt", "response")
 
 
-# ---------------------------------------------------------------------------------------------------
-# Tokenisation
-# ---------------------------------------------------------------------------------------------------
-def _adds_bos(tokenizer) -> bool:
-    """Whether the tokenizer itself puts BOS first when asked for special tokens."""
-    bos = tokenizer.bos_token_id
-    if bos is None:
-        return False
-    ids = tokenizer("a", add_special_tokens=True)["input_ids"]
-    return len(ids) > 0 and ids[0] == bos
 
 
-def encode_example(
-    tokenizer, prompt: str, response: str, template: str = DEFAULT_TEMPLATE, max_length: int | None = None
-) -> tuple[list[int], list[int]]:
-    """Token ids and labels of one (prompt, response) pair; prompt labels are ``-100`` (paper §2.1).
-
-    The prompt (formatted with ``template``) and the response are tokenised *separately* and the ids
-    concatenated, so the prompt/response boundary is exact (joint tokenisation could merge tokens
-    across it). BOS is prepended only if the tokenizer adds it itself (e.g. Llama), EOS is appended
-    to the response and supervised (the student learns to stop). With ``max_length`` the sequence is
-    cut on the right (the response is shortened; the prompt is kept).
-
-    Returns:
-        ``(input_ids, labels)``, lists of equal length; ``labels[t] = input_ids[t]`` on response
-        tokens and ``-100`` elsewhere. The number of supervised tokens is ``|y|``.
-
-    Raises:
-        ValueError: if ``template`` lacks ``{prompt}``, the response is empty, or nothing of the
-            response survives ``max_length``.
-    """
-    if "{prompt}" not in template:
-        raise ValueError(f"template {template!r} has no '{{prompt}}' placeholder; add one")
-    prompt_ids = list(tokenizer(template.format(prompt=prompt), add_special_tokens=False)["input_ids"])
-    response_ids = list(tokenizer(response, add_special_tokens=False)["input_ids"])
-    if not response_ids:
-        raise ValueError(f"response {response!r} is empty after tokenisation; drop this example")
-    if _adds_bos(tokenizer):
-        prompt_ids = [tokenizer.bos_token_id, *prompt_ids]
-    if tokenizer.eos_token_id is not None:
-        response_ids.append(tokenizer.eos_token_id)
-    ids = prompt_ids + response_ids
-    labels = [IGNORE_INDEX] * len(prompt_ids) + response_ids
-    if max_length is not None:
-        if max_length <= len(prompt_ids):
-            raise ValueError(
-                f"max_length={max_length} leaves no response token (prompt has {len(prompt_ids)} "
-                "tokens); raise max_length"
-            )
-        ids, labels = ids[:max_length], labels[:max_length]
-    return ids, labels
 
 
 def length_scale_factor(lengths: np.ndarray | Sequence[int], length_scale: str = "log") -> np.ndarray:
@@ -202,7 +152,7 @@ class Features:
 # ---------------------------------------------------------------------------------------------------
 # Per-sample loss and gradients
 # ---------------------------------------------------------------------------------------------------
-def _response_loss(logits: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def response_loss(logits: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Mean cross-entropy and mean target probability over supervised tokens of one sequence.
 
     ``logits [T, V]`` predict the next token, so position ``t`` is scored on ``labels[t + 1]``.
@@ -218,9 +168,9 @@ def _response_loss(logits: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Te
     return loss, mean_prob
 
 
-def _batched_response_loss(logits: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """:func:`_response_loss` row by row: ``logits [B, T, V], labels [B, T] → (loss [B], mean_prob [B])``."""
-    return vmap(_response_loss)(logits, labels)
+def batched_response_loss(logits: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`response_loss` row by row: ``logits [B, T, V], labels [B, T] → (loss [B], mean_prob [B])``."""
+    return vmap(response_loss)(logits, labels)
 
 
 def _forward_logits(model, params, ids: torch.Tensor) -> torch.Tensor:
@@ -228,14 +178,14 @@ def _forward_logits(model, params, ids: torch.Tensor) -> torch.Tensor:
     return functional_call(model, params, (ids[None],), {"use_cache": False}).logits[0]
 
 
-def _grads_loop(model, params: list, ids: torch.Tensor, labels: torch.Tensor, lens: list[int], G: torch.Tensor):
+def grads_loop(model, params: list, ids: torch.Tensor, labels: torch.Tensor, lens: list[int], G: torch.Tensor):
     """One forward+backward per example; fills ``G [B, D]``; returns (loss [B], mean_prob [B])."""
     losses, probs = [], []
     for b, n in enumerate(lens):
         for p in params:
             p.grad = None
         logits = model(input_ids=ids[b : b + 1, :n], use_cache=False).logits[0]
-        loss, mean_prob = _response_loss(logits, labels[b, :n])
+        loss, mean_prob = response_loss(logits, labels[b, :n])
         loss.backward()
         off = 0
         for p in params:
@@ -261,7 +211,7 @@ def _project_direct(model, params: list, ids: torch.Tensor, labels: torch.Tensor
     """
     for p in params:
         p.grad = None
-    loss, mean_prob = _response_loss(model(input_ids=ids[:1, :n], use_cache=False).logits[0], labels[0, :n])
+    loss, mean_prob = response_loss(model(input_ids=ids[:1, :n], use_cache=False).logits[0], labels[0, :n])
     loss.backward()
     h = torch.zeros(1, projector.dim_out, dtype=torch.float32, device=projector.device)
     sq, off = torch.zeros((), dtype=torch.float64), 0
@@ -275,11 +225,11 @@ def _project_direct(model, params: list, ids: torch.Tensor, labels: torch.Tensor
     return h, loss.detach()[None], mean_prob[None], sq.sqrt().float()[None]
 
 
-def _grads_vmap(model, names: list[str], params: list, ids: torch.Tensor, labels: torch.Tensor, G: torch.Tensor):
+def grads_vmap(model, names: list[str], params: list, ids: torch.Tensor, labels: torch.Tensor, G: torch.Tensor):
     """``vmap(grad)`` over a right-padded batch; fills ``G [B, D]``; returns (loss, mean_prob)."""
 
     def per_sample(pdict, ids_1, labels_1):
-        loss, mean_prob = _response_loss(_forward_logits(model, pdict, ids_1), labels_1)
+        loss, mean_prob = response_loss(_forward_logits(model, pdict, ids_1), labels_1)
         return loss, (loss.detach(), mean_prob)
 
     pdict = {n: p.detach() for n, p in zip(names, params, strict=True)}
@@ -500,10 +450,9 @@ def compute_features(
     was_training, old_grads = model.training, [p.grad for p in params]
     model.to(device).eval()
     try:
-        _run_batches(
-            model, names, params, [encoded[i] for i in order], scale[order], projector, done, start,
-            batch_size, device, method, tokenizer, progress, out, fingerprint, checkpoint_every, max_batches,
-        )  # fmt: skip
+        run = _GradientRun(model, names, params, projector, method, batch_size, device, pad_id(tokenizer),
+                           progress, out, fingerprint, checkpoint_every, max_batches)
+        _run_batches(run, [encoded[i] for i in order], scale[order], done, start)
     finally:
         model.train(was_training)
         for p, g in zip(params, old_grads, strict=True):
@@ -527,178 +476,69 @@ def compute_features(
     return feats
 
 
-def _run_batches(
-    model, names, params, encoded, scale, projector, done, start, batch_size, device, method,
-    tokenizer, progress, out, fingerprint, checkpoint_every, max_batches,
-) -> None:  # fmt: skip
+@dataclass
+class _GradientRun:
+    """The fixed settings of one :func:`compute_features` pass (what every batch needs)."""
+
+    model: Any
+    names: list[str]
+    params: list[torch.Tensor]
+    projector: Projector
+    method: str  # loop | vmap | factored
+    batch_size: int  # rows per block
+    device: torch.device
+    pad: int  # right-padding token id
+    progress: bool
+    out: Path | None  # checkpoint target, or None
+    fingerprint: str
+    checkpoint_every: int
+    max_batches: int | None
+
+
+def _run_batches(run: _GradientRun, encoded: list, scale: np.ndarray, done: dict[str, list], start: int) -> None:
     """Compute ``encoded[start:]`` batch by batch, appending numpy rows to ``done`` and checkpointing."""
     from tqdm.auto import tqdm
 
+    model, names, params, projector = run.model, run.names, run.params, run.projector
+    method, batch_size, device, out = run.method, run.batch_size, run.device, run.out
     N, D = len(encoded), sum(p.numel() for p in params)
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else (tokenizer.eos_token_id or 0)
     direct = method == "loop" and batch_size == 1  # the tightest budget: project straight from .grad
     G = None if direct or method == "factored" else torch.empty(min(batch_size, N), D, dtype=torch.float32, device=device)  # [B, D]
     starts = list(range(start, N, batch_size))
-    bar = tqdm(total=N, initial=start, disable=not progress, desc=f"features ({method})", unit="ex")
+    bar = tqdm(total=N, initial=start, disable=not run.progress, desc=f"features ({method})", unit="ex")
     for n_done, b0 in enumerate(starts, 1):
         batch = encoded[b0 : b0 + batch_size]
-        B, T = len(batch), max(len(ids) for ids, _ in batch)
-        ids = torch.full((B, T), pad, dtype=torch.long)  # right padding: pads come after real tokens
-        labels = torch.full((B, T), IGNORE_INDEX, dtype=torch.long)
-        for b, (x, y) in enumerate(batch):
-            ids[b, : len(x)], labels[b, : len(y)] = torch.tensor(x), torch.tensor(y)
+        B = len(batch)
+        ids, labels = right_pad(batch, run.pad)  # [B, T] each; pads after the real tokens, label -100
         ids, labels = ids.to(device), labels.to(device)
         if method == "factored":
-            H, loss, mean_prob, grad_norm = projector.features(model, ids, labels, _batched_response_loss)
+            H, loss, mean_prob, grad_norm = projector.features(model, ids, labels, batched_response_loss)
         elif direct:
             H, loss, mean_prob, grad_norm = _project_direct(model, params, ids, labels, len(batch[0][0]), projector)
         else:
             if method == "loop":
-                loss, mean_prob = _grads_loop(model, params, ids, labels, [len(x) for x, _ in batch], G[:B])
+                loss, mean_prob = grads_loop(model, params, ids, labels, [len(x) for x, _ in batch], G[:B])
             else:
-                loss, mean_prob = _grads_vmap(model, names, params, ids, labels, G[:B])
+                loss, mean_prob = grads_vmap(model, names, params, ids, labels, G[:B])
             grad_norm = torch.linalg.vector_norm(G[:B], dim=1)
             H = projector.project(G[:B])
         H = H * torch.from_numpy(scale[b0 : b0 + B]).to(projector.device)[:, None]
         for k, v in (("H", H), ("loss", loss), ("mean_prob", mean_prob), ("grad_norm", grad_norm)):
             done[k].append(v.detach().float().cpu().numpy())
         bar.update(B)
-        stop = max_batches is not None and n_done >= max_batches
-        if out is not None and b0 + B < N and (n_done % checkpoint_every == 0 or stop):
-            _save_partial(_partial_path(out), done, b0 + B, fingerprint)
+        stop = run.max_batches is not None and n_done >= run.max_batches
+        if out is not None and b0 + B < N and (n_done % run.checkpoint_every == 0 or stop):
+            _save_partial(_partial_path(out), done, b0 + B, run.fingerprint)
         if stop:
             break
     bar.close()
 
 
-# ---------------------------------------------------------------------------------------------------
-# App. D.4 / Fig. 21
-# ---------------------------------------------------------------------------------------------------
-def gradient_norm_vs_length(features: Features) -> dict[str, Any]:
-    """Raw gradient norm against response length (App. D.4, Fig. 21).
-
-    Fits ``log ‖g‖ = a + b · log(log |y|)`` by least squares; ``b ≈ -1`` is the paper's
-    ``‖g‖ ∝ 1/log T`` trend that motivates the ``log|y|`` scaling. Rows with ``|y| < 2`` are skipped.
-
-    Returns:
-        dict with ``lengths``, ``grad_norm`` (the rows used), ``exponent`` (b), ``intercept`` (a),
-        ``r`` (Pearson correlation of the log-log fit) and ``n``.
-    """
-    keep = (features.lengths >= 2) & (features.grad_norm > 0)
-    T, g = features.lengths[keep].astype(np.float64), features.grad_norm[keep].astype(np.float64)
-    if len(T) < 2 or np.ptp(np.log(np.log(T))) == 0:
-        raise ValueError(f"need >= 2 rows with distinct lengths >= 2 to fit, got {len(T)}; use more examples")
-    x, y = np.log(np.log(T)), np.log(g)
-    b, a = np.polyfit(x, y, 1)
-    r = float(np.corrcoef(x, y)[0, 1]) if np.ptp(y) > 0 else math.nan
-    return {"lengths": T, "grad_norm": g, "exponent": float(b), "intercept": float(a), "r": r, "n": int(len(T))}
 
 
-def study_gradient_norms(study_dir: str | os.PathLike) -> Any:
-    """Every scored generation's ``|y|`` and raw ``‖g‖`` in a study, one row each (App. D.4, Fig. 21).
-
-    Reads ``study_dir/features/<config>/features.npz`` for every configuration.
-
-    Returns:
-        A DataFrame with columns ``config``, ``length`` (``|y|``), ``grad_norm`` (raw ``‖g‖``),
-        ``h_norm`` (``‖h‖``, the stored feature row), ``loss`` and ``correct`` (NaN where unknown).
-
-    Raises:
-        ValueError: if the study has no features files yet.
-    """
-    import pandas as pd
-
-    paths = sorted(Path(study_dir).glob("features/*/features.npz"))
-    if not paths:
-        raise ValueError(f"no features under {Path(study_dir) / 'features'}; run the study first (ensure_study)")
-    parts = []
-    for p in paths:
-        f = Features.load(p)
-        parts.append(pd.DataFrame({
-            "config": p.parent.name, "length": f.lengths.astype(np.int64), "grad_norm": f.grad_norm.astype(np.float64),
-            "h_norm": np.linalg.norm(f.H.astype(np.float64), axis=1), "loss": f.loss.astype(np.float64),
-            "correct": np.nan if f.correct is None else f.correct.astype(np.float64),
-        }))  # fmt: skip
-    return pd.concat(parts, ignore_index=True)
 
 
-def _slope(x: np.ndarray, y: np.ndarray) -> float:
-    xc = x - x.mean()
-    ss = float(xc @ xc)
-    return float(xc @ (y - y.mean()) / ss) if ss > 0 else math.nan
 
 
-def _demean(v: np.ndarray, codes: np.ndarray) -> np.ndarray:
-    """``v`` minus its group mean (the within-group, fixed-effects transform); ``codes`` are ints >= 0."""
-    counts = np.bincount(codes)
-    means = np.bincount(codes, weights=v) / np.maximum(counts, 1)
-    return v - means[codes]
 
 
-def length_trend(
-    lengths: Sequence[float] | np.ndarray,
-    grad_norms: Sequence[float] | np.ndarray,
-    groups: Sequence[Any] | np.ndarray | None = None,
-    n_boot: int = 1000,
-    seed: int = 0,
-    level: float = 0.95,
-) -> dict[str, Any]:
-    """How ``‖g‖`` falls with ``T = |y|``: the fits behind the ``log|y|`` rescaling (App. D.4, Figs 21–22).
-
-    * ``exponent``: ``b`` in ``log‖g‖ = a + b·log(log T)`` (``b = −1`` is the paper's ``‖g‖ ∝ 1/log T``,
-      ``b = −2`` Fig. 22's ``1/(log T)²``), with a percentile bootstrap CI over rows;
-    * ``t_exponent``: ``e`` in ``log‖g‖ = c + e·log T`` (``−1/2`` would be independent token gradients);
-    * ``r2_inv_log`` / ``r2_inv_log2``: R² of ``a/log T + b`` and ``a/(log T)² + b``
-      (:func:`grace.analysis.fit_inverse_log`);
-    * with ``groups`` (e.g. the configuration of each row): ``within_exponent``, the same ``b`` fitted
-      after removing each group's mean (so differences *between* teachers do not drive it), with CI.
-
-    Rows with ``T < 2`` or ``‖g‖ <= 0`` are dropped. Fewer than 3 distinct lengths give NaNs.
-
-    Returns:
-        dict with the numbers above, their ``*_ci_low``/``*_ci_high``, ``a_inv_log``/``b_inv_log``
-        (the ``a/log T + b`` coefficients), ``spearman`` (``T`` vs ``‖g‖``), ``n`` and ``n_lengths``.
-    """
-    from scipy.stats import spearmanr
-
-    from grace.analysis import fit_inverse_log
-
-    T, g = np.asarray(lengths, dtype=np.float64), np.asarray(grad_norms, dtype=np.float64)
-    if T.shape != g.shape or T.ndim != 1:
-        raise ValueError(f"lengths {T.shape} and grad_norms {g.shape} must be 1-D of the same length")
-    grp = None if groups is None else np.asarray(groups)
-    if grp is not None and grp.shape != T.shape:
-        raise ValueError(f"groups {grp.shape} must match lengths {T.shape}")
-    if grp is not None:
-        grp = np.unique(grp, return_inverse=True)[1].reshape(-1)  # integer codes
-    if not 0 < level < 1 or n_boot < 0:
-        raise ValueError(f"level={level} must be in (0, 1) and n_boot={n_boot} >= 0")
-    keep = (T >= 2) & (g > 0) & np.isfinite(g)
-    T, g = T[keep], g[keep]
-    grp = None if grp is None else grp[keep]
-    out: dict[str, Any] = {"n": int(len(T)), "n_lengths": int(len(np.unique(T)))}
-    keys = ("exponent", "t_exponent", "within_exponent")
-    nan = {k: math.nan for k in keys} | {f"{k}_ci_{s}": math.nan for k in keys for s in ("low", "high")}
-    nan |= {"r2_inv_log": math.nan, "r2_inv_log2": math.nan, "a_inv_log": math.nan, "b_inv_log": math.nan,
-            "spearman": math.nan}
-    if out["n_lengths"] < 3:
-        return out | nan
-    x, lx, y = np.log(np.log(T)), np.log(T), np.log(g)
-
-    def fits(idx: np.ndarray) -> tuple[float, float, float]:
-        w = math.nan if grp is None else _slope(_demean(x[idx], grp[idx]), _demean(y[idx], grp[idx]))
-        return _slope(x[idx], y[idx]), _slope(lx[idx], y[idx]), w
-
-    point = fits(np.arange(len(T)))
-    out |= dict(zip(keys, point, strict=True))
-    a1, b1, r1 = fit_inverse_log(T, g, power=1.0)
-    out |= {"a_inv_log": a1, "b_inv_log": b1, "r2_inv_log": r1, "r2_inv_log2": fit_inverse_log(T, g, power=2.0)[2],
-            "spearman": float(spearmanr(T, g).statistic)}
-    boots = np.array([fits(idx) for idx in np.random.default_rng(seed).integers(0, len(T), (n_boot, len(T)))])
-    q = ((1 - level) / 2, (1 + level) / 2)
-    for c, k in enumerate(keys):
-        col = boots[:, c] if n_boot else np.array([])
-        col = col[np.isfinite(col)]
-        lo, hi = np.quantile(col, q) if len(col) else (math.nan, math.nan)
-        out[f"{k}_ci_low"], out[f"{k}_ci_high"] = float(lo), float(hi)
-    return out

@@ -30,7 +30,7 @@ from typing import Any
 
 import torch
 
-from grace.features import DEFAULT_TEMPLATE
+from grace.encoding import DEFAULT_TEMPLATE
 from grace.io import Journal, read_jsonl, stable_hash, write_jsonl
 
 CHAT_INSTRUCTION = "Please reason step by step, and put your final answer within \\boxed{}."

@@ -69,8 +69,9 @@ def load_prompts(spec: str, split: str = "train", n: int | None = None, seed: in
 
     Returns ``(prompts, is_correct)``; ``is_correct`` is ``None`` for a file without answers.
     """
+    from grace.answers import gsm8k_is_correct
     from grace.io import read_jsonl
-    from grace.tasks import get_task, gsm8k_is_correct
+    from grace.tasks import get_task
 
     if spec in ("gsm8k", "math"):
         task = get_task(spec)
@@ -117,7 +118,8 @@ def features_for_records(student, records, out: Path, *, d: int = 512, projector
                          length_scale: str = "log", template: str | None = None, batch_size: int = 8,
                          device: str = "cpu", seed: int = 0, progress: bool = True, memory_budget: int | None = None):
     """Features of ``student`` (a path/Hub id or a ``(model, tokenizer)`` pair) on ``records``."""
-    from grace.features import DEFAULT_TEMPLATE, compute_features
+    from grace.encoding import DEFAULT_TEMPLATE
+    from grace.features import compute_features
     from grace.projection import make_projector
     from grace.world import load_model, load_tokenizer
 
@@ -208,20 +210,20 @@ def run_demo(out: Path, seed: int = 0) -> None:
     """
     import random
 
-    from grace import tasks, world
+    from grace import synthetic, tasks, world
     from grace.io import write_jsonl
 
     task = tasks.SyntheticTask(difficulty="easy", max_steps=2)
     problems = task.problems("train", 40, seed)
     styles = ["calc", "terse", "slip"]
     rng = random.Random(seed)
-    texts = [p.question for p in problems] + [tasks.render_solution(p, s, rng) for p in problems for s in styles]
+    texts = [p.question for p in problems] + [synthetic.render_solution(p, s, rng) for p in problems for s in styles]
     tok = world.build_tokenizer(texts)
     model = world.make_model(world.ModelSize(hidden=32, layers=2, heads=2, intermediate=64), tok, seed)
     world.save_model(model, tok, out / "student")
     files = {}
     for style in styles:
-        recs = [{"prompt_id": p.uid, "prompt": p.question, "response": tasks.render_solution(p, style, random.Random(j)),
+        recs = [{"prompt_id": p.uid, "prompt": p.question, "response": synthetic.render_solution(p, style, random.Random(j)),
                  "correct": None} for p in problems for j in range(2)]
         for r, p in zip(recs, [p for p in problems for _ in range(2)], strict=True):
             r["correct"] = task.is_correct(r["response"], str(p.answer))

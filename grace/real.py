@@ -26,7 +26,7 @@ DEGRADATIONS = ("wrong_answer", "shuffled_steps", "answer_only")
 
 
 def human_records(prompts: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    """GSM8K prompts (:func:`grace.tasks.load_gsm8k`) → records whose response is the reference solution."""
+    """GSM8K prompts (:func:`grace.data.load_gsm8k`) → records whose response is the reference solution."""
     return [{"prompt_id": p["prompt_id"], "prompt": p["prompt"], "response": p["reference_solution"], "sample": 0,
              "teacher": "human", "correct": True} for p in prompts]
 
@@ -80,11 +80,11 @@ def self_samples(model, tokenizer, prompts: Sequence[dict[str, Any]], temperatur
     """The model's own answers at each temperature (chat template, no instruction: GSM8K's own format).
 
     One file per temperature under ``out_dir`` (``grace generate``'s format, resumable per batch);
-    ``correct`` by :func:`grace.tasks.gsm8k_is_correct`.
+    ``correct`` by :func:`grace.answers.gsm8k_is_correct`.
     """
+    from grace.answers import gsm8k_is_correct
     from grace.generation import generate_to_file
     from grace.io import read_jsonl
-    from grace.tasks import gsm8k_is_correct
 
     out = {}
     for T in temperatures:

@@ -175,7 +175,7 @@ def build_world(profile: dict[str, Any], task, out: Path, log: Log, progress: bo
 
     from grace import world as W
     from grace.distill import TrainConfig
-    from grace.tasks import STYLES, pretraining_corpus, render_solution
+    from grace.synthetic import STYLES, pretraining_corpus, render_solution
 
     w, seed = profile["world"], int(profile["seed"])
     template = profile["template"]

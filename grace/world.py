@@ -9,7 +9,7 @@ the same experiment in miniature (paper §3 "Settings"):
 * *base* ``LlamaForCausalLM`` models of three sizes (S/M/L), pre-trained on generic domain text
   (problem statements, arithmetic facts, narratives) — the analogue of Llama-*-Base; the student
   is the smallest base (S in the bundled profiles). In the paper-regime world the corpus also holds
-  worked solutions in mixed surface forms (``grace.tasks.pretraining_corpus(worked_share=...)``), as
+  worked solutions in mixed surface forms (``grace.synthetic.pretraining_corpus(worked_share=...)``), as
   web math does; in the ``format-shock`` world it holds none;
 * teachers: bases fine-tuned on one solution *style* each (the analogue of a model family's
   instruct tuning), to different accuracies by size and steps; in the paper regime each training
@@ -32,7 +32,8 @@ from typing import Any
 import torch
 
 from grace.config import DTYPES  # the profile schema owns the allowed values
-from grace.distill import TrainConfig, encode_all, train_causal_lm
+from grace.distill import TrainConfig, train_causal_lm
+from grace.encoding import encode_all
 
 # One token per newline, calculator brackets and "####"; words carry their leading space; every
 # digit, punctuation mark and bare space is its own token. Decoding is plain concatenation (Fuse), so
@@ -212,7 +213,7 @@ class TeacherSpec:
     """One teacher of the pool: a base of some size fine-tuned on one solution style.
 
     ``style="self"`` means the (untuned) student itself — the self-distillation teacher.
-    ``varied`` trains on varied renderings (:data:`grace.tasks.VARIED_STYLES`); ``pool`` is ``"main"``
+    ``varied`` trains on varied renderings (:data:`grace.synthetic.VARIED_STYLES`); ``pool`` is ``"main"``
     for the teachers whose correlations the study reports, ``"anecdote"`` for those reported beside
     them (the paper's §2.1 self-distillation and answer-only remarks).
     """
@@ -238,7 +239,7 @@ class TeacherSpec:
 
 def teacher_examples(problems, style: str, seed: int, varied: bool = False) -> list[dict[str, Any]]:
     """``{prompt_id, prompt, response}`` records of ``style`` solutions for teacher training."""
-    from grace.tasks import render_solution
+    from grace.synthetic import render_solution
 
     rng = random.Random(seed)
     return [{"prompt_id": p.uid, "prompt": p.question, "response": render_solution(p, style, rng=rng, varied=varied)}

@@ -13,7 +13,7 @@ Keys of ``world_checks.json`` (a contract; per configuration under ``configs``):
 * ``configs[c].student_loss_per_token`` — the pre-trained student's mean per-token loss on the
   scored generations of configuration ``c`` (token-weighted), and ``loss_ratio`` = that / ln V;
 * ``loss_separation`` — the student's mean per-token loss on corrupted minus correct solutions of
-  the same prompts (same wording, slipped arithmetic; :func:`grace.tasks.render_pair`), with a
+  the same prompts (same wording, slipped arithmetic; :func:`grace.synthetic.render_pair`), with a
   bootstrap CI over prompts: can the student's gradients tell right from wrong at all?
 * ``configs[c].teacher_accuracy`` — accuracy of the configuration's generations;
 * ``configs[c].outside_span_share`` — the median, over folds, of the share of a held-out fold's
@@ -76,12 +76,12 @@ def sequence_losses(model, tokenizer, examples: Sequence[dict[str, str]], templa
                     batch_size: int = 64) -> tuple[np.ndarray, np.ndarray]:
     """Summed response-token cross-entropy and response length of each ``{prompt, response}``.
 
-    Teacher forcing with :func:`grace.features.encode_example` (prompt tokens unscored, EOS scored),
+    Teacher forcing with :func:`grace.encoding.encode_example` (prompt tokens unscored, EOS scored),
     right-padded batches, no gradients. Returns ``(loss_sum [n], n_tokens [n])``.
     """
     import torch
 
-    from grace.features import IGNORE_INDEX, encode_example
+    from grace.encoding import IGNORE_INDEX, encode_example
 
     enc = [encode_example(tokenizer, e["prompt"], e["response"], template) for e in examples]
     sums, lens = np.zeros(len(enc)), np.zeros(len(enc))
@@ -116,11 +116,11 @@ def loss_separation(model, tokenizer, problems, styles: Sequence[str], template:
     """Mean per-token loss of the student on slipped minus correct solutions of the same problems.
 
     Each problem gets one style (cycled through ``styles``) and a correct/slipped pair with identical
-    wording (:func:`grace.tasks.render_pair`), every step's result off by 1 or 2 (``slip_prob=1``, so
+    wording (:func:`grace.synthetic.render_pair`), every step's result off by 1 or 2 (``slip_prob=1``, so
     every problem gives a pair; at the teachers' 0.25 only about a third did, 66 of 200 in the first
     quick probe). The CI is a percentile bootstrap over the paired differences.
     """
-    from grace.tasks import render_pair
+    from grace.synthetic import render_pair
 
     rng = random.Random(seed)
     good, bad = [], []

@@ -49,7 +49,7 @@ import pandas as pd
 from IPython.display import Markdown, display
 from myst_nb import glue
 
-from grace import analysis, plots, tasks
+from grace import analysis, data, plots, synthetic, tasks
 from grace.io import read_json, read_jsonl, write_json
 from grace.notebook import profile_note
 from grace.study import ensure_study, make_task
@@ -86,7 +86,7 @@ def show(text: str, indent: str = "    ") -> str:
 # generated GSM-style task (`grace.tasks.SyntheticTask`): a person starts with some items, 1–4
 # exact integer steps ($+,-,\times,\div$) change the count, and the question asks for the final
 # number. Answers end with a GSM8K-style `#### N` line and are checked by extracting that number.
-# Each miniature teacher is trained to write solutions in one **style** (`grace.tasks.STYLES`):
+# Each miniature teacher is trained to write solutions in one **style** (`grace.synthetic.STYLES`):
 # `calc` is the GSM8K reference format with calculator annotations, `verbose` explains each step,
 # `terse` writes bare equations, `answer` gives only the number, and `slip` is the calculator format
 # with occasional arithmetic slips that propagate — a fluent but unreliable teacher.
@@ -96,15 +96,15 @@ if miniature:
     problems = task.problems("train", n_examples, seed=example_seed)
     for p in problems:
         print(f"PROBLEM ({p.n_steps} step{'s' if p.n_steps > 1 else ''}, answer {p.answer}): {p.question}")
-        for style in tasks.STYLES:
+        for style in synthetic.STYLES:
             print(f"  [{style}]")
-            print(show(tasks.render_solution(p, style), indent="    "))
+            print(show(synthetic.render_solution(p, style), indent="    "))
         print()
 else:
     gsm_path = prof["task"].get("path")
-    if gsm_path is None and (tasks.default_data_dir() / "gsm8k").is_dir():
-        gsm_path = tasks.default_data_dir() / "gsm8k"
-    rows = tasks.load_gsm8k("train", gsm_path)
+    if gsm_path is None and (data.default_data_dir() / "gsm8k").is_dir():
+        gsm_path = data.default_data_dir() / "gsm8k"
+    rows = data.load_gsm8k("train", gsm_path)
     for r in random.Random(example_seed).sample(rows, n_examples):
         print(f"PROBLEM {r['prompt_id']} (answer {r['answer']}): {r['prompt']}")
         print("  [reference solution]")
@@ -120,8 +120,8 @@ if miniature:
     style_problems = task.problems("train", n_style_problems, seed=example_seed + 1)
     rng = random.Random(seed)
     style_rows = []
-    for style in tasks.STYLES:
-        sols = [tasks.render_solution(p, style, rng) for p in style_problems]
+    for style in synthetic.STYLES:
+        sols = [synthetic.render_solution(p, style, rng) for p in style_problems]
         style_rows.append({
             "style": style,
             "mean tokens": np.mean([len(tokenizer(s, add_special_tokens=False)["input_ids"]) for s in sols]),

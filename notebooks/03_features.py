@@ -62,13 +62,9 @@ from myst_nb import glue
 from scipy.stats import spearmanr
 
 from grace import claims, jl, plots, scores
-from grace.features import (
-    Features,
-    compute_features,
-    encode_example,
-    length_trend,
-    study_gradient_norms,
-)
+from grace.analysis import length_trend, study_gradient_norms
+from grace.encoding import encode_example
+from grace.features import Features, compute_features
 from grace.io import read_json, read_jsonl, write_json
 from grace.notebook import profile_note
 from grace.projection import projector_from_meta
@@ -101,7 +97,7 @@ glue("profile_note", Markdown(profile_note(profile)), display=False)
 #
 # ## 3.1 Response-only per-sample gradients
 #
-# `grace.features.encode_example` tokenises the prompt (formatted with the study's template) and the
+# `grace.encoding.encode_example` tokenises the prompt (formatted with the study's template) and the
 # response **separately** and concatenates the ids, so the prompt/response boundary is exact; the
 # response gets an end-of-sequence token (the student must learn to stop) and the prompt positions
 # get the label $-100$, which the loss ignores. Here is one scored generation of

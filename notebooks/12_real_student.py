@@ -60,10 +60,10 @@ from IPython.display import Markdown, display
 from scipy.stats import spearmanr
 
 from grace import claims, real, sources
-from grace.features import length_trend
+from grace.analysis import length_trend
 from grace.notebook import glue
 from grace.study import load_profile
-from grace.tasks import default_data_dir, load_gsm8k
+from grace.data import default_data_dir, load_gsm8k
 
 t_start = time.time()
 out = Path(out_dir)
@@ -117,7 +117,7 @@ if ready:
 # ## 12.2 Gradient norm and response length (App. D.4, Figs 21–22)
 #
 # The paper rescales every gradient by $\log|\mathbf y|$ because the norm falls with the length. The
-# fit below is chapter 3's (`grace.features.length_trend`): $\log\|\mathbf g\| = a + b\log\log T$,
+# fit below is chapter 3's (`grace.analysis.length_trend`): $\log\|\mathbf g\| = a + b\log\log T$,
 # so $b=-1$ is $\|\mathbf g\|\propto 1/\log T$, on the human solutions and the model's own answers
 # of section 12.3 together, with each set's mean removed for the within-set exponent. The norms are
 # exact (the factored pass computes $\|\mathbf g\|$ from token Gram matrices).

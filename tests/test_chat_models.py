@@ -19,9 +19,9 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))
 import chat_checkpoints as C  # noqa: E402
 
+from grace.answers import gsm8k_is_correct  # noqa: E402
 from grace.evaluation import evaluate  # noqa: E402
 from grace.generation import CHAT_INSTRUCTION, format_prompt, sample_responses, stop_token_ids  # noqa: E402
-from grace.tasks import gsm8k_is_correct  # noqa: E402
 from grace.world import load_model, load_tokenizer  # noqa: E402
 
 ENDED = re.compile(r"#### \d+$")  # a response that stopped right after its answer
@@ -92,8 +92,8 @@ def test_study_chat_settings_reach_cards_and_generation():
 
 def tiny_gpu_profile(chat_dirs, teachers, generation: dict, subset_frac: float = 0.6) -> dict:
     """The gpu profile's shape at toy size: a chat-checkpoint student and teachers on GSM8K, on the CPU."""
+    from grace.data import default_data_dir
     from grace.study import load_profile
-    from grace.tasks import default_data_dir
 
     if not (default_data_dir() / "gsm8k" / "train.jsonl").exists():
         pytest.skip(f"no GSM8K under {default_data_dir()}")

@@ -91,7 +91,7 @@ def test_global_batch_is_split_over_devices_and_accumulation():
 
 
 def test_truncated_distillation_examples_are_named(tiny_llama_dir):
-    from grace.distill import encode_all
+    from grace.encoding import encode_all
     from grace.world import load_tokenizer
 
     tok = load_tokenizer(tiny_llama_dir)

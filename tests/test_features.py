@@ -8,14 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from grace.features import (
-    DEFAULT_TEMPLATE,
-    Features,
-    compute_features,
-    encode_example,
-    gradient_norm_vs_length,
-    length_scale_factor,
-)
+from grace.encoding import DEFAULT_TEMPLATE, encode_example
+from grace.features import Features, compute_features, length_scale_factor
 from grace.projection import IdentityProjector, RademacherProjector
 
 torch.set_num_threads(1)
@@ -272,14 +266,14 @@ def test_stale_partial_is_ignored(model, tok, tmp_path):
 # ------------------------------------------------------------------------------------------------
 # Fig. 21 helper and bad inputs
 # ------------------------------------------------------------------------------------------------
-def test_gradient_norm_vs_length(feats_loop):
-    fit = gradient_norm_vs_length(feats_loop)
-    assert fit["n"] == len(EXAMPLES) and math.isfinite(fit["exponent"]) and -1 <= fit["r"] <= 1
-    fake = Features(H=np.zeros((3, 1), np.float32), prompt_ids=np.zeros(3, np.int64), prompt_keys=[0],
-                    lengths=np.array([3, 10, 100]), loss=np.zeros(3), mean_prob=np.zeros(3),
-                    grad_norm=1 / np.log(np.array([3, 10, 100]))) # fmt: skip
-    fit = gradient_norm_vs_length(fake)
-    assert abs(fit["exponent"] + 1) < 1e-9 and fit["r"] < -0.999
+def test_length_trend_on_computed_features(feats_loop):
+    """The App. D.4 fit (grace.analysis.length_trend) reads what compute_features stores."""
+    from grace.analysis import length_trend
+
+    fit = length_trend(feats_loop.lengths, feats_loop.grad_norm, n_boot=0)
+    assert fit["n"] == len(EXAMPLES) and math.isfinite(fit["exponent"])
+    T = np.array([3, 10, 100])
+    assert length_trend(T, 1 / np.log(T), n_boot=0)["exponent"] == pytest.approx(-1, abs=1e-9)
 
 
 @pytest.mark.parametrize(

@@ -1,5 +1,5 @@
 """Tests for the helpers behind chapters 1–3: JL checks (grace.jl) and the gradient-norm-vs-length
-fits (grace.features.length_trend, study_gradient_norms; paper §2.1, App. D.4)."""
+fits (grace.analysis.length_trend, study_gradient_norms; paper §2.1, App. D.4)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ import pytest
 import torch
 
 from grace import jl
-from grace.features import Features, length_trend, study_gradient_norms
+from grace.analysis import length_trend, study_gradient_norms
+from grace.features import Features
 from grace.projection import IdentityProjector, RademacherProjector, SparseJLProjector
 
 torch.set_num_threads(1)
@@ -102,7 +103,7 @@ def test_jl_table_shrinks_with_d():
 
 
 def _manual_grad(model, tok, ex) -> torch.Tensor:
-    from grace.features import encode_example
+    from grace.encoding import encode_example
 
     ids, labels = encode_example(tok, ex["prompt"], ex["response"], TEMPLATE)
     model.zero_grad()
@@ -140,7 +141,7 @@ def test_per_sample_gradients_are_the_raw_response_gradients(tiny_llama_dir):
         jl.per_sample_gradients(model, tok, EXAMPLES, TEMPLATE, param_pattern="no_such_layer")
 
 
-# ------------------------------------------------------------------- grace.features: App. D.4 helpers
+# ------------------------------------------------------------------- grace.analysis: App. D.4 helpers
 def test_length_trend_recovers_inverse_log_powers():
     rng = np.random.default_rng(0)
     T = rng.integers(3, 300, 500)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from grace import tasks, world
+from grace import synthetic, tasks, world
 from grace.distill import TrainConfig, collate, distill, filter_correct, train_causal_lm
 from grace.evaluation import accuracy_metrics, evaluate
 from grace.generation import generate_records, sample_responses
@@ -22,7 +22,7 @@ def mini(tmp_path_factory):
     """A tokenizer trained on the synthetic task and a tiny Llama saved/reloaded like a Hub model."""
     task = tasks.SyntheticTask(difficulty="easy", max_steps=2)
     probs = task.problems("train", 60, 0)
-    texts = [p.question for p in probs] + [tasks.render_solution(p, s) for p in probs for s in tasks.STYLES]
+    texts = [p.question for p in probs] + [synthetic.render_solution(p, s) for p in probs for s in synthetic.STYLES]
     tok = world.build_tokenizer(texts + [TEMPLATE.format(prompt="")])
     model = world.make_model(world.ModelSize(hidden=32, layers=1, heads=2, intermediate=64), tok, seed=0)
     path = tmp_path_factory.mktemp("mini") / "model"
@@ -33,7 +33,7 @@ def mini(tmp_path_factory):
 def test_tokenizer_round_trip_and_digits(mini):
     _, probs, path = mini
     tok = world.load_tokenizer(path)
-    text = tasks.render_solution(probs[0], "calc")
+    text = synthetic.render_solution(probs[0], "calc")
     ids = tok(text, add_special_tokens=False).input_ids
     assert tok.decode(ids) == text  # exact round trip (Fuse decoder)
     digits = tok("1234", add_special_tokens=False).input_ids
@@ -127,7 +127,7 @@ def test_filter_correct_resamples_per_prompt():
 def test_distillation_learns_and_rejects_empty(mini, tmp_path):
     task, probs, path = mini
     model, tok = world.load_model(path), world.load_tokenizer(path)
-    gens = [{"prompt_id": p.uid, "prompt": p.question, "response": tasks.render_solution(p, "terse")} for p in probs]
+    gens = [{"prompt_id": p.uid, "prompt": p.question, "response": synthetic.render_solution(p, "terse")} for p in probs]
     before = [p.detach().clone() for p in model.parameters()]
     s1 = distill(model, tok, gens, TrainConfig(learning_rate=3e-3, max_steps=3, batch_size=16), TEMPLATE,
                  tmp_path / "w", progress=False)
@@ -178,7 +178,7 @@ def test_cli_features_score_rank(mini, tmp_path, capsys):
     task, probs, path = mini
     files = {}
     for style in ("calc", "terse"):
-        recs = [{"prompt_id": p.uid, "prompt": p.question, "response": tasks.render_solution(p, style, rng)}
+        recs = [{"prompt_id": p.uid, "prompt": p.question, "response": synthetic.render_solution(p, style, rng)}
                 for p in probs[:12] for rng in (None, None)]
         files[style] = tmp_path / f"{style}.jsonl"
         write_jsonl(files[style], recs)

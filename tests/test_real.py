@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from grace import real
-from grace.tasks import extract_gsm8k_answer
+from grace.answers import extract_gsm8k_answer
 from grace.world import load_model, load_tokenizer
 
 PROMPTS = [{"prompt_id": f"g{i}", "prompt": f"Tom has {i} apples and buys 3. How many?", "answer": str(i + 3),

@@ -9,29 +9,26 @@ import statistics
 
 import pytest
 
-from grace import tasks
-from grace.tasks import (
+from grace import synthetic
+from grace.answers import (
+    extract_boxed,
+    extract_gsm8k_answer,
+    gsm8k_is_correct,
+    math_is_correct,
+    normalize_math_answer,
+)
+from grace.data import default_data_dir, load_gsm8k, load_math
+from grace.synthetic import (
     DIFFICULTIES,
     STYLES,
     Difficulty,
-    GSM8KTask,
-    MathTask,
-    SyntheticTask,
     count_tokens,
-    default_data_dir,
-    extract_boxed,
-    extract_gsm8k_answer,
     generate_problems,
-    get_task,
-    gsm8k_is_correct,
-    load_gsm8k,
-    load_math,
-    math_is_correct,
-    normalize_math_answer,
     pretraining_corpus,
     render_solution,
     split_of,
 )
+from grace.tasks import GSM8KTask, MathTask, SyntheticTask, get_task
 
 # ---------------------------------------------------------------------------------------------
 # helpers: an independent, safe evaluator for calculator annotations
@@ -96,7 +93,7 @@ def test_train_test_disjoint_by_construction(train_problems, test_problems):
     # the split rule sends roughly TEST_FRACTION of contents to test
     keys = [{"k": i} for i in range(2000)]
     frac = sum(split_of(k) == "test" for k in keys) / len(keys)
-    assert abs(frac - tasks.TEST_FRACTION) < 0.04
+    assert abs(frac - synthetic.TEST_FRACTION) < 0.04
 
 
 def test_canonical_solution_annotations_and_answer(train_problems, test_problems):
@@ -430,7 +427,7 @@ def test_math_task_local():
 
 def test_math_verify_is_installed_and_catches_what_the_fallback_misses():
     """Issue 12: math-verify is a core dependency; the fallback normaliser misses equivalent forms."""
-    from grace.tasks import math_is_correct
+    from grace.answers import math_is_correct
 
     for response, ref in [("\\boxed{2\\sqrt2}", "\\sqrt8"), ("\\boxed{(3,\\frac{\\pi}{2})}", "(3,\\pi/2)"),
                           ("\\boxed{\\{1,2\\}}", "\\{1,2\\}")]:

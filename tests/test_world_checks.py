@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from grace import tasks as T
+from grace import answers, synthetic
 from grace.world_checks import (
     ACCEPTANCE,
     acceptance,
@@ -32,15 +32,15 @@ MINI = {"name": "mini", "ops": "+-*/", "max_add": 12, "max_factor": 3, "max_valu
 
 @pytest.fixture(scope="module")
 def problems():
-    return T.generate_problems(60, seed=3, difficulty=MINI, max_steps=2)
+    return synthetic.generate_problems(60, seed=3, difficulty=MINI, max_steps=2)
 
 
 def test_varied_renderings_differ_but_keep_the_family_and_the_answer(problems):
     rng = random.Random(0)
     for style, marker in (("calc", "<<"), ("terse", None), ("verbose", "so we")):
-        texts = [T.render_solution(p, style, rng, varied=True) for p in problems for _ in range(4)]
+        texts = [synthetic.render_solution(p, style, rng, varied=True) for p in problems for _ in range(4)]
         for p, t in zip([p for p in problems for _ in range(4)], texts, strict=True):
-            assert t.endswith(f"#### {p.answer}") and T.gsm8k_is_correct(t, p.answer)
+            assert t.endswith(f"#### {p.answer}") and answers.gsm8k_is_correct(t, p.answer)
             if marker == "<<":
                 assert marker in t
             elif style == "terse":
@@ -49,34 +49,34 @@ def test_varied_renderings_differ_but_keep_the_family_and_the_answer(problems):
         assert distinct > 1.5, (style, distinct)  # m samples of one prompt are not copies
     # the canonical renderer is unchanged: today's world stays byte-identical
     p = problems[0]
-    assert T.render_solution(p, "calc") == T.style_calc(p)
+    assert synthetic.render_solution(p, "calc") == synthetic.style_calc(p)
 
 
 def test_render_pair_differs_only_in_numbers(problems):
     rng = random.Random(1)
-    pairs = [T.render_pair(p, s, rng, slip_prob=1.0) for p in problems for s in ("calc", "terse", "verbose")]
+    pairs = [synthetic.render_pair(p, s, rng, slip_prob=1.0) for p in problems for s in ("calc", "terse", "verbose")]
     assert all(pair is not None for pair in pairs)
     for good, bad in pairs:
         assert good != bad
         strip = lambda t: "".join(c for c in t if not c.isdigit())  # noqa: E731
         assert strip(good) == strip(bad)
     with pytest.raises(ValueError, match="chain-of-thought style"):
-        T.render_pair(problems[0], "answer", rng)
+        synthetic.render_pair(problems[0], "answer", rng)
 
 
 def test_pretraining_corpus_dose():
-    d = T.get_difficulty(MINI)
-    assert T.pretraining_corpus(200, 5, d) == T.pretraining_corpus(200, 5, d, worked_share=0.0)
-    dosed = T.pretraining_corpus(200, 5, d, worked_share=0.25, worked_mix={"calc": 0.5, "terse": 0.3, "verbose": 0.2})
+    d = synthetic.get_difficulty(MINI)
+    assert synthetic.pretraining_corpus(200, 5, d) == synthetic.pretraining_corpus(200, 5, d, worked_share=0.0)
+    dosed = synthetic.pretraining_corpus(200, 5, d, worked_share=0.25, worked_mix={"calc": 0.5, "terse": 0.3, "verbose": 0.2})
     assert len(dosed) == 200
     worked = [t for t in dosed if "####" in t]
     assert len(worked) == 50 and all(t.startswith("Q: ") and "\nA:" in t for t in worked)
-    assert not any("####" in t for t in T.pretraining_corpus(200, 5, d))  # format shock: no solution at all
+    assert not any("####" in t for t in synthetic.pretraining_corpus(200, 5, d))  # format shock: no solution at all
     assert any("<<" in t for t in worked) and any("so we" in t for t in worked)
     with pytest.raises(ValueError, match="worked_mix"):
-        T.pretraining_corpus(10, 0, d, worked_share=0.5)
+        synthetic.pretraining_corpus(10, 0, d, worked_share=0.5)
     with pytest.raises(ValueError, match="worked-solution mix"):
-        T.pretraining_corpus(10, 0, d, worked_share=0.5, worked_mix={"answer": 1.0})
+        synthetic.pretraining_corpus(10, 0, d, worked_share=0.5, worked_mix={"answer": 1.0})
 
 
 def test_outside_span_share_separates_full_rank_from_low_rank():
@@ -129,14 +129,14 @@ def test_sequence_losses_and_separation_on_a_trained_world(tmp_path):
     from grace.distill import TrainConfig, train_causal_lm
 
     torch.manual_seed(0)
-    d = T.get_difficulty("easy")
-    texts = T.pretraining_corpus(1500, 0, d, worked_share=0.5, worked_mix={"calc": 1.0}, max_steps=2)
-    probs = T.generate_problems(40, seed=9, difficulty=d, max_steps=2)
-    tok = W.build_tokenizer(texts + [T.render_solution(p, "calc", random.Random(0), varied=True) for p in probs])
+    d = synthetic.get_difficulty("easy")
+    texts = synthetic.pretraining_corpus(1500, 0, d, worked_share=0.5, worked_mix={"calc": 1.0}, max_steps=2)
+    probs = synthetic.generate_problems(40, seed=9, difficulty=d, max_steps=2)
+    tok = W.build_tokenizer(texts + [synthetic.render_solution(p, "calc", random.Random(0), varied=True) for p in probs])
     model = W.make_model(W.ModelSize(hidden=48, layers=2, heads=2, intermediate=96), tok, seed=0)
     train_causal_lm(model, tok, W.pack_texts(tok, texts, 64),
                       TrainConfig(learning_rate=5e-3, max_steps=150, batch_size=32), tmp_path / "tr", progress=False)
-    sums, lens = sequence_losses(model, tok, [{"prompt": p.question, "response": T.style_calc(p)} for p in probs],
+    sums, lens = sequence_losses(model, tok, [{"prompt": p.question, "response": synthetic.style_calc(p)} for p in probs],
                                  "Q: {prompt}\nA:")
     assert sums.shape == lens.shape == (40,) and (lens > 3).all()
     assert (sums / lens).mean() < 0.5 * np.log(len(tok))  # it speaks the format
