@@ -3,8 +3,11 @@
 A profile is YAML (``grace/profiles/*.yaml`` or a user's file). :func:`check_profile` walks it against
 the dataclasses below and raises a ``ValueError`` that names the section, the key and the valid keys
 for an unknown key, and the expected type for a mistyped one — a typo such as ``distill.max_lenght``
-is an error, not a silently ignored setting. Defaults live here, next to their meaning; the study
-runner reads the (validated) dict.
+is an error, not a silently ignored setting. Defaults live here, next to their meaning, and nowhere
+else: :func:`parse_profile` turns the validated YAML into these dataclasses (an omitted key takes the
+default below, an int given for a float field becomes a float), and the study runner reads their
+attributes. The raw mapping is kept for what must not change when a default does: ``profile.json``
+and the stage cache keys.
 """
 
 import dataclasses
@@ -47,7 +50,7 @@ class PretrainSection:
     """``world.pretrain``: the bases' pre-training corpus and schedule (the Llama-*-Base analogue)."""
 
     n_texts: int = 20000
-    steps: dict = field(default_factory=dict)  # size name -> optimizer steps
+    steps: dict[str, int] = field(default_factory=dict)  # size name -> optimizer steps
     learning_rate: float = 3e-3
     batch_size: int = 64
     worked_share: float = 0.0  # paper regime: share of worked solutions (grace.synthetic.pretraining_corpus)
@@ -75,10 +78,10 @@ class WorldSection:
     teacher_problems: int = 3000
     teacher_lr: float = 3e-3
     teacher_batch_size: int = 64
-    sizes: dict = field(default_factory=dict)  # name -> SizeSection
-    pretrain: dict = field(default_factory=dict)  # PretrainSection
+    sizes: dict[str, SizeSection] = field(default_factory=dict)  # name -> shape
+    pretrain: PretrainSection = field(default_factory=lambda: PretrainSection())
     student: str = "S"
-    teachers: list = field(default_factory=list)  # WorldTeacherSection
+    teachers: list[WorldTeacherSection] = field(default_factory=list)
     variation: bool = False  # paper regime: teachers write varied chains of thought
 
 
@@ -103,7 +106,7 @@ class ModelsSection:
     student: str = ""
     student_params: float | int | str = 0
     student_revision: str | None = None
-    teachers: list = field(default_factory=list)  # HubTeacherSection
+    teachers: list[HubTeacherSection] = field(default_factory=list)
 
 
 @dataclass
@@ -145,7 +148,7 @@ class DistillSection:
     """``distill``: supervised distillation (§3; :class:`grace.distill.TrainConfig`)."""
 
     learning_rate: float = 2e-3
-    epochs: float | int = 4
+    epochs: float = 4.0
     batch_size: int = 64
     warmup_ratio: float = 0.05
     weight_decay: float = 0.0
@@ -157,6 +160,14 @@ class DistillSection:
     gradient_checkpointing: bool = False
     gradient_accumulation_steps: int = 1
     save_steps: int = 0  # checkpoint every this many optimizer steps, resume from the last (0: no checkpoints)
+
+
+    def train_config(self, seed: int):
+        """The :class:`grace.distill.TrainConfig` of this section (its keys are TrainConfig's, plus ``save_model``)."""
+        from grace.distill import TrainConfig
+
+        names = {f.name for f in dataclasses.fields(TrainConfig)}
+        return TrainConfig(**{k: v for k, v in dataclasses.asdict(self).items() if k in names}, seed=seed)
 
 
 @dataclass
@@ -173,7 +184,7 @@ class EvaluationSection:
 class FilterAblationSection:
     """``filter_ablation``: App. D.1, students on correct responses only at these temperatures."""
 
-    temperatures: list = field(default_factory=list)
+    temperatures: list[float] = field(default_factory=list)
 
 
 @dataclass
@@ -191,7 +202,7 @@ class AnalysisSection:
     n_boot: int = 1000
     n_subsets: int = 100
     subset_frac: float = 0.6
-    size_budgets: list | None = None
+    size_budgets: list[float] | None = None
 
 
 @dataclass
@@ -206,18 +217,18 @@ class Profile:
     template: str = "Q: {prompt}\nA:"
     book_params: str | None = None  # book/build.py: use another profile's chapter parameters
     chat_instruction: str | None = None  # chat teachers: text before the problem (absent: grace.generation.CHAT_INSTRUCTION; null: none)
-    task: dict = field(default_factory=dict)
-    world: dict | None = None
-    models: dict | None = None
-    temperatures: list = field(default_factory=list)
-    generation: dict = field(default_factory=dict)
-    features: dict = field(default_factory=dict)
-    scores: dict = field(default_factory=dict)
-    distill: dict = field(default_factory=dict)
-    evaluation: dict = field(default_factory=dict)
-    filter_ablation: dict | None = None
-    world_checks: dict | None = None
-    analysis: dict | None = None
+    task: TaskSection = field(default_factory=lambda: TaskSection())
+    world: WorldSection | None = None
+    models: ModelsSection | None = None
+    temperatures: list[float] = field(default_factory=list)
+    generation: GenerationSection = field(default_factory=lambda: GenerationSection())
+    features: FeaturesSection = field(default_factory=lambda: FeaturesSection())
+    scores: ScoresSection = field(default_factory=lambda: ScoresSection())
+    distill: DistillSection = field(default_factory=lambda: DistillSection())
+    evaluation: EvaluationSection = field(default_factory=lambda: EvaluationSection())
+    filter_ablation: FilterAblationSection = field(default_factory=lambda: FilterAblationSection())
+    world_checks: WorldChecksSection = field(default_factory=lambda: WorldChecksSection())
+    analysis: AnalysisSection = field(default_factory=lambda: AnalysisSection())
 
 
 DTYPES = ("auto", "bfloat16", "float16", "float32")
@@ -237,6 +248,10 @@ def _allowed(tp: Any) -> tuple[type, ...]:
     """The Python types a YAML value may have for annotation ``tp`` (ints are accepted for floats)."""
     if typing.get_origin(tp) in (Union, types.UnionType):
         return tuple(t for a in typing.get_args(tp) for t in _allowed(a))
+    if dataclasses.is_dataclass(tp):
+        return (dict,)  # a section: checked key by key by check_profile
+    if typing.get_origin(tp) is not None:
+        return (typing.get_origin(tp),)  # list[...] -> list, dict[...] -> dict
     if tp is float:
         return (float, int)
     if tp is type(None):
@@ -294,4 +309,41 @@ def check_profile(p: dict[str, Any]) -> None:
             _check_keys(t, HubTeacherSection, f"models.teachers[{i}]")
 
 
-__all__ = ["BACKENDS", "DTYPES", "SECTIONS", "TASK_KEYS", "Profile", "check_profile"]
+def _convert(tp: Any, value: Any) -> Any:
+    """``value`` (validated YAML) as annotation ``tp``: sections become dataclasses, ints for floats become floats."""
+    if value is None:
+        return None
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if origin in (Union, types.UnionType):
+        for a in args:
+            if dataclasses.is_dataclass(a) and isinstance(value, dict):
+                return _build(a, value)
+        if float in args and int not in args and isinstance(value, int) and not isinstance(value, bool):
+            return float(value)
+        return value
+    if dataclasses.is_dataclass(tp):
+        return _build(tp, value)
+    if origin is list and args:
+        return [_convert(args[0], v) for v in value]
+    if origin is dict and len(args) == 2:
+        return {k: _convert(args[1], v) for k, v in value.items()}
+    if tp is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    return value
+
+
+def _build(cls: type, d: dict[str, Any]) -> Any:
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    return cls(**{k: _convert(fields[k].type, v) for k, v in d.items() if k in fields})
+
+
+def parse_profile(p: dict[str, Any]) -> Profile:
+    """The validated profile as typed sections (:class:`Profile`), defaults filled from this module (§3's settings).
+
+    Raises the errors of :func:`check_profile` first, so a typo never becomes a default.
+    """
+    check_profile(p)
+    return _build(Profile, p)
+
+
+__all__ = ["BACKENDS", "DTYPES", "SECTIONS", "TASK_KEYS", "Profile", "check_profile", "parse_profile"]

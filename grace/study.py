@@ -25,16 +25,19 @@ a resumed run equals an uninterrupted one.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import os
 import shutil
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from grace.config import parse_profile
 from grace.io import read_json, read_jsonl, stable_hash, write_json, write_jsonl
 
 PROFILE_DIR = Path(__file__).parent / "profiles"
@@ -70,27 +73,24 @@ def load_profile(name_or_path: str | os.PathLike) -> dict[str, Any]:
 
 def validate_profile(p: dict[str, Any]) -> None:
     """Check a profile's structure; errors name the key and the fix (schema: :mod:`grace.config`)."""
-    from grace.config import check_profile
-
-    check_profile(p)
+    P = parse_profile(p)  # unknown or mistyped keys raise here
     for key in ("task", "temperatures", "generation", "features", "scores", "distill", "evaluation"):
         if key not in p:
             raise ValueError(f"profile {p.get('name')!r} lacks '{key}'; copy grace/profiles/quick.yaml as a template")
     if ("world" in p) == ("models" in p):
         raise ValueError("a profile needs exactly one of 'world' (build the miniature world) or 'models' (Hub ids)")
-    temps = p["temperatures"]
-    if not temps or any(float(t) <= 0 for t in temps):
+    temps, g, f, e = P.temperatures, P.generation, P.features, P.evaluation
+    if not temps or any(t <= 0 for t in temps):
         raise ValueError(f"temperatures={temps}: every sampling temperature must be > 0 (the paper uses 0.3–1.0)")
-    g, f, e = p["generation"], p["features"], p["evaluation"]
-    if int(g["M"]) < 1 or int(g["N"]) < 1:
-        raise ValueError(f"generation N={g['N']}, M={g['M']} must be >= 1")
-    if int(e["k"]) < 1:
-        raise ValueError(f"evaluation k={e['k']} must be >= 1 (the paper uses k=16)")
-    if int(f["n"]) > int(g["N"]) or int(f["m"]) > int(g["M"]):
-        raise ValueError(f"features n={f['n']}, m={f['m']} must not exceed generation N={g['N']}, M={g['M']} "
+    if g.M < 1 or g.N < 1:
+        raise ValueError(f"generation N={g.N}, M={g.M} must be >= 1")
+    if e.k < 1:
+        raise ValueError(f"evaluation k={e.k} must be >= 1 (the paper uses k=16)")
+    if f.n > g.N or f.m > g.M:
+        raise ValueError(f"features n={f.n}, m={f.m} must not exceed generation N={g.N}, M={g.M} "
                          "(D_eval is a subset of D_distill, paper §2.1)")
-    if int(p["scores"]["n_folds"]) > int(f["n"]):
-        raise ValueError(f"scores n_folds={p['scores']['n_folds']} exceeds features n={f['n']} prompts")
+    if P.scores.n_folds > f.n:
+        raise ValueError(f"scores n_folds={P.scores.n_folds} exceeds features n={f.n} prompts")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -177,18 +177,16 @@ def build_world(profile: dict[str, Any], task, out: Path, log: Log, progress: bo
     from grace.distill import TrainConfig
     from grace.synthetic import STYLES, pretraining_corpus, render_solution
 
-    w, seed = profile["world"], int(profile["seed"])
-    template = profile["template"]
-    sizes = {k: W.ModelSize(**v) for k, v in w["sizes"].items()}
+    P = parse_profile(profile)
+    w, raw_pre, seed, template = P.world, profile["world"].get("pretrain", {}), P.seed, P.template
+    sizes = {k: W.ModelSize(**asdict(v)) for k, v in w.sizes.items()}
     wdir = out / "world"
 
-    n_tok = int(w["tokenizer_problems"])
-    varied = bool(w.get("variation", False))
-    pre = w["pretrain"]
+    n_tok, varied, pre = w.tokenizer_problems, w.variation, w.pretrain
     tok_key = {"stage": "tokenizer", "seed": seed, "n": n_tok, "task": profile["task"], "pattern": W.TOKEN_PATTERN,
-               "corpus": pre["n_texts"], "template": template}
-    if varied or pre.get("worked_share"):
-        tok_key.update(variation=varied, worked_share=pre.get("worked_share"), worked_mix=pre.get("worked_mix"))
+               "corpus": pre.n_texts, "template": template}
+    if varied or pre.worked_share:  # keys of the original world stay as they were
+        tok_key.update(variation=varied, worked_share=raw_pre.get("worked_share"), worked_mix=pre.worked_mix)
 
     def _tokenizer() -> dict[str, Any]:
         probs = task.problems("train", n_tok, seed_for(seed, "tokenizer"))
@@ -205,22 +203,21 @@ def build_world(profile: dict[str, Any], task, out: Path, log: Log, progress: bo
     tok_sum = cached(wdir / "tokenizer", tok_key, _tokenizer, "world/tokenizer", log)
     tokenizer = W.load_tokenizer(wdir / "tokenizer")
 
-    needed = sorted({w["student"]} | {t["size"] for t in w["teachers"] if t["style"] != "self"})
+    needed = sorted({w.student} | {t.size or w.student for t in w.teachers if t.style != "self"})
     bases: dict[str, dict[str, Any]] = {}
     for size in needed:
         if size not in sizes:
             raise ValueError(f"world size {size!r} is not defined under world.sizes ({sorted(sizes)})")
-        steps = int(pre["steps"][size])
-        key = {"stage": "base", "size": size, "shape": w["sizes"][size], "steps": steps, "pre": pre,
+        steps = int(pre.steps[size])
+        key = {"stage": "base", "size": size, "shape": profile["world"]["sizes"][size], "steps": steps, "pre": raw_pre,
                "tok": tok_sum["_key"], "seed": seed}
 
         def _base(size=size, steps=steps) -> dict[str, Any]:
-            texts = pretraining_corpus(int(pre["n_texts"]), seed_for(seed, "pretrain-corpus"), task.difficulty,
-                                       worked_share=float(pre.get("worked_share", 0.0)),
-                                       worked_mix=pre.get("worked_mix"), template=template,
+            texts = pretraining_corpus(pre.n_texts, seed_for(seed, "pretrain-corpus"), task.difficulty,
+                                       worked_share=pre.worked_share, worked_mix=pre.worked_mix, template=template,
                                        min_steps=task.min_steps, max_steps=task.max_steps)
-            cfg = TrainConfig(learning_rate=float(pre["learning_rate"]), max_steps=steps,
-                              batch_size=int(pre["batch_size"]), seed=seed_for(seed, "base", size))
+            cfg = TrainConfig(learning_rate=pre.learning_rate, max_steps=steps, batch_size=pre.batch_size,
+                              seed=seed_for(seed, "base", size))
             s = W.pretrain_base(sizes[size], tokenizer, texts, cfg, wdir / "bases" / size, seed_for(seed, "init", size),
                                 progress=progress)
             shutil.rmtree(wdir / "bases" / size / "_trainer", ignore_errors=True)
@@ -229,17 +226,17 @@ def build_world(profile: dict[str, Any], task, out: Path, log: Log, progress: bo
         s = cached(wdir / "bases" / size, key, _base, f"world/base-{size}", log)
         bases[size] = {"path": wdir / "bases" / size, "key": s["_key"], "params": s["params"]}
 
-    student = bases[w["student"]]
-    n_teacher_problems = int(w["teacher_problems"])
+    student = bases[w.student]
+    n_teacher_problems = w.teacher_problems
     teachers: dict[str, dict[str, Any]] = {}
-    for t in w["teachers"]:
-        spec = W.TeacherSpec(name=t["name"], style=t["style"], size=t.get("size", w["student"]),
-                             steps=int(t.get("steps", 0)), learning_rate=float(t.get("learning_rate", w["teacher_lr"])),
-                             seed=seed_for(seed, "teacher", t["name"]), varied=bool(t.get("varied", varied)),
-                             pool=t.get("pool", W.default_pool(t["style"])))
+    for t in w.teachers:
+        spec = W.TeacherSpec(name=t.name, style=t.style, size=t.size or w.student, steps=t.steps,
+                             learning_rate=w.teacher_lr if t.learning_rate is None else t.learning_rate,
+                             seed=seed_for(seed, "teacher", t.name), varied=varied if t.varied is None else t.varied,
+                             pool=t.pool or W.default_pool(t.style))
         if spec.style == "self":
             teachers[spec.name] = {"path": student["path"], "key": student["key"], "family": "self",
-                                   "size_label": w["student"], "size_params": student["params"], "style": "self",
+                                   "size_label": w.student, "size_params": student["params"], "style": "self",
                                    "steps": 0, "pool": spec.pool}
             continue
         base = bases[spec.size]
@@ -247,12 +244,12 @@ def build_world(profile: dict[str, Any], task, out: Path, log: Log, progress: bo
         if spec.varied:
             spec_key["varied"] = True
         key = {"stage": "teacher", "spec": spec_key, "base": base["key"], "n_problems": n_teacher_problems,
-               "template": template, "batch": int(w.get("teacher_batch_size", 64))}
+               "template": template, "batch": w.teacher_batch_size}
         tdir = wdir / "teachers" / spec.name
 
         def _teacher(spec=spec, base=base, tdir=tdir) -> dict[str, Any]:
             probs = task.problems("train", n_teacher_problems, seed_for(seed, "teacher-data", spec.style))
-            s = W.train_teacher(spec, base["path"], probs, template, tdir, batch_size=int(w.get("teacher_batch_size", 64)),
+            s = W.train_teacher(spec, base["path"], probs, template, tdir, batch_size=w.teacher_batch_size,
                                 progress=progress)
             shutil.rmtree(tdir / "_trainer", ignore_errors=True)
             return {k: v for k, v in s.items() if isinstance(v, int | float | str)}
@@ -267,17 +264,15 @@ def hub_models(profile: dict[str, Any]) -> dict[str, Any]:
     """The ``models`` section of a GPU profile: Hub ids or local paths for the student and teachers."""
     from grace.world import default_pool
 
-    m = profile["models"]
-    rev = m.get("student_revision")  # pinned revisions go into every cache key
-    student = {"path": m["student"], "key": stable_hash([m["student"], rev] if rev else m["student"]),
-               "params": m.get("student_params", 0), "revision": rev}
+    m = parse_profile(profile).models
+    rev = m.student_revision  # pinned revisions go into every cache key
+    student = {"path": m.student, "key": stable_hash([m.student, rev] if rev else m.student),
+               "params": m.student_params, "revision": rev}
     teachers = {}
-    for t in m["teachers"]:
-        teachers[t["name"]] = {"path": t["id"], "key": stable_hash(t), "family": t["family"],
-                               "size_label": t.get("size_label", ""), "size_params": int(float(t.get("size_params", 0))),
-                               "style": t["family"], "steps": 0, "chat": bool(t.get("chat", False)),
-                               "pool": t.get("pool", default_pool(t["family"])),
-                               "revision": t.get("revision")}
+    for raw, t in zip(profile["models"]["teachers"], m.teachers, strict=True):
+        teachers[t.name] = {"path": t.id, "key": stable_hash(raw), "family": t.family, "size_label": t.size_label,
+                            "size_params": int(float(t.size_params)), "style": t.family, "steps": 0, "chat": t.chat,
+                            "pool": t.pool or default_pool(t.family), "revision": t.revision}
     return {"student": student, "teachers": teachers}
 
 
@@ -295,7 +290,8 @@ def _load(path, device: str, dtype: str | None = None, revision: str | None = No
 
 def _dtype_key(profile: dict[str, Any]) -> dict[str, Any]:
     """The cache-key part of the profile's dtype (empty for float32, so the miniature's keys are unchanged)."""
-    return {"dtype": profile["dtype"]} if profile.get("dtype", "float32") != "float32" else {}
+    dtype = parse_profile(profile).dtype
+    return {"dtype": dtype} if dtype != "float32" else {}
 
 
 def _chat_kwargs(profile: dict[str, Any], t: dict[str, Any]) -> dict[str, Any]:
@@ -304,6 +300,7 @@ def _chat_kwargs(profile: dict[str, Any], t: dict[str, Any]) -> dict[str, Any]:
 
     if not t.get("chat", False):
         return {"chat": False}
+    # absent: the default instruction; an explicit null: none (so the raw mapping is read here)
     return {"chat": True, "chat_instruction": profile.get("chat_instruction", CHAT_INSTRUCTION)}
 
 
@@ -315,14 +312,15 @@ def _chat_key(profile: dict[str, Any], t: dict[str, Any]) -> dict[str, Any]:
 
 def _backend(profile: dict[str, Any], path) -> Any:
     """A :class:`grace.generation.VLLMBackend` for ``path`` when ``generation.backend`` is ``vllm``, else ``None``."""
-    g = profile["generation"]
-    if g.get("backend", "transformers") != "vllm":
+    P = parse_profile(profile)
+    if P.generation.backend != "vllm":
         return None
     from grace.generation import VLLMBackend
     from grace.world import load_tokenizer
 
-    return VLLMBackend(path, load_tokenizer(path), tensor_parallel_size=int(g.get("tensor_parallel_size", 1)),
-                       dtype=profile.get("dtype", "auto"), seed=int(profile["seed"]))
+    # vLLM keeps the checkpoint's own dtype ("auto") unless the profile names one
+    return VLLMBackend(path, load_tokenizer(path), tensor_parallel_size=P.generation.tensor_parallel_size,
+                       dtype=P.dtype if "dtype" in profile else "auto", seed=P.seed)
 
 
 def _teacher(profile: dict[str, Any], t: dict[str, Any], device: str):
@@ -330,23 +328,24 @@ def _teacher(profile: dict[str, Any], t: dict[str, Any], device: str):
     backend = _backend(profile, t["path"])
     if backend is not None:
         return None, backend.tokenizer, backend
-    return (*_load(t["path"], device, profile.get("dtype"), t.get("revision")), None)
+    return (*_load(t["path"], device, parse_profile(profile).dtype, t.get("revision")), None)
 
 
 def stage_teacher_card(profile, task, name: str, t: dict[str, Any], test_prompts, out: Path, log: Log, progress: bool):
     """Teacher card: family, size, training steps and its own avg@k on the test split (paper Fig. 4)."""
     from grace.evaluation import evaluate
 
-    e, device = profile["evaluation"], profile.get("device", "cpu")
-    key = {"stage": "card", "teacher": t["key"], "eval": e, "n_test": len(test_prompts), "template": profile["template"],
+    P = parse_profile(profile)
+    e, device = P.evaluation, P.device
+    key = {"stage": "card", "teacher": t["key"], "eval": profile["evaluation"], "n_test": len(test_prompts), "template": profile["template"],
            "test": stable_hash([p["prompt_id"] for p in test_prompts]), **_chat_key(profile, t), **_dtype_key(profile)}
     cdir = out / "cards" / name
 
     def _card() -> dict[str, Any]:
         model, tok, backend = _teacher(profile, t, device)
-        metrics, per_prompt = evaluate(model, tok, test_prompts, task.is_correct, k=int(e["k"]), temperature=1.0,
-                                       max_new_tokens=int(e["max_new_tokens"]), seed=seed_for(profile["seed"], "card", name),
-                                       template=profile["template"], batch_size=int(e.get("batch_size", 256)),
+        metrics, per_prompt = evaluate(model, tok, test_prompts, task.is_correct, k=e.k, temperature=1.0,
+                                       max_new_tokens=e.max_new_tokens, seed=seed_for(P.seed, "card", name),
+                                       template=P.template, batch_size=e.batch_size,
                                        device=device, progress=progress, backend=backend,
                                        resume_dir=partial_dir(cdir), **_chat_kwargs(profile, t))
         write_jsonl(cdir / "per_prompt.jsonl", per_prompt)
@@ -362,20 +361,20 @@ def stage_generate(profile, task, name: str, t: dict[str, Any], temperature: flo
     """D_distill for one configuration: N prompts × M responses at ``temperature`` (paper §3)."""
     from grace.generation import generate_records
 
-    g, device = profile["generation"], profile.get("device", "cpu")
+    P = parse_profile(profile)
+    g, device = P.generation, P.device
     config = f"{name}@{temperature:g}"
     gdir = out / "generations" / config
-    key = {"stage": "generate", "teacher": t["key"], "T": temperature, "gen": g, "template": profile["template"],
+    key = {"stage": "generate", "teacher": t["key"], "T": temperature, "gen": profile["generation"], "template": profile["template"],
            "prompts": stable_hash([p["prompt_id"] for p in prompts]), "seed": profile["seed"], **_chat_key(profile, t),
            **_dtype_key(profile)}
 
     def _gen() -> dict[str, Any]:
         model, tok, backend = _teacher(profile, t, device)
-        recs = generate_records(model, tok, prompts, int(g["M"]), temperature, teacher=name, is_correct=task.is_correct,
-                                backend=backend,
-                                max_new_tokens=int(g["max_new_tokens"]), seed=seed_for(profile["seed"], "gen", config),
-                                template=profile["template"], batch_size=int(g.get("batch_size", 256)), device=device,
-                                min_new_tokens=int(g.get("min_new_tokens", 4)), progress=progress,
+        recs = generate_records(model, tok, prompts, g.M, temperature, teacher=name, is_correct=task.is_correct,
+                                backend=backend, max_new_tokens=g.max_new_tokens, seed=seed_for(P.seed, "gen", config),
+                                template=P.template, batch_size=g.batch_size, device=device,
+                                min_new_tokens=g.min_new_tokens, progress=progress,
                                 resume=partial_dir(gdir) / "generate.jsonl", **_chat_kwargs(profile, t))
         empty = sum(1 for r in recs if not r["response"].strip())
         write_jsonl(gdir / "generations.jsonl", recs)
@@ -412,21 +411,20 @@ def stage_features(profile, config: str, student: dict[str, Any], gen_key: str, 
     from grace.features import compute_features
     from grace.projection import make_projector
 
-    f, device = profile["features"], profile.get("device", "cpu")
+    P = parse_profile(profile)
+    f, device = P.features, P.device
     fdir = out / "features" / config
-    key = {"stage": "features", "student": student["key"], "gen": gen_key, "features": f, "template": profile["template"],
+    key = {"stage": "features", "student": student["key"], "gen": gen_key, "features": profile["features"], "template": profile["template"],
            "prompts": stable_hash(list(score_prompt_ids)), "seed": profile["seed"], **_dtype_key(profile)}
 
     def _feat() -> dict[str, Any]:
-        model, tok = _load(student["path"], device, profile.get("dtype"), student.get("revision"))
-        subset = scoring_subset(read_jsonl(gen_path), score_prompt_ids, int(f["m"]))
+        model, tok = _load(student["path"], device, P.dtype, student.get("revision"))
+        subset = scoring_subset(read_jsonl(gen_path), score_prompt_ids, f.m)
         n_params = sum(p.numel() for p in model.parameters() if p.requires_grad)
-        proj = make_projector(f.get("projector", "rademacher"), n_params, int(f["d"]), seed_for(profile["seed"], "proj"),
-                              device=device, model=model)
-        budget = int(float(f["memory_budget_mb"]) * 2**20) if f.get("memory_budget_mb") else None
-        feats = compute_features(model, tok, subset, proj, length_scale=f.get("length_scale", "log"),
-                                 template=profile["template"], batch_size=int(f.get("batch_size", 8)), device=device,
-                                 progress=progress, memory_budget=budget)
+        proj = make_projector(f.projector, n_params, f.d, seed_for(P.seed, "proj"), device=device, model=model)
+        budget = int(f.memory_budget_mb * 2**20) if f.memory_budget_mb else None
+        feats = compute_features(model, tok, subset, proj, length_scale=f.length_scale, template=P.template,
+                                 batch_size=f.batch_size, device=device, progress=progress, memory_budget=budget)
         feats.save(fdir / "features.npz")
         return {"rows": int(feats.H.shape[0]), "d": int(feats.H.shape[1])}
 
@@ -440,40 +438,34 @@ def stage_student(profile, task, config: str, student: dict[str, Any], gen_key: 
 
     ``filtered=True`` trains on correct responses only, resampled per prompt (App. D.1).
     """
-    from grace.distill import TrainConfig, distill
+    from grace.distill import distill
     from grace.evaluation import evaluate
 
-    d, e, device = dict(profile["distill"]), profile["evaluation"], profile.get("device", "cpu")
+    P = parse_profile(profile)
+    d, e, device = dict(profile["distill"]), P.evaluation, P.device
+    ds = dataclasses.replace(P.distill, filter_correct=True) if filtered else P.distill
     if filtered:
         d["filter_correct"] = True
         config = f"{config}+filtered"
     sdir = out / "students" / config
-    key = {"stage": "student", "student": student["key"], "gen": gen_key, "distill": d, "eval": e,
+    key = {"stage": "student", "student": student["key"], "gen": gen_key, "distill": d, "eval": profile["evaluation"],
            "template": profile["template"], "test": stable_hash([p["prompt_id"] for p in test_prompts]),
            "seed": profile["seed"], **_dtype_key(profile)}
 
     def _student() -> dict[str, Any]:
         model, tok = _load(student["path"], device, None, student.get("revision"))  # fp32 masters
-        cfg = TrainConfig(learning_rate=float(d["learning_rate"]), epochs=float(d["epochs"]),
-                          batch_size=int(d["batch_size"]), warmup_ratio=float(d.get("warmup_ratio", 0.05)),
-                          weight_decay=float(d.get("weight_decay", 0.0)), scheduler=d.get("scheduler", "cosine"),
-                          max_length=int(d.get("max_length", TrainConfig.max_length)),
-                          mixed_precision=d.get("mixed_precision", "no"),
-                          gradient_checkpointing=bool(d.get("gradient_checkpointing", False)),
-                          gradient_accumulation_steps=int(d.get("gradient_accumulation_steps", 1)),
-                          save_steps=int(d.get("save_steps", 0)),
-                          filter_correct=bool(d.get("filter_correct", False)), seed=seed_for(profile["seed"], "distill"))
+        cfg = ds.train_config(seed=seed_for(P.seed, "distill"))
         train = distill(model, tok, [r for r in read_jsonl(gen_path) if r["response"].strip()], cfg,
-                        profile["template"], partial_dir(sdir) / "trainer", progress=progress)
+                        P.template, partial_dir(sdir) / "trainer", progress=progress)
         backend = None
-        if d.get("save_model", False) or profile["generation"].get("backend") == "vllm":
+        if ds.save_model or P.generation.backend == "vllm":
             from grace.world import save_model
 
             save_model(model, tok, sdir / "model")  # vLLM samples the distilled student from disk
             backend = _backend(profile, sdir / "model")
-        metrics, per_prompt = evaluate(model, tok, test_prompts, task.is_correct, k=int(e["k"]), temperature=1.0,
-                                       max_new_tokens=int(e["max_new_tokens"]), seed=seed_for(profile["seed"], "eval"),
-                                       template=profile["template"], batch_size=int(e.get("batch_size", 256)),
+        metrics, per_prompt = evaluate(model, tok, test_prompts, task.is_correct, k=e.k, temperature=1.0,
+                                       max_new_tokens=e.max_new_tokens, seed=seed_for(P.seed, "eval"),
+                                       template=P.template, batch_size=e.batch_size,
                                        device=device, progress=progress, backend=backend,
                                        resume_dir=partial_dir(sdir) / "eval")
         write_jsonl(sdir / "per_prompt.jsonl", per_prompt)
@@ -487,9 +479,8 @@ def stage_world_checks(profile, out: Path, log: Log) -> dict[str, Any]:
     """GRACE-free acceptance checks of the world (``analysis/world_checks.json``, issue 11)."""
     from grace.world_checks import compute_world_checks, summary_lines
 
-    wc = profile.get("world_checks", {})
-    checks = compute_world_checks(out, n_pairs=int(wc.get("n_pairs", 200)),
-                                  n_boot=int(profile.get("analysis", {}).get("n_boot", 1000)))
+    P = parse_profile(profile)
+    checks = compute_world_checks(out, n_pairs=P.world_checks.n_pairs, n_boot=P.analysis.n_boot)
     log("\n".join(summary_lines(checks)))
     return checks
 
@@ -516,20 +507,20 @@ def run_study(profile: dict[str, Any], out: str | os.PathLike, progress: bool = 
     log = Log(out)
     t_start = time.time()
     # GRACE_THREADS overrides the profile (e.g. 1 each for two studies side by side on 2 cores)
-    torch.set_num_threads(int(os.environ.get("GRACE_THREADS") or profile.get("threads", torch.get_num_threads())))
-    if str(profile.get("device", "cpu")).startswith("cuda"):  # TF32 matmuls for the fp32 parts (projection, masters)
+    P = parse_profile(profile)
+    torch.set_num_threads(int(os.environ.get("GRACE_THREADS") or P.threads or torch.get_num_threads()))
+    if P.device.startswith("cuda"):  # TF32 matmuls for the fp32 parts (projection, masters)
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
     log(f"study profile={profile['name']} out={out} seed={profile['seed']}")
     write_json(out / "profile.json", profile)
 
     task = make_task(profile["task"])
-    g, f, sc = profile["generation"], profile["features"], profile["scores"]
-    seed = int(profile["seed"])
-    prompts = task.train_prompts(int(g["N"]), seed_for(seed, "distill-prompts"))
-    test_prompts = task.test_prompts(int(profile["evaluation"]["n_test"]), seed_for(seed, "test-prompts"))
+    g, f, sc, seed = P.generation, P.features, P.scores, P.seed
+    prompts = task.train_prompts(g.N, seed_for(seed, "distill-prompts"))
+    test_prompts = task.test_prompts(P.evaluation.n_test, seed_for(seed, "test-prompts"))
     rng = np.random.default_rng(seed_for(seed, "score-prompts"))
-    score_prompt_ids = [prompts[i]["prompt_id"] for i in sorted(rng.choice(len(prompts), int(f["n"]), replace=False))]
+    score_prompt_ids = [prompts[i]["prompt_id"] for i in sorted(rng.choice(len(prompts), f.n, replace=False))]
 
     models = build_world(profile, task, out, log, progress) if "world" in profile else hub_models(profile)
     student = models["student"]
@@ -537,20 +528,18 @@ def run_study(profile: dict[str, Any], out: str | os.PathLike, progress: bool = 
     rows = []
     for name, t in models["teachers"].items():
         card = stage_teacher_card(profile, task, name, t, test_prompts, out, log, progress)
-        for temperature in profile["temperatures"]:
-            temperature = float(temperature)
+        for temperature in P.temperatures:
             config = f"{name}@{temperature:g}"
             gsum, gpath = stage_generate(profile, task, name, t, temperature, prompts, out, log, progress)
             fpath = stage_features(profile, config, student, gsum["_key"], gpath, score_prompt_ids, out, log, progress)
             ssum = stage_student(profile, task, config, student, gsum["_key"], gpath, test_prompts, out, log, progress)
             filt = {}
-            if temperature in [float(x) for x in profile.get("filter_ablation", {}).get("temperatures", [])] \
-                    and gsum["teacher_accuracy"] > 0:
+            if temperature in P.filter_ablation.temperatures and gsum["teacher_accuracy"] > 0:
                 fs = stage_student(profile, task, config, student, gsum["_key"], gpath, test_prompts, out, log,
                                    progress, filtered=True)
                 filt = {"student_avg_at_k_filtered": fs["avg_at_k"], "student_greedy_filtered": fs["greedy"]}
             feats = Features.load(fpath)
-            scores = score_features(feats, n_folds=int(sc["n_folds"]), nu=float(sc["nu"]), seed=seed_for(seed, "folds"))
+            scores = score_features(feats, n_folds=sc.n_folds, nu=sc.nu, seed=seed_for(seed, "folds"))
             rows.append({
                 "config": config, "teacher": name, "family": t["family"], "style": t["style"],
                 "size_label": t["size_label"], "size_params": int(t["size_params"]), "temperature": temperature,
@@ -604,12 +593,11 @@ def write_analysis(results, profile: dict[str, Any], out: Path, log: Log) -> Non
     from grace.io import atomic_write_text
     from grace.scores import SCORE_ORIENTATION
 
-    a = profile.get("analysis", {})
+    a = parse_profile(profile).analysis
     adir = out / "analysis"
     scores = [s for s in SCORE_ORIENTATION if s in results.columns and results[s].notna().sum() >= 3
               and results[s].nunique() > 1]
-    seed = int(profile["seed"])
-    n_boot = int(a.get("n_boot", 1000))
+    seed, n_boot = int(profile["seed"]), a.n_boot
     if len(pool := A.main_pool(results)) >= 3:
         # the main pool alone (no self-distillation or answer-only anecdote), as the paper's 15 teachers
         tab = A.spearman_table(pool, target="student_avg_at_k", scores=scores, n_boot=n_boot, seed=seed)
@@ -621,12 +609,11 @@ def write_analysis(results, profile: dict[str, Any], out: Path, log: Log) -> Non
             log("spearman vs student avg@k (oriented: + means the score ranks teachers the right way)\n"
                 + tab.to_string(index=False, float_format=lambda x: f"{x:.3f}"))
     atomic_write_text(adir / "gaps.csv", A.selection_gaps(results, scores, "student_avg_at_k").to_csv(index=False))
-    budgets = a.get("size_budgets") or sorted(results["size_params"].unique().tolist())
+    budgets = a.size_budgets or sorted(results["size_params"].unique().tolist())
     atomic_write_text(adir / "size_budgets.csv",
                       A.size_budget_table(results, budgets, scores, "student_avg_at_k").to_csv(index=False))
     atomic_write_text(adir / "families.csv", A.family_gap_table(results, scores, "student_avg_at_k").to_csv(index=False))
     atomic_write_text(adir / "temperatures.csv",
                       A.temperature_table(results, scores, "student_avg_at_k").to_csv(index=False))
-    rob = A.robustness_subsets(results, scores, "student_avg_at_k", n_subsets=int(a.get("n_subsets", 100)),
-                               frac=float(a.get("subset_frac", 0.6)), seed=seed)
+    rob = A.robustness_subsets(results, scores, "student_avg_at_k", n_subsets=a.n_subsets, frac=a.subset_frac, seed=seed)
     atomic_write_text(adir / "robustness.csv", rob.to_csv(index=False))

@@ -100,3 +100,23 @@ def test_truncated_distillation_examples_are_named(tiny_llama_dir):
     with pytest.warns(UserWarning, match=r"1 of 2 examples .* max_length=20 .*p7#2"):
         enc = encode_all(tok, [long, short], "{prompt}", 20)
     assert len(enc[0]["input_ids"]) == 20
+
+
+def test_parse_profile_gives_typed_sections_with_the_schema_defaults():
+    from grace.config import DistillSection, FeaturesSection, parse_profile
+    from grace.study import load_profile
+
+    raw = load_profile("smoke")
+    P = parse_profile(raw)
+    assert isinstance(P.features, FeaturesSection) and isinstance(P.distill, DistillSection)
+    assert P.features.d == raw["features"]["d"]
+    assert P.features.projector == FeaturesSection.projector or "projector" in raw["features"]  # default filled
+    assert all(isinstance(t, float) for t in P.temperatures)
+    assert isinstance(P.distill.epochs, float)  # an int given for a float field becomes a float
+    assert P.world.teachers and P.world.teachers[0].name == raw["world"]["teachers"][0]["name"]
+    cfg = P.distill.train_config(seed=3)
+    assert (cfg.seed, cfg.learning_rate, cfg.batch_size) == (3, float(raw["distill"]["learning_rate"]),
+                                                             raw["distill"]["batch_size"])
+    bad = {**raw, "features": {**raw["features"], "dd": 3}}
+    with pytest.raises(ValueError, match="unknown key 'dd' in profile section 'features'; valid keys"):
+        parse_profile(bad)
