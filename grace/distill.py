@@ -281,9 +281,6 @@ def distill(student, tokenizer, generations: Sequence[dict[str, Any]], cfg: Trai
     return summary
 
 
-def config_dict(cfg: TrainConfig) -> dict[str, Any]:
-    """JSON-able view of a config (for cache keys and sidecars)."""
-    return asdict(cfg)
 
 
 # ----------------------------------------------------------------------------------------------

@@ -121,13 +121,6 @@ def stable_hash(obj: Any, n: int = 12) -> str:
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:n]
 
 
-def file_hash(path: str | os.PathLike, n: int = 12) -> str:
-    """Short sha256 of a file's bytes (used to key caches on input files)."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()[:n]
 
 
 class Journal:
