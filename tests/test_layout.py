@@ -43,3 +43,12 @@ def test_the_check_can_fail(tmp_path, monkeypatch):
 @pytest.mark.parametrize("gone", ["grace/figures.py"])
 def test_retired_modules_stay_gone(gone):
     assert not (REPO / gone).exists()
+
+
+def test_readme_module_table_lists_every_module():
+    table = (REPO / "README.md").read_text()
+    modules = sorted(p.name for p in (REPO / "grace").glob("*.py") if p.name != "__init__.py")
+    missing = [m for m in modules if f"`grace/{m}`" not in table]
+    assert missing == [], f"README's module table lacks {missing}"
+    listed = {m.split("/")[1].rstrip("`") for m in __import__("re").findall(r"`grace/[a-z_]+\.py`", table)}
+    assert listed <= set(modules), f"README lists modules that do not exist: {sorted(listed - set(modules))}"
