@@ -219,7 +219,8 @@ def _project_direct(model, params: list, ids: torch.Tensor, labels: torch.Tensor
         if p.grad is not None:
             g = p.grad.reshape(1, -1).float()
             h += projector.project_partial(g, off)
-            sq += g.double().pow(2).sum().cpu()
+            # fp32 norm per parameter (as grads_loop/vmap), squares summed in fp64: no fp64 copy of g
+            sq += torch.linalg.vector_norm(g).double().cpu() ** 2
             p.grad = None  # freed as soon as it is projected
         off += p.numel()
     return h, loss.detach()[None], mean_prob[None], sq.sqrt().float()[None]

@@ -600,7 +600,8 @@ class SparseJLProjector(Projector):
             x = x.view(B, nu, b)
         if self._scratch is None or self._scratch.numel() < B * nu * b:
             self._scratch = torch.empty(B * nu * b, dtype=torch.float32, device=self.device)
-        signed = torch.mul(x, signs.view(nu, b).to(torch.float32), out=self._scratch[: B * nu * b].view(B, nu, b))
+        # int8 signs promoted inside the kernel (no fp32 copy of them): one pass over x
+        signed = torch.mul(x, signs.view(nu, b), out=self._scratch[: B * nu * b].view(B, nu, b))
         return signed.sum(-1).T.contiguous()  # [nu, B]
 
     def _accumulate(self, out: torch.Tensor, G_cols: torch.Tensor, start: int) -> None:
@@ -611,11 +612,13 @@ class SparseJLProjector(Projector):
             c0, c1 = max(k0, start), min(k1, stop)
             units, vals, offsets, signs = self._chunk_data(k0, k1)
             Gc = G_cols[:, c0 - start : c1 - start].float()
-            if (c0, c1) != (k0, k1):  # a range inside the chunk (one parameter's gradient): zeros elsewhere
-                full = torch.zeros(Gc.shape[0], k1 - k0, dtype=torch.float32, device=self.device)
-                full[:, c0 - k0 : c1 - k0] = Gc
-                Gc = full
-            table = self._table(Gc, k0, signs)
+            if (c0, c1) == (k0, k1):
+                table = self._table(Gc, k0, signs)
+            else:  # a range inside the chunk (one parameter's gradient): only its units, zeros elsewhere
+                b = self.block
+                u0, u1 = (c0 - k0) // b, -(-(c1 - k0) // b)  # the chunk-local units the range touches
+                table = torch.zeros(-(-(k1 - k0) // b), Gc.shape[0], dtype=torch.float32, device=self.device)
+                table[u0:u1] = self._table(Gc, c0 - k0, signs[u0 * b : u1 * b] if b > 1 else signs)
             out_t += F.embedding_bag(units, table, offsets, mode="sum", per_sample_weights=vals)
         out += out_t.T
 
