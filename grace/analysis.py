@@ -986,3 +986,253 @@ def self_distillation(results: pd.DataFrame, score: str = "g_vendi", target: str
     return {"config": str(pick["config"]), "score_value": float(pick[score]), "score_rank": score_rank,
             "target_value": y0, "target_rank": target_rank, "n_configs": len(d),
             "score_top": score_rank == 1, "target_bottom_half": target_rank > len(d) / 2}
+
+
+# ----------------------------------------------------------------------------------------------
+# study readers for the book's chapters
+
+
+def teacher_cards(study_dir: str | os.PathLike, order: Sequence[str]) -> pd.DataFrame:
+    """The teacher pool with each teacher's own avg@k and greedy accuracy (paper §2; chapter 1's table).
+
+    Read from ``study_dir/cards/*/done.json``; rows follow ``order`` (the profile's teacher order),
+    teachers without a card are left out.
+    """
+    rows = []
+    for p in sorted(Path(study_dir).glob("cards/*/done.json")):
+        s = read_json(p)["summary"]
+        rows.append({"teacher": p.parent.name, "family": s["family"], "size": s["size_label"],
+                     "params": format_params(s["size_params"]), "training steps": s["steps"],
+                     "own avg@k": s["avg_at_k"], "own greedy": s["greedy"]})
+    if not rows:
+        raise ValueError(f"no cards/*/done.json under {study_dir}; run the study first (ensure_study)")
+    cards = pd.DataFrame(rows).set_index("teacher")
+    return cards.loc[[t for t in order if t in cards.index]]
+
+
+def rank_candidates(study_dir: str | os.PathLike, configs: Sequence[str], teachers: Sequence[str],
+                    temperature: float, m: int, n: int, out: str | os.PathLike) -> dict[str, Path]:
+    """Generation files for ``grace rank`` (chapter 1.2, paper §3): each teacher's non-blank responses at
+    ``temperature``, restricted to the prompts that keep ``m`` of them from every teacher.
+
+    Returns ``{teacher: out/generations/<teacher>.jsonl}``. Blank responses cannot be scored, so
+    they are dropped first.
+    """
+    from grace.io import write_jsonl
+
+    missing = [t for t in teachers if f"{t}@{temperature:g}" not in set(configs)]
+    if missing:
+        raise ValueError(f"teachers {missing} at T={temperature:g} are not configurations of the study; "
+                         f"use teachers and a temperature from {sorted(configs)}")
+    recs = {t: [r for r in read_jsonl(Path(study_dir) / "generations" / f"{t}@{temperature:g}" / "generations.jsonl")
+                if r["response"].strip()] for t in teachers}
+    counts = [pd.Series([r["prompt_id"] for r in rs]).value_counts() for rs in recs.values()]
+    keep = set.intersection(*(set(c.index[c >= m]) for c in counts))
+    if len(keep) < n:
+        raise ValueError(f"only {len(keep)} prompts have {m} non-blank responses from every teacher; "
+                         f"lower n={n} (chapter 1: rank_n)")
+    files = {}
+    for t, rs in recs.items():
+        files[t] = Path(out) / "generations" / f"{t}.jsonl"
+        write_jsonl(files[t], [r for r in rs if r["prompt_id"] in keep])
+    return files
+
+
+def style_table(task: Any, tokenizer: Any, problems: Sequence[Any], rng: Any) -> pd.DataFrame:
+    """Mean length (student tokens) and correctness of each solution style written out faithfully
+    (chapter 2.1; the miniature's stand-in for the paper's teacher formats, §3).
+
+    ``rng`` (a ``random.Random``) draws the styles' random choices, style after style.
+    """
+    from grace import tasks
+
+    rows = []
+    for style in tasks.STYLES:
+        sols = [tasks.render_solution(p, style, rng) for p in problems]
+        rows.append({
+            "style": style,
+            "mean tokens": np.mean([len(tokenizer(s, add_special_tokens=False)["input_ids"]) for s in sols]),
+            "correct": np.mean([task.is_correct(s, str(p.answer)) for s, p in zip(sols, problems, strict=True)]),
+        })
+    return pd.DataFrame(rows).set_index("style")
+
+
+def generation_pool(results: pd.DataFrame, study_dir: str | os.PathLike) -> pd.DataFrame:
+    """The teacher pool with the accuracy of its distillation sets, mean over temperatures (chapter 2.2, §3)."""
+    cards = {p.parent.name: read_json(p)["summary"] for p in Path(study_dir).glob("cards/*/done.json")}
+    pool = (results.groupby("teacher", sort=False)
+            .agg(family=("family", "first"), style=("style", "first"), size=("size_label", "first"),
+                 params=("size_params", "first"), steps=("teacher_steps", "first"),
+                 generation_accuracy=("teacher_accuracy", "mean")))
+    pool["params"] = [format_params(v) for v in pool["params"]]
+    pool = pool.rename(columns={"generation_accuracy": "generation accuracy (mean over τ)"})
+    pool.insert(5, "own avg@k", [cards[t]["avg_at_k"] for t in pool.index])
+    pool.insert(6, "own greedy", [cards[t]["greedy"] for t in pool.index])
+    return pool
+
+
+def load_generations(study_dir: str | os.PathLike, configs: Sequence[str]) -> dict[str, list[dict]]:
+    """Every configuration's distillation set, ``{config: generations.jsonl records}`` (chapter 2, §2)."""
+    return {c: read_jsonl(Path(study_dir) / "generations" / c / "generations.jsonl") for c in configs}
+
+
+#: A GSM8K-style final-answer line (``#### 42``), as answer checking looks for it (chapter 2.5).
+FINAL_ANSWER = r"####\s*\$?-?\d"
+
+
+def length_table(gens: Mapping[str, list[dict]], results: pd.DataFrame, tokenizer: Any, max_new_tokens: int,
+                 max_records: int | None = None, seed: int = 0) -> pd.DataFrame:
+    """Response length in student tokens, share at the generation budget and share with a ``#### N``
+    answer, per configuration (chapter 2.5; why the paper rescales by log|y|, §2.1).
+
+    ``max_records`` caps the responses tokenised per configuration (a seeded random subset).
+    """
+    import re
+
+    final = re.compile(FINAL_ANSWER)
+    rows, rng = [], np.random.default_rng(seed)
+    for c, recs in gens.items():
+        if max_records is not None and len(recs) > max_records:
+            recs = [recs[i] for i in sorted(rng.choice(len(recs), max_records, replace=False))]
+        row = results.loc[results.config == c].iloc[0]
+        lengths = [len(tokenizer(r["response"], add_special_tokens=False)["input_ids"]) for r in recs]
+        rows.append({"config": c, "teacher": row.teacher, "temperature": row.temperature,
+                     "mean length": float(np.mean(lengths)), "median length": float(np.median(lengths)),
+                     "at budget": float(np.mean(np.asarray(lengths) >= int(max_new_tokens))),
+                     "has final answer": float(np.mean([final.search(r["response"]) is not None for r in recs]))})
+    return pd.DataFrame(rows)
+
+
+def blank_table(gens: Mapping[str, list[dict]], results: pd.DataFrame) -> pd.DataFrame:
+    """Blank responses per configuration, from the files and from ``results.csv`` (chapter 2.6).
+
+    Raises if the two counts disagree: the study skips blank responses in scoring and distillation.
+    """
+    blank = pd.DataFrame({
+        "config": list(gens),
+        "responses": [len(gens[c]) for c in gens],
+        "blank (files)": [sum(1 for r in gens[c] if not r["response"].strip()) for c in gens],
+    }).set_index("config")
+    blank["blank (results table)"] = results.set_index("config")["empty_responses"].reindex(blank.index)
+    blank["share"] = blank["blank (files)"] / blank["responses"]
+    if not (blank["blank (files)"] == blank["blank (results table)"]).all():
+        raise AssertionError(f"blank-response counts disagree with results.csv:\n{blank}")
+    return blank
+
+
+def length_trend_table(trend: Mapping[str, float], rho_h: float) -> pd.DataFrame:
+    """The App. D.4 fits of ``grace.features.length_trend`` as one table: R² of a/log T + b and
+    a/(log T)² + b, the exponents with their CIs, and Spearman of T with ‖g‖ and ‖h‖ (chapter 3.2)."""
+    return pd.DataFrame({
+        "value": [trend["r2_inv_log"], trend["r2_inv_log2"], trend["exponent"], trend["within_exponent"],
+                  trend["t_exponent"], trend["spearman"], rho_h],
+        "CI low": [np.nan, np.nan, trend["exponent_ci_low"], trend["within_exponent_ci_low"],
+                   trend["t_exponent_ci_low"], np.nan, np.nan],
+        "CI high": [np.nan, np.nan, trend["exponent_ci_high"], trend["within_exponent_ci_high"],
+                    trend["t_exponent_ci_high"], np.nan, np.nan],
+    }, index=["R² of a/log T + b", "R² of a/(log T)² + b", "exponent b: ‖g‖ ∝ (log T)^b, pooled",
+              "exponent b, within configurations", "exponent e: ‖g‖ ∝ T^e", "Spearman(T, ‖g‖)",
+              "Spearman(T, ‖h‖) after the log|y| rescaling"])
+
+
+def length_trend_by_config(gn: pd.DataFrame) -> pd.DataFrame:
+    """The App. D.4 exponent and rank correlation fitted on each configuration's rows alone (chapter 3.2).
+
+    ``gn`` has columns ``config, length, grad_norm`` (``grace.features.study_gradient_norms``).
+    """
+    from grace.features import length_trend
+
+    rows = []
+    for c, g in gn.groupby("config", sort=False):
+        t = length_trend(g.length, g.grad_norm, n_boot=0)
+        rows.append({"config": c, "rows": t["n"], "distinct lengths": t["n_lengths"],
+                     "mean |y|": g.length.mean(), "mean ‖g‖": g.grad_norm.mean(),
+                     "exponent b": t["exponent"], "Spearman(T, ‖g‖)": t["spearman"]})
+    return pd.DataFrame(rows).set_index("config")
+
+
+# ----------------------------------------------------------------------------------------------
+# chapter 4: the definitions restated, on synthetic gradients
+
+
+def rel_diff(a: float, b: float) -> float:
+    """``|a − b| / |b|`` (guarded at 0): the tolerance of chapter 4's identity checks (eqs. 1–6)."""
+    return float(abs(a - b) / max(abs(b), 1e-300))
+
+
+def _whitening(Out: np.ndarray, nu: float) -> np.ndarray:
+    """``M(D_-i) = Σ̃(D_-i) + (ν/d) I`` from the rows outside a fold (eq. 4)."""
+    On = Out / np.linalg.norm(Out, axis=1, keepdims=True)
+    d = Out.shape[1]
+    return On.T @ On / len(Out) + nu / d * np.eye(d)
+
+
+def grace_inline(H: np.ndarray, folds: np.ndarray, nu: float, center: str) -> float:
+    """Eq. 4 (``center='fold'``) or eq. 5 with M(D_-i) (``center='global'``), restated with an explicit
+    inverse for teaching (chapter 4.2; the package's Cholesky/Woodbury version is ``grace.scores.grace``)."""
+    if center not in ("fold", "global"):
+        raise ValueError(f"center={center!r}: use 'fold' (eq. 4) or 'global' (eq. 5)")
+    N, d = H.shape
+    total = 0.0
+    for f in np.unique(folds):
+        In, Out = H[folds == f], H[folds != f]
+        M_inv = np.linalg.inv(_whitening(Out, nu))
+        C = In - (In.mean(0) if center == "fold" else H.mean(0))
+        total += np.trace(C @ M_inv @ C.T)
+    return total / N
+
+
+def between_fold_term(H: np.ndarray, folds: np.ndarray, nu: float) -> float:
+    """``Σ_i r_i (μ_i − μ)ᵀ M(D_-i)⁻¹ (μ_i − μ) / N``: what global centring (eq. 5) adds to fold
+    centring (eq. 4), always ≥ 0 (chapter 4.2)."""
+    N, mu = len(H), H.mean(0)
+    between = 0.0
+    for f in np.unique(folds):
+        dm = H[folds == f].mean(0) - mu
+        between += (folds == f).sum() * dm @ np.linalg.solve(_whitening(H[folds != f], nu), dm) / N
+    return between
+
+
+def synthetic_teacher_table(n_teachers: int, n_prompts: int, m: int, d: int, n_folds: int, nu: float,
+                            seed: int) -> pd.DataFrame:
+    """Synthetic "teachers" (random spectrum, mean strength and noise) scored with every reading of
+    GRACE (eqs. 4–6, the released code) and G-Var/G-Vendi, to compare their rankings (chapter 4.2)."""
+    from grace import scores, theory
+
+    rng = np.random.default_rng(seed + 1)
+    rows = []
+    for t in range(n_teachers):
+        knobs = dict(anisotropy=float(rng.uniform(0, 2)), mean_scale=float(rng.uniform(0.2, 3)),
+                     response_noise=float(rng.uniform(0.2, 1.5)))
+        H, pid = theory.synthetic_gradients(n_prompts, m, d, seed=seed + 100 + t, **knobs)
+        f = scores.prompt_folds(pid, n_folds, seed)
+        rows.append({"teacher": t, **knobs,
+                     "eq. 4": scores.grace(H, pid, nu=nu, folds=f),
+                     "eq. 5 (global)": scores.grace(H, pid, nu=nu, folds=f, center="global"),
+                     "eq. 5 literal": theory.grace_eq5_own_fold(H, pid, nu=nu, folds=f),
+                     "eq. 6 literal": theory.grace_eq6_printed(H, pid, nu=nu, folds=f),
+                     "released code": scores.grace_release(H, m, smooth=nu),
+                     "G-Var": scores.g_var(H), "G-Vendi": scores.g_vendi(H)})
+    return pd.DataFrame(rows).set_index("teacher")
+
+
+def lemma_grid_checks(grid: pd.DataFrame) -> list[tuple[str, bool, str]]:
+    """The genuine inequalities of App. A–B at every point of ``grace.theory.lemma_grid``, as
+    ``(check, holds, detail)``: CMI ≤ Jensen ≤ three-term bound, CMI ≤ log n, CMI ≤ max-entropy bound ≤
+    Jensen/2 (chapter 4.3; Monte Carlo error allowed at 4 standard errors)."""
+    out = []
+    for r in grid.itertuples():
+        tag = f"{r.preconditioner}, n={r.n}, σ/spread={r.sigma_rel}"
+        out += [
+            (f"CMI ≤ Jensen bound ({tag})", r.cmi <= r.jensen + 4 * r.cmi_stderr,
+             f"{r.cmi:.4f} ± {r.cmi_stderr:.4f} vs {r.jensen:.4f}"),
+            (f"CMI ≤ log n ({tag})", r.cmi <= r.log_n + 4 * r.cmi_stderr, f"{r.cmi:.4f} vs {r.log_n:.4f}"),
+            (f"Jensen = exact expansion ({tag})", rel_diff(r.jensen, r.jensen_from_expansion) < 1e-8,
+             f"{r.jensen:.6g}"),
+            (f"Jensen ≤ three-term bound ({tag})", r.jensen <= r.three_term * (1 + 1e-12),
+             f"{r.jensen:.4g} vs {r.three_term:.4g}"),
+            (f"CMI ≤ max-entropy bound ≤ Jensen/2 ({tag})", r.cmi <= r.gaussian_bound + 4 * r.cmi_stderr
+             and r.gaussian_bound <= r.jensen / 2 * (1 + 1e-12),
+             f"{r.cmi:.4f} ≤ {r.gaussian_bound:.4f} ≤ {r.jensen / 2:.4f}"),
+        ]
+    return out

@@ -142,6 +142,16 @@ def verdict_bool(holds: bool | None, partly: bool = False, rule: str = "") -> tu
     return ("reproduced" if holds else ("partly" if partly else "not reproduced")), rule
 
 
+def verdict_inverse_log(exponent: float, ci_high: float, rule: str, testable: bool = True) -> tuple[str, str]:
+    """Verdict for App. D.4's "the gradient norm falls roughly as 1/log T" (Fig. 21; chapters 3 and 12):
+    reproduced if the bootstrap CI of the exponent b of ‖g‖ ∝ (log T)^b is below 0 and −2 ≤ b ≤ −0.5,
+    partly if the CI is below 0 only; not testable without a finite CI or when ``testable`` is False."""
+    if not testable or not math.isfinite(ci_high):
+        return verdict_bool(None, rule=rule)
+    decreasing = ci_high < 0
+    return verdict_bool(bool(decreasing and -2.0 <= exponent <= -0.5), partly=bool(decreasing), rule=rule)
+
+
 def claims_dir(root: str | os.PathLike) -> Path:
     return Path(root) / "claims"
 

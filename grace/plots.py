@@ -471,6 +471,142 @@ def plot_ablation(ablation_df: pd.DataFrame, x: str, y: str = "rho_oriented",
 
 
 # ----------------------------------------------------------------------------------------------
+# chapter figures (the book's own, beside the paper's)
+
+
+def plot_rank_vs_student(ranked: pd.DataFrame, temperature: float) -> Figure:
+    """A few teachers ranked by ``grace rank`` beside their distilled students (chapter 1.2; paper §3).
+
+    ``ranked`` has the columns ``GRACE (grace rank)`` and ``student avg@k``, GRACE's pick first.
+    """
+    _check_columns(ranked, ["GRACE (grace rank)", "student avg@k"], "plot_rank_vs_student")
+    fig = Figure(figsize=(9, 0.45 * len(ranked) + 2.0))
+    axes = fig.subplots(1, 2, sharey=True)
+    y = np.arange(len(ranked))[::-1]
+    axes[0].barh(y, ranked["GRACE (grace rank)"], color="#4C72B0")
+    axes[0].set(xlabel="GRACE (lower is better)", yticks=y, yticklabels=ranked.index)
+    axes[1].barh(y, ranked["student avg@k"], color="#55A868")
+    axes[1].set(xlabel="distilled student's avg@k (higher is better)")
+    fig.suptitle(f"Teachers at T = {temperature:g}, ranked by GRACE (top = GRACE's pick)")
+    fig.tight_layout()
+    return fig
+
+
+def plot_teacher_accuracy(acc: pd.DataFrame, teachers: Sequence[str]) -> Figure:
+    """Accuracy of each teacher's distillation responses against the sampling temperature (chapter 2.4; §3)."""
+    fig = Figure(figsize=(6, 3.8))
+    ax = fig.subplots()
+    pal = family_palette(teachers)
+    for t in teachers:
+        ax.plot(acc.index, acc[t], marker="o", color=pal[t], label=t)
+    ax.set(xlabel="sampling temperature τ", ylabel="accuracy of the generated responses",
+           title="Teacher accuracy vs temperature")
+    ax.legend(fontsize="small", bbox_to_anchor=(1.02, 1), loc="upper left")
+    fig.tight_layout()
+    return fig
+
+
+def plot_length_vs_temperature(lens: pd.DataFrame, teachers: Sequence[str]) -> Figure:
+    """Mean response length and share with a ``#### N`` answer against temperature (chapter 2.5; §2.1)."""
+    fig = Figure(figsize=(10, 3.8))
+    axes = fig.subplots(1, 2)
+    pal = family_palette(teachers)
+    for t in teachers:
+        d = lens[lens.teacher == t].sort_values("temperature")
+        axes[0].plot(d.temperature, d["mean length"], marker="o", color=pal[t], label=t)
+        axes[1].plot(d.temperature, d["has final answer"], marker="o", color=pal[t], label=t)
+    axes[0].set(xlabel="sampling temperature τ", ylabel="mean response length (student tokens)",
+                title="Response length vs temperature")
+    axes[1].set(xlabel="sampling temperature τ", ylabel="share with a '#### N' answer", title="Answer format",
+                ylim=(-0.02, 1.02))
+    axes[1].legend(fontsize="small", bbox_to_anchor=(1.02, 1), loc="upper left")
+    fig.tight_layout()
+    return fig
+
+
+def plot_grad_norm_fits(lengths: Sequence[float], grad_norms: Sequence[float]) -> Figure:
+    """The gradient norm against the length with both App. D.4 fits side by side (Figs 21–22; chapter 3.2)."""
+    fig = Figure(figsize=(11, 4.0))
+    axes = fig.subplots(1, 2, sharey=True)
+    plot_grad_norm_vs_length(lengths, grad_norms, power=1.0, ax=axes[0])
+    plot_grad_norm_vs_length(lengths, grad_norms, power=2.0, ax=axes[1])
+    axes[0].set_title("Fig. 21 form: a / log T + b")
+    axes[1].set_title("Fig. 22 form: a / (log T)² + b")
+    fig.tight_layout()
+    return fig
+
+
+def plot_jl_check(jl_tab: pd.DataFrame, agg: pd.DataFrame, dims: Sequence[int], nnz: int) -> Figure:
+    """Relative errors of squared norms and inner products after projection against d, one point per
+    seed, with the exact prediction and √(2/d) (chapter 3.3's Johnson–Lindenstrauss check, §2.1).
+
+    ``jl_tab`` is ``grace.jl.jl_table``'s output and ``agg`` its mean per ``(kind, d)``.
+    """
+    fig = Figure(figsize=(10, 3.8))
+    axes = fig.subplots(1, 2, sharey=True)
+    dd = np.array(dims, dtype=float)
+    for ax, col, pred, title in ((axes[0], "rms_norm", "pred_norm", "squared norms"),
+                                 (axes[1], "rms_inner", "pred_inner", "inner products / (‖x‖‖y‖)")):
+        for kind, mk, colr in (("rademacher", "o", "#4C72B0"), ("sparse_jl", "s", "#DD8452")):
+            sub = jl_tab[jl_tab.kind == kind]
+            label = "Rademacher Π (paper)" if kind == "rademacher" else f"sparse JL (nnz={nnz})"
+            ax.scatter(sub.d * (1.04 if kind == "sparse_jl" else 0.96), sub[col], marker=mk, color=colr, alpha=0.5,
+                       label=f"{label}, one seed")
+        ax.plot(dd, agg.loc["rademacher", pred].reindex(dd.astype(int)).values, "k-", label="exact prediction")
+        ax.plot(dd, np.sqrt(2 / dd), "k:", label="√(2/d)")
+        ax.set(xscale="log", yscale="log", xlabel="projection dimension d", title=f"relative error of {title}")
+        ax.set_xticks(dims, [str(x) for x in dims], minor=False)
+        ax.set_xticks([], minor=True)
+    axes[0].set_ylabel("RMS relative error")
+    axes[1].legend(fontsize="small")
+    fig.tight_layout()
+    return fig
+
+
+def plot_cmi_bounds(grid: pd.DataFrame, ns: Sequence[int]) -> Figure:
+    """Monte Carlo CMI against the Jensen bound and Lemma B.1, per preconditioner and n, over the noise
+    level σ (chapter 4.3; paper App. A–B). ``grid`` is ``grace.theory.lemma_grid``'s table."""
+    from matplotlib import colormaps
+
+    from grace import theory
+
+    fig = Figure(figsize=(10, 4.6))
+    axes = fig.subplots(1, 2, sharey=True)
+    for ax, pc_ in zip(axes, theory.PRECONDITIONERS, strict=True):
+        for n_, c_ in zip(ns, colormaps["viridis"](np.linspace(0, 0.8, len(ns))), strict=True):
+            g = grid[(grid.preconditioner == pc_) & (grid.n == n_)]
+            ax.errorbar(g.sigma_rel, g.cmi, yerr=2 * g.cmi_stderr, marker="o", color=c_, label=f"CMI (MC), n={n_}")
+            ax.plot(g.sigma_rel, g.jensen, "--", color=c_, label=f"Jensen bound, n={n_}")
+            ax.plot(g.sigma_rel, g.lemma_total, ":", color=c_, label=f"Lemma B.1, n={n_}")
+            ax.axhline(np.log(n_), color=c_, lw=0.6, alpha=0.5)
+        title = r"$M = I$ (G-Var)" if pc_ == "identity" else r"$M = \tilde\Sigma^{-1/2}$ (GRACE)"
+        ax.set(xscale="log", yscale="log", xlabel=r"$\sigma$ / spread of $\delta$", title=title)
+    axes[0].set_ylabel("nats (thin lines: log n)")
+    handles, labels = axes[1].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=len(ns) * 3 // 2 or 1, fontsize=7, frameon=False)
+    fig.tight_layout(rect=(0, 0.12, 1, 1))
+    return fig
+
+
+def plot_sensitivity_ratio(sweep: pd.DataFrame, anisotropies: Sequence[float], ns: Sequence[int]) -> Figure:
+    """Lemma B.1's gradient term over its preconditioner-sensitivity term against the mean strength, with
+    the appendix's claimed 5–10× band (chapter 4.4). ``sweep`` is ``grace.theory.sensitivity_sweep``'s."""
+    from matplotlib import colormaps
+
+    fig = Figure(figsize=(6, 3.8))
+    ax = fig.subplots()
+    ax.axhspan(5, 10, color="0.9", label="claimed 5–10×")
+    for a_, c_ in zip(anisotropies, colormaps["plasma"](np.linspace(0, 0.8, len(anisotropies))), strict=True):
+        for n_, mk in zip(ns, "os^v", strict=False):  # at most four n
+            g = sweep[(sweep.anisotropy == a_) & (sweep.n == n_)].groupby("mean_scale").ratio.mean()
+            ax.plot(g.index, g.values, marker=mk, color=c_, label=f"anisotropy {a_}, n={n_}")
+    ax.set(yscale="log", xlabel="mean_scale (shared gradient direction)", ylabel="gradient term / sensitivity term")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+# ----------------------------------------------------------------------------------------------
 # output
 
 
@@ -599,4 +735,8 @@ __all__ = [
     "plot_size_budgets", "plot_gaps", "plot_robustness", "plot_grad_norm_vs_length",
     "plot_ablation", "save_figure", "placeholder_figure", "plot_metric_scatter",
     "plot_teacher_vs_student", "plot_filtering", "plot_score_panels",
+    "plot_cmi_bounds", "plot_sensitivity_ratio",
+    "plot_grad_norm_fits", "plot_jl_check",
+    "plot_teacher_accuracy", "plot_length_vs_temperature",
+    "plot_rank_vs_student",
 ]

@@ -12,8 +12,10 @@ matplotlib.use("Agg")  # headless; the package never picks a backend
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
 
-from grace import claims  # noqa: E402
+from grace import analysis as A  # noqa: E402
+from grace import claims, jl  # noqa: E402
 from grace import plots as P  # noqa: E402
 from grace.io import read_json, write_json  # noqa: E402
 from grace.notebook import Chapter, fmt, met, profile_key, profile_root, shorten, text_block  # noqa: E402
@@ -157,3 +159,113 @@ def test_formatting_helpers():
         shorten("abc", 0)
     assert text_block("a\nb", indent="  ") == "  a\n  b" and text_block("  ", indent="> ") == "> (blank)"
     assert max(len(x) for x in text_block("word " * 50, indent="").splitlines()) <= 100
+
+
+# ------------------------------------------------------------------------------------------ chapters 1-4: study readers, App. D.4 and JL helpers, the definitions restated
+def _study_files(tmp_path):
+    study = tmp_path / "study"
+    for t, fam in (("calc-S", "calc"), ("terse-S", "terse")):
+        write_json(study / "cards" / t / "done.json", {"summary": {
+            "family": fam, "size_label": "S", "size_params": 1.1e5, "steps": 10, "avg_at_k": 0.5, "greedy": 0.4}})
+    from grace.io import write_jsonl
+
+    gens = {"calc-S@1": [{"prompt_id": "p1", "response": "a #### 3"}, {"prompt_id": "p1", "response": " "},
+                         {"prompt_id": "p2", "response": "b"}],
+            "terse-S@1": [{"prompt_id": "p1", "response": "c"}, {"prompt_id": "p2", "response": "d"}]}
+    for c, recs in gens.items():
+        write_jsonl(study / "generations" / c / "generations.jsonl", recs)
+    results = pd.DataFrame({"config": list(gens), "teacher": ["calc-S", "terse-S"], "temperature": [1.0, 1.0],
+                            "empty_responses": [1, 0], "family": ["calc", "terse"], "style": ["calc", "terse"],
+                            "size_label": ["S", "S"], "size_params": [1.1e5, 1.1e5], "teacher_steps": [10, 10],
+                            "teacher_accuracy": [0.5, 0.25]})
+    return study, results
+
+
+def test_cards_pool_and_generation_tables(tmp_path):
+    study, results = _study_files(tmp_path)
+    cards = A.teacher_cards(study, ["terse-S", "calc-S", "missing"])
+    assert list(cards.index) == ["terse-S", "calc-S"] and cards.loc["calc-S", "own avg@k"] == 0.5
+    pool = A.generation_pool(results, study)
+    assert list(pool.columns[5:7]) == ["own avg@k", "own greedy"]
+    gens = A.load_generations(study, results.config)
+    blank = A.blank_table(gens, results)
+    assert list(blank["blank (files)"]) == [1, 0] and blank["share"].iloc[0] == pytest.approx(1 / 3)
+    with pytest.raises(AssertionError, match="disagree with results.csv"):
+        A.blank_table(gens, results.assign(empty_responses=[0, 0]))
+
+    def tokenizer(text, add_special_tokens=False):
+        return {"input_ids": text.split()}
+
+    lens = A.length_table(gens, results, tokenizer, max_new_tokens=2, max_records=2, seed=0)
+    assert list(lens.config) == list(gens) and lens.loc[1, "mean length"] == 1.0
+    with pytest.raises(ValueError, match="no cards"):
+        A.teacher_cards(tmp_path / "empty", [])
+
+
+def test_rank_candidates(tmp_path):
+    study, results = _study_files(tmp_path)
+    files = A.rank_candidates(study, results.config, ["calc-S", "terse-S"], 1.0, m=1, n=2, out=tmp_path / "out")
+    from grace.io import read_jsonl
+
+    assert [r["response"] for r in read_jsonl(files["calc-S"])] == ["a #### 3", "b"]  # the blank one dropped
+    with pytest.raises(ValueError, match="only 0 prompts have 2 non-blank responses"):
+        A.rank_candidates(study, results.config, ["calc-S", "terse-S"], 1.0, m=2, n=1, out=tmp_path / "out")
+    with pytest.raises(ValueError, match=r"teachers \['nope'\] at T=1 are not configurations"):
+        A.rank_candidates(study, results.config, ["nope"], 1.0, m=1, n=1, out=tmp_path / "out")
+
+
+def test_verdict_inverse_log():
+    assert claims.verdict_inverse_log(-1.0, -0.2, "r")[0] == "reproduced"
+    assert claims.verdict_inverse_log(-3.0, -0.2, "r")[0] == "partly"
+    assert claims.verdict_inverse_log(-1.0, 0.2, "r")[0] == "not reproduced"
+    assert claims.verdict_inverse_log(-1.0, math.nan, "r") == ("not testable", "r")
+    assert claims.verdict_inverse_log(-1.0, -0.2, "r", testable=False)[0] == "not testable"
+
+
+def test_pairwise_cosines_and_error_slopes():
+    import torch
+
+    G = torch.tensor([[1.0, 0.0], [0.0, 2.0], [1.0, 1.0]])
+    np.testing.assert_allclose(jl.pairwise_cosines(G), [0.0, 1 / math.sqrt(2), 1 / math.sqrt(2)])
+    idx = pd.MultiIndex.from_product([["rademacher", "sparse_jl"], [16, 64]], names=["kind", "d"])
+    agg = pd.DataFrame({"rms_inner": [0.4, 0.2, 0.8, 0.4]}, index=idx)
+    slopes = jl.error_slopes(agg)
+    assert slopes == pytest.approx({"rademacher": -0.5, "sparse_jl": -0.5})
+
+
+def test_inline_restatements_match_the_package():
+    from grace import scores, theory
+
+    H, pid = theory.synthetic_gradients(24, 3, 8, anisotropy=1.0, seed=0)
+    folds = scores.prompt_folds(pid, 4, 0)
+    eq4 = scores.grace(H, pid, nu=1e-3, folds=folds, center="fold")
+    eq5 = scores.grace(H, pid, nu=1e-3, folds=folds, center="global")
+    assert A.rel_diff(A.grace_inline(H, folds, 1e-3, "fold"), eq4) < 1e-8
+    assert A.rel_diff(A.grace_inline(H, folds, 1e-3, "global"), eq5) < 1e-8
+    between = A.between_fold_term(H, folds, 1e-3)
+    assert between >= 0 and A.rel_diff(eq5, eq4 + between) < 1e-8
+    assert A.rel_diff(1.0, 0.0) > 1e200 and A.rel_diff(2.0, 2.0) == 0
+    with pytest.raises(ValueError, match="center='both'"):
+        A.grace_inline(H, folds, 1e-3, "both")
+    t = A.synthetic_teacher_table(3, 12, 2, 6, 3, 1e-3, seed=0)
+    assert len(t) == 3 and {"eq. 4", "released code", "G-Vendi"} <= set(t.columns)
+
+
+def test_lemma_grid_checks_pass_on_a_valid_row_and_fail_on_a_broken_one():
+    row = dict(preconditioner="grace", n=6, sigma_rel=1.0, cmi=0.5, cmi_stderr=0.01, jensen=2.0,
+               jensen_from_expansion=2.0, log_n=math.log(6), three_term=3.0, gaussian_bound=0.9)
+    ok = A.lemma_grid_checks(pd.DataFrame([row]))
+    assert len(ok) == 5 and all(h for _, h, _ in ok) and "n=6" in ok[0][0]
+    bad = A.lemma_grid_checks(pd.DataFrame([{**row, "cmi": 5.0}]))
+    assert not bad[0][1] and not bad[1][1]
+
+
+def test_chapter_figures_build():
+    ranked = pd.DataFrame({"GRACE (grace rank)": [1.0, 2.0], "student avg@k": [0.3, 0.2]}, index=["a", "b"])
+    acc = pd.DataFrame({"a": [0.5, 0.4], "b": [0.6, 0.3]}, index=[0.3, 1.0])
+    lens = pd.DataFrame({"teacher": ["a", "a"], "temperature": [0.3, 1.0], "mean length": [5, 7],
+                         "has final answer": [1.0, 0.5]})
+    figs = [P.plot_rank_vs_student(ranked, 1.0), P.plot_teacher_accuracy(acc, ["a", "b"]),
+            P.plot_length_vs_temperature(lens, ["a"]),
+            P.plot_grad_norm_fits(np.arange(3, 40), 1 / np.log(np.arange(3, 40)))]
+    assert all(isinstance(f, Figure) for f in figs)
