@@ -1236,3 +1236,134 @@ def lemma_grid_checks(grid: pd.DataFrame) -> list[tuple[str, bool, str]]:
              f"{r.cmi:.4f} ≤ {r.gaussian_bound:.4f} ≤ {r.jensen / 2:.4f}"),
         ]
     return out
+
+
+def filtered_score_rhos(results: pd.DataFrame, scores: Sequence[str] = ("grace", "g_var", "g_vendi")) -> pd.DataFrame:
+    """Oriented Spearman ρ of each score with the unfiltered and with the correct-only students of the
+    configurations that have both (App. D.1, Fig. 16; chapter 5.5). Scores constant there are left out."""
+    sub = results[np.isfinite(results["student_avg_at_k_filtered"].astype(float))]
+    varying = [s for s in scores if sub[s].nunique() > 1]
+    cols = []
+    for target in ("student_avg_at_k", "student_avg_at_k_filtered"):
+        t = spearman_table(sub, target=target, scores=varying, n_boot=0).set_index("label")["rho_oriented"]
+        cols.append(t.rename(target))
+    return pd.concat(cols, axis=1)
+
+
+def rho_of(table: pd.DataFrame, score: str, col: str = "rho_oriented") -> float:
+    """``table.loc[score, col]`` as a float, NaN when the score is not in the table (a score constant on
+    the profile; chapter 6's captions quote every score whether or not it varies)."""
+    return float(table.loc[score, col]) if score in table.index else math.nan
+
+
+# ----------------------------------------------------------------------------------------------
+# chapter 7: ablations on the saved features (App. D.1, D.3)
+
+
+def ablation_within(study_dir: str | os.PathLike, results: pd.DataFrame, param: str, values: Sequence[Any],
+                    limit: float | None = None, **kw: Any) -> pd.DataFrame:
+    """``grace.ablations.ablation_table`` over the values of ``param`` the saved features allow (≤ ``limit``,
+    the study's n/m/d), printing the values dropped (App. D.3, Figs 19–20; chapter 7)."""
+    from grace.ablations import ablation_table
+
+    keep = [v for v in values if limit is None or v <= limit]
+    dropped = [v for v in values if v not in keep]
+    if dropped:
+        print(f"{param}: dropped {dropped} (the study saved {param} = {limit})")
+    return ablation_table(study_dir, results, param, keep, **kw)
+
+
+#: The columns chapter 7 shows of an ablation table (mean, sd, range and the canonical draw of ρ).
+ABLATION_VIEW = ("rho_oriented", "rho_sd", "rho_min", "rho_max", "rho_canonical")
+
+
+def ablation_view(table: pd.DataFrame, param: str) -> pd.DataFrame:
+    """``table``'s ``param`` column and :data:`ABLATION_VIEW`, rounded for display (chapter 7)."""
+    return table[[param, *ABLATION_VIEW]].round(3)
+
+
+def filtering_rho_table(results: pd.DataFrame, target: str, scores: Sequence[str]) -> pd.DataFrame:
+    """Each score's oriented ρ with the students trained without and with correctness filtering, on the
+    configurations that have both, and the difference (App. D.1, Fig. 16; chapter 7.5)."""
+    filt = f"{target}_filtered"
+    tabs = {t: spearman_table(results, target=t, scores=scores, n_boot=0).set_index("score").rho_oriented
+            for t in (target, filt)}
+    out = pd.DataFrame({"without filtering": tabs[target], "with filtering": tabs[filt]})
+    out["difference"] = out["with filtering"] - out["without filtering"]
+    return out
+
+
+# ----------------------------------------------------------------------------------------------
+# chapter 8: the paper against the released code
+
+
+def spread_configs(target: pd.Series, configs: Sequence[str], k: int) -> list[str]:
+    """``k`` of ``configs`` evenly spread over the sorted ``target`` (all of them when ``k`` is 0 or too
+    large): the configurations chapter 8.2 recomputes gradients for."""
+    configs = sorted(configs)
+    if not k or k >= len(configs):
+        return configs
+    by_y = target.reindex(configs).sort_values(kind="mergesort")
+    pick = np.unique(np.linspace(0, len(by_y) - 1, k).round().astype(int))
+    return sorted(by_y.index[pick])
+
+
+def projection_draws(B: pd.DataFrame, B16: pd.DataFrame, R: Mapping[str, Any], R16: Mapping[str, Any],
+                     target: pd.Series) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """How GRACE's ranking moves with the draw of Π and with fp16-cast gradients (chapter 8.2: what TRAK's
+    ``fast_jl`` does on another GPU). ``B``/``B16`` are ``grace.ablations.block_scores`` of the fp32 and fp16
+    recomputed features ``R``/``R16``, one column per Π block (block 0 = the study's Π).
+
+    Returns ``(pi_tab, fp_tab)``: per other block, its Spearman with block 0, its oriented ρ with the
+    target and whether the top configuration changes; per block, the same for fp16 against fp32.
+    """
+    from grace.ablations import oriented_spearman, ranking_agreement
+
+    ref = B["Π block 0"]
+    feat_change = max(float(np.abs(R16[c].H - R[c].H).max() / np.abs(R[c].H).max()) for c in R)
+    pi_rows, fp_rows = [], []
+    for k, col in enumerate(B.columns):
+        if k:
+            pi_rows.append({"draw": col, "spearman_vs_block0": ranking_agreement(B[["Π block 0", col]]).iloc[0, 1],
+                            "rho_oriented": oriented_spearman(B[col], target, "grace"),
+                            "top_changed": B[col].idxmin() != ref.idxmin()})
+        fp_rows.append({"draw": col, "spearman_fp16_vs_fp32": ranking_agreement(
+                            pd.DataFrame({"a": B[col], "b": B16[col]})).iloc[0, 1],
+                        "rho_oriented_fp16": oriented_spearman(B16[col], target, "grace"),
+                        "top_changed": B16[col].idxmin() != B[col].idxmin(),
+                        "max_rel_feature_change": feat_change})
+    return pd.DataFrame(pi_rows), pd.DataFrame(fp_rows)
+
+
+def discrepancy_table(variants: pd.DataFrame, summary: pd.DataFrame, pi_tab: pd.DataFrame, fp_tab: pd.DataFrame,
+                      rho_block0: float) -> pd.DataFrame:
+    """One row per difference between the paper and the released code (chapter 8.3): what each says, the
+    variant's Spearman with eq. 4's ranking (CI), its ρ with the student and whether the top teacher changes.
+
+    ``variants``/``summary`` are ``grace.ablations.variant_scores``/``variant_summary`` (with CIs); the two
+    projection rows come from :func:`projection_draws` (their interval is the min–max over the Π draws).
+    """
+    from grace.ablations import VARIANTS
+
+    rows = [{"discrepancy": VARIANTS[key]["label"], "paper says": VARIANTS[key]["paper"],
+             "release does": VARIANTS[key]["release"], "spearman_vs_eq4": summary.spearman_vs_eq4[key],
+             "ci_low": summary.ci_low[key], "ci_high": summary.ci_high[key],
+             "rho_oriented": summary.rho_oriented[key], "rho_eq4": summary.rho_oriented["eq4"],
+             "top_changed": bool(summary.top_changed[key])} for key in variants.columns if key != "eq4"]
+    some = len(pi_tab) > 0
+    rows.append({"discrepancy": "fast_jl: GPU-dependent Π (emulated: other Π draws)",
+                 "paper says": "§2.1: one Rademacher Π ∈ {±1/√D}^{d×D}",
+                 "release does": "Π's signs depend on the GPU's SM count through fast_jl's feature tiling",
+                 "spearman_vs_eq4": float(pi_tab.spearman_vs_block0.mean()) if some else math.nan,
+                 "ci_low": float(pi_tab.spearman_vs_block0.min()) if some else math.nan,
+                 "ci_high": float(pi_tab.spearman_vs_block0.max()) if some else math.nan,
+                 "rho_oriented": float(pi_tab.rho_oriented.mean()) if some else math.nan,
+                 "rho_eq4": rho_block0, "top_changed": bool(pi_tab.top_changed.any()) if some else False})
+    rows.append({"discrepancy": "fast_jl: fp16 cast of gradients", "paper says": "(not stated; fp32 implied)",
+                 "release does": "every gradient entry is rounded to fp16 before projection",
+                 "spearman_vs_eq4": float(fp_tab.spearman_fp16_vs_fp32.mean()),
+                 "ci_low": float(fp_tab.spearman_fp16_vs_fp32.min()),
+                 "ci_high": float(fp_tab.spearman_fp16_vs_fp32.max()),
+                 "rho_oriented": float(fp_tab.rho_oriented_fp16.iloc[0]), "rho_eq4": rho_block0,
+                 "top_changed": bool(fp_tab.top_changed.iloc[0])})
+    return pd.DataFrame(rows)

@@ -152,6 +152,19 @@ def verdict_inverse_log(exponent: float, ci_high: float, rule: str, testable: bo
     return verdict_bool(bool(decreasing and -2.0 <= exponent <= -0.5), partly=bool(decreasing), rule=rule)
 
 
+def verdict_trend(trend: dict, param: str, spec: str = ".2f") -> tuple[str, str]:
+    """Verdict for "the correlation improves as ``param`` grows" (App. D.3, Fig. 19; chapter 7) from
+    ``grace.ablations.trend``: reproduced if ρ rises from the smallest to the largest value with a rank
+    correlation ≥ 0.8, partly if it only rises overall; value = ρ(largest) − ρ(smallest)."""
+    delta, sp = trend["delta"], trend["spearman"]
+    shown = "NaN" if sp is None or (isinstance(sp, float) and math.isnan(sp)) else format(sp, spec)
+    rule = (f"reproduced if the mean ρ rises from the smallest to the largest {param} and its rank "
+            f"correlation with {param} is ≥ 0.8 (here {shown}); partly if it only rises "
+            f"overall; value = ρ(largest {param}) − ρ(smallest {param})")
+    holds = None if not math.isfinite(delta) else bool(delta > 0 and sp >= 0.8)
+    return verdict_bool(holds, partly=bool(math.isfinite(delta) and delta > 0), rule=rule)
+
+
 def claims_dir(root: str | os.PathLike) -> Path:
     return Path(root) / "claims"
 

@@ -606,6 +606,145 @@ def plot_sensitivity_ratio(sweep: pd.DataFrame, anisotropies: Sequence[float], n
     return fig
 
 
+def plot_fig1(spearman_df: pd.DataFrame, results: pd.DataFrame) -> Figure:
+    """Paper Fig. 1: the oriented ρ of the student's loss, the teacher's accuracy, G-Vendi and GRACE with
+    student avg@k (left) and GRACE against the student (right); chapter 6.1."""
+    fig = Figure(figsize=(11, 4), layout="constrained")
+    ax1, ax2 = fig.subplots(1, 2, width_ratios=[1, 1.3])
+    present = set(spearman_df["score"])
+    fig1_scores = [s for s in ("student_loss", "teacher_avg_at_k", "g_vendi", "grace") if s in present]
+    plot_correlation_bars(spearman_df[spearman_df["score"].isin(fig1_scores)], title="Spearman ρ with student avg@k",
+                          ax=ax1)
+    plot_score_vs_target(results, "grace", ax=ax2)
+    return fig
+
+
+def plot_size_budget_panels(size_df: pd.DataFrame) -> Figure:
+    """Paper Figs. 7 right and 14: ρ per size budget (left) and the gap to the best student within each
+    budget (right); ``size_df`` is ``grace.analysis.size_budget_table``'s (chapter 6.5)."""
+    fig = Figure(figsize=(12, 3.8), layout="constrained")
+    axa, axb = fig.subplots(1, 2)
+    plot_size_budgets(size_df, ax=axa)
+    plot_gaps(size_df, title="Gap to the best student within the budget (Fig 14)", ax=axb)
+    return fig
+
+
+def plot_metric_panels(tables: Mapping[str, pd.DataFrame]) -> Figure:
+    """Paper Figs. 11–12: every score's oriented ρ with the student's greedy accuracy and best-of-k, one
+    panel per ``{target: grace.analysis.spearman_table}`` (chapter 6.7)."""
+    fig = Figure(figsize=(12, 4), layout="constrained")
+    axes = fig.subplots(1, len(tables), sharey=True)
+    for ax, (target, tab) in zip(np.atleast_1d(axes), tables.items(), strict=True):
+        plot_correlation_bars(tab, title=f"vs student {A.METRIC_LABELS[target]}", ax=ax)
+    return fig
+
+
+def plot_grace_factors(df: pd.DataFrame, orientation: Mapping[str, int]) -> Figure:
+    """GRACE's two factors against the student: G-Var, the gradient scale (left), and the spectral factor
+    GRACE / G-Var (right, log x); no paper figure (chapter 6.10, ``grace.ablations.grace_drivers``)."""
+    fig = Figure(figsize=(11, 4), layout="constrained")
+    axd = fig.subplots(1, 2)
+    plot_score_vs_target(df, "g_var", ax=axd[0], orientation=orientation)
+    plot_score_vs_target(df, "spectral_factor", ax=axd[1], orientation=orientation,
+                         title="Spectral factor GRACE / G-Var")
+    axd[1].set_xscale("log")
+    return fig
+
+
+def _sd_band(ax: Axes, table: pd.DataFrame, x: str) -> None:
+    """Shade mean ± sd of an ablation table's ρ over its repeats."""
+    ok = table.dropna(subset=["rho_sd"])
+    ax.fill_between(ok[x], ok.rho_oriented - ok.rho_sd, ok.rho_oriented + ok.rho_sd, alpha=0.2)
+
+
+def plot_fig19(tab_d: pd.DataFrame, tab_n: pd.DataFrame) -> Figure:
+    """Paper Fig. 19: GRACE's ρ with the student as the projection dimension d (a) and the number of prompts
+    n (b) vary, mean ± sd over repeats (App. D.3; chapter 7.1)."""
+    fig = Figure(figsize=(10, 3.8))
+    axes = fig.subplots(1, 2)
+    for ax, tab, p in ((axes[0], tab_d, "d"), (axes[1], tab_n, "n")):
+        plot_ablation(tab, p, title=f"Fig. 19 ({'a' if p == 'd' else 'b'}): vary {p}", ax=ax)
+        _sd_band(ax, tab, p)
+        ax.axhline(0, color="0.6", lw=0.8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_ablation_m(tab_m: pd.DataFrame) -> Figure:
+    """GRACE's ρ against the generations per prompt m (App. D.3's 0.70 / 0.86 / 0.87; chapter 7.2)."""
+    fig = Figure(figsize=(5, 3.6))
+    ax = fig.subplots()
+    plot_ablation(tab_m, "m", title="Generations per prompt m", ax=ax)
+    ax.axhline(0, color="0.6", lw=0.8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_fig20(tab_c: pd.DataFrame, stable_from: int) -> Figure:
+    """Paper Fig. 20: GRACE's ρ against the number of folds C, mean ± sd, with the C from which the paper
+    calls it stable (§3.3; chapter 7.3)."""
+    fig = Figure(figsize=(5, 3.6))
+    ax = fig.subplots()
+    plot_ablation(tab_c, "n_folds", title="Fig. 20: cross-validation folds C", ax=ax)
+    _sd_band(ax, tab_c, "n_folds")
+    ax.axvline(stable_from, color="0.6", ls=":", lw=1)
+    ax.set_xlabel("C (folds)")
+    fig.tight_layout()
+    return fig
+
+
+def plot_ablation_nu(tab_nu: pd.DataFrame) -> Figure:
+    """GRACE's ρ against the smoothing ν of M = Σ̃ + (ν/d) I, which the paper does not state (chapter 7.4)."""
+    fig = Figure(figsize=(5, 3.6))
+    ax = fig.subplots()
+    plot_ablation(tab_nu, "nu", title="Smoothing ν", ax=ax)
+    ax.set_xscale("log")
+    fig.tight_layout()
+    return fig
+
+
+def plot_fig15_16(filtered: pd.DataFrame, target: str, rho_table: pd.DataFrame) -> Figure:
+    """Paper Figs. 15–16: students without against with correctness filtering (left) and the scores' ρ with
+    each (right); ``rho_table`` is ``grace.analysis.filtering_rho_table``'s (App. D.1; chapter 7.5)."""
+    filt_col = f"{target}_filtered"
+    fig = Figure(figsize=(10, 3.8))
+    axes = fig.subplots(1, 2)
+    ax = axes[0]
+    lo = float(min(filtered[target].min(), filtered[filt_col].min()))
+    hi = float(max(filtered[target].max(), filtered[filt_col].max()))
+    ax.plot([lo, hi], [lo, hi], color="0.6", lw=0.8)
+    for fam, g in filtered.groupby("family"):
+        ax.scatter(g[target], g[filt_col], label=str(fam), s=25)
+    ax.set(xlabel=f"{target} (no filtering)", ylabel=f"{target} (correct only)", title="Fig. 15: students")
+    ax.legend(fontsize=7)
+    rho_table[["without filtering", "with filtering"]].plot.bar(ax=axes[1], rot=0)
+    axes[1].set(ylabel="oriented Spearman ρ", title="Fig. 16: scores vs students")
+    axes[1].axhline(0, color="0.6", lw=0.8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_variants(summary: pd.DataFrame, target: str) -> Figure:
+    """Each released-code variant's agreement with eq. 4's ranking (left, bootstrap CI) and its oriented ρ
+    with the student (right, red where the top teacher changes); chapter 8.1."""
+    fig = Figure(figsize=(11, 4))
+    axes = fig.subplots(1, 2, sharey=True)
+    lab = summary.variant
+    axes[0].barh(lab, summary.spearman_vs_eq4, color="#4575b4")
+    axes[0].errorbar(summary.spearman_vs_eq4, np.arange(len(summary)), fmt="none", color="k", lw=1,
+                     xerr=np.vstack([(summary.spearman_vs_eq4 - summary.ci_low).clip(lower=0).fillna(0),
+                                     (summary.ci_high - summary.spearman_vs_eq4).clip(lower=0).fillna(0)]))
+    axes[0].set(xlabel="Spearman ρ with eq. 4's ranking", xlim=(-1.05, 1.05), title="Agreement with the paper")
+    axes[1].barh(lab, summary.rho_oriented, color=["#b2182b" if t else "#999999" for t in summary.top_changed])
+    axes[1].set(xlabel=f"oriented Spearman ρ with {target}", xlim=(-1.05, 1.05),
+                title="Correlation with the student (red: top teacher changes)")
+    for ax in axes:
+        ax.axvline(0, color="0.5", lw=0.8)
+    axes[0].invert_yaxis()
+    fig.tight_layout()
+    return fig
+
+
 # ----------------------------------------------------------------------------------------------
 # output
 
@@ -735,6 +874,9 @@ __all__ = [
     "plot_size_budgets", "plot_gaps", "plot_robustness", "plot_grad_norm_vs_length",
     "plot_ablation", "save_figure", "placeholder_figure", "plot_metric_scatter",
     "plot_teacher_vs_student", "plot_filtering", "plot_score_panels",
+    "plot_variants",
+    "plot_fig19", "plot_ablation_m", "plot_fig20", "plot_ablation_nu", "plot_fig15_16",
+    "plot_fig1", "plot_size_budget_panels", "plot_metric_panels", "plot_grace_factors",
     "plot_cmi_bounds", "plot_sensitivity_ratio",
     "plot_grad_norm_fits", "plot_jl_check",
     "plot_teacher_accuracy", "plot_length_vs_temperature",

@@ -15,7 +15,7 @@ import pytest  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 from grace import analysis as A  # noqa: E402
-from grace import claims, jl  # noqa: E402
+from grace import claims, distill, jl  # noqa: E402
 from grace import plots as P  # noqa: E402
 from grace.io import read_json, write_json  # noqa: E402
 from grace.notebook import Chapter, fmt, met, profile_key, profile_root, shorten, text_block  # noqa: E402
@@ -268,4 +268,43 @@ def test_chapter_figures_build():
     figs = [P.plot_rank_vs_student(ranked, 1.0), P.plot_teacher_accuracy(acc, ["a", "b"]),
             P.plot_length_vs_temperature(lens, ["a"]),
             P.plot_grad_norm_fits(np.arange(3, 40), 1 / np.log(np.arange(3, 40)))]
+    assert all(isinstance(f, Figure) for f in figs)
+
+
+# ------------------------------------------------------------------------------------------ chapters 5-8: the recipe, verdict rules, ablations, the release
+def test_expected_steps_and_lr_budget():
+    d = {"epochs": 2, "batch_size": 8, "learning_rate": 5e-3}
+    assert distill.expected_steps(d, 17) == 6 and distill.expected_steps({**d, "epochs": 0.1}, 1) == 1
+    with pytest.raises(ValueError, match="n_examples=0"):
+        distill.expected_steps(d, 0)
+    t = distill.lr_budget_table(d, 100, "smoke")
+    assert list(t["optimizer steps"]) == [4 * math.ceil(claims.GSM8K_TRAIN * claims.PAPER_M / 64), 100, 100]
+    budget = t.iloc[:, 2]
+    assert budget.iloc[2] / budget.iloc[1] == pytest.approx(5e-3 / 1e-5)
+    assert t.index[2] == "miniature (smoke profile)"
+
+
+def test_verdict_trend():
+    v, rule = claims.verdict_trend({"delta": 0.2, "spearman": 0.9}, "d")
+    assert v == "reproduced" and "(here 0.90)" in rule and "ρ(largest d)" in rule
+    assert claims.verdict_trend({"delta": 0.2, "spearman": 0.5}, "n")[0] == "partly"
+    assert claims.verdict_trend({"delta": -0.1, "spearman": -1.0}, "n")[0] == "not reproduced"
+    v, rule = claims.verdict_trend({"delta": math.nan, "spearman": math.nan}, "n")
+    assert v == "not testable" and "(here NaN)" in rule
+
+
+def test_rho_of_spread_configs_and_ablation_view():
+    tab = pd.DataFrame({"rho_oriented": [0.5]}, index=["grace"])
+    assert A.rho_of(tab, "grace") == 0.5 and math.isnan(A.rho_of(tab, "g_var"))
+    y = pd.Series({"a": 0.1, "b": 0.9, "c": 0.5, "d": 0.3})
+    assert A.spread_configs(y, list(y.index), 2) == ["a", "b"] and A.spread_configs(y, ["d", "a"], 0) == ["a", "d"]
+    t = pd.DataFrame({"d": [4], "rho_oriented": [0.12345], "rho_sd": [0.1], "rho_min": [0.0], "rho_max": [0.2],
+                      "rho_canonical": [0.1], "n_configs": [3]})
+    assert list(A.ablation_view(t, "d").columns) == ["d", *A.ABLATION_VIEW] and A.ablation_view(t, "d").iloc[0, 1] == 0.123
+
+
+def test_ablation_figures_build():
+    abl = pd.DataFrame({"d": [4, 8, 16], "n": [4, 8, 16], "m": [1, 2, 3], "n_folds": [2, 4, 6], "nu": [1e-3, 1e-2, 1e-1],
+                        "rho_oriented": [0.1, 0.2, 0.3], "rho_sd": [0.05, 0.05, np.nan]})
+    figs = [P.plot_fig19(abl, abl), P.plot_ablation_m(abl), P.plot_fig20(abl, 6), P.plot_ablation_nu(abl)]
     assert all(isinstance(f, Figure) for f in figs)
