@@ -200,3 +200,31 @@ def beside(ledger, others: dict):
         out[f"verdict ({name})"] = out["id"].map(o["verdict"]).fillna("–") if o is not None else "–"
         out[f"value ({name})"] = out["id"].map(o["value"]) if o is not None else float("nan")
     return out
+
+
+def ledger_summary(counts: dict[str, int], n_claims: int, profile: str) -> str:
+    """The closing paragraph of the claims ledger (chapter 9): how many claims were tested and
+    reproduced, and how to read verdicts on a miniature world. ``counts`` maps each verdict to its count."""
+    if not n_claims:
+        return ("Nothing to summarise yet: no claims were recorded for this profile. The smoke profile in "
+                "particular exists to check that the book builds; its students are nearly constant.")
+    n_testable = n_claims - counts["not testable"]
+    parts = []
+    if n_testable:
+        share = counts["reproduced"] / n_testable
+        parts.append(f"Of the {n_testable} claims that could be tested, {counts['reproduced']} "
+                     f"({share:.0%}) were reproduced outright and {counts['partly']} partly; "
+                     f"{counts['not reproduced']} were not.")
+    else:
+        parts.append("None of the recorded claims could be tested on this profile.")
+    if counts["not testable"]:
+        parts.append(f"{counts['not testable']} claims need data this profile does not have (see the rule column).")
+    if profile == "smoke":
+        parts.append("This is the **smoke** profile: its numbers are meaningless by design, and so are these "
+                     "verdicts; read the quick or full build.")
+    else:
+        parts.append("These verdicts describe a miniature world (synthetic arithmetic, small Llama-style models, "
+                     "few teachers): a claim reproduced here shows that the paper's mechanism works at this "
+                     "scale, and one not reproduced shows it is not automatic — neither settles the paper's "
+                     "GSM8K/MATH numbers.")
+    return " ".join(parts)

@@ -256,3 +256,18 @@ def text_block(text: str, indent: str = "    ", width: int = 100) -> str:
     """A generated response as an indented block, newlines kept and long lines wrapped (chapter 2's examples)."""
     lines = [textwrap.fill(line, width, subsequent_indent="  ") or "" for line in text.split("\n")]
     return textwrap.indent("\n".join(lines), indent) if text.strip() else indent + "(blank)"
+
+
+
+def estimate_table(fn: str, values: dict, units: dict):
+    """Rows ``(quantity, formula, value, unit, label)`` of ``grace.costs.<fn>``'s result, the formula from
+    ``grace.costs.FORMULAS``; every row is labelled an estimate (Appendix B's tables)."""
+    import pandas as pd
+
+    from grace.costs import FORMULAS
+
+    if fn not in FORMULAS:
+        raise ValueError(f"estimate_table({fn!r}, ...): not a grace.costs function with formulas; use one of "
+                         f"{sorted(FORMULAS)}")
+    return pd.DataFrame([{"quantity": k, "formula": FORMULAS[fn][k], "value": f"{values[k]:.4g}", "unit": u,
+                          "label": "estimate"} for k, u in units.items()])

@@ -745,6 +745,42 @@ def plot_variants(summary: pd.DataFrame, target: str) -> Figure:
     return fig
 
 
+def plot_projection_ratios(at512: pd.DataFrame, block: int) -> Figure:
+    """Projection time over gradient time at d = 512 per student size: (b), its GEMM floor and the sparse
+    JL (c), against the package's targets (Appendix A.3)."""
+    fig = Figure(figsize=(7, 3.4))
+    ax = fig.subplots()
+    x = np.arange(len(at512))
+    for k, (col, lab) in enumerate([("rademacher_ratio", "(b) Rademacher"), ("gemm_floor_ratio", "fp32 GEMM floor"),
+                                    ("sparse_jl_ratio", "(c) SJLT block 1"),
+                                    ("sparse_jl_block_ratio", f"(c) SJLT block {block}")]):
+        ax.bar(x + (k - 1.5) * 0.2, at512[col], width=0.2, label=lab)
+    ax.axhline(0.25, color="k", ls="--", lw=1, label="target (b): 0.25")
+    ax.axhline(0.05, color="k", ls=":", lw=1, label="target (c): 0.05")
+    ax.set(xticks=x, xticklabels=[f"{s} (D = {p:,})" for s, p in zip(at512["size"], at512.params, strict=True)],
+           yscale="log", ylabel="projection time / gradient time", title="d = 512")
+    ax.legend(fontsize=7, ncol=2)
+    fig.tight_layout()
+    return fig
+
+
+def plot_study_cost(cost: Mapping[str, Mapping[str, float]], configs: int) -> Figure:
+    """GPU-hours of the whole study by stage against selecting a teacher with GRACE (Appendix B.5,
+    ESTIMATES from ``grace.costs.study_cost``)."""
+    fig = Figure(figsize=(6.5, 3.2))
+    ax = fig.subplots()
+    ax.barh(["full study"], [0], color="w")
+    left = 0.0
+    for s_ in ["generate_full", "distill", "evaluate", "features_dense"]:
+        ax.barh(["full study"], [cost[s_]["gpu_h"]], left=left, label=s_)
+        left += cost[s_]["gpu_h"]
+    ax.barh(["select by GRACE"], [cost["select_by_grace"]["gpu_h"]], color="k", label="select_by_grace")
+    ax.set(xlabel="H100 GPU-hours (ESTIMATE)", title=f"{configs} configurations, Llama-3.2-1B student")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
 # ----------------------------------------------------------------------------------------------
 # output
 
@@ -874,6 +910,8 @@ __all__ = [
     "plot_size_budgets", "plot_gaps", "plot_robustness", "plot_grad_norm_vs_length",
     "plot_ablation", "save_figure", "placeholder_figure", "plot_metric_scatter",
     "plot_teacher_vs_student", "plot_filtering", "plot_score_panels",
+    "plot_study_cost",
+    "plot_projection_ratios",
     "plot_variants",
     "plot_fig19", "plot_ablation_m", "plot_fig20", "plot_ablation_nu", "plot_fig15_16",
     "plot_fig1", "plot_size_budget_panels", "plot_metric_panels", "plot_grace_factors",

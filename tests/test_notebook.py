@@ -15,7 +15,9 @@ import pytest  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 from grace import analysis as A  # noqa: E402
-from grace import claims, distill, jl  # noqa: E402
+from grace import benchmarks as BM  # noqa: E402
+from grace import claims, distill, jl, notebook  # noqa: E402
+from grace import costs as C  # noqa: E402
 from grace import plots as P  # noqa: E402
 from grace.io import read_json, write_json  # noqa: E402
 from grace.notebook import Chapter, fmt, met, profile_key, profile_root, shorten, text_block  # noqa: E402
@@ -308,3 +310,54 @@ def test_ablation_figures_build():
                         "rho_oriented": [0.1, 0.2, 0.3], "rho_sd": [0.05, 0.05, np.nan]})
     figs = [P.plot_fig19(abl, abl), P.plot_ablation_m(abl), P.plot_fig20(abl, 6), P.plot_ablation_nu(abl)]
     assert all(isinstance(f, Figure) for f in figs)
+
+
+# ------------------------------------------------------------------------------------------ chapters 9-12: the ledger, Appendix A's benchmarks and Appendix B's estimates
+def test_ledger_summary():
+    zero = {v: 0 for v in claims.VERDICTS}
+    assert claims.ledger_summary(zero, 0, "quick").startswith("Nothing to summarise yet")
+    counts = {**zero, "reproduced": 2, "partly": 1, "not testable": 1}
+    text = claims.ledger_summary(counts, 4, "smoke")
+    assert "Of the 3 claims that could be tested, 2 (67%)" in text and "**smoke**" in text
+    assert "miniature world" in claims.ledger_summary(counts, 4, "full")
+    assert "None of the recorded claims" in claims.ledger_summary({**zero, "not testable": 2}, 2, "full")
+
+
+def test_estimate_table():
+    g = C.per_sample_gradient(C.LLAMA_3_2_1B, C.Workload(), C.Hardware())
+    t = notebook.estimate_table("per_sample_gradient", g, {"flops": "FLOP", "seconds": "s"})
+    assert list(t.quantity) == ["flops", "seconds"] and set(t.label) == {"estimate"}
+    assert t.value[0] == f"{g['flops']:.4g}" and t.formula[0] == C.FORMULAS["per_sample_gradient"]["flops"]
+    with pytest.raises(ValueError, match="not a grace.costs function"):
+        notebook.estimate_table("nope", g, {})
+
+
+def test_load_or_run_reads_files_and_checks_the_study(tmp_path):
+    bench, out = tmp_path / "bench", tmp_path / "out"
+    write_json(bench / "scores.json", {"x": 1})
+    data, prov = BM.load_or_run("scores", [], bench, out, "smoke", run_missing=False)
+    assert data == {"x": 1} and prov["source"] == "bench_dir"
+    write_json(out / "fidelity.json", {"study": {"profile": "quick"}})
+    data, prov = BM.load_or_run("fidelity", [], bench, out, "smoke", run_missing=False)
+    assert data is None and prov["source"] == "missing"  # computed on another study: not usable
+    data, prov = BM.load_or_run("fidelity", [], bench, out, "quick", run_missing=False)
+    assert prov["source"] == "earlier run"
+    with pytest.raises(ValueError, match="unknown benchmark 'nope'"):
+        BM.load_or_run("nope", [], bench, out, "smoke")
+
+
+def test_score_targets_and_real_values():
+    sc = {"targets": {"wall": {"grace_speedup_ge_4": {"value": 5.0, "target": 4.0},
+                               "all_one_s": {"value": 0.5, "target": 0.3}}}}
+    assert list(BM.score_targets(sc).met) == ["met", "MISSED"]
+    real = {"results": {"floor": {"n": 2, "ms_per_example": 100.0, "D": 2**20, "beyond_model_mb": 1.0},
+                        "dense": {"n": 2, "ms_per_example": 2000.0, "D": 2**20, "beyond_model_mb": 100.0}},
+            "floor_ms": 100.0, "dense_floor": {"mac_s": 1.0, "signs_s": 0.5}}
+    V = BM.real_values(real, None)
+    assert V["real_dense_ratio"] == 20.0 and V["real_bound_mb"] == 16.0 and V["real_dense_s"] == 2.0
+    assert list(BM.real_table(real)["within 4·D·4"]) == [True, False] and BM.real_values(None, None) == {}
+
+
+def test_study_cost_figure_builds():
+    cost = {s: {"gpu_h": 1.0} for s in ("generate_full", "distill", "evaluate", "features_dense", "select_by_grace")}
+    assert isinstance(P.plot_study_cost(cost, 120), Figure)
