@@ -1,5 +1,6 @@
 """Tests for the Jupyter Book infrastructure: toc, notebook sources, parameter files, offline HTML."""
 
+import ast
 import importlib.util
 import subprocess
 import sys
@@ -26,6 +27,18 @@ NOTEBOOKS = build.discover_notebooks()
 def parameters_cell_variables(src: Path) -> set[str]:
     """Names assigned in the jupytext cell tagged ``parameters`` (the chapter's defaults)."""
     return set(build.parameters_cell(src))
+
+
+def code_cells(src: Path) -> list[str]:
+    """The sources of a chapter's code cells, as jupytext reads them."""
+    import jupytext
+
+    return [c.source for c in jupytext.read(src).cells if c.cell_type == "code"]
+
+
+def cell_lines(source: str) -> int:
+    """A code cell's length as a reader scrolls it: every line, blank ones included."""
+    return len(source.splitlines())
 
 
 def test_config_is_offline_and_does_not_execute():
@@ -81,6 +94,41 @@ def test_params_file_overrides_only_parameters_cell_keys(src):
 def test_one_params_file_per_chapter():
     names = sorted(p.name for p in build.PARAMS.glob("*.yaml"))
     assert names == sorted(f"{p.stem}.yaml" for p in NOTEBOOKS), "notebooks/params/ holds <chapter>.yaml only"
+
+
+def test_no_def_in_notebooks():
+    """Helpers live in the package (grace.notebook, grace.analysis, ...), where tests reach them."""
+    found = []
+    for src in NOTEBOOKS:
+        for source in code_cells(src):
+            for node in ast.walk(ast.parse(source)):
+                if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                    found.append(f"{src.name}: {node.name} (line {node.lineno} of its cell)")
+    assert not found, "move these into the grace package: " + "; ".join(found)
+
+
+def test_code_cells_are_short():
+    """A reader scrolls through code, not plumbing: the median code cell over the book is at most 10 lines."""
+    import statistics
+
+    lengths = {f"{src.stem}[{i}]": cell_lines(c) for src in NOTEBOOKS for i, c in enumerate(code_cells(src))}
+    median = statistics.median(lengths.values())
+    longest = sorted(lengths, key=lengths.get, reverse=True)[:5]
+    assert median <= 10, f"median code cell {median} lines > 10; longest: {[(k, lengths[k]) for k in longest]}"
+
+
+def test_one_alias_per_module():
+    """``A`` is grace.analysis and ``AB`` grace.ablations in every chapter (never the other way round)."""
+    aliases: dict[str, set[str]] = {}
+    for src in NOTEBOOKS:
+        for source in code_cells(src):
+            for node in ast.walk(ast.parse(source)):
+                if isinstance(node, ast.ImportFrom) and node.module == "grace":
+                    for a in node.names:
+                        aliases.setdefault(a.asname or a.name, set()).add(a.name)
+    clashes = {k: v for k, v in aliases.items() if len(v) > 1}
+    assert not clashes, f"one alias, one module: {clashes}"
+    assert aliases.get("A", {"analysis"}) == {"analysis"} and aliases.get("AB", {"ablations"}) == {"ablations"}
 
 
 def test_parameters_cell_parser_rejects_a_missing_cell(tmp_path):
