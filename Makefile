@@ -1,6 +1,6 @@
 # grace-book: two entry points.
 #   make run    set up .venv, run the miniature study through the notebooks and build the book
-#               (PROFILE=quick by default; smoke | quick | full | gpu)
+#               (PROFILE=quick by default; smoke | quick | full | gpu, or your own profile.yaml)
 #   make test   set up .venv, run the default test suite and build the book on the smoke profile
 # GPU users: make run TORCH_SPEC="torch"   (any pip spec; the default pins the CPU wheel)
 PYTHON     ?= python3

@@ -699,3 +699,86 @@ def block_scores(features_by_config: Mapping[str, Features], block_d: int, *, sc
                                                              nu=nu, seed=seed))
                     for k in range(d // block_d)}
     return pd.DataFrame.from_dict(out, orient="index")
+
+
+# ---------------------------------------------------------------------------------------------
+# chapter 7–8 tables
+# ---------------------------------------------------------------------------------------------
+
+
+def ablation_within(study_dir: str | os.PathLike, results: pd.DataFrame, param: str, values: Sequence[Any],
+                    limit: float | None = None, **kw: Any) -> pd.DataFrame:
+    """``grace.ablations.ablation_table`` over the values of ``param`` the saved features allow (≤ ``limit``,
+    the study's n/m/d), printing the values dropped (App. D.3, Figs 19–20; chapter 7)."""
+    keep = [v for v in values if limit is None or v <= limit]
+    dropped = [v for v in values if v not in keep]
+    if dropped:
+        print(f"{param}: dropped {dropped} (the study saved {param} = {limit})")
+    return ablation_table(study_dir, results, param, keep, **kw)
+
+
+#: The columns chapter 7 shows of an ablation table (mean, sd, range and the canonical draw of ρ).
+ABLATION_VIEW = ("rho_oriented", "rho_sd", "rho_min", "rho_max", "rho_canonical")
+
+
+def ablation_view(table: pd.DataFrame, param: str) -> pd.DataFrame:
+    """``table``'s ``param`` column and :data:`ABLATION_VIEW`, rounded for display (chapter 7)."""
+    return table[[param, *ABLATION_VIEW]].round(3)
+
+
+def projection_draws(B: pd.DataFrame, B16: pd.DataFrame, R: Mapping[str, Any], R16: Mapping[str, Any],
+                     target: pd.Series) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """How GRACE's ranking moves with the draw of Π and with fp16-cast gradients (chapter 8.2: what TRAK's
+    ``fast_jl`` does on another GPU). ``B``/``B16`` are ``grace.ablations.block_scores`` of the fp32 and fp16
+    recomputed features ``R``/``R16``, one column per Π block (block 0 = the study's Π).
+
+    Returns ``(pi_tab, fp_tab)``: per other block, its Spearman with block 0, its oriented ρ with the
+    target and whether the top configuration changes; per block, the same for fp16 against fp32.
+    """
+    ref = B["Π block 0"]
+    feat_change = max(float(np.abs(R16[c].H - R[c].H).max() / np.abs(R[c].H).max()) for c in R)
+    pi_rows, fp_rows = [], []
+    for k, col in enumerate(B.columns):
+        if k:
+            pi_rows.append({"draw": col, "spearman_vs_block0": ranking_agreement(B[["Π block 0", col]]).iloc[0, 1],
+                            "rho_oriented": oriented_spearman(B[col], target, "grace"),
+                            "top_changed": B[col].idxmin() != ref.idxmin()})
+        fp_rows.append({"draw": col, "spearman_fp16_vs_fp32": ranking_agreement(
+                            pd.DataFrame({"a": B[col], "b": B16[col]})).iloc[0, 1],
+                        "rho_oriented_fp16": oriented_spearman(B16[col], target, "grace"),
+                        "top_changed": B16[col].idxmin() != B[col].idxmin(),
+                        "max_rel_feature_change": feat_change})
+    return pd.DataFrame(pi_rows), pd.DataFrame(fp_rows)
+
+
+def discrepancy_table(variants: pd.DataFrame, summary: pd.DataFrame, pi_tab: pd.DataFrame, fp_tab: pd.DataFrame,
+                      rho_block0: float) -> pd.DataFrame:
+    """One row per difference between the paper and the released code (chapter 8.3): what each says, the
+    variant's Spearman with eq. 4's ranking (CI), its ρ with the student and whether the top teacher changes.
+
+    ``variants``/``summary`` are ``grace.ablations.variant_scores``/``variant_summary`` (with CIs); the two
+    projection rows come from :func:`projection_draws` (their interval is the min–max over the Π draws).
+    """
+    rows = [{"discrepancy": VARIANTS[key]["label"], "paper says": VARIANTS[key]["paper"],
+             "release does": VARIANTS[key]["release"], "spearman_vs_eq4": summary.spearman_vs_eq4[key],
+             "ci_low": summary.ci_low[key], "ci_high": summary.ci_high[key],
+             "rho_oriented": summary.rho_oriented[key], "rho_eq4": summary.rho_oriented["eq4"],
+             "top_changed": bool(summary.top_changed[key])} for key in variants.columns if key != "eq4"]
+    some = len(pi_tab) > 0
+    rows.append({"discrepancy": "fast_jl: GPU-dependent Π (emulated: other Π draws)",
+                 "paper says": "§2.1: one Rademacher Π ∈ {±1/√D}^{d×D}",
+                 "release does": "Π's signs depend on the GPU's SM count through fast_jl's feature tiling",
+                 "spearman_vs_eq4": float(pi_tab.spearman_vs_block0.mean()) if some else math.nan,
+                 "ci_low": float(pi_tab.spearman_vs_block0.min()) if some else math.nan,
+                 "ci_high": float(pi_tab.spearman_vs_block0.max()) if some else math.nan,
+                 "rho_oriented": float(pi_tab.rho_oriented.mean()) if some else math.nan,
+                 "rho_eq4": rho_block0, "top_changed": bool(pi_tab.top_changed.any()) if some else False})
+    rows.append({"discrepancy": "fast_jl: fp16 cast of gradients", "paper says": "(not stated; fp32 implied)",
+                 "release does": "every gradient entry is rounded to fp16 before projection",
+                 "spearman_vs_eq4": float(fp_tab.spearman_fp16_vs_fp32.mean()),
+                 "ci_low": float(fp_tab.spearman_fp16_vs_fp32.min()),
+                 "ci_high": float(fp_tab.spearman_fp16_vs_fp32.max()),
+                 "rho_oriented": float(fp_tab.rho_oriented_fp16.iloc[0]), "rho_eq4": rho_block0,
+                 "top_changed": bool(fp_tab.top_changed.iloc[0])})
+    return pd.DataFrame(rows)
+

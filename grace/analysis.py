@@ -1099,3 +1099,198 @@ def length_trend(
         lo, hi = np.quantile(col, q) if len(col) else (math.nan, math.nan)
         out[f"{k}_ci_low"], out[f"{k}_ci_high"] = float(lo), float(hi)
     return out
+
+
+# ----------------------------------------------------------------------------------------------
+# study readers for the book's chapters
+
+
+def teacher_cards(study_dir: str | os.PathLike, order: Sequence[str]) -> pd.DataFrame:
+    """The teacher pool with each teacher's own avg@k and greedy accuracy (paper §2; chapter 1's table).
+
+    Read from ``study_dir/cards/*/done.json``; rows follow ``order`` (the profile's teacher order),
+    teachers without a card are left out.
+    """
+    rows = []
+    for p in sorted(Path(study_dir).glob("cards/*/done.json")):
+        s = read_json(p)["summary"]
+        rows.append({"teacher": p.parent.name, "family": s["family"], "size": s["size_label"],
+                     "params": format_params(s["size_params"]), "training steps": s["steps"],
+                     "own avg@k": s["avg_at_k"], "own greedy": s["greedy"]})
+    if not rows:
+        raise ValueError(f"no cards/*/done.json under {study_dir}; run the study first (ensure_study)")
+    cards = pd.DataFrame(rows).set_index("teacher")
+    return cards.loc[[t for t in order if t in cards.index]]
+
+
+
+
+
+
+def generation_pool(results: pd.DataFrame, study_dir: str | os.PathLike) -> pd.DataFrame:
+    """The teacher pool with the accuracy of its distillation sets, mean over temperatures (chapter 2.2, §3)."""
+    cards = {p.parent.name: read_json(p)["summary"] for p in Path(study_dir).glob("cards/*/done.json")}
+    pool = (results.groupby("teacher", sort=False)
+            .agg(family=("family", "first"), style=("style", "first"), size=("size_label", "first"),
+                 params=("size_params", "first"), steps=("teacher_steps", "first"),
+                 generation_accuracy=("teacher_accuracy", "mean")))
+    pool["params"] = [format_params(v) for v in pool["params"]]
+    pool = pool.rename(columns={"generation_accuracy": "generation accuracy (mean over τ)"})
+    pool.insert(5, "own avg@k", [cards[t]["avg_at_k"] for t in pool.index])
+    pool.insert(6, "own greedy", [cards[t]["greedy"] for t in pool.index])
+    return pool
+
+
+def load_generations(study_dir: str | os.PathLike, configs: Sequence[str]) -> dict[str, list[dict]]:
+    """Every configuration's distillation set, ``{config: generations.jsonl records}`` (chapter 2, §2)."""
+    return {c: read_jsonl(Path(study_dir) / "generations" / c / "generations.jsonl") for c in configs}
+
+
+#: A GSM8K-style final-answer line (``#### 42``), as answer checking looks for it (chapter 2.5).
+FINAL_ANSWER = r"####\s*\$?-?\d"
+
+
+def length_table(gens: Mapping[str, list[dict]], results: pd.DataFrame, tokenizer: Any, max_new_tokens: int,
+                 max_records: int | None = None, seed: int = 0) -> pd.DataFrame:
+    """Response length in student tokens, share at the generation budget and share with a ``#### N``
+    answer, per configuration (chapter 2.5; why the paper rescales by log|y|, §2.1).
+
+    ``max_records`` caps the responses tokenised per configuration (a seeded random subset).
+    """
+    import re
+
+    final = re.compile(FINAL_ANSWER)
+    rows, rng = [], np.random.default_rng(seed)
+    for c, recs in gens.items():
+        if max_records is not None and len(recs) > max_records:
+            recs = [recs[i] for i in sorted(rng.choice(len(recs), max_records, replace=False))]
+        row = results.loc[results.config == c].iloc[0]
+        lengths = [len(tokenizer(r["response"], add_special_tokens=False)["input_ids"]) for r in recs]
+        rows.append({"config": c, "teacher": row.teacher, "temperature": row.temperature,
+                     "mean length": float(np.mean(lengths)), "median length": float(np.median(lengths)),
+                     "at budget": float(np.mean(np.asarray(lengths) >= int(max_new_tokens))),
+                     "has final answer": float(np.mean([final.search(r["response"]) is not None for r in recs]))})
+    return pd.DataFrame(rows)
+
+
+def blank_table(gens: Mapping[str, list[dict]], results: pd.DataFrame) -> pd.DataFrame:
+    """Blank responses per configuration, from the files and from ``results.csv`` (chapter 2.6).
+
+    Raises if the two counts disagree: the study skips blank responses in scoring and distillation.
+    """
+    blank = pd.DataFrame({
+        "config": list(gens),
+        "responses": [len(gens[c]) for c in gens],
+        "blank (files)": [sum(1 for r in gens[c] if not r["response"].strip()) for c in gens],
+    }).set_index("config")
+    blank["blank (results table)"] = results.set_index("config")["empty_responses"].reindex(blank.index)
+    blank["share"] = blank["blank (files)"] / blank["responses"]
+    if not (blank["blank (files)"] == blank["blank (results table)"]).all():
+        raise AssertionError(f"blank-response counts disagree with results.csv:\n{blank}")
+    return blank
+
+
+def length_trend_table(trend: Mapping[str, float], rho_h: float) -> pd.DataFrame:
+    """The App. D.4 fits of :func:`length_trend` as one table: R² of a/log T + b and
+    a/(log T)² + b, the exponents with their CIs, and Spearman of T with ‖g‖ and ‖h‖ (chapter 3.2)."""
+    return pd.DataFrame({
+        "value": [trend["r2_inv_log"], trend["r2_inv_log2"], trend["exponent"], trend["within_exponent"],
+                  trend["t_exponent"], trend["spearman"], rho_h],
+        "CI low": [np.nan, np.nan, trend["exponent_ci_low"], trend["within_exponent_ci_low"],
+                   trend["t_exponent_ci_low"], np.nan, np.nan],
+        "CI high": [np.nan, np.nan, trend["exponent_ci_high"], trend["within_exponent_ci_high"],
+                    trend["t_exponent_ci_high"], np.nan, np.nan],
+    }, index=["R² of a/log T + b", "R² of a/(log T)² + b", "exponent b: ‖g‖ ∝ (log T)^b, pooled",
+              "exponent b, within configurations", "exponent e: ‖g‖ ∝ T^e", "Spearman(T, ‖g‖)",
+              "Spearman(T, ‖h‖) after the log|y| rescaling"])
+
+
+def length_trend_by_config(gn: pd.DataFrame) -> pd.DataFrame:
+    """The App. D.4 exponent and rank correlation fitted on each configuration's rows alone (chapter 3.2).
+
+    ``gn`` has columns ``config, length, grad_norm`` (``grace.features.study_gradient_norms``).
+    """
+    rows = []
+    for c, g in gn.groupby("config", sort=False):
+        t = length_trend(g.length, g.grad_norm, n_boot=0)
+        rows.append({"config": c, "rows": t["n"], "distinct lengths": t["n_lengths"],
+                     "mean |y|": g.length.mean(), "mean ‖g‖": g.grad_norm.mean(),
+                     "exponent b": t["exponent"], "Spearman(T, ‖g‖)": t["spearman"]})
+    return pd.DataFrame(rows).set_index("config")
+
+
+# ----------------------------------------------------------------------------------------------
+# chapter 4: the definitions restated, on synthetic gradients
+
+
+def rel_diff(a: float, b: float) -> float:
+    """``|a − b| / |b|`` (guarded at 0): the tolerance of chapter 4's identity checks (eqs. 1–6)."""
+    return float(abs(a - b) / max(abs(b), 1e-300))
+
+
+
+
+
+
+
+
+
+
+
+
+def filtered_score_rhos(results: pd.DataFrame, scores: Sequence[str] = ("grace", "g_var", "g_vendi")) -> pd.DataFrame:
+    """Oriented Spearman ρ of each score with the unfiltered and with the correct-only students of the
+    configurations that have both (App. D.1, Fig. 16; chapter 5.5). Scores constant there are left out."""
+    sub = results[np.isfinite(results["student_avg_at_k_filtered"].astype(float))]
+    varying = [s for s in scores if sub[s].nunique() > 1]
+    cols = []
+    for target in ("student_avg_at_k", "student_avg_at_k_filtered"):
+        t = spearman_table(sub, target=target, scores=varying, n_boot=0).set_index("label")["rho_oriented"]
+        cols.append(t.rename(target))
+    return pd.concat(cols, axis=1)
+
+
+def rho_of(table: pd.DataFrame, score: str, col: str = "rho_oriented") -> float:
+    """``table.loc[score, col]`` as a float, NaN when the score is not in the table (a score constant on
+    the profile; chapter 6's captions quote every score whether or not it varies)."""
+    return float(table.loc[score, col]) if score in table.index else math.nan
+
+
+# ----------------------------------------------------------------------------------------------
+# chapter 7: ablations on the saved features (App. D.1, D.3)
+
+
+
+
+
+
+
+
+def filtering_rho_table(results: pd.DataFrame, target: str, scores: Sequence[str]) -> pd.DataFrame:
+    """Each score's oriented ρ with the students trained without and with correctness filtering, on the
+    configurations that have both, and the difference (App. D.1, Fig. 16; chapter 7.5)."""
+    filt = f"{target}_filtered"
+    tabs = {t: spearman_table(results, target=t, scores=scores, n_boot=0).set_index("score").rho_oriented
+            for t in (target, filt)}
+    out = pd.DataFrame({"without filtering": tabs[target], "with filtering": tabs[filt]})
+    out["difference"] = out["with filtering"] - out["without filtering"]
+    return out
+
+
+# ----------------------------------------------------------------------------------------------
+# chapter 8: the paper against the released code
+
+
+def spread_configs(target: pd.Series, configs: Sequence[str], k: int) -> list[str]:
+    """``k`` of ``configs`` evenly spread over the sorted ``target`` (all of them when ``k`` is 0 or too
+    large): the configurations chapter 8.2 recomputes gradients for."""
+    configs = sorted(configs)
+    if not k or k >= len(configs):
+        return configs
+    by_y = target.reindex(configs).sort_values(kind="mergesort")
+    pick = np.unique(np.linspace(0, len(by_y) - 1, k).round().astype(int))
+    return sorted(by_y.index[pick])
+
+
+
+

@@ -142,6 +142,29 @@ def verdict_bool(holds: bool | None, partly: bool = False, rule: str = "") -> tu
     return ("reproduced" if holds else ("partly" if partly else "not reproduced")), rule
 
 
+def verdict_inverse_log(exponent: float, ci_high: float, rule: str, testable: bool = True) -> tuple[str, str]:
+    """Verdict for App. D.4's "the gradient norm falls roughly as 1/log T" (Fig. 21; chapters 3 and 12):
+    reproduced if the bootstrap CI of the exponent b of ‖g‖ ∝ (log T)^b is below 0 and −2 ≤ b ≤ −0.5,
+    partly if the CI is below 0 only; not testable without a finite CI or when ``testable`` is False."""
+    if not testable or not math.isfinite(ci_high):
+        return verdict_bool(None, rule=rule)
+    decreasing = ci_high < 0
+    return verdict_bool(bool(decreasing and -2.0 <= exponent <= -0.5), partly=bool(decreasing), rule=rule)
+
+
+def verdict_trend(trend: dict, param: str, spec: str = ".2f") -> tuple[str, str]:
+    """Verdict for "the correlation improves as ``param`` grows" (App. D.3, Fig. 19; chapter 7) from
+    ``grace.ablations.trend``: reproduced if ρ rises from the smallest to the largest value with a rank
+    correlation ≥ 0.8, partly if it only rises overall; value = ρ(largest) − ρ(smallest)."""
+    delta, sp = trend["delta"], trend["spearman"]
+    shown = "NaN" if sp is None or (isinstance(sp, float) and math.isnan(sp)) else format(sp, spec)
+    rule = (f"reproduced if the mean ρ rises from the smallest to the largest {param} and its rank "
+            f"correlation with {param} is ≥ 0.8 (here {shown}); partly if it only rises "
+            f"overall; value = ρ(largest {param}) − ρ(smallest {param})")
+    holds = None if not math.isfinite(delta) else bool(delta > 0 and sp >= 0.8)
+    return verdict_bool(holds, partly=bool(math.isfinite(delta) and delta > 0), rule=rule)
+
+
 def claims_dir(root: str | os.PathLike) -> Path:
     return Path(root) / "claims"
 
@@ -177,3 +200,31 @@ def beside(ledger, others: dict):
         out[f"verdict ({name})"] = out["id"].map(o["verdict"]).fillna("–") if o is not None else "–"
         out[f"value ({name})"] = out["id"].map(o["value"]) if o is not None else float("nan")
     return out
+
+
+def ledger_summary(counts: dict[str, int], n_claims: int, profile: str) -> str:
+    """The closing paragraph of the claims ledger (chapter 9): how many claims were tested and
+    reproduced, and how to read verdicts on a miniature world. ``counts`` maps each verdict to its count."""
+    if not n_claims:
+        return ("Nothing to summarise yet: no claims were recorded for this profile. The smoke profile in "
+                "particular exists to check that the book builds; its students are nearly constant.")
+    n_testable = n_claims - counts["not testable"]
+    parts = []
+    if n_testable:
+        share = counts["reproduced"] / n_testable
+        parts.append(f"Of the {n_testable} claims that could be tested, {counts['reproduced']} "
+                     f"({share:.0%}) were reproduced outright and {counts['partly']} partly; "
+                     f"{counts['not reproduced']} were not.")
+    else:
+        parts.append("None of the recorded claims could be tested on this profile.")
+    if counts["not testable"]:
+        parts.append(f"{counts['not testable']} claims need data this profile does not have (see the rule column).")
+    if profile == "smoke":
+        parts.append("This is the **smoke** profile: its numbers are meaningless by design, and so are these "
+                     "verdicts; read the quick or full build.")
+    else:
+        parts.append("These verdicts describe a miniature world (synthetic arithmetic, small Llama-style models, "
+                     "few teachers): a claim reproduced here shows that the paper's mechanism works at this "
+                     "scale, and one not reproduced shows it is not automatic — neither settles the paper's "
+                     "GSM8K/MATH numbers.")
+    return " ".join(parts)

@@ -39,6 +39,8 @@ __all__ = [
     "evaluation",
     "data_parallel",
     "study_cost",
+    "assumption_rows",
+    "projection_sensitivity",
 ]
 
 
@@ -375,3 +377,38 @@ def study_cost(student: ModelSpec, work: Workload, plan: StudyPlan, hw: Hardware
         "select_by_grace": row(gen_sub + feat_dense, max(g["job_wall_s"] for g in gen) * sub_tokens / full_tokens
                                + f["total_dense_s"], tokens=sub_tokens * cfgs),
     }
+
+
+# ---------------------------------------------------------------------------------------------------
+# The assumptions and a sensitivity table, as rows for Appendix B
+# ---------------------------------------------------------------------------------------------------
+def assumption_rows(student: ModelSpec, hw: Hardware, work: Workload, plan: StudyPlan) -> list[dict]:
+    """Every field of the four assumption records as ``{group, assumption, value, label}`` rows (Appendix B.1)."""
+    from dataclasses import fields
+
+    rows = []
+    for obj, what in ((student, "student"), (hw, "hardware"), (work, "workload"), (plan, "study plan")):
+        for f in fields(obj):
+            v = getattr(obj, f.name)
+            if f.name == "teachers":
+                v = f"{len(v)} models, {sum(p for _, p in v) / 1e9:.1f} B parameters in total"
+            rows.append({"group": what, "assumption": f.name, "value": v if isinstance(v, str) else f"{v:.4g}"
+                         if isinstance(v, float) else str(v), "label": "assumption"})
+    return rows
+
+
+def projection_sensitivity(student: ModelSpec, work: Workload, hw: Hardware, batches: list[int],
+                           precisions: tuple[str, ...] = ("fp32", "tf32", "bf16")) -> list[dict]:
+    """The dense projection (b) per sample and over the gradient time for other ``proj_batch`` sizes and
+    GEMM precisions (Appendix B.3); every row is an estimate."""
+    from dataclasses import asdict
+
+    g = per_sample_gradient(student, work, hw)
+    rows = []
+    for pb in batches:
+        w = Workload(**{**asdict(work), "proj_batch": pb})
+        for prec in precisions:
+            bb = dense_projection(student, Workload(**{**asdict(w), "projection_precision": prec}), hw)
+            rows.append({"proj_batch": pb, "precision": prec, "(b) ms/sample": 1e3 * bb["seconds"],
+                         "(b) / gradient": bb["seconds"] / g["seconds"], "label": "estimate"})
+    return rows

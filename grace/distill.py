@@ -331,3 +331,33 @@ def lr_schedule(learning_rate: float, steps: int, warmup_ratio: float = 0.05, sc
              "constant": np.ones_like(t)}[scheduler]
     warm = t / max(1, w)
     return learning_rate * np.where(t < w, warm, np.maximum(decay, 0.0))
+
+
+def expected_steps(distill: Mapping[str, Any], n_examples: int) -> int:
+    """The optimizer steps the study's ``Trainer`` runs for ``n_examples``: ``round(epochs · ⌈n / batch⌉)``,
+    at least 1 (paper §3 "Settings"; chapter 5.2 checks every student against it)."""
+    if n_examples <= 0:
+        raise ValueError(f"n_examples={n_examples}: a student trains on at least one example")
+    return max(1, round(float(distill["epochs"]) * math.ceil(n_examples / int(distill["batch_size"]))))
+
+
+def lr_budget_table(distill: Mapping[str, Any], steps: int, profile: str) -> pd.DataFrame:
+    """``Σ_t η_t``, the most one weight can travel under Adam, for the paper's schedule (GSM8K, §3) and for the
+    miniature's ``steps`` at the paper's and at the profile's learning rate (chapter 5.1).
+
+    Returns a DataFrame with columns ``learning rate``, ``optimizer steps`` and the budget, one row each.
+    """
+    from grace.claims import GSM8K_TRAIN, PAPER_M
+
+    lr_paper, lr = PAPER_RECIPE["learning_rate"], float(distill["learning_rate"])
+    steps_paper = round(PAPER_RECIPE["epochs"] * math.ceil(GSM8K_TRAIN * PAPER_M / PAPER_RECIPE["batch_size"]))
+    sched = dict(warmup_ratio=float(distill.get("warmup_ratio", 0.05)), scheduler=distill.get("scheduler", "cosine"))
+    return pd.DataFrame({
+        "learning rate": [lr_paper, lr_paper, lr],
+        "optimizer steps": [steps_paper, steps, steps],
+        "Σ_t η_t (max. travel of one weight)": [
+            lr_schedule(lr_paper, steps_paper).sum(),
+            lr_schedule(lr_paper, steps, **sched).sum(),
+            lr_schedule(lr, steps, **sched).sum(),
+        ],
+    }, index=["paper (Llama-1B, GSM8K)", "miniature steps at the paper's rate", f"miniature ({profile} profile)"])

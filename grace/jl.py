@@ -217,3 +217,20 @@ def jl_table(
                              "max_inner": float(np.abs(err["inner"]).max()),
                              "pred_norm": pred["norm"], "pred_inner": pred["inner"]})
     return pd.DataFrame(rows)
+
+
+def pairwise_cosines(G: torch.Tensor) -> np.ndarray:
+    """The cosines of every pair of rows of ``G`` (float64, upper triangle): how aligned the gradients
+    are, the scale of the cosine errors in chapter 3.3's JL check (§2.1)."""
+    K = gram(G)
+    return (K / np.sqrt(np.outer(np.diag(K), np.diag(K))))[np.triu_indices(len(G), 1)]
+
+
+def error_slopes(agg: Any, column: str = "rms_inner") -> dict[str, float]:
+    """The slope of ``log(column)`` against ``log d`` per projector kind of an aggregated
+    :func:`jl_table` (index ``(kind, d)``); the JL rate is −0.5 (chapter 3.3, §2.1)."""
+    slopes = {}
+    for kind in dict.fromkeys(agg.index.get_level_values("kind")):
+        a = agg.loc[kind]
+        slopes[kind] = float(np.polyfit(np.log(a.index.values), np.log(a[column].values), 1)[0])
+    return slopes

@@ -1,14 +1,28 @@
-"""Small helpers for the book's notebooks."""
+"""The book's chapter plumbing, in one place.
+
+Every chapter (``notebooks/*.py``) opens with ``ch = Chapter(name, profile, out_dir)`` and then uses
+that one object for what every chapter repeats: the shared study (``ensure_study`` + its
+``profile.json``), the output folder, gluing numbers into the prose (``ch.glue``/``ch.md``), saving
+and gluing figures (``ch.figure``/``ch.show``), recording paper claims in the ledger (``ch.claim``,
+chapter 9), numeric checks that stop the build (``ch.check``) and the closing ``results.json``
+(``ch.done``). The small formatting helpers the chapters' prose needs (``fmt``, ``met``,
+``shorten``, ``text_block``) live here too.
+"""
 
 from __future__ import annotations
 
+import math
+import os
+import textwrap
+import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 
 def glue(name: str, value: Any, display: bool = False) -> None:
-    """``myst_nb.glue`` with numpy scalars cast to Python numbers.
+    """``myst_nb.glue`` with numpy scalars cast to Python numbers (every chapter's ``{glue:}`` roles).
 
     A glued ``np.float64`` is stored as the text ``np.float64(...)``, which MyST cannot format
     (``{glue:text}`name:.2f``` then fails the ``-W`` build), so every glued number goes through here.
@@ -31,18 +45,229 @@ PROFILE_NOTES = {
 
 
 def profile_note(profile: str) -> str:
-    """The Markdown note for ``profile`` (a generic one for a user's own profile)."""
+    """The Markdown note at the top of chapters 1–3 for ``profile`` (generic for a user's own profile)."""
     return PROFILE_NOTES.get(profile, f"**Profile `{profile}`.**")
+
+
+def profile_key(profile: str | os.PathLike) -> str:
+    """The name a chapter files its outputs under (paper-independent; ``book/build.py``'s ``artifacts/<key>``).
+
+    A bundled profile (``smoke``) is its own key; a user's profile file ``path/to/mine.yaml`` is
+    ``mine``, its file stem.
+    """
+    text = str(profile)
+    if text.endswith((".yaml", ".yml")):
+        return Path(text).stem
+    if not text or os.sep in text or "/" in text:
+        raise ValueError(f"profile={text!r}: give a bundled profile name (e.g. 'smoke') or a path to a *.yaml file")
+    return text
+
+
+def profile_root(profile: str | os.PathLike) -> Path:
+    """``$GRACE_ARTIFACTS/<profile key>``: the study's parent folder and the claims ledger's root (chapter 9)."""
+    return Path(os.environ.get("GRACE_ARTIFACTS", "artifacts")) / profile_key(profile)
 
 
 class Checks(list):
     """A chapter's numeric checks, kept as ``{check, passed, detail}`` rows (a plain list for JSON/pandas).
 
     ``checks.check(name, ok, detail)`` records one; a failing check raises ``AssertionError`` so the
-    chapter's papermill run fails and the book build never renders it.
+    chapter's papermill run fails and the book build never renders it (chapters 4–6).
     """
 
     def check(self, name: str, ok: bool, detail: str) -> None:
         self.append({"check": name, "passed": bool(ok), "detail": detail})
         if not ok:
             raise AssertionError(f"check failed: {name}: {detail}")
+
+
+class Chapter:
+    """One executed chapter of the book: its study, its output folder, its glue, claims and checks.
+
+    ``Chapter("05_distillation", profile, out_dir)`` runs (or reuses) the profile's study, reads its
+    ``profile.json``, creates ``out_dir`` and starts the chapter's clock. ``study=False`` skips the
+    study for the chapters that do not read it (4, 9, 11, 12). Attributes: ``results`` (the study's
+    ``results.csv``), ``study_dir``, ``prof`` (the study's profile), ``out``, ``root`` (the claims
+    ledger's root), ``checks``, ``claims`` (recorded by this chapter, in order).
+    """
+
+    def __init__(self, name: str, profile: str | os.PathLike, out_dir: str | os.PathLike, study: bool = True):
+        self.t_start = time.time()
+        self.name = name
+        self.source = str(profile)  # what grace.study.load_profile reads: a bundled name or a *.yaml path
+        self.profile = profile_key(profile)
+        self.root = profile_root(profile)
+        self.out = Path(out_dir)
+        self.out.mkdir(parents=True, exist_ok=True)
+        self.checks = Checks()
+        self.claims: list = []
+        self.results = self.study_dir = self.prof = None
+        if study:
+            from grace.io import read_json
+            from grace.study import ensure_study
+
+            self.results, self.study_dir = ensure_study(self.source, out=self.root / "study")
+            self.prof = read_json(self.study_dir / "profile.json")
+
+    @property
+    def miniature(self) -> bool:
+        """True for a miniature-world study (its profile has a ``world``), False for the Hub-model ``gpu`` ones."""
+        if self.prof is None:
+            raise ValueError(f"{self.name}: Chapter(..., study=False) has no study; open it with study=True")
+        return "world" in self.prof
+
+    @property
+    def student_path(self) -> str:
+        """The study's student (paper §3): the miniature base model's folder, or the Hub id of a ``gpu`` profile."""
+        if self.miniature:
+            return str(self.study_dir / "world" / "bases" / self.prof["world"]["student"])
+        return self.prof["models"]["student"]
+
+    @property
+    def student_params(self) -> float:
+        """The student's parameter count: the miniature base's ``done.json``, or ``models.student_params``."""
+        if self.miniature:
+            from grace.io import read_json
+
+            done = self.study_dir / "world" / "bases" / self.prof["world"]["student"] / "done.json"
+            return read_json(done)["summary"]["params"]
+        return float(self.prof["models"].get("student_params", 0))
+
+    @property
+    def seconds(self) -> float:
+        """Seconds since the chapter started."""
+        return time.time() - self.t_start
+
+    # ----------------------------------------------------------------------------- glue
+    def glue(self, **values: Any) -> None:
+        """Glue every ``name=value`` for the prose's ``{glue:text}`` roles (numpy scalars as Python numbers)."""
+        for name, value in values.items():
+            glue(name, value, display=False)
+
+    def md(self, **texts: str) -> None:
+        """Glue every ``name=text`` as Markdown, for the prose's ``{glue:md}`` roles."""
+        from IPython.display import Markdown
+
+        for name, text in texts.items():
+            glue(name, Markdown(text), display=False)
+
+    def glue_paper(self) -> None:
+        """Glue every number the paper prints (``grace.claims.PAPER``) as ``paper_<key>`` (chapters 5–6)."""
+        from grace.claims import PAPER
+
+        self.glue(**{f"paper_{key}": value for key, value in PAPER.items()})
+
+    def note(self) -> None:
+        """Glue ``profile_note`` (:func:`profile_note`), shown at the top of chapters 1–3."""
+        self.md(profile_note=profile_note(self.profile))
+
+    # ----------------------------------------------------------------------------- figures
+    def figure(self, name: str, fig) -> Path:
+        """Save ``fig`` as ``out/<name>.png`` and glue the PNG as ``name`` for a ``{glue:figure}`` below."""
+        from IPython.display import Image
+
+        from grace.plots import save_figure
+
+        path = self.out / f"{name}.png"
+        save_figure(fig, path)
+        glue(name, Image(filename=str(path)), display=False)
+        return path
+
+    def show(self, fig, filename: str) -> Path:
+        """Save ``fig`` as ``out/<filename>`` and show that PNG where the cell is (the saved file is what the
+        reader sees, as for :meth:`figure`)."""
+        import matplotlib.pyplot as plt
+        from IPython.display import Image, display
+
+        from grace.plots import save_figure
+
+        path = self.out / filename
+        save_figure(fig, path)
+        display(Image(filename=str(path)))
+        plt.close(fig)  # a pyplot figure would be shown a second time at the end of the cell
+        return path
+
+    # ----------------------------------------------------------------------------- claims and checks
+    def claim(self, *, glue_as: str | None = None, **fields: Any):
+        """Record one paper claim in the ledger (``grace.claims``, chapter 9) for this chapter and profile.
+
+        ``fields`` are :class:`grace.claims.Claim`'s (``id``, ``claim``, ``paper``, ``value``, ``verdict``,
+        ``rule``, optionally ``ci_low``/``ci_high``). ``glue_as`` also glues the verdict, in bold, under
+        that name for a ``{glue:md}`` role.
+        """
+        from grace import claims
+
+        for key in ("chapter", "profile"):
+            if key in fields:
+                raise ValueError(f"Chapter.claim(..., {key}=...): remove it, the chapter fills in {key}")
+        c = claims.Claim(chapter=self.name, profile=self.profile, **fields)
+        claims.record(self.root, c)
+        self.claims.append(c)
+        if glue_as:
+            self.md(**{glue_as: f"**{c.verdict}**"})
+        return c
+
+    def ledger(self, columns: list[str]):
+        """This chapter's recorded claims as a DataFrame with ``columns`` (the summary table)."""
+        import pandas as pd
+
+        return pd.DataFrame([c.__dict__ for c in self.claims])[columns]
+
+    def check(self, name: str, ok: bool, detail: str) -> None:
+        """Record a numeric check; a failing one raises, so the chapter is never rendered (:class:`Checks`)."""
+        self.checks.check(name, ok, detail)
+
+    # ----------------------------------------------------------------------------- closing
+    def done(self, payload: dict, filename: str = "results.json") -> Path:
+        """Write ``payload`` plus the chapter's ``seconds`` to ``out/<filename>`` and say so."""
+        from grace.io import write_json
+
+        path = self.out / filename
+        write_json(path, {**payload, "seconds": self.seconds})
+        print(f"{self.name} done in {self.seconds:.1f} s; results in {path}")
+        return path
+
+
+# --------------------------------------------------------------------------------- formatting
+
+
+def fmt(x: float | None, spec: str = ".2f", nan: str = "NaN") -> str:
+    """``format(x, spec)``, or ``nan`` for None/NaN (numbers quoted in claim rules, chapters 7 and 10)."""
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return nan
+    return format(x, spec)
+
+
+def met(ok: bool | float | None) -> str:
+    """A computed target check as text: ``met``, ``MISSED`` or ``n/a`` (Appendix A's target tables)."""
+    if ok is None or (isinstance(ok, float) and np.isnan(ok)):
+        return "n/a"
+    return "met" if ok else "MISSED"
+
+
+def shorten(text: str, n: int) -> str:
+    """``text`` cut to ``n`` characters with an ellipsis (the rule column of chapter 9's ledger)."""
+    if n < 1:
+        raise ValueError(f"shorten(..., n={n}): n must be at least 1")
+    return text if len(text) <= n else text[: n - 1] + "…"
+
+
+def text_block(text: str, indent: str = "    ", width: int = 100) -> str:
+    """A generated response as an indented block, newlines kept and long lines wrapped (chapter 2's examples)."""
+    lines = [textwrap.fill(line, width, subsequent_indent="  ") or "" for line in text.split("\n")]
+    return textwrap.indent("\n".join(lines), indent) if text.strip() else indent + "(blank)"
+
+
+
+def estimate_table(fn: str, values: dict, units: dict):
+    """Rows ``(quantity, formula, value, unit, label)`` of ``grace.costs.<fn>``'s result, the formula from
+    ``grace.costs.FORMULAS``; every row is labelled an estimate (Appendix B's tables)."""
+    import pandas as pd
+
+    from grace.costs import FORMULAS
+
+    if fn not in FORMULAS:
+        raise ValueError(f"estimate_table({fn!r}, ...): not a grace.costs function with formulas; use one of "
+                         f"{sorted(FORMULAS)}")
+    return pd.DataFrame([{"quantity": k, "formula": FORMULAS[fn][k], "value": f"{values[k]:.4g}", "unit": u,
+                          "label": "estimate"} for k, u in units.items()])

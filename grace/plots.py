@@ -471,6 +471,317 @@ def plot_ablation(ablation_df: pd.DataFrame, x: str, y: str = "rho_oriented",
 
 
 # ----------------------------------------------------------------------------------------------
+# chapter figures (the book's own, beside the paper's)
+
+
+def plot_rank_vs_student(ranked: pd.DataFrame, temperature: float) -> Figure:
+    """A few teachers ranked by ``grace rank`` beside their distilled students (chapter 1.2; paper §3).
+
+    ``ranked`` has the columns ``GRACE (grace rank)`` and ``student avg@k``, GRACE's pick first.
+    """
+    _check_columns(ranked, ["GRACE (grace rank)", "student avg@k"], "plot_rank_vs_student")
+    fig = Figure(figsize=(9, 0.45 * len(ranked) + 2.0))
+    axes = fig.subplots(1, 2, sharey=True)
+    y = np.arange(len(ranked))[::-1]
+    axes[0].barh(y, ranked["GRACE (grace rank)"], color="#4C72B0")
+    axes[0].set(xlabel="GRACE (lower is better)", yticks=y, yticklabels=ranked.index)
+    axes[1].barh(y, ranked["student avg@k"], color="#55A868")
+    axes[1].set(xlabel="distilled student's avg@k (higher is better)")
+    fig.suptitle(f"Teachers at T = {temperature:g}, ranked by GRACE (top = GRACE's pick)")
+    fig.tight_layout()
+    return fig
+
+
+def plot_teacher_accuracy(acc: pd.DataFrame, teachers: Sequence[str]) -> Figure:
+    """Accuracy of each teacher's distillation responses against the sampling temperature (chapter 2.4; §3)."""
+    fig = Figure(figsize=(6, 3.8))
+    ax = fig.subplots()
+    pal = family_palette(teachers)
+    for t in teachers:
+        ax.plot(acc.index, acc[t], marker="o", color=pal[t], label=t)
+    ax.set(xlabel="sampling temperature τ", ylabel="accuracy of the generated responses",
+           title="Teacher accuracy vs temperature")
+    ax.legend(fontsize="small", bbox_to_anchor=(1.02, 1), loc="upper left")
+    fig.tight_layout()
+    return fig
+
+
+def plot_length_vs_temperature(lens: pd.DataFrame, teachers: Sequence[str]) -> Figure:
+    """Mean response length and share with a ``#### N`` answer against temperature (chapter 2.5; §2.1)."""
+    fig = Figure(figsize=(10, 3.8))
+    axes = fig.subplots(1, 2)
+    pal = family_palette(teachers)
+    for t in teachers:
+        d = lens[lens.teacher == t].sort_values("temperature")
+        axes[0].plot(d.temperature, d["mean length"], marker="o", color=pal[t], label=t)
+        axes[1].plot(d.temperature, d["has final answer"], marker="o", color=pal[t], label=t)
+    axes[0].set(xlabel="sampling temperature τ", ylabel="mean response length (student tokens)",
+                title="Response length vs temperature")
+    axes[1].set(xlabel="sampling temperature τ", ylabel="share with a '#### N' answer", title="Answer format",
+                ylim=(-0.02, 1.02))
+    axes[1].legend(fontsize="small", bbox_to_anchor=(1.02, 1), loc="upper left")
+    fig.tight_layout()
+    return fig
+
+
+def plot_grad_norm_fits(lengths: Sequence[float], grad_norms: Sequence[float]) -> Figure:
+    """The gradient norm against the length with both App. D.4 fits side by side (Figs 21–22; chapter 3.2)."""
+    fig = Figure(figsize=(11, 4.0))
+    axes = fig.subplots(1, 2, sharey=True)
+    plot_grad_norm_vs_length(lengths, grad_norms, power=1.0, ax=axes[0])
+    plot_grad_norm_vs_length(lengths, grad_norms, power=2.0, ax=axes[1])
+    axes[0].set_title("Fig. 21 form: a / log T + b")
+    axes[1].set_title("Fig. 22 form: a / (log T)² + b")
+    fig.tight_layout()
+    return fig
+
+
+def plot_jl_check(jl_tab: pd.DataFrame, agg: pd.DataFrame, dims: Sequence[int], nnz: int) -> Figure:
+    """Relative errors of squared norms and inner products after projection against d, one point per
+    seed, with the exact prediction and √(2/d) (chapter 3.3's Johnson–Lindenstrauss check, §2.1).
+
+    ``jl_tab`` is ``grace.jl.jl_table``'s output and ``agg`` its mean per ``(kind, d)``.
+    """
+    fig = Figure(figsize=(10, 3.8))
+    axes = fig.subplots(1, 2, sharey=True)
+    dd = np.array(dims, dtype=float)
+    for ax, col, pred, title in ((axes[0], "rms_norm", "pred_norm", "squared norms"),
+                                 (axes[1], "rms_inner", "pred_inner", "inner products / (‖x‖‖y‖)")):
+        for kind, mk, colr in (("rademacher", "o", "#4C72B0"), ("sparse_jl", "s", "#DD8452")):
+            sub = jl_tab[jl_tab.kind == kind]
+            label = "Rademacher Π (paper)" if kind == "rademacher" else f"sparse JL (nnz={nnz})"
+            ax.scatter(sub.d * (1.04 if kind == "sparse_jl" else 0.96), sub[col], marker=mk, color=colr, alpha=0.5,
+                       label=f"{label}, one seed")
+        ax.plot(dd, agg.loc["rademacher", pred].reindex(dd.astype(int)).values, "k-", label="exact prediction")
+        ax.plot(dd, np.sqrt(2 / dd), "k:", label="√(2/d)")
+        ax.set(xscale="log", yscale="log", xlabel="projection dimension d", title=f"relative error of {title}")
+        ax.set_xticks(dims, [str(x) for x in dims], minor=False)
+        ax.set_xticks([], minor=True)
+    axes[0].set_ylabel("RMS relative error")
+    axes[1].legend(fontsize="small")
+    fig.tight_layout()
+    return fig
+
+
+def plot_cmi_bounds(grid: pd.DataFrame, ns: Sequence[int]) -> Figure:
+    """Monte Carlo CMI against the Jensen bound and Lemma B.1, per preconditioner and n, over the noise
+    level σ (chapter 4.3; paper App. A–B). ``grid`` is ``grace.theory.lemma_grid``'s table."""
+    from matplotlib import colormaps
+
+    from grace import theory
+
+    fig = Figure(figsize=(10, 4.6))
+    axes = fig.subplots(1, 2, sharey=True)
+    for ax, pc_ in zip(axes, theory.PRECONDITIONERS, strict=True):
+        for n_, c_ in zip(ns, colormaps["viridis"](np.linspace(0, 0.8, len(ns))), strict=True):
+            g = grid[(grid.preconditioner == pc_) & (grid.n == n_)]
+            ax.errorbar(g.sigma_rel, g.cmi, yerr=2 * g.cmi_stderr, marker="o", color=c_, label=f"CMI (MC), n={n_}")
+            ax.plot(g.sigma_rel, g.jensen, "--", color=c_, label=f"Jensen bound, n={n_}")
+            ax.plot(g.sigma_rel, g.lemma_total, ":", color=c_, label=f"Lemma B.1, n={n_}")
+            ax.axhline(np.log(n_), color=c_, lw=0.6, alpha=0.5)
+        title = r"$M = I$ (G-Var)" if pc_ == "identity" else r"$M = \tilde\Sigma^{-1/2}$ (GRACE)"
+        ax.set(xscale="log", yscale="log", xlabel=r"$\sigma$ / spread of $\delta$", title=title)
+    axes[0].set_ylabel("nats (thin lines: log n)")
+    handles, labels = axes[1].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=len(ns) * 3 // 2 or 1, fontsize=7, frameon=False)
+    fig.tight_layout(rect=(0, 0.12, 1, 1))
+    return fig
+
+
+def plot_sensitivity_ratio(sweep: pd.DataFrame, anisotropies: Sequence[float], ns: Sequence[int]) -> Figure:
+    """Lemma B.1's gradient term over its preconditioner-sensitivity term against the mean strength, with
+    the appendix's claimed 5–10× band (chapter 4.4). ``sweep`` is ``grace.theory.sensitivity_sweep``'s."""
+    from matplotlib import colormaps
+
+    fig = Figure(figsize=(6, 3.8))
+    ax = fig.subplots()
+    ax.axhspan(5, 10, color="0.9", label="claimed 5–10×")
+    for a_, c_ in zip(anisotropies, colormaps["plasma"](np.linspace(0, 0.8, len(anisotropies))), strict=True):
+        for n_, mk in zip(ns, "os^v", strict=False):  # at most four n
+            g = sweep[(sweep.anisotropy == a_) & (sweep.n == n_)].groupby("mean_scale").ratio.mean()
+            ax.plot(g.index, g.values, marker=mk, color=c_, label=f"anisotropy {a_}, n={n_}")
+    ax.set(yscale="log", xlabel="mean_scale (shared gradient direction)", ylabel="gradient term / sensitivity term")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def plot_fig1(spearman_df: pd.DataFrame, results: pd.DataFrame) -> Figure:
+    """Paper Fig. 1: the oriented ρ of the student's loss, the teacher's accuracy, G-Vendi and GRACE with
+    student avg@k (left) and GRACE against the student (right); chapter 6.1."""
+    fig = Figure(figsize=(11, 4), layout="constrained")
+    ax1, ax2 = fig.subplots(1, 2, width_ratios=[1, 1.3])
+    present = set(spearman_df["score"])
+    fig1_scores = [s for s in ("student_loss", "teacher_avg_at_k", "g_vendi", "grace") if s in present]
+    plot_correlation_bars(spearman_df[spearman_df["score"].isin(fig1_scores)], title="Spearman ρ with student avg@k",
+                          ax=ax1)
+    plot_score_vs_target(results, "grace", ax=ax2)
+    return fig
+
+
+def plot_size_budget_panels(size_df: pd.DataFrame) -> Figure:
+    """Paper Figs. 7 right and 14: ρ per size budget (left) and the gap to the best student within each
+    budget (right); ``size_df`` is ``grace.analysis.size_budget_table``'s (chapter 6.5)."""
+    fig = Figure(figsize=(12, 3.8), layout="constrained")
+    axa, axb = fig.subplots(1, 2)
+    plot_size_budgets(size_df, ax=axa)
+    plot_gaps(size_df, title="Gap to the best student within the budget (Fig 14)", ax=axb)
+    return fig
+
+
+def plot_metric_panels(tables: Mapping[str, pd.DataFrame]) -> Figure:
+    """Paper Figs. 11–12: every score's oriented ρ with the student's greedy accuracy and best-of-k, one
+    panel per ``{target: grace.analysis.spearman_table}`` (chapter 6.7)."""
+    fig = Figure(figsize=(12, 4), layout="constrained")
+    axes = fig.subplots(1, len(tables), sharey=True)
+    for ax, (target, tab) in zip(np.atleast_1d(axes), tables.items(), strict=True):
+        plot_correlation_bars(tab, title=f"vs student {A.METRIC_LABELS[target]}", ax=ax)
+    return fig
+
+
+def plot_grace_factors(df: pd.DataFrame, orientation: Mapping[str, int]) -> Figure:
+    """GRACE's two factors against the student: G-Var, the gradient scale (left), and the spectral factor
+    GRACE / G-Var (right, log x); no paper figure (chapter 6.10, ``grace.ablations.grace_drivers``)."""
+    fig = Figure(figsize=(11, 4), layout="constrained")
+    axd = fig.subplots(1, 2)
+    plot_score_vs_target(df, "g_var", ax=axd[0], orientation=orientation)
+    plot_score_vs_target(df, "spectral_factor", ax=axd[1], orientation=orientation,
+                         title="Spectral factor GRACE / G-Var")
+    axd[1].set_xscale("log")
+    return fig
+
+
+def _sd_band(ax: Axes, table: pd.DataFrame, x: str) -> None:
+    """Shade mean ± sd of an ablation table's ρ over its repeats."""
+    ok = table.dropna(subset=["rho_sd"])
+    ax.fill_between(ok[x], ok.rho_oriented - ok.rho_sd, ok.rho_oriented + ok.rho_sd, alpha=0.2)
+
+
+def plot_fig19(tab_d: pd.DataFrame, tab_n: pd.DataFrame) -> Figure:
+    """Paper Fig. 19: GRACE's ρ with the student as the projection dimension d (a) and the number of prompts
+    n (b) vary, mean ± sd over repeats (App. D.3; chapter 7.1)."""
+    fig = Figure(figsize=(10, 3.8))
+    axes = fig.subplots(1, 2)
+    for ax, tab, p in ((axes[0], tab_d, "d"), (axes[1], tab_n, "n")):
+        plot_ablation(tab, p, title=f"Fig. 19 ({'a' if p == 'd' else 'b'}): vary {p}", ax=ax)
+        _sd_band(ax, tab, p)
+        ax.axhline(0, color="0.6", lw=0.8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_ablation_m(tab_m: pd.DataFrame) -> Figure:
+    """GRACE's ρ against the generations per prompt m (App. D.3's 0.70 / 0.86 / 0.87; chapter 7.2)."""
+    fig = Figure(figsize=(5, 3.6))
+    ax = fig.subplots()
+    plot_ablation(tab_m, "m", title="Generations per prompt m", ax=ax)
+    ax.axhline(0, color="0.6", lw=0.8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_fig20(tab_c: pd.DataFrame, stable_from: int) -> Figure:
+    """Paper Fig. 20: GRACE's ρ against the number of folds C, mean ± sd, with the C from which the paper
+    calls it stable (§3.3; chapter 7.3)."""
+    fig = Figure(figsize=(5, 3.6))
+    ax = fig.subplots()
+    plot_ablation(tab_c, "n_folds", title="Fig. 20: cross-validation folds C", ax=ax)
+    _sd_band(ax, tab_c, "n_folds")
+    ax.axvline(stable_from, color="0.6", ls=":", lw=1)
+    ax.set_xlabel("C (folds)")
+    fig.tight_layout()
+    return fig
+
+
+def plot_ablation_nu(tab_nu: pd.DataFrame) -> Figure:
+    """GRACE's ρ against the smoothing ν of M = Σ̃ + (ν/d) I, which the paper does not state (chapter 7.4)."""
+    fig = Figure(figsize=(5, 3.6))
+    ax = fig.subplots()
+    plot_ablation(tab_nu, "nu", title="Smoothing ν", ax=ax)
+    ax.set_xscale("log")
+    fig.tight_layout()
+    return fig
+
+
+def plot_fig15_16(filtered: pd.DataFrame, target: str, rho_table: pd.DataFrame) -> Figure:
+    """Paper Figs. 15–16: students without against with correctness filtering (left) and the scores' ρ with
+    each (right); ``rho_table`` is ``grace.analysis.filtering_rho_table``'s (App. D.1; chapter 7.5)."""
+    filt_col = f"{target}_filtered"
+    fig = Figure(figsize=(10, 3.8))
+    axes = fig.subplots(1, 2)
+    ax = axes[0]
+    lo = float(min(filtered[target].min(), filtered[filt_col].min()))
+    hi = float(max(filtered[target].max(), filtered[filt_col].max()))
+    ax.plot([lo, hi], [lo, hi], color="0.6", lw=0.8)
+    for fam, g in filtered.groupby("family"):
+        ax.scatter(g[target], g[filt_col], label=str(fam), s=25)
+    ax.set(xlabel=f"{target} (no filtering)", ylabel=f"{target} (correct only)", title="Fig. 15: students")
+    ax.legend(fontsize=7)
+    rho_table[["without filtering", "with filtering"]].plot.bar(ax=axes[1], rot=0)
+    axes[1].set(ylabel="oriented Spearman ρ", title="Fig. 16: scores vs students")
+    axes[1].axhline(0, color="0.6", lw=0.8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_variants(summary: pd.DataFrame, target: str) -> Figure:
+    """Each released-code variant's agreement with eq. 4's ranking (left, bootstrap CI) and its oriented ρ
+    with the student (right, red where the top teacher changes); chapter 8.1."""
+    fig = Figure(figsize=(11, 4))
+    axes = fig.subplots(1, 2, sharey=True)
+    lab = summary.variant
+    axes[0].barh(lab, summary.spearman_vs_eq4, color="#4575b4")
+    axes[0].errorbar(summary.spearman_vs_eq4, np.arange(len(summary)), fmt="none", color="k", lw=1,
+                     xerr=np.vstack([(summary.spearman_vs_eq4 - summary.ci_low).clip(lower=0).fillna(0),
+                                     (summary.ci_high - summary.spearman_vs_eq4).clip(lower=0).fillna(0)]))
+    axes[0].set(xlabel="Spearman ρ with eq. 4's ranking", xlim=(-1.05, 1.05), title="Agreement with the paper")
+    axes[1].barh(lab, summary.rho_oriented, color=["#b2182b" if t else "#999999" for t in summary.top_changed])
+    axes[1].set(xlabel=f"oriented Spearman ρ with {target}", xlim=(-1.05, 1.05),
+                title="Correlation with the student (red: top teacher changes)")
+    for ax in axes:
+        ax.axvline(0, color="0.5", lw=0.8)
+    axes[0].invert_yaxis()
+    fig.tight_layout()
+    return fig
+
+
+def plot_projection_ratios(at512: pd.DataFrame, block: int) -> Figure:
+    """Projection time over gradient time at d = 512 per student size: (b), its GEMM floor and the sparse
+    JL (c), against the package's targets (Appendix A.3)."""
+    fig = Figure(figsize=(7, 3.4))
+    ax = fig.subplots()
+    x = np.arange(len(at512))
+    for k, (col, lab) in enumerate([("rademacher_ratio", "(b) Rademacher"), ("gemm_floor_ratio", "fp32 GEMM floor"),
+                                    ("sparse_jl_ratio", "(c) SJLT block 1"),
+                                    ("sparse_jl_block_ratio", f"(c) SJLT block {block}")]):
+        ax.bar(x + (k - 1.5) * 0.2, at512[col], width=0.2, label=lab)
+    ax.axhline(0.25, color="k", ls="--", lw=1, label="target (b): 0.25")
+    ax.axhline(0.05, color="k", ls=":", lw=1, label="target (c): 0.05")
+    ax.set(xticks=x, xticklabels=[f"{s} (D = {p:,})" for s, p in zip(at512["size"], at512.params, strict=True)],
+           yscale="log", ylabel="projection time / gradient time", title="d = 512")
+    ax.legend(fontsize=7, ncol=2)
+    fig.tight_layout()
+    return fig
+
+
+def plot_study_cost(cost: Mapping[str, Mapping[str, float]], configs: int) -> Figure:
+    """GPU-hours of the whole study by stage against selecting a teacher with GRACE (Appendix B.5,
+    ESTIMATES from ``grace.costs.study_cost``)."""
+    fig = Figure(figsize=(6.5, 3.2))
+    ax = fig.subplots()
+    ax.barh(["full study"], [0], color="w")
+    left = 0.0
+    for s_ in ["generate_full", "distill", "evaluate", "features_dense"]:
+        ax.barh(["full study"], [cost[s_]["gpu_h"]], left=left, label=s_)
+        left += cost[s_]["gpu_h"]
+    ax.barh(["select by GRACE"], [cost["select_by_grace"]["gpu_h"]], color="k", label="select_by_grace")
+    ax.set(xlabel="H100 GPU-hours (ESTIMATE)", title=f"{configs} configurations, Llama-3.2-1B student")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+# ----------------------------------------------------------------------------------------------
 # output
 
 
@@ -599,4 +910,13 @@ __all__ = [
     "plot_size_budgets", "plot_gaps", "plot_robustness", "plot_grad_norm_vs_length",
     "plot_ablation", "save_figure", "placeholder_figure", "plot_metric_scatter",
     "plot_teacher_vs_student", "plot_filtering", "plot_score_panels",
+    "plot_study_cost",
+    "plot_projection_ratios",
+    "plot_variants",
+    "plot_fig19", "plot_ablation_m", "plot_fig20", "plot_ablation_nu", "plot_fig15_16",
+    "plot_fig1", "plot_size_budget_panels", "plot_metric_panels", "plot_grace_factors",
+    "plot_cmi_bounds", "plot_sensitivity_ratio",
+    "plot_grad_norm_fits", "plot_jl_check",
+    "plot_teacher_accuracy", "plot_length_vs_temperature",
+    "plot_rank_vs_student",
 ]

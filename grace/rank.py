@@ -189,6 +189,36 @@ def rank_teachers(student: str, teachers: Mapping[str, str], out: Path, *, n: in
     return table
 
 
+def rank_candidates(study_dir: str | os.PathLike, configs: Sequence[str], teachers: Sequence[str],
+                    temperature: float, m: int, n: int, out: str | os.PathLike) -> dict[str, Path]:
+    """Generation files for ``grace rank`` (chapter 1.2, paper §3): each teacher's non-blank responses at
+    ``temperature``, restricted to the prompts that keep ``m`` of them from every teacher.
+
+    Returns ``{teacher: out/generations/<teacher>.jsonl}``. Blank responses cannot be scored, so
+    they are dropped first.
+    """
+    import pandas as pd
+
+    from grace.io import read_jsonl, write_jsonl
+
+    missing = [t for t in teachers if f"{t}@{temperature:g}" not in set(configs)]
+    if missing:
+        raise ValueError(f"teachers {missing} at T={temperature:g} are not configurations of the study; "
+                         f"use teachers and a temperature from {sorted(configs)}")
+    recs = {t: [r for r in read_jsonl(Path(study_dir) / "generations" / f"{t}@{temperature:g}" / "generations.jsonl")
+                if r["response"].strip()] for t in teachers}
+    counts = [pd.Series([r["prompt_id"] for r in rs]).value_counts() for rs in recs.values()]
+    keep = set.intersection(*(set(c.index[c >= m]) for c in counts))
+    if len(keep) < n:
+        raise ValueError(f"only {len(keep)} prompts have {m} non-blank responses from every teacher; "
+                         f"lower n={n} (chapter 1: rank_n)")
+    files = {}
+    for t, rs in recs.items():
+        files[t] = Path(out) / "generations" / f"{t}.jsonl"
+        write_jsonl(files[t], [r for r in rs if r["prompt_id"] in keep])
+    return files
+
+
 def _grace_bar(table):
     from matplotlib.figure import Figure
 

@@ -16,11 +16,14 @@ from __future__ import annotations
 
 import random
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from grace.io import stable_hash
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 # ----------------------------------------------------------------------------------------------
 # Closed vocabulary of the miniature world
@@ -626,8 +629,29 @@ def count_tokens(text: str) -> int:
     return len(_TOKEN_RE.findall(text))
 
 
+
+def style_table(task: Any, tokenizer: Any, problems: Sequence[Any], rng: Any) -> pd.DataFrame:
+    """Mean length (student tokens) and correctness of each solution style written out faithfully
+    (chapter 2.1; the miniature's stand-in for the paper's teacher formats, §3).
+
+    ``rng`` (a ``random.Random``) draws the styles' random choices, style after style.
+    """
+    import numpy as np
+    import pandas as pd
+
+    rows = []
+    for style in STYLES:
+        sols = [render_solution(p, style, rng) for p in problems]
+        rows.append({
+            "style": style,
+            "mean tokens": np.mean([len(tokenizer(s, add_special_tokens=False)["input_ids"]) for s in sols]),
+            "correct": np.mean([task.is_correct(s, str(p.answer)) for s, p in zip(sols, problems, strict=True)]),
+        })
+    return pd.DataFrame(rows).set_index("style")
+
+
 __all__ = [
     "DIFFICULTIES", "ITEMS", "NAMES", "STYLES", "TEST_FRACTION", "VARIED_STYLES", "Difficulty", "Problem", "Step",
     "apply_op", "count_tokens", "generate_problems", "get_difficulty", "pretraining_corpus", "render_pair",
-    "render_solution", "seed_int", "slip_steps", "split_of", "worked_solutions",
+    "render_solution", "seed_int", "slip_steps", "split_of", "style_table", "worked_solutions",
 ]

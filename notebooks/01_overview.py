@@ -60,34 +60,27 @@ rank_nu = None  # smoothing ν (None: the profile's scores.nu)
 batch_size = 8
 seed = 0
 
-# %%
+# %% tags=["hide-input"]
 import contextlib
 import io
 import shlex
-import time
 import warnings
-from pathlib import Path
 
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from IPython.display import Markdown, display
-from myst_nb import glue
 from scipy.stats import spearmanr
 
-from grace import analysis, cli, rank
-from grace.io import read_json, read_jsonl, write_json, write_jsonl
-from grace.notebook import profile_note
-from grace.study import ensure_study
+from grace import analysis as A
+from grace import cli, rank
+from grace import plots as P
+from grace.notebook import Chapter
 
-t_start = time.time()
-out = Path(out_dir)
-out.mkdir(parents=True, exist_ok=True)
-results, study_dir = ensure_study(profile)
-prof = read_json(study_dir / "profile.json")
-miniature = "world" in prof
+# %% tags=["hide-input"]
+ch = Chapter("01_overview", profile, out_dir)  # runs (or reuses) the profile's study
+results, study_dir, prof = ch.results, ch.study_dir, ch.prof
+ch.note()
 print(f"study: {study_dir} ({len(results)} teacher × temperature configurations)")
-glue("profile_note", Markdown(profile_note(profile)), display=False)
 
 # %% [markdown]
 # {glue:md}`profile_note`
@@ -100,39 +93,26 @@ glue("profile_note", Markdown(profile_note(profile)), display=False)
 # (`study_dir/cards/*/done.json`).
 
 # %%
-cards = []
-for p in sorted(study_dir.glob("cards/*/done.json")):
-    s = read_json(p)["summary"]
-    cards.append({"teacher": p.parent.name, "family": s["family"], "size": s["size_label"],
-                  "params": analysis.format_params(s["size_params"]), "training steps": s["steps"],
-                  "own avg@k": s["avg_at_k"], "own greedy": s["greedy"]})
-cards = pd.DataFrame(cards).set_index("teacher")
 order = list(dict.fromkeys(results.teacher))  # the profile's teacher order
-cards = cards.loc[[t for t in order if t in cards.index]]
-if miniature:
-    w = prof["world"]
-    student_size = w["student"]
-    student_path = str(study_dir / "world" / "bases" / student_size)
-    student_params = read_json(study_dir / "world" / "bases" / student_size / "done.json")["summary"]["params"]
-    shapes = pd.DataFrame(w["sizes"]).T.rename_axis("size")
+cards = A.teacher_cards(study_dir, order)
+if ch.miniature:  # the model shapes of the miniature world, and each teacher's solution style
+    display(pd.DataFrame(prof["world"]["sizes"]).T.rename_axis("size"))
     styles = results.drop_duplicates("teacher").set_index("teacher")["style"]
     cards.insert(1, "style", styles.reindex(cards.index).values)
-    world_md = (f"The student is the pretrained base model of size **{student_size}** "
-                f"({analysis.format_params(student_params)} parameters, pretrained for "
-                f"{w['pretrain']['steps'][student_size]} steps on arithmetic facts and short narratives that "
-                "contain no teacher style). Each teacher is a base model fine-tuned to answer in one solution "
-                "style; the teacher called `student` is the student itself (self-distillation).")
-    display(shapes)
-else:
-    student_path = prof["models"]["student"]
-    student_params = float(prof["models"].get("student_params", 0))
-    world_md = (f"This is the `gpu` profile: the student is the Hub model `{student_path}` "
-                f"({analysis.format_params(student_params)} parameters) and the teachers are the Hub models below.")
-glue("world_md", Markdown(world_md), display=False)
-glue("n_teachers", len(cards), display=False)
-glue("n_temperatures", len(prof["temperatures"]), display=False)
-glue("n_configs", len(results), display=False)
 cards
+
+# %% tags=["hide-input"]
+student_path, student_params = ch.student_path, A.format_params(ch.student_params)
+if ch.miniature:
+    size = prof["world"]["student"]
+    ch.md(world_md=f"The student is the pretrained base model of size **{size}** ({student_params} parameters, "
+          f"pretrained for {prof['world']['pretrain']['steps'][size]} steps on arithmetic facts and short narratives "
+          "that contain no teacher style). Each teacher is a base model fine-tuned to answer in one solution "
+          "style; the teacher called `student` is the student itself (self-distillation).")
+else:
+    ch.md(world_md=f"This is the `gpu` profile: the student is the Hub model `{student_path}` "
+          f"({student_params} parameters) and the teachers are the Hub models below.")
+ch.glue(n_teachers=len(cards), n_temperatures=len(prof["temperatures"]), n_configs=len(results))
 
 # %% [markdown]
 # {glue:md}`world_md`
@@ -147,21 +127,20 @@ best_per_teacher = results.groupby("teacher").student_avg_at_k.max()
 own = cards["own avg@k"]
 strongest = own.index[np.argmax(own.values)]
 best_teacher = best_per_teacher.index[np.argmax(best_per_teacher.values)]
-glue("strongest_teacher", Markdown(f"`{strongest}`"), display=False)
-glue("strongest_own", float(own.max()), display=False)
-glue("best_teacher", Markdown(f"`{best_teacher}`"), display=False)
-glue("best_student", float(best_per_teacher.max()), display=False)
-glue("strongest_student", float(best_per_teacher.get(strongest, np.nan)), display=False)
-if best_per_teacher.nunique() <= 1:
-    note = ("Here every student reaches the same avg@k, so this profile cannot tell teachers apart "
-            "(expected for the `smoke` profile, whose models are barely trained).")
-elif strongest == best_teacher:
-    note = "In this world the strongest teacher also gives the best student."
-else:
-    note = ("In this world, as in the paper, the strongest teacher is **not** the one that gives the "
-            "best student.")
-glue("strongest_note", Markdown(note), display=False)
 pd.DataFrame({"teacher's own avg@k": own, "best student avg@k over temperatures": best_per_teacher})
+
+# %% tags=["hide-input"]
+ch.md(strongest_teacher=f"`{strongest}`", best_teacher=f"`{best_teacher}`")
+ch.glue(strongest_own=float(own.max()), best_student=float(best_per_teacher.max()),
+        strongest_student=float(best_per_teacher.get(strongest, np.nan)))
+if best_per_teacher.nunique() <= 1:
+    ch.md(strongest_note="Here every student reaches the same avg@k, so this profile cannot tell teachers apart "
+          "(expected for the `smoke` profile, whose models are barely trained).")
+elif strongest == best_teacher:
+    ch.md(strongest_note="In this world the strongest teacher also gives the best student.")
+else:
+    ch.md(strongest_note="In this world, as in the paper, the strongest teacher is **not** the one that gives the "
+          "best student.")
 
 # %% [markdown]
 # The strongest teacher on its own is {glue:md}`strongest_teacher` (avg@k
@@ -181,34 +160,20 @@ pd.DataFrame({"teacher's own avg@k": own, "best student avg@k over temperatures"
 
 # %%
 fcfg, scfg = prof["features"], prof["scores"]
-n_ = int(rank_n or fcfg["n"])
-m_ = int(rank_m or fcfg["m"])
-d_ = int(rank_d or fcfg["d"])
+n_, m_, d_ = int(rank_n or fcfg["n"]), int(rank_m or fcfg["m"]), int(rank_d or fcfg["d"])
 C_ = int(rank_folds or scfg["n_folds"])
 nu_ = float(rank_nu if rank_nu is not None else scfg["nu"])
 T_rank = float(rank_temperature if rank_temperature is not None else max(prof["temperatures"]))
 names = list(rank_teacher_names) if rank_teacher_names else order[:max_rank_teachers]
-missing = [t for t in names if f"{t}@{T_rank:g}" not in set(results.config)]
-if missing:
-    raise ValueError(f"rank_teacher_names {missing} at T={T_rank:g} are not study configurations; "
-                     f"use teachers from {order} and a temperature from {prof['temperatures']}")
+gen_files = rank.rank_candidates(study_dir, results.config, names, T_rank, m_, n_, ch.out)  # blank responses dropped
 
-recs = {t: [r for r in read_jsonl(study_dir / "generations" / f"{t}@{T_rank:g}" / "generations.jsonl")
-            if r["response"].strip()] for t in names}
-counts = [pd.Series([r["prompt_id"] for r in rs]).value_counts() for rs in recs.values()]
-keep = set.intersection(*(set(c.index[c >= m_]) for c in counts))
-if len(keep) < n_:
-    raise ValueError(f"only {len(keep)} prompts have {m_} non-blank responses from every teacher; lower rank_n={n_}")
-gen_files = {}
-for t, rs in recs.items():
-    gen_files[t] = out / "generations" / f"{t}.jsonl"
-    write_jsonl(gen_files[t], [r for r in rs if r["prompt_id"] in keep])
-
-rank_out = out / "rank"
-device = prof.get("device", "cpu")
-table = rank.rank_teachers(student_path, {t: str(f) for t, f in gen_files.items()}, rank_out, n=n_, m=m_,
-                           d=d_, n_folds=C_, nu=nu_, seed=seed, template=prof["template"], batch_size=batch_size,
+# %%
+rank_out, device = ch.out / "rank", prof.get("device", "cpu")
+table = rank.rank_teachers(student_path, {t: str(f) for t, f in gen_files.items()}, rank_out, n=n_, m=m_, d=d_,
+                           n_folds=C_, nu=nu_, seed=seed, template=prof["template"], batch_size=batch_size,
                            device=device, progress=False, plot=True)
+
+# %%
 args = ["grace", "rank", "--student", student_path]
 for t, f in gen_files.items():
     args += ["--teacher", f"{t}={f}"]
@@ -246,52 +211,38 @@ ranked = pd.DataFrame({
     "GRACE (study)": truth["grace"].reindex(table.index),
     "student avg@k": truth["student_avg_at_k"].reindex(table.index),
     "teacher's own avg@k": truth["teacher_avg_at_k"].reindex(table.index),
-})
+}).rename_axis("teacher")
 ranked["student rank"] = ranked["student avg@k"].rank(ascending=False, method="min").astype(int)
-ranked.index.name = "teacher"
 
+# %%
 with warnings.catch_warnings():  # constant columns (smoke) give NaN correlations, reported as such
     warnings.simplefilter("ignore")
     rho_rank = spearmanr(-ranked["GRACE (grace rank)"], ranked["student avg@k"]).statistic
     rho_study = spearmanr(ranked["GRACE (grace rank)"], ranked["GRACE (study)"]).statistic
 pick = ranked.index[0]
 gap = float(ranked["student avg@k"].max() - ranked.loc[pick, "student avg@k"])
-glue("rank_T", T_rank, display=False)
-glue("rank_n", n_, display=False)
-glue("rank_m", m_, display=False)
-glue("rank_d", d_, display=False)
-glue("rank_pick", Markdown(f"`{pick}`"), display=False)
-glue("rank_gap", gap, display=False)
-glue("rank_rho", float(rho_rank), display=False)
-glue("rank_rho_study", float(rho_study), display=False)
-glue("rank_k", len(ranked), display=False)
-if ranked["student avg@k"].nunique() <= 1:
-    verdict = "all these students score the same here, so there is nothing to pick (smoke profile)"
-elif gap == 0:
-    verdict = "GRACE's first choice is also the teacher whose student is best"
-else:
-    verdict = "GRACE's first choice is not the best teacher here"
-glue("rank_verdict", Markdown(verdict), display=False)
-if not np.isfinite(rho_study):
-    stable = "cannot be compared by rank here (constant values)"
-elif rho_study >= 0.8:
-    stable = (f"agree with the study's own GRACE to a rank correlation of {rho_study:.2f} despite the different "
-              "subset and projection: the ranking does not hinge on the particular draw")
-else:
-    stable = (f"agree with the study's own GRACE only to a rank correlation of {rho_study:.2f}: with this few "
-              "prompts the subset and the projection still move the ranking (the ablations chapter varies n, m, d)")
-glue("rank_stable", Markdown(stable), display=False)
+ch.glue(rank_T=T_rank, rank_n=n_, rank_m=m_, rank_d=d_, rank_gap=gap, rank_rho=float(rho_rank),
+        rank_rho_study=float(rho_study), rank_k=len(ranked))
+ch.md(rank_pick=f"`{pick}`")
 
-fig, axes = plt.subplots(1, 2, figsize=(9, 0.45 * len(ranked) + 2.0), sharey=True)
-y = np.arange(len(ranked))[::-1]
-axes[0].barh(y, ranked["GRACE (grace rank)"], color="#4C72B0")
-axes[0].set(xlabel="GRACE (lower is better)", yticks=y, yticklabels=ranked.index)
-axes[1].barh(y, ranked["student avg@k"], color="#55A868")
-axes[1].set(xlabel="distilled student's avg@k (higher is better)")
-fig.suptitle(f"Teachers at T = {T_rank:g}, ranked by GRACE (top = GRACE's pick)")
-fig.tight_layout()
-fig.savefig(out / "rank_vs_student.png", dpi=120)
-plt.show()
+# %% tags=["hide-input"]
+if ranked["student avg@k"].nunique() <= 1:
+    ch.md(rank_verdict="all these students score the same here, so there is nothing to pick (smoke profile)")
+elif gap == 0:
+    ch.md(rank_verdict="GRACE's first choice is also the teacher whose student is best")
+else:
+    ch.md(rank_verdict="GRACE's first choice is not the best teacher here")
+if not np.isfinite(rho_study):
+    ch.md(rank_stable="cannot be compared by rank here (constant values)")
+elif rho_study >= 0.8:
+    ch.md(rank_stable=f"agree with the study's own GRACE to a rank correlation of {rho_study:.2f} despite the "
+          "different subset and projection: the ranking does not hinge on the particular draw")
+else:
+    ch.md(rank_stable=f"agree with the study's own GRACE only to a rank correlation of {rho_study:.2f}: with this "
+          "few prompts the subset and the projection still move the ranking (the ablations chapter varies n, m, d)")
+
+# %%
+ch.show(P.plot_rank_vs_student(ranked, T_rank), "rank_vs_student.png")
 ranked.round(4)
 
 # %% [markdown]
@@ -312,13 +263,11 @@ ranked.round(4)
 # | 4. Derivation | eqs. 1–6 and the CMI argument, checked numerically |
 # | 5 onward | the scores on the study, correlations with the distilled students, temperature and size guidance, ablations, and the claims ledger |
 
-# %%
-summary = {"profile": profile, "study_dir": str(study_dir), "teachers": list(cards.index),
-           "rank_temperature": T_rank, "rank_teachers": names, "n": n_, "m": m_, "d": d_, "n_folds": C_,
-           "nu": nu_, "command": command, "ranking": ranked.reset_index().to_dict(orient="records"),
-           "spearman_rank_vs_student": float(rho_rank), "gap": gap, "seconds": time.time() - t_start}
-write_json(out / "results.json", summary)
-print(f"done in {time.time() - t_start:.1f} s; results in {out / 'results.json'}")
+# %% tags=["hide-input"]
+ch.done({"profile": profile, "study_dir": str(study_dir), "teachers": list(cards.index),
+         "rank_temperature": T_rank, "rank_teachers": names, "n": n_, "m": m_, "d": d_, "n_folds": C_,
+         "nu": nu_, "command": command, "ranking": ranked.reset_index().to_dict(orient="records"),
+         "spearman_rank_vs_student": float(rho_rank), "gap": gap})
 
 # %% [markdown]
 # **Summary.** The teacher pool of this profile, the student it distils into, and a first ranking with

@@ -48,76 +48,69 @@ jl_param_pattern = None  # regex: differentiate only matching parameters in 3.3 
 batch_size = 8
 seed = 0
 
-# %%
+# %% tags=["hide-input"]
 import time
 import warnings
-from pathlib import Path
 
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import torch
-from IPython.display import Markdown
-from myst_nb import glue
 from scipy.stats import spearmanr
 
-from grace import claims, jl, plots, scores
+from grace import analysis as A
+from grace import claims, jl, scores
+from grace import plots as P
 from grace.analysis import length_trend, study_gradient_norms
 from grace.encoding import encode_example
 from grace.features import Features, compute_features
-from grace.io import read_json, read_jsonl, write_json
-from grace.notebook import profile_note
+from grace.io import read_jsonl
+from grace.notebook import Chapter
 from grace.projection import projector_from_meta
-from grace.study import ensure_study, scoring_subset
+from grace.study import scoring_subset
 from grace.world import load_model, load_tokenizer
 
-t_start = time.time()
-out = Path(out_dir)
-out.mkdir(parents=True, exist_ok=True)
+# %% tags=["hide-input"]
 if device.startswith("cuda") and not torch.cuda.is_available():
     raise ValueError(f"device={device!r} but CUDA is not available; use device='cpu' (smoke/quick/full params)")
-results, study_dir = ensure_study(profile)
-prof = read_json(study_dir / "profile.json")
-miniature = "world" in prof
-student_path = str(study_dir / "world" / "bases" / prof["world"]["student"]) if miniature else prof["models"]["student"]
-model = load_model(student_path, device=device)
-tokenizer = load_tokenizer(student_path)
+ch = Chapter("03_features", profile, out_dir)  # runs (or reuses) the profile's study
+results, study_dir, prof, student_path = ch.results, ch.study_dir, ch.prof, ch.student_path
+model, tokenizer = load_model(student_path, device=device), load_tokenizer(student_path)
 template = prof["template"]
 D = sum(p.numel() for p in model.parameters() if p.requires_grad)
 config = example_config or results.config.iloc[0]
 feats = Features.load(study_dir / "features" / config / "features.npz")
-glue("D", D, display=False)
-glue("D_fmt", Markdown(f"{D:,}"), display=False)
-glue("config", Markdown(f"`{config}`"), display=False)
+ch.glue(D=D)
+ch.md(D_fmt=f"{D:,}", config=f"`{config}`")
 print(f"student {student_path}: D = {D:,} trainable parameters; device {device}; example config {config}")
-glue("profile_note", Markdown(profile_note(profile)), display=False)
+ch.note()
 
 # %% [markdown]
 # {glue:md}`profile_note`
 #
 # ## 3.1 Response-only per-sample gradients
 #
-# `grace.encoding.encode_example` tokenises the prompt (formatted with the study's template) and the
+# `grace.features.encode_example` tokenises the prompt (formatted with the study's template) and the
 # response **separately** and concatenates the ids, so the prompt/response boundary is exact; the
 # response gets an end-of-sequence token (the student must learn to stop) and the prompt positions
 # get the label $-100$, which the loss ignores. Here is one scored generation of
 # {glue:md}`config`, decoded token by token around the boundary.
 
 # %%
-m_scored = int(prof["features"]["m"])
 gen_records = read_jsonl(study_dir / "generations" / config / "generations.jsonl")
-subset = scoring_subset(gen_records, feats.prompt_keys, m_scored)  # the exact rows of the features file
+subset = scoring_subset(gen_records, feats.prompt_keys, int(prof["features"]["m"]))  # the features file's rows
 ex = subset[0]
 ids, labels = encode_example(tokenizer, ex["prompt"], ex["response"], template)
 n_prompt = sum(lab == -100 for lab in labels)
-rows = [{"position": i, "token": repr(tokenizer.decode([t])), "input id": t, "label": lab,
-         "part": "prompt (no loss)" if lab == -100 else "response (loss)"} for i, (t, lab) in enumerate(zip(ids, labels, strict=True))]
-tokens = pd.DataFrame(rows).set_index("position")
-window = list(range(max(0, n_prompt - 4), min(len(ids), n_prompt + 8))) + list(range(max(n_prompt + 8, len(ids) - 2), len(ids)))
 print("PROMPT  :", repr(tokenizer.decode([t for t, lab in zip(ids, labels, strict=True) if lab == -100])))
 print("RESPONSE:", repr(tokenizer.decode([t for t, lab in zip(ids, labels, strict=True) if lab != -100])))
-glue("n_prompt_tokens", n_prompt, display=False)
-glue("n_response_tokens", len(ids) - n_prompt, display=False)
+ch.glue(n_prompt_tokens=n_prompt, n_response_tokens=len(ids) - n_prompt)
+
+# %%
+tokens = pd.DataFrame([{"position": i, "token": repr(tokenizer.decode([t])), "input id": t, "label": lab,
+                        "part": "prompt (no loss)" if lab == -100 else "response (loss)"}
+                       for i, (t, lab) in enumerate(zip(ids, labels, strict=True))]).set_index("position")
+window = [*range(max(0, n_prompt - 4), min(len(ids), n_prompt + 8)),
+          *range(max(n_prompt + 8, len(ids) - 2), len(ids))]  # around the boundary, and the end
 tokens.loc[sorted(set(window))]
 
 # %% [markdown]
@@ -138,28 +131,24 @@ t0 = time.time()
 check = compute_features(model, tokenizer, subset[:n_check], proj, length_scale=feats.meta["length_scale"],
                          template=template, batch_size=batch_size, device=device, progress=False)
 sec_per_example = (time.time() - t0) / n_check
-h_err = float(np.max(np.linalg.norm(check.H - feats.H[:n_check], axis=1) / np.linalg.norm(feats.H[:n_check], axis=1)))
+stored = feats.H[:n_check]
+h_err = float(np.max(np.linalg.norm(check.H - stored, axis=1) / np.linalg.norm(stored, axis=1)))
 g_err = float(np.max(np.abs(check.grad_norm - feats.grad_norm[:n_check]) / feats.grad_norm[:n_check]))
-if not (np.array_equal(check.lengths, feats.lengths[:n_check]) and h_err < 1e-3 and g_err < 1e-3):
-    raise AssertionError(f"recomputed features differ from the study's: |y| {check.lengths} vs "
-                         f"{feats.lengths[:n_check]}, max rel. error H {h_err:.2e}, ‖g‖ {g_err:.2e}")
+ch.check("recomputed features = the study's", np.array_equal(check.lengths, feats.lengths[:n_check])
+         and h_err < 1e-3 and g_err < 1e-3, f"|y| {check.lengths} vs {feats.lengths[:n_check]}, "
+         f"max rel. error H {h_err:.2e}, ‖g‖ {g_err:.2e}")
+
+# %%
 nm, d_study = len(feats), feats.H.shape[1]
 t0 = time.time()
-grace_value = scores.grace(feats.H, feats.prompt_ids, n_folds=int(prof["scores"]["n_folds"]), nu=float(prof["scores"]["nu"]))
-score_seconds = time.time() - t0
-glue("score_seconds", score_seconds, display=False)
-glue("n_check", n_check, display=False)
-glue("h_err", h_err, display=False)
-glue("sec_per_example", sec_per_example, display=False)
-glue("study_nm", nm, display=False)
-glue("study_d", d_study, display=False)
-glue("study_feature_seconds", sec_per_example * nm, display=False)
-glue("study_bytes", nm * d_study * 4, display=False)
-glue("paper_bytes_mb", 512 * 4 * 512 * 4 / 1e6, display=False)
+grace_value = scores.grace(feats.H, feats.prompt_ids, n_folds=int(prof["scores"]["n_folds"]),
+                           nu=float(prof["scores"]["nu"]))
+ch.glue(score_seconds=time.time() - t0, n_check=n_check, h_err=h_err, sec_per_example=sec_per_example,
+        study_nm=nm, study_d=d_study, study_feature_seconds=sec_per_example * nm, study_bytes=nm * d_study * 4,
+        paper_bytes_mb=512 * 4 * 512 * 4 / 1e6)
 pd.DataFrame({"|y| (stored)": feats.lengths[:n_check], "|y| (recomputed)": check.lengths,
               "‖g‖ (stored)": feats.grad_norm[:n_check], "‖g‖ (recomputed)": check.grad_norm,
-              "‖h‖ (stored)": np.linalg.norm(feats.H[:n_check], axis=1),
-              "‖h‖ (recomputed)": np.linalg.norm(check.H, axis=1)})
+              "‖h‖ (stored)": np.linalg.norm(stored, axis=1), "‖h‖ (recomputed)": np.linalg.norm(check.H, axis=1)})
 
 # %% [markdown]
 # The recomputed rows agree with the stored ones to a relative {glue:text}`h_err:.1e`. On this device
@@ -190,52 +179,27 @@ gn = gn[gn.length >= 2].reset_index(drop=True)  # log T must be > 0
 trend = length_trend(gn.length, gn.grad_norm, groups=gn.config, n_boot=n_boot, seed=seed)
 testable = trend["n_lengths"] >= 3 and trend["n"] >= 10
 if testable:
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.0), sharey=True)
-    plots.plot_grad_norm_vs_length(gn.length, gn.grad_norm, power=1.0, ax=axes[0])
-    plots.plot_grad_norm_vs_length(gn.length, gn.grad_norm, power=2.0, ax=axes[1])
-    axes[0].set_title("Fig. 21 form: a / log T + b")
-    axes[1].set_title("Fig. 22 form: a / (log T)² + b")
-    fig.tight_layout()
-    fig.savefig(out / "grad_norm_vs_length.png", dpi=120)
-    plt.show()
+    ch.show(P.plot_grad_norm_fits(gn.length, gn.grad_norm), "grad_norm_vs_length.png")
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     rho_h = float(spearmanr(gn.length, gn.h_norm).statistic)
-fit_table = pd.DataFrame({
-    "value": [trend["r2_inv_log"], trend["r2_inv_log2"], trend["exponent"], trend["within_exponent"],
-              trend["t_exponent"], trend["spearman"], rho_h],
-    "CI low": [np.nan, np.nan, trend["exponent_ci_low"], trend["within_exponent_ci_low"],
-               trend["t_exponent_ci_low"], np.nan, np.nan],
-    "CI high": [np.nan, np.nan, trend["exponent_ci_high"], trend["within_exponent_ci_high"],
-                trend["t_exponent_ci_high"], np.nan, np.nan],
-}, index=["R² of a/log T + b", "R² of a/(log T)² + b", "exponent b: ‖g‖ ∝ (log T)^b, pooled",
-          "exponent b, within configurations", "exponent e: ‖g‖ ∝ T^e", "Spearman(T, ‖g‖)",
-          "Spearman(T, ‖h‖) after the log|y| rescaling"])
+A.length_trend_table(trend, rho_h).round(3)
+
+# %% tags=["hide-input"]
 for k in ("r2_inv_log", "r2_inv_log2", "exponent", "exponent_ci_low", "exponent_ci_high", "within_exponent",
           "within_exponent_ci_low", "within_exponent_ci_high", "t_exponent", "spearman", "a_inv_log"):
-    glue(f"gn_{k}", float(trend[k]), display=False)
-glue("gn_rho_h", rho_h, display=False)
-glue("gn_n", trend["n"], display=False)
-glue("gn_n_configs", int(gn.config.nunique()), display=False)
-glue("gn_len_min", int(gn.length.min()), display=False)
-glue("gn_len_max", int(gn.length.max()), display=False)
-fit_table.round(3)
+    ch.glue(**{f"gn_{k}": float(trend[k])})
+ch.glue(gn_rho_h=rho_h, gn_n=trend["n"], gn_n_configs=int(gn.config.nunique()),
+        gn_len_min=int(gn.length.min()), gn_len_max=int(gn.length.max()))
 
 # %% [markdown]
 # Per configuration (one teacher at one temperature), the same exponent and rank correlation, fitted
 # on that configuration's rows alone:
 
 # %%
-per_config = []
-for c, g in gn.groupby("config", sort=False):
-    t = length_trend(g.length, g.grad_norm, n_boot=0)
-    per_config.append({"config": c, "rows": t["n"], "distinct lengths": t["n_lengths"],
-                       "mean |y|": g.length.mean(), "mean ‖g‖": g.grad_norm.mean(),
-                       "exponent b": t["exponent"], "Spearman(T, ‖g‖)": t["spearman"]})
-per_config = pd.DataFrame(per_config).set_index("config")
+per_config = A.length_trend_by_config(gn)
 fitted = per_config["exponent b"].dropna()  # configurations with >= 3 distinct lengths
-glue("gn_frac_neg", float((fitted < 0).mean()) if len(fitted) else float("nan"), display=False)
-glue("gn_n_fitted", len(fitted), display=False)
+ch.glue(gn_frac_neg=float((fitted < 0).mean()) if len(fitted) else float("nan"), gn_n_fitted=len(fitted))
 per_config.round(3)
 
 # %% [markdown]
@@ -254,33 +218,29 @@ per_config.round(3)
 # (against {glue:text}`gn_spearman:.2f` for the raw norm). {glue:md}`gn_verdict_md`
 
 # %%
-rule_txt = ("reproduced if the pooled exponent b of ‖g‖ ∝ (log T)^b has a 95% bootstrap CI below 0 and "
-            "-2 ≤ b ≤ -0.5 ('roughly 1/log T'; Fig. 22's 1/(log T)² counts); partly if the CI is below 0 "
-            "but b is outside that range; not reproduced otherwise; not testable with < 3 distinct lengths")
-if not testable or not np.isfinite(trend["exponent_ci_high"]):
-    verdict, rule = claims.verdict_bool(None, rule=rule_txt)
-else:
-    decreasing = trend["exponent_ci_high"] < 0
-    roughly = -2.0 <= trend["exponent"] <= -0.5
-    verdict, rule = claims.verdict_bool(bool(decreasing and roughly), partly=bool(decreasing), rule=rule_txt)
-claims.record(study_dir.parent, claims.Claim(
-    id="d4_grad_norm_inverse_log",
-    claim="The student's gradient norm on a generation decreases roughly as 1/log T in the generation "
-          "length T, which motivates the log|y| rescaling (§2.1, App. D.4, Fig. 21)",
-    paper="‖g‖ ∝ 1/log T (exponent −1; Fig. 22: −2)", value=float(trend["exponent"]),
-    ci_low=float(trend["exponent_ci_low"]), ci_high=float(trend["exponent_ci_high"]),
-    verdict=verdict, rule=rule, chapter="03_features", profile=profile))
-glue("gn_b", float(trend["exponent"]), display=False)
-glue("gn_verdict", verdict, display=False)
+verdict, rule = claims.verdict_inverse_log(
+    trend["exponent"], trend["exponent_ci_high"], testable=testable,
+    rule="reproduced if the pooled exponent b of ‖g‖ ∝ (log T)^b has a 95% bootstrap CI below 0 and -2 ≤ b ≤ -0.5 "
+         "('roughly 1/log T'; Fig. 22's 1/(log T)² counts); partly if the CI is below 0 but b is outside that "
+         "range; not reproduced otherwise; not testable with < 3 distinct lengths")
+ch.claim(id="d4_grad_norm_inverse_log", claim="The student's gradient norm on a generation decreases roughly as "
+         "1/log T in the generation length T, which motivates the log|y| rescaling (§2.1, App. D.4, Fig. 21)",
+         paper="‖g‖ ∝ 1/log T (exponent −1; Fig. 22: −2)", value=float(trend["exponent"]),
+         ci_low=float(trend["exponent_ci_low"]), ci_high=float(trend["exponent_ci_high"]), verdict=verdict, rule=rule)
+print(f"claim d4_grad_norm_inverse_log: {verdict} (b = {trend['exponent']:.3f})")
+
+# %% tags=["hide-input"]
 explain = {
     "reproduced": "The miniature reproduces the claim: the norm falls with length at a rate compatible with "
                   f"1/log T, though length explains only R² = {trend['r2_inv_log']:.2f} of the norm's variance.",
-    "partly": "The norm does fall with length, but at a rate outside the 'roughly 1/log T' band, so the claim is only partly reproduced here.",
-    "not reproduced": "Here the norm does not fall significantly with length, so the claim is not reproduced in this profile.",
+    "partly": "The norm does fall with length, but at a rate outside the 'roughly 1/log T' band, so the claim is "
+              "only partly reproduced here.",
+    "not reproduced": "Here the norm does not fall significantly with length, so the claim is not reproduced in "
+                      "this profile.",
     "not testable": "With this few distinct lengths (smoke) the trend cannot be tested.",
 }[verdict]
-glue("gn_verdict_md", Markdown(f"**Claims ledger:** *{verdict}* ({explain})"), display=False)
-print(f"claim d4_grad_norm_inverse_log: {verdict} (b = {trend['exponent']:.3f})")
+ch.glue(gn_b=float(trend["exponent"]), gn_verdict=verdict)
+ch.md(gn_verdict_md=f"**Claims ledger:** *{verdict}* ({explain})")
 
 # %% [markdown]
 # ## 3.3 The random projection and a Johnson–Lindenstrauss check
@@ -307,64 +267,34 @@ print(f"claim d4_grad_norm_inverse_log: {verdict} (b = {trend['exponent']:.3f})"
 # against the exact prediction above (`grace.jl.predicted_rms`).
 
 # %%
-jl_examples = subset[:jl_n]
-G, G_len = jl.per_sample_gradients(model, tokenizer, jl_examples, template, device=device,
+G, G_len = jl.per_sample_gradients(model, tokenizer, subset[:jl_n], template, device=device,
                                    param_pattern=jl_param_pattern, batch_size=batch_size)
 D_jl = G.shape[1]
 dims = sorted(set(int(x) for x in jl_dims) | ({d_study} if d_study % jl_nnz == 0 else set()))  # + the study's d
 jl_tab = jl.jl_table(G, dims, seeds=jl_seeds, kinds=("rademacher", "sparse_jl"), nnz=jl_nnz, device=device)
 agg = jl_tab.groupby(["kind", "d"])[["rms_norm", "rms_inner", "rms_cosine", "max_inner", "pred_norm",
                                       "pred_inner"]].mean()
-K = jl.gram(G)  # [n, n] float64
-cos = (K / np.sqrt(np.outer(np.diag(K), np.diag(K))))[np.triu_indices(len(G), 1)]  # pairwise cosines
-slopes = {}
-for kind in ("rademacher", "sparse_jl"):
-    a = agg.loc[kind]
-    slopes[kind] = float(np.polyfit(np.log(a.index.values), np.log(a["rms_inner"].values), 1)[0])
-
-fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), sharey=True)
-dd = np.array(dims, dtype=float)
-for ax, col, pred, title in ((axes[0], "rms_norm", "pred_norm", "squared norms"),
-                             (axes[1], "rms_inner", "pred_inner", "inner products / (‖x‖‖y‖)")):
-    for kind, mk, colr in (("rademacher", "o", "#4C72B0"), ("sparse_jl", "s", "#DD8452")):
-        sub = jl_tab[jl_tab.kind == kind]
-        ax.scatter(sub.d * (1.04 if kind == "sparse_jl" else 0.96), sub[col], marker=mk, color=colr, alpha=0.5,
-                   label=f"{'Rademacher Π (paper)' if kind == 'rademacher' else f'sparse JL (nnz={jl_nnz})'}, one seed")
-    ax.plot(dd, agg.loc["rademacher", pred].reindex(dd.astype(int)).values, "k-", label="exact prediction")
-    ax.plot(dd, np.sqrt(2 / dd), "k:", label="√(2/d)")
-    ax.set(xscale="log", yscale="log", xlabel="projection dimension d", title=f"relative error of {title}")
-    ax.set_xticks(dims, [str(x) for x in dims], minor=False)
-    ax.set_xticks([], minor=True)
-axes[0].set_ylabel("RMS relative error")
-axes[1].legend(fontsize="small")
-fig.tight_layout()
-fig.savefig(out / "jl_check.png", dpi=120)
-plt.show()
-
-d_ref = d_study if d_study in dims else max(dims)
-glue("jl_d_ref_note", Markdown("the study's" if d_ref == d_study else
-                               f"the largest checked (the study's $d={d_study}$ is not a multiple of nnz)"),
-     display=False)
-ratio = (agg["rms_inner"] / agg["pred_inner"]).groupby("kind").mean()
-glue("jl_n", len(G), display=False)
-glue("jl_D", Markdown(f"{D_jl:,}"), display=False)
-glue("jl_slope_rad", slopes["rademacher"], display=False)
-glue("jl_slope_sjl", slopes["sparse_jl"], display=False)
-glue("jl_ratio_rad", float(ratio["rademacher"]), display=False)
-glue("jl_ratio_sjl", float(ratio["sparse_jl"]), display=False)
-glue("jl_d_ref", d_ref, display=False)
-glue("jl_err_ref", float(agg.loc[("rademacher", d_ref), "rms_inner"]), display=False)
-glue("jl_cos_err_ref", float(agg.loc[("rademacher", d_ref), "rms_cosine"]), display=False)
-glue("jl_mean_cos", float(np.mean(cos)), display=False)
-follows = all(0.7 <= ratio[k] <= 1.4 and -0.7 <= slopes[k] <= -0.3 for k in slopes)
-glue("jl_follows", Markdown("the measured errors follow the prediction" if follows else
-                            "the measured errors deviate from the prediction (few gradients and seeds make "
-                            "these estimates noisy)"), display=False)
-glue("jl_param_note", Markdown(
-    "all trainable parameters" if jl_param_pattern is None else
-    f"the parameters matching `{jl_param_pattern}` (all of them would not fit in memory {len(G)} times)"),
-    display=False)
+ch.show(P.plot_jl_check(jl_tab, agg, dims, jl_nnz), "jl_check.png")
 agg.round(4)
+
+# %% tags=["hide-input"]
+slopes, cos = jl.error_slopes(agg), jl.pairwise_cosines(G)
+ratio = (agg["rms_inner"] / agg["pred_inner"]).groupby("kind").mean()
+d_ref = d_study if d_study in dims else max(dims)
+ch.glue(jl_n=len(G), jl_slope_rad=slopes["rademacher"], jl_slope_sjl=slopes["sparse_jl"],
+        jl_ratio_rad=float(ratio["rademacher"]), jl_ratio_sjl=float(ratio["sparse_jl"]), jl_d_ref=d_ref,
+        jl_err_ref=float(agg.loc[("rademacher", d_ref), "rms_inner"]),
+        jl_cos_err_ref=float(agg.loc[("rademacher", d_ref), "rms_cosine"]), jl_mean_cos=float(np.mean(cos)))
+
+# %% tags=["hide-input"]
+follows = all(0.7 <= ratio[k] <= 1.4 and -0.7 <= slopes[k] <= -0.3 for k in slopes)
+ch.md(jl_D=f"{D_jl:,}",
+      jl_d_ref_note="the study's" if d_ref == d_study else
+      f"the largest checked (the study's $d={d_study}$ is not a multiple of nnz)",
+      jl_follows="the measured errors follow the prediction" if follows else
+      "the measured errors deviate from the prediction (few gradients and seeds make these estimates noisy)",
+      jl_param_note="all trainable parameters" if jl_param_pattern is None else
+      f"the parameters matching `{jl_param_pattern}` (all of them would not fit in memory {len(G)} times)")
 
 # %% [markdown]
 # With {glue:text}`jl_n` per-sample gradients over {glue:md}`jl_D` coordinates
@@ -378,15 +308,12 @@ agg.round(4)
 # second moments and centred variances, so $\Pi$ adds noise of this size, shrinking as $1/\sqrt d$,
 # to the score's inputs rather than a bias; the ablations vary $d$ on the whole study.
 
-# %%
-write_json(out / "results.json", {
-    "profile": profile, "device": device, "D": D, "config": config, "h_err": h_err,
-    "sec_per_example": sec_per_example, "grace": grace_value, "length_trend": {k: (float(v) if isinstance(v, (int, float, np.floating)) else v)
-                                                         for k, v in trend.items()},
-    "claim_verdict": verdict, "per_config": per_config.reset_index().to_dict(orient="records"),
-    "jl": jl_tab.to_dict(orient="records"), "jl_slopes": slopes, "seconds": time.time() - t_start,
-})
-print(f"done in {time.time() - t_start:.1f} s; results in {out / 'results.json'}")
+# %% tags=["hide-input"]
+ch.done({"profile": profile, "device": device, "D": D, "config": config, "h_err": h_err,
+         "sec_per_example": sec_per_example, "grace": grace_value,
+         "length_trend": {k: (float(v) if isinstance(v, (int, float, np.floating)) else v) for k, v in trend.items()},
+         "claim_verdict": verdict, "per_config": per_config.reset_index().to_dict(orient="records"),
+         "jl": jl_tab.to_dict(orient="records"), "jl_slopes": slopes})
 
 # %% [markdown]
 # **Summary.** The features are gradients of the response-only loss (checked by recomputing stored

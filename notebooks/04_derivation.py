@@ -43,31 +43,19 @@ sweep_mean_scales = [0.0, 1.0, 3.0]
 sweep_anisotropies = [0.0, 1.0, 2.0]
 sweep_seeds = [0, 1]
 
-# %%
-import time
-from pathlib import Path
-
-import matplotlib.pyplot as plt
+# %% tags=["hide-input"]
 import numpy as np
 import pandas as pd
-from IPython.display import Markdown, display
-from myst_nb import glue
+from IPython.display import display
 from scipy.stats import spearmanr
 
+from grace import plots as P
 from grace import scores, theory
-from grace.io import write_json
-from grace.notebook import Checks
+from grace.analysis import rel_diff as rel
+from grace.notebook import Chapter
 
-t_start = time.time()
-out = Path(out_dir)
-out.mkdir(parents=True, exist_ok=True)
-checks = Checks()  # grace.notebook.Checks: a failing check raises, so the chapter never renders
-check = checks.check
-
-
-def rel(a: float, b: float) -> float:
-    return float(abs(a - b) / max(abs(b), 1e-300))
-
+ch = Chapter("04_derivation", profile, out_dir, study=False)  # synthetic gradients only: no study
+check = ch.check  # a failing check raises, so the chapter never renders
 
 # %% [markdown]
 # ## 4.1 Gradients, the normalized Gram matrix, G-Vendi and G-Var (eqs. 1–3)
@@ -99,33 +87,15 @@ Gmu = H - mu  # (N, d) G_μ(D)
 gvar_trace = float(np.trace(Gmu @ Gmu.T) / N)
 gvar_sum = float(np.mean((Gmu**2).sum(1)))
 
-check(
-    "eq. 1: Tr Σ̃ = 1",
-    abs(np.trace(Sigma) - 1) < 1e-12,
-    f"Tr Σ̃ = {np.trace(Sigma):.15f}",
-)
-check(
-    "eq. 2: G-Vendi, package = inline",
-    rel(scores.g_vendi(H), gvendi_inline) < 1e-10,
-    f"{scores.g_vendi(H):.12g} vs {gvendi_inline:.12g}",
-)
-check(
-    "eq. 3: G-Var trace form = sum form",
-    rel(gvar_trace, gvar_sum) < 1e-12,
-    f"{gvar_trace:.12g} vs {gvar_sum:.12g}",
-)
-check(
-    "eq. 3: G-Var, package = inline",
-    rel(scores.g_var(H), gvar_sum) < 1e-12,
-    f"{scores.g_var(H):.12g} vs {gvar_sum:.12g}",
-)
-pd.DataFrame(
-    {
-        "package": [scores.g_vendi(H), scores.g_var(H)],
-        "inline numpy": [gvendi_inline, gvar_sum],
-    },
-    index=["G-Vendi (eq. 2)", "G-Var (eq. 3)"],
-)
+# %%
+check("eq. 1: Tr Σ̃ = 1", abs(np.trace(Sigma) - 1) < 1e-12, f"Tr Σ̃ = {np.trace(Sigma):.15f}")
+check("eq. 2: G-Vendi, package = inline", rel(scores.g_vendi(H), gvendi_inline) < 1e-10,
+      f"{scores.g_vendi(H):.12g} vs {gvendi_inline:.12g}")
+check("eq. 3: G-Var trace form = sum form", rel(gvar_trace, gvar_sum) < 1e-12, f"{gvar_trace:.12g} vs {gvar_sum:.12g}")
+check("eq. 3: G-Var, package = inline", rel(scores.g_var(H), gvar_sum) < 1e-12,
+      f"{scores.g_var(H):.12g} vs {gvar_sum:.12g}")
+pd.DataFrame({"package": [scores.g_vendi(H), scores.g_var(H)], "inline numpy": [gvendi_inline, gvar_sum]},
+             index=["G-Vendi (eq. 2)", "G-Var (eq. 3)"])
 
 # %% [markdown]
 # ## 4.2 GRACE: eq. 4, eq. 5, eq. 6 and the released code
@@ -157,101 +127,40 @@ pd.DataFrame(
 
 # %%
 folds = scores.prompt_folds(pid, n_folds, seed)
-
-
-def grace_inline(H, folds, nu, center):
-    """Eq. 4 (center='fold') or eq. 5 with M(D_-i) (center='global'), restated with an explicit inverse."""
-    N, d = H.shape
-    total = 0.0
-    for f in np.unique(folds):
-        In, Out = H[folds == f], H[folds != f]
-        On = Out / np.linalg.norm(Out, axis=1, keepdims=True)
-        M_inv = np.linalg.inv(On.T @ On / len(Out) + nu / d * np.eye(d))
-        C = In - (In.mean(0) if center == "fold" else H.mean(0))
-        total += np.trace(C @ M_inv @ C.T)
-    return total / N
-
-
 kw = dict(nu=nu, folds=folds)
 variants = {
     "eq. 4 (fold centring)": scores.grace(H, pid, center="fold", **kw),
     "eq. 5 (global centring, M(D_-i))": scores.grace(H, pid, center="global", **kw),
     "eq. 5 literal (M(D_i))": scores.grace_eq5_own_fold(H, pid, **kw),
     "eq. 6 literal (uncentred, per-fold mean)": scores.grace_eq6_printed(H, pid, **kw),
-    "released code": scores.grace_release(
-        H, m, n_splits=10, test_fraction=0.1, smooth=nu
-    ),
+    "released code": scores.grace_release(H, m, n_splits=10, test_fraction=0.1, smooth=nu),
 }
-eq4, eq5 = (
-    variants["eq. 4 (fold centring)"],
-    variants["eq. 5 (global centring, M(D_-i))"],
-)
-eq4_inline, eq5_inline = (
-    grace_inline(H, folds, nu, "fold"),
-    grace_inline(H, folds, nu, "global"),
-)
+eq4, eq5 = variants["eq. 4 (fold centring)"], variants["eq. 5 (global centring, M(D_-i))"]
+
+# %%
+eq4_inline, eq5_inline = theory.grace_inline(H, folds, nu, "fold"), theory.grace_inline(H, folds, nu, "global")
 eq6_fold = scores.grace_spectral(H, pid, center="fold", **kw)
 eq6_glob = scores.grace_spectral(H, pid, center="global", **kw)
-
 pkg_inline = max(rel(eq4, eq4_inline), rel(eq5, eq5_inline))
 spectral_diff = max(rel(eq4, eq6_fold), rel(eq5, eq6_glob))
-check(
-    "eq. 4: package = inline inverse",
-    rel(eq4, eq4_inline) < 1e-8,
-    f"rel. diff {rel(eq4, eq4_inline):.1e}",
-)
-check(
-    "eq. 5: package = inline inverse",
-    rel(eq5, eq5_inline) < 1e-8,
-    f"rel. diff {rel(eq5, eq5_inline):.1e}",
-)
-check(
-    "eq. 4 = its spectral form (eq. 6 with the same centring)",
-    spectral_diff < 1e-8,
-    f"rel. diff {spectral_diff:.1e}",
-)
+check("eq. 4: package = inline inverse", rel(eq4, eq4_inline) < 1e-8, f"rel. diff {rel(eq4, eq4_inline):.1e}")
+check("eq. 5: package = inline inverse", rel(eq5, eq5_inline) < 1e-8, f"rel. diff {rel(eq5, eq5_inline):.1e}")
+check("eq. 4 = its spectral form (eq. 6 with the same centring)", spectral_diff < 1e-8,
+      f"rel. diff {spectral_diff:.1e}")
 
-# global centring adds a non-negative between-fold term: Σ_i r_i (μ_i − μ)ᵀ M(D_-i)⁻¹ (μ_i − μ) / N
-between = 0.0
-for f in np.unique(folds):
-    Out = H[folds != f]
-    On = Out / np.linalg.norm(Out, axis=1, keepdims=True)
-    dm = H[folds == f].mean(0) - mu
-    between += (
-        (folds == f).sum()
-        * dm
-        @ np.linalg.solve(On.T @ On / len(Out) + nu / D * np.eye(D), dm)
-        / N
-    )
-check(
-    "eq. 5 (global) = eq. 4 + between-fold term ≥ eq. 4",
-    rel(eq5, eq4 + between) < 1e-8 and eq5 >= eq4,
-    f"{eq5:.6g} = {eq4:.6g} + {between:.6g}",
-)
-
+# %%
+between = theory.between_fold_term(H, folds, nu)  # global centring adds the spread of the fold means
+check("eq. 5 (global) = eq. 4 + between-fold term ≥ eq. 4", rel(eq5, eq4 + between) < 1e-8 and eq5 >= eq4,
+      f"{eq5:.6g} = {eq4:.6g} + {between:.6g}")
 table = pd.DataFrame({"score": variants})
 table["relative difference to eq. 4"] = [rel(v, eq4) for v in variants.values()]
-glue("max_pkg_inline_diff", max(pkg_inline, spectral_diff), display=False)
-glue("eq5_vs_eq4_rel", rel(eq5, eq4), display=False)
-glue(
-    "max_eq4_eq6_diff",
-    rel(variants["eq. 6 literal (uncentred, per-fold mean)"], eq4),
-    display=False,
-)
-glue(
-    "eq5_literal_vs_eq4_rel",
-    rel(variants["eq. 5 literal (M(D_i))"], eq4),
-    display=False,
-)
-glue("release_vs_eq4_rel", rel(variants["released code"], eq4), display=False)
-glue(
-    "release_vs_eq6_rel",
-    rel(
-        variants["released code"], variants["eq. 6 literal (uncentred, per-fold mean)"]
-    ),
-    display=False,
-)
 table
+
+# %% tags=["hide-input"]
+eq6_literal, release = variants["eq. 6 literal (uncentred, per-fold mean)"], variants["released code"]
+ch.glue(max_pkg_inline_diff=max(pkg_inline, spectral_diff), eq5_vs_eq4_rel=rel(eq5, eq4),
+        max_eq4_eq6_diff=rel(eq6_literal, eq4), eq5_literal_vs_eq4_rel=rel(variants["eq. 5 literal (M(D_i))"], eq4),
+        release_vs_eq4_rel=rel(release, eq4), release_vs_eq6_rel=rel(release, eq6_literal))
 
 # %% [markdown]
 # The package and the plain restatements agree to a relative
@@ -269,49 +178,11 @@ table
 # strength) are scored with every reading, and the Spearman correlation to eq. 4 is reported.
 
 # %%
-rng = np.random.default_rng(seed + 1)
-teacher_rows = []
-for t in range(n_teachers):
-    knobs = dict(
-        anisotropy=float(rng.uniform(0, 2)),
-        mean_scale=float(rng.uniform(0.2, 3)),
-        response_noise=float(rng.uniform(0.2, 1.5)),
-    )
-    Ht_, pid_ = theory.synthetic_gradients(
-        n_prompts, m, D, seed=seed + 100 + t, **knobs
-    )
-    f_ = scores.prompt_folds(pid_, n_folds, seed)
-    teacher_rows.append(
-        {
-            "teacher": t,
-            **knobs,
-            "eq. 4": scores.grace(Ht_, pid_, nu=nu, folds=f_),
-            "eq. 5 (global)": scores.grace(Ht_, pid_, nu=nu, folds=f_, center="global"),
-            "eq. 5 literal": scores.grace_eq5_own_fold(Ht_, pid_, nu=nu, folds=f_),
-            "eq. 6 literal": scores.grace_eq6_printed(Ht_, pid_, nu=nu, folds=f_),
-            "released code": scores.grace_release(Ht_, m, smooth=nu),
-            "G-Var": scores.g_var(Ht_),
-            "G-Vendi": scores.g_vendi(Ht_),
-        }
-    )
-teachers = pd.DataFrame(teacher_rows).set_index("teacher")
-rank_cols = [
-    "eq. 5 (global)",
-    "eq. 5 literal",
-    "eq. 6 literal",
-    "released code",
-    "G-Var",
-    "G-Vendi",
-]
-rank_agreement = pd.Series(
-    {c: spearmanr(teachers["eq. 4"], teachers[c]).statistic for c in rank_cols},
-    name="Spearman ρ with eq. 4",
-)
-glue(
-    "min_variant_spearman",
-    float(rank_agreement[["eq. 5 (global)", "eq. 6 literal", "released code"]].min()),
-    display=False,
-)
+teachers = theory.synthetic_teacher_table(n_teachers, n_prompts, m, D, n_folds, nu, seed)
+rank_cols = ["eq. 5 (global)", "eq. 5 literal", "eq. 6 literal", "released code", "G-Var", "G-Vendi"]
+rank_agreement = pd.Series({c: spearmanr(teachers["eq. 4"], teachers[c]).statistic for c in rank_cols},
+                           name="Spearman ρ with eq. 4")
+ch.glue(min_variant_spearman=float(rank_agreement[["eq. 5 (global)", "eq. 6 literal", "released code"]].min()))
 display(teachers.round(3))
 rank_agreement.to_frame().round(3)
 
@@ -362,12 +233,10 @@ rank_agreement.to_frame().round(3)
 d1 = np.array([[-1.0], [0.2], [1.5]])
 mc1, se1 = theory.cmi_monte_carlo(d1, 0.8, n_samples=max(n_mc, 2000) * 5, seed=seed)
 quad1 = theory.cmi_quadrature_1d(d1, 0.8)
-check(
-    "Monte Carlo CMI = quadrature (1-D, 3 components)",
-    abs(mc1 - quad1) < 4 * se1 + 1e-4,
-    f"MC {mc1:.4f} ± {se1:.4f} vs quadrature {quad1:.4f}",
-)
+check("Monte Carlo CMI = quadrature (1-D, 3 components)", abs(mc1 - quad1) < 4 * se1 + 1e-4,
+      f"MC {mc1:.4f} ± {se1:.4f} vs quadrature {quad1:.4f}")
 
+# %%
 # the C = n correspondence, checked with the package's GRACE (its folds need >= 2 rows, so m = 2 here)
 eta_c, sigma_c, n_c = 0.5, 2.0, 12
 Gc, pc = theory.synthetic_gradients(n_c, 2, lemma_D, seed=seed)
@@ -375,30 +244,18 @@ g_glob = scores.grace(Gc, pc, nu=nu, folds=pc, center="global")
 g_fold = scores.grace(Gc, pc, nu=nu, folds=pc, center="fold")
 lb_c = theory.lemma_bound(Gc, pc, "grace", eta_c, sigma_c, nu)
 implied = 3 * eta_c**2 / (sigma_c**2 * (n_c - 1) ** 2) * (g_glob - g_fold)
-check(
-    "gradient term = 3η²/(σ²(n−1)²)·[GRACE_global − GRACE_fold] with C = n",
-    rel(lb_c["gradient_term"], implied) < 1e-8,
-    f"{lb_c['gradient_term']:.8g} vs {implied:.8g}",
-)
+check("gradient term = 3η²/(σ²(n−1)²)·[GRACE_global − GRACE_fold] with C = n",
+      rel(lb_c["gradient_term"], implied) < 1e-8, f"{lb_c['gradient_term']:.8g} vs {implied:.8g}")
+
+# %%
 lb_i = theory.lemma_bound(Gc, pc, "identity", eta_c, sigma_c, nu)
 gm = np.stack([Gc[pc == i].mean(0) for i in range(n_c)])
 closed = 3 * eta_c**2 / (sigma_c**2 * (n_c - 1) ** 2) * scores.g_var(gm)
-check(
-    "M = I: gradient term = 3η²/(σ²(n−1)²)·G-Var(prompt means), sensitivity = 0",
-    rel(lb_i["gradient_term"], closed) < 1e-10 and lb_i["sensitivity_term"] == 0,
-    f"{lb_i['gradient_term']:.8g} vs {closed:.8g}",
-)
-pd.DataFrame(
-    {
-        "value": {
-            "MC CMI (1-D)": mc1,
-            "MC stderr": se1,
-            "quadrature": quad1,
-            "gradient term (GRACE, C=n)": lb_c["gradient_term"],
-            "3η²/(σ²(n−1)²)·ΔGRACE": implied,
-        }
-    }
-)
+check("M = I: gradient term = 3η²/(σ²(n−1)²)·G-Var(prompt means), sensitivity = 0",
+      rel(lb_i["gradient_term"], closed) < 1e-10 and lb_i["sensitivity_term"] == 0,
+      f"{lb_i['gradient_term']:.8g} vs {closed:.8g}")
+pd.DataFrame({"value": {"MC CMI (1-D)": mc1, "MC stderr": se1, "quadrature": quad1,
+                        "gradient term (GRACE, C=n)": lb_c["gradient_term"], "3η²/(σ²(n−1)²)·ΔGRACE": implied}})
 
 # %% [markdown]
 # Now the grid: for each $n$ and each preconditioner, $\sigma$ is set to a multiple of the spread
@@ -407,126 +264,29 @@ pd.DataFrame(
 # Jensen bound, Lemma B.1's two terms, and the proof's full three-term bound.
 
 # %%
-grid = pd.DataFrame(
-    theory.lemma_grid(
-        lemma_ns, sigma_rels, D=lemma_D, m=lemma_m, seed=seed, n_mc=n_mc, nu=nu
-    )
-)
-for r in grid.itertuples():
-    tag = f"{r.preconditioner}, n={r.n}, σ/spread={r.sigma_rel}"
-    check(
-        f"CMI ≤ Jensen bound ({tag})",
-        r.cmi <= r.jensen + 4 * r.cmi_stderr,
-        f"{r.cmi:.4f} ± {r.cmi_stderr:.4f} vs {r.jensen:.4f}",
-    )
-    check(
-        f"CMI ≤ log n ({tag})",
-        r.cmi <= r.log_n + 4 * r.cmi_stderr,
-        f"{r.cmi:.4f} vs {r.log_n:.4f}",
-    )
-    check(
-        f"Jensen = exact expansion ({tag})",
-        rel(r.jensen, r.jensen_from_expansion) < 1e-8,
-        f"{r.jensen:.6g}",
-    )
-    check(
-        f"Jensen ≤ three-term bound ({tag})",
-        r.jensen <= r.three_term * (1 + 1e-12),
-        f"{r.jensen:.4g} vs {r.three_term:.4g}",
-    )
-    check(
-        f"CMI ≤ max-entropy bound ≤ Jensen/2 ({tag})",
-        r.cmi <= r.gaussian_bound + 4 * r.cmi_stderr
-        and r.gaussian_bound <= r.jensen / 2 * (1 + 1e-12),
-        f"{r.cmi:.4f} ≤ {r.gaussian_bound:.4f} ≤ {r.jensen / 2:.4f}",
-    )
-lemma_holds = grid.lemma_total >= grid.cmi - 4 * grid.cmi_stderr
-glue(
-    "gauss_slack_median",
-    float((grid.gaussian_bound / grid.cmi).median()),
-    display=False,
-)
+grid = pd.DataFrame(theory.lemma_grid(lemma_ns, sigma_rels, D=lemma_D, m=lemma_m, seed=seed, n_mc=n_mc, nu=nu))
+for name, holds, detail in theory.lemma_grid_checks(grid):  # CMI ≤ Jensen ≤ three-term bound, CMI ≤ log n, ...
+    check(name, holds, detail)
 # (‖a‖² + ‖b‖² + ‖c‖²) / ‖a − b − c‖²: how much the proof's split loses to cancellation between the parts
 grid["cancellation"] = grid.three_term / (3 * grid.jensen)
-full_rank = (
-    grid.n - 1
-) * lemma_m >= lemma_D  # the leave-one-out Gram matrix has full rank
-g_full = grid[full_rank & (grid.preconditioner == "grace")]
-glue(
-    "cancellation_grace",
-    float(g_full.cancellation.median()) if len(g_full) else float("nan"),
-    display=False,
-)
-glue(
-    "lemma_slack_max_full",
-    float(grid[full_rank].slack_lemma.max()) if full_rank.any() else float("nan"),
-    display=False,
-)
-glue("jensen_slack_min", float(grid.slack_jensen.min()), display=False)
-glue("jensen_slack_max", float(grid.slack_jensen.max()), display=False)
-glue("lemma_slack_min", float(grid.slack_lemma.min()), display=False)
-glue("lemma_slack_max", float(grid.slack_lemma.max()), display=False)
-glue("lemma_holds_frac", float(lemma_holds.mean()), display=False)
-glue(
-    "jensen_slack_low_snr",
-    float(grid.loc[grid.sigma_rel == max(sigma_rels), "slack_jensen"].mean()),
-    display=False,
-)
-cols = [
-    "preconditioner",
-    "n",
-    "sigma_rel",
-    "cmi",
-    "cmi_stderr",
-    "log_n",
-    "gaussian_bound",
-    "jensen",
-    "lemma_total",
-    "three_term",
-    "slack_jensen",
-    "slack_lemma",
-    "cancellation",
-    "sensitivity_ratio",
-]
+cols = ["preconditioner", "n", "sigma_rel", "cmi", "cmi_stderr", "log_n", "gaussian_bound", "jensen",
+        "lemma_total", "three_term", "slack_jensen", "slack_lemma", "cancellation", "sensitivity_ratio"]
 grid[cols].round(4)
 
+# %% tags=["hide-input"]
+lemma_holds = grid.lemma_total >= grid.cmi - 4 * grid.cmi_stderr
+full_rank = (grid.n - 1) * lemma_m >= lemma_D  # the leave-one-out Gram matrix has full rank
+g_full = grid[full_rank & (grid.preconditioner == "grace")]
+ch.glue(gauss_slack_median=float((grid.gaussian_bound / grid.cmi).median()),
+        cancellation_grace=float(g_full.cancellation.median()) if len(g_full) else float("nan"),
+        lemma_slack_max_full=float(grid[full_rank].slack_lemma.max()) if full_rank.any() else float("nan"),
+        jensen_slack_min=float(grid.slack_jensen.min()), jensen_slack_max=float(grid.slack_jensen.max()),
+        lemma_slack_min=float(grid.slack_lemma.min()), lemma_slack_max=float(grid.slack_lemma.max()),
+        lemma_holds_frac=float(lemma_holds.mean()),
+        jensen_slack_low_snr=float(grid.loc[grid.sigma_rel == max(sigma_rels), "slack_jensen"].mean()))
+
 # %%
-fig, axes = plt.subplots(1, 2, figsize=(10, 4.6), sharey=True)
-for ax, pc_ in zip(axes, theory.PRECONDITIONERS):
-    for n_, c_ in zip(lemma_ns, plt.cm.viridis(np.linspace(0, 0.8, len(lemma_ns)))):
-        g = grid[(grid.preconditioner == pc_) & (grid.n == n_)]
-        ax.errorbar(
-            g.sigma_rel,
-            g.cmi,
-            yerr=2 * g.cmi_stderr,
-            marker="o",
-            color=c_,
-            label=f"CMI (MC), n={n_}",
-        )
-        ax.plot(g.sigma_rel, g.jensen, "--", color=c_, label=f"Jensen bound, n={n_}")
-        ax.plot(g.sigma_rel, g.lemma_total, ":", color=c_, label=f"Lemma B.1, n={n_}")
-        ax.axhline(np.log(n_), color=c_, lw=0.6, alpha=0.5)
-    title = (
-        r"$M = I$ (G-Var)"
-        if pc_ == "identity"
-        else r"$M = \tilde\Sigma^{-1/2}$ (GRACE)"
-    )
-    ax.set(
-        xscale="log", yscale="log", xlabel=r"$\sigma$ / spread of $\delta$", title=title
-    )
-axes[0].set_ylabel("nats (thin lines: log n)")
-handles, labels = axes[1].get_legend_handles_labels()
-fig.legend(
-    handles,
-    labels,
-    loc="lower center",
-    ncol=len(lemma_ns) * 3 // 2 or 1,
-    fontsize=7,
-    frameon=False,
-)
-fig.tight_layout(rect=(0, 0.12, 1, 1))
-fig.savefig(out / "cmi_vs_bounds.png", dpi=120)
-plt.show()
+ch.show(P.plot_cmi_bounds(grid, lemma_ns), "cmi_vs_bounds.png")
 
 # %% [markdown]
 # Every grid point satisfies the genuine inequalities (CMI ≤ Jensen bound ≤ three-term bound, CMI ≤
@@ -561,53 +321,22 @@ plt.show()
 # sensitivity term multiplies $\mu_{-x}$), the spectral decay, and $n$.
 
 # %%
-sweep = pd.DataFrame(
-    theory.sensitivity_sweep(
-        sweep_ns, sweep_mean_scales, sweep_anisotropies, sweep_seeds, D=lemma_D, nu=nu
-    )
-)
+sweep = pd.DataFrame(theory.sensitivity_sweep(sweep_ns, sweep_mean_scales, sweep_anisotropies, sweep_seeds,
+                                              D=lemma_D, nu=nu))
 in_band = sweep.ratio.between(5, 10)
-glue("sens_ratio_min", float(sweep.ratio.min()), display=False)
-glue("sens_ratio_max", float(sweep.ratio.max()), display=False)
-glue("sens_ratio_median", float(sweep.ratio.median()), display=False)
-glue("sens_in_band_frac", float(in_band.mean()), display=False)
-if in_band.all():
-    verdict = "**reproduced** on every synthetic configuration"
-elif in_band.any():
-    verdict = (
-        "**only partly reproduced**: the ratio depends strongly on the gradient distribution, "
-        "and falls inside the 5–10 band only for some configurations"
-    )
-else:
-    verdict = "**not reproduced** on these synthetic gradients"
-glue("sens_verdict", Markdown(verdict), display=False)
+ch.show(P.plot_sensitivity_ratio(sweep, sweep_anisotropies, sweep_ns), "sensitivity_ratio.png")
+sweep.groupby(["n", "mean_scale", "anisotropy"]).ratio.mean().unstack("anisotropy").round(2)
 
-fig, ax = plt.subplots(figsize=(6, 3.8))
-ax.axhspan(5, 10, color="0.9", label="claimed 5–10×")
-for a_, c_ in zip(
-    sweep_anisotropies, plt.cm.plasma(np.linspace(0, 0.8, len(sweep_anisotropies)))
-):
-    for n_, mk in zip(sweep_ns, "os^v"):
-        g = (
-            sweep[(sweep.anisotropy == a_) & (sweep.n == n_)]
-            .groupby("mean_scale")
-            .ratio.mean()
-        )
-        ax.plot(
-            g.index, g.values, marker=mk, color=c_, label=f"anisotropy {a_}, n={n_}"
-        )
-ax.set(
-    yscale="log",
-    xlabel="mean_scale (shared gradient direction)",
-    ylabel="gradient term / sensitivity term",
-)
-ax.legend(fontsize=7)
-fig.tight_layout()
-fig.savefig(out / "sensitivity_ratio.png", dpi=120)
-plt.show()
-sweep.groupby(["n", "mean_scale", "anisotropy"]).ratio.mean().unstack(
-    "anisotropy"
-).round(2)
+# %% tags=["hide-input"]
+ch.glue(sens_ratio_min=float(sweep.ratio.min()), sens_ratio_max=float(sweep.ratio.max()),
+        sens_ratio_median=float(sweep.ratio.median()), sens_in_band_frac=float(in_band.mean()))
+if in_band.all():
+    ch.md(sens_verdict="**reproduced** on every synthetic configuration")
+elif in_band.any():
+    ch.md(sens_verdict="**only partly reproduced**: the ratio depends strongly on the gradient distribution, "
+          "and falls inside the 5–10 band only for some configurations")
+else:
+    ch.md(sens_verdict="**not reproduced** on these synthetic gradients")
 
 # %% [markdown]
 # The ratio ranges from {glue:text}`sens_ratio_min:.1f` to {glue:text}`sens_ratio_max:.1f` (median
@@ -619,24 +348,12 @@ sweep.groupby(["n", "mean_scale", "anisotropy"]).ratio.mean().unstack(
 # ## 4.5 Summary of the checks
 
 # %%
-summary = pd.DataFrame(checks)
-results = {
-    "profile": profile,
-    "variants": variants,
-    "rank_agreement": rank_agreement.to_dict(),
-    "lemma_grid": grid.to_dict(orient="records"),
-    "sensitivity_sweep": sweep.to_dict(orient="records"),
-    "checks": checks,
-    "seconds": time.time() - t_start,
-}
-write_json(out / "results.json", results)
-glue("n_checks", len(summary), display=False)
-print(
-    f"{len(summary)} checks passed in {time.time() - t_start:.1f} s; results in {out / 'results.json'}"
-)
-summary.groupby(summary.check.str.split("(").str[0].str.strip()).passed.agg(
-    ["count", "all"]
-)
+summary = pd.DataFrame(ch.checks)
+ch.glue(n_checks=len(summary))
+ch.done({"profile": profile, "variants": variants, "rank_agreement": rank_agreement.to_dict(),
+         "lemma_grid": grid.to_dict(orient="records"), "sensitivity_sweep": sweep.to_dict(orient="records"),
+         "checks": ch.checks})
+summary.groupby(summary.check.str.split("(").str[0].str.strip()).passed.agg(["count", "all"])
 
 # %% [markdown]
 # All {glue:text}`n_checks` identities and inequalities above hold (the notebook raises otherwise).

@@ -51,65 +51,38 @@ robust_q = 0.05  # Fig 23: the band reported is the [q, 1 - q] range over subset
 robust_floor = 0.5  # Fig 23: consistently high means the q-quantile of the GRACE rho reaches this
 regime_map_dir = "artifacts/regime-map"  # written by `grace regime-map` (§6.11); skipped when absent
 
-# %%
+# %% tags=["hide-input"]
 import math
-import time
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from IPython.display import Image, Markdown, display
-from matplotlib.figure import Figure
-from myst_nb import glue
+from IPython.display import display
 
+from grace import ablations as AB
 from grace import analysis as A
 from grace import claims
 from grace import plots as P
-from grace.io import read_json, write_json
-from grace.notebook import Checks
-from grace.notebook import glue as gl  # numpy scalars glued as Python numbers
+from grace import regimes as RG
+from grace import world_checks as WC
+from grace.analysis import rho_of
+from grace.notebook import Chapter
 from grace.scores import SCORE_ORIENTATION
-from grace.study import ensure_study
 
-t_start = time.time()
-out = Path(out_dir)
-out.mkdir(parents=True, exist_ok=True)
-results, study_dir = ensure_study(profile)
-prof = read_json(study_dir / "profile.json")
+# %% tags=["hide-input"]
+ch = Chapter("06_scores_vs_students", profile, out_dir)  # runs (or reuses) the profile's study
+results, study_dir, prof = ch.results, ch.study_dir, ch.prof
 pool = (results if include_self else A.main_pool(results)).reset_index(drop=True)  # no anecdote teachers
 main = ["grace", "g_var", "g_vendi"]
 varying = [s for s in SCORE_ORIENTATION if s in pool.columns and pool[s].notna().sum() >= 3
            and pool[s].nunique() > 1]  # the study's rule (grace.study.write_analysis)
 scores_all = list(dict.fromkeys(main + varying))  # the paper's three always (NaN ρ if constant)
 acc = A.per_prompt_matrix(study_dir, list(results["config"]))  # (test prompts, configs) for gap CIs
-checks = Checks()  # grace.notebook.Checks: a failing check raises, so the chapter never renders
-check = checks.check
-recorded: list[claims.Claim] = []
+check = ch.check  # a failing check raises, so the chapter never renders
 
-
-def show(name: str, fig: Figure) -> None:
-    """Save ``fig`` as out_dir/<name>.png and glue that PNG for the captioned figure below the cell."""
-    P.save_figure(fig, out / f"{name}.png")
-    glue(name, Image(filename=str(out / f"{name}.png")), display=False)
-
-
-def record(id: str, claim: str, paper: str, value: float, verdict: str, rule: str, ci_low: float = math.nan,
-           ci_high: float = math.nan) -> None:
-    c = claims.Claim(id=id, claim=claim, paper=paper, value=float(value), ci_low=float(ci_low),
-                     ci_high=float(ci_high), verdict=verdict, rule=rule, chapter="06_scores_vs_students",
-                     profile=profile)
-    claims.record(study_dir.parent, c)
-    recorded.append(c)
-    glue(f"verdict_{id}", Markdown(f"**{verdict}**"), display=False)
-
-
-for key, value in claims.PAPER.items():
-    gl(f"paper_{key}", value)
-gl("profile", profile)
-gl("n_pool", len(pool))
-gl("n_teachers", int(pool["teacher"].nunique()))
-gl("n_temps", int(pool["temperature"].nunique()))
-gl("strong_rho", strong_rho)
+# %% tags=["hide-input"]
+ch.glue_paper()  # every claims.PAPER number as paper_<key>
+ch.glue(profile=profile, n_pool=len(pool), n_teachers=int(pool["teacher"].nunique()),
+        n_temps=int(pool["temperature"].nunique()), strong_rho=strong_rho)
 print(f"profile {profile}: {len(pool)} configurations ({pool['teacher'].nunique()} teachers × "
       f"{pool['temperature'].nunique()} temperatures) in the pool; scores that vary: {varying}")
 
@@ -125,12 +98,11 @@ print(f"profile {profile}: {len(pool)} configurations ({pool['teacher'].nunique(
 # gradient norm outside the span of the other folds (where eq. 4 weights by $d/\nu$).
 
 # %%
-from grace import world_checks as WC  # noqa: E402
-
 wchecks = WC.load_world_checks(study_dir)
-gl("wc_log_vocab", wchecks["log_vocab"])
-gl("wc_all_pass", "passes every check" if wchecks["acceptance"]["all_pass"] else "fails at least one check")
-gl("wc_failed", ", ".join(k for k, v in wchecks["acceptance"].items() if k != "all_pass" and not v["pass"]) or "none")
+wacc = wchecks["acceptance"]
+ch.glue(wc_log_vocab=wchecks["log_vocab"],
+        wc_all_pass="passes every check" if wacc["all_pass"] else "fails at least one check",
+        wc_failed=", ".join(k for k, v in wacc.items() if k != "all_pass" and not v["pass"]) or "none")
 WC.acceptance_table(wchecks)
 
 # %%
@@ -152,30 +124,18 @@ sp = A.spearman_table(pool, scores=scores_all, n_boot=n_boot, ci=ci, seed=seed)
 spi = sp.set_index("score")
 csv = pd.read_csv(study_dir / "analysis" / "spearman_student_avg_at_k.csv").set_index("score")
 if include_self:  # the pool is the study's table: the correlations must equal the study's own CSV
-    for s in scores_all:
-        if s in csv.index:
-            a, b = spi.loc[s, "rho"], csv.loc[s, "rho"]
-            check(f"ρ({s}) = analysis/spearman_student_avg_at_k.csv", (np.isnan(a) and np.isnan(b)) or
-                  np.isclose(a, b), f"{a} vs {b}")
-
-
-def rho_of(tab: pd.DataFrame, s: str, col: str = "rho_oriented") -> float:
-    return float(tab.loc[s, col]) if s in tab.index else math.nan
-
-
+    for s in [s for s in scores_all if s in csv.index]:
+        a, b = spi.loc[s, "rho"], csv.loc[s, "rho"]
+        check(f"ρ({s}) = analysis/spearman_student_avg_at_k.csv", (np.isnan(a) and np.isnan(b)) or
+              np.isclose(a, b), f"{a} vs {b}")
 for s in main + ["student_loss", "teacher_avg_at_k"]:
-    for col in ("rho_oriented", "ci_low", "ci_high"):
-        gl(f"{s}_{col}", rho_of(spi, s, col))
-gl("grace_rho_with_self", rho_of(csv, "grace"))
+    ch.glue(**{f"{s}_{col}": rho_of(spi, s, col) for col in ("rho_oriented", "ci_low", "ci_high")})
+ch.glue(grace_rho_with_self=rho_of(csv, "grace"))
 
-fig1 = Figure(figsize=(11, 4), layout="constrained")
-ax1, ax2 = fig1.subplots(1, 2, width_ratios=[1, 1.3])
-fig1_scores = [s for s in ("student_loss", "teacher_avg_at_k", "g_vendi", "grace") if s in spi.index]
-P.plot_correlation_bars(sp[sp["score"].isin(fig1_scores)], title="Spearman ρ with student avg@k", ax=ax1)
-P.plot_score_vs_target(pool, "grace", ax=ax2)
-show("fig1", fig1)
-show("fig2", P.plot_score_panels(pool, main))
-show("fig4", P.plot_correlation_bars(sp, title="Every score vs student avg@k (App. C.1 baselines)"))
+# %%
+ch.figure("fig1", P.plot_fig1(sp, pool))
+ch.figure("fig2", P.plot_score_panels(pool, main))
+ch.figure("fig4", P.plot_correlation_bars(sp, title="Every score vs student avg@k (App. C.1 baselines)"))
 sp[["label", "n", "rho", "rho_oriented", "ci_low", "ci_high", "p_value"]].round(3)
 
 # %% [markdown]
@@ -214,30 +174,33 @@ sp[["label", "n", "rho", "rho_oriented", "ci_low", "ci_high", "p_value"]].round(
 # %%
 r_g, lo_g, hi_g = (rho_of(spi, "grace", c) for c in ("rho_oriented", "ci_low", "ci_high"))
 v, rule = claims.verdict_at_least(r_g, lo_g, strong_rho)
-record("fig2_grace_spearman", "GRACE's Spearman correlation with student avg@k is high (Fig 2)",
-       f"{claims.PAPER['fig2_grace_rho']:.2f}", r_g, v, rule, lo_g, hi_g)
-diffs = {}
+ch.claim(id="fig2_grace_spearman", claim="GRACE's Spearman correlation with student avg@k is high (Fig 2)",
+         paper=f"{claims.PAPER['fig2_grace_rho']:.2f}", value=r_g, verdict=v, rule=rule, ci_low=lo_g, ci_high=hi_g,
+         glue_as="verdict_fig2_grace_spearman")
+
+# %%
 for s in ("g_var", "g_vendi"):
     dv, dlo, dhi = A.paired_rho_difference(pool, "grace", s, n_boot=n_boot, seed=seed, ci=ci)
-    diffs[s] = (dv, dlo, dhi)
-    gl(f"diff_{s}", dv)
-    gl(f"diff_{s}_lo", dlo)
-    gl(f"diff_{s}_hi", dhi)
+    ch.glue(**{f"diff_{s}": dv, f"diff_{s}_lo": dlo, f"diff_{s}_hi": dhi})
     holds = None if not np.isfinite(dv) else bool(np.isfinite(dlo) and dlo > 0)
     v, rule = claims.verdict_bool(holds, partly=bool(np.isfinite(dv) and dv > 0),
                                   rule=f"reproduced if {A.score_label(s)}'s ρ is below GRACE's with the paired-"
                                        "bootstrap CI of ρ_GRACE − ρ above 0; partly if below in the point estimate")
-    record(f"fig2_{s}_spearman", f"{A.score_label(s)} correlates clearly less than GRACE with student avg@k (Fig 2)",
-           f"{claims.PAPER[f'fig2_{s}_rho']:.2f}", rho_of(spi, s), v, rule, rho_of(spi, s, "ci_low"),
-           rho_of(spi, s, "ci_high"))
+    ch.claim(id=f"fig2_{s}_spearman", claim=f"{A.score_label(s)} correlates clearly less than GRACE with student "
+             "avg@k (Fig 2)", paper=f"{claims.PAPER[f'fig2_{s}_rho']:.2f}", value=rho_of(spi, s), verdict=v,
+             rule=rule, ci_low=rho_of(spi, s, "ci_low"), ci_high=rho_of(spi, s, "ci_high"),
+             glue_as=f"verdict_fig2_{s}_spearman")
+
+# %%
 only = A.only_score_above(sp, "grace", claims.PAPER["fig4_threshold"])
 v, rule = claims.verdict_bool(only["holds"], partly=bool(only["is_top"]),
-                              rule=f"reproduced if GRACE's ρ > {claims.PAPER['fig4_threshold']:g} and no other score's is "
-                                   "(GRACE variants excluded); partly if GRACE has the highest ρ")
-record("fig4_grace_only_above_08", "GRACE is the only score with Spearman > 0.8 (Fig 4)", "> 0.80 (only GRACE)",
-       r_g, v, rule, lo_g, hi_g)
-gl("fig4_top", A.score_label(only["top"]) if only["top"] else "none (NaN)")
-gl("fig4_above", ", ".join(A.score_label(s) for s in only["above"]) or "none")
+                              rule=f"reproduced if GRACE's ρ > {claims.PAPER['fig4_threshold']:g} and no other score's "
+                                   "is (GRACE variants excluded); partly if GRACE has the highest ρ")
+ch.claim(id="fig4_grace_only_above_08", claim="GRACE is the only score with Spearman > 0.8 (Fig 4)",
+         paper="> 0.80 (only GRACE)", value=r_g, verdict=v, rule=rule, ci_low=lo_g, ci_high=hi_g,
+         glue_as="verdict_fig4_grace_only_above_08")
+ch.glue(fig4_top=A.score_label(only["top"]) if only["top"] else "none (NaN)",
+        fig4_above=", ".join(A.score_label(s) for s in only["above"]) or "none")
 
 # %% [markdown]
 # **Verdicts.** GRACE's correlation is high (reproduced if the CI's low end reaches
@@ -261,23 +224,22 @@ gl("fig4_above", ", ".join(A.score_label(s) for s in only["above"]) or "none")
 # %%
 T_case = A.nearest_temperature(pool, case_temperature)
 at_T = pool[np.isclose(pool["temperature"].astype(float), T_case)]
-gl("T_case", T_case)
-gl("n_case", len(at_T))
+ch.glue(T_case=T_case, n_case=len(at_T))
 if len(at_T) >= 3:
-    show("fig5", P.plot_teacher_case_study(pool, T_case, main))
+    ch.figure("fig5", P.plot_teacher_case_study(pool, T_case, main))
     case_sp = A.spearman_table(at_T, scores=main, n_boot=0).set_index("score")
     case_gap = A.selection_gaps(at_T, main).set_index("score")
-    gl("case_grace_rho", rho_of(case_sp, "grace"))
-    gl("case_grace_gap", float(case_gap.loc["grace", "gap"]))
-    gl("case_grace_pick", str(case_gap.loc["grace", "picked_config"]))
-    gl("case_best", str(case_gap.loc["grace", "best_config"]))
     display(case_gap[["label", "picked_config", "picked_target", "best_config", "best_target", "gap"]].round(4))
 else:
-    show("fig5", P.placeholder_figure(f"only {len(at_T)} teachers at T = {T_case:g}: a case study needs 3"))
-    for k_ in ("case_grace_rho", "case_grace_gap"):
-        gl(k_, math.nan)
-    gl("case_grace_pick", "—")
-    gl("case_best", "—")
+    ch.figure("fig5", P.placeholder_figure(f"only {len(at_T)} teachers at T = {T_case:g}: a case study needs 3"))
+
+# %% tags=["hide-input"]
+if len(at_T) >= 3:
+    ch.glue(case_grace_rho=rho_of(case_sp, "grace"), case_grace_gap=float(case_gap.loc["grace", "gap"]),
+            case_grace_pick=str(case_gap.loc["grace", "picked_config"]),
+            case_best=str(case_gap.loc["grace", "best_config"]))
+else:
+    ch.glue(case_grace_rho=math.nan, case_grace_gap=math.nan, case_grace_pick="—", case_best="—")
 
 # %% [markdown]
 # ```{glue:figure} fig5
@@ -300,34 +262,33 @@ else:
 # %%
 gaps = A.selection_gaps(pool, scores_all)
 gi = gaps.set_index("score")
-pick = str(gi.loc["grace", "picked_config"])
-best = str(gi.loc["grace", "best_config"])
+pick, best = str(gi.loc["grace", "picked_config"]), str(gi.loc["grace", "best_config"])
 gap_v = A.prompt_bootstrap(acc, A.gap_stat([(list(pool["config"]), pick)]), n_boot=n_boot, seed=seed, ci=ci)
 check("bootstrap gap at the full sample = selection_gaps", np.isclose(gap_v[0], gi.loc["grace", "gap"]),
       f"{gap_v[0]} vs {gi.loc['grace', 'gap']}")
 strong = A.strongest_teacher(pool)
 gain = A.prompt_bootstrap(acc, A.difference_stat(pick, strong["best_config"]), n_boot=n_boot, seed=seed, ci=ci)
-gl("grace_pick", pick)
-gl("best_config", best)
-gl("grace_pick_acc", float(gi.loc["grace", "picked_target"]))
-gl("best_acc", float(gi.loc["grace", "best_target"]))
-for name_, (val, lo, hi) in {"gap": gap_v, "gain": gain}.items():
-    gl(name_, val)
-    gl(f"{name_}_lo", lo)
-    gl(f"{name_}_hi", hi)
-gl("strong_teacher", strong["teacher"])
-gl("strong_config", strong["best_config"])
-gl("strong_acc", strong["best_target"])
-v, rule = claims.verdict_at_most(gap_v[0], gap_v[2], claims.PAPER["gap_to_best"], partly=gap_partly)
-record("gap_to_best", "The student of the GRACE-selected teacher is within 1% (avg@k) of the best student (§1)",
-       f"≤ {claims.PAPER['gap_to_best']:.2f}", gap_v[0], v, rule, gap_v[1], gap_v[2])
-v, rule = claims.verdict_at_least(gain[0], gain[1], claims.PAPER["improvement_over_strongest"])
-record("improvement_over_strongest", "Training on the GRACE-selected teacher beats the best-performing teacher's "
-       "student by at least 6% avg@k (abstract, §1)", f"≥ {claims.PAPER['improvement_over_strongest']:.2f}", gain[0], v,
-       rule, gain[1], gain[2])
-show("gaps_all", P.plot_gaps(gaps.sort_values("gap", kind="mergesort"), title="Gap to the best student, all configurations"))
+ch.figure("gaps_all", P.plot_gaps(gaps.sort_values("gap", kind="mergesort"),
+                                  title="Gap to the best student, all configurations"))
 gaps[["label", "picked_config", "picked_target", "best_config", "best_target", "gap"]].sort_values(
     "gap", kind="mergesort").round(4)
+
+# %%
+v, rule = claims.verdict_at_most(gap_v[0], gap_v[2], claims.PAPER["gap_to_best"], partly=gap_partly)
+ch.claim(id="gap_to_best", claim="The student of the GRACE-selected teacher is within 1% (avg@k) of the best "
+         "student (§1)", paper=f"≤ {claims.PAPER['gap_to_best']:.2f}", value=gap_v[0], verdict=v, rule=rule,
+         ci_low=gap_v[1], ci_high=gap_v[2], glue_as="verdict_gap_to_best")
+v, rule = claims.verdict_at_least(gain[0], gain[1], claims.PAPER["improvement_over_strongest"])
+ch.claim(id="improvement_over_strongest", claim="Training on the GRACE-selected teacher beats the best-performing "
+         "teacher's student by at least 6% avg@k (abstract, §1)",
+         paper=f"≥ {claims.PAPER['improvement_over_strongest']:.2f}", value=gain[0], verdict=v, rule=rule,
+         ci_low=gain[1], ci_high=gain[2], glue_as="verdict_improvement_over_strongest")
+
+# %% tags=["hide-input"]
+ch.glue(grace_pick=pick, best_config=best, grace_pick_acc=float(gi.loc["grace", "picked_target"]),
+        best_acc=float(gi.loc["grace", "best_target"]), gap=gap_v[0], gap_lo=gap_v[1], gap_hi=gap_v[2],
+        gain=gain[0], gain_lo=gain[1], gain_hi=gain[2], strong_teacher=strong["teacher"],
+        strong_config=strong["best_config"], strong_acc=strong["best_target"])
 
 # %% [markdown]
 # ```{glue:figure} gaps_all
@@ -362,26 +323,26 @@ curve_ts = A.curve_teachers(pool)
 temp_scores = [s for s in scores_all if s != "teacher_avg_at_k"]  # the card is the same at every temperature
 tt = A.temperature_table(pool, scores=temp_scores)
 tsum = A.temperature_summary(tt, n_boot=n_boot, seed=seed).set_index("score")
-show("fig6", P.plot_temperature_curves(pool, curve_ts, [s for s in ("grace", "g_var", "g_vendi", "student_loss")
-                                                        if s in pool.columns]))
-gl("curve_teachers", " and ".join(curve_ts))
-for s in main:
-    for col in ("mean_rho", "ci_low", "ci_high", "exact_temperature"):
-        gl(f"temp_{s}_{col}", float(tsum.loc[s, col]) if s in tsum.index else math.nan)
-n_temp_teachers = int(tsum.loc["grace", "n_teachers"]) if "grace" in tsum.index else 0
-gl("n_temp_teachers", n_temp_teachers)
-if tt["rho_oriented"].notna().any():
-    show("fig7_left", P.plot_temperature_violins(tt))
-else:
-    show("fig7_left", P.placeholder_figure(f"{pool['temperature'].nunique()} temperatures per teacher: a rank "
-                                           "correlation across temperatures needs at least 3"))
-m_, lo_, hi_ = (float(tsum.loc["grace", c]) if "grace" in tsum.index else math.nan
-                for c in ("mean_rho", "ci_low", "ci_high"))
-v, rule = claims.verdict_at_least(m_, lo_, claims.PAPER["fig7_temperature_rho"])
-record("fig7_temperature", "Across a teacher's temperatures GRACE tracks the student (mean per-teacher Spearman, "
-       "Fig 7 left)", f"{claims.PAPER['fig7_temperature_rho']:.2f}", m_, v, rule + " (CI: bootstrap over teachers)", lo_, hi_)
+ch.figure("fig6", P.plot_temperature_curves(pool, curve_ts, [s for s in ("grace", "g_var", "g_vendi", "student_loss")
+                                                             if s in pool.columns]))
+ch.figure("fig7_left", P.plot_temperature_violins(tt) if tt["rho_oriented"].notna().any() else P.placeholder_figure(
+    f"{pool['temperature'].nunique()} temperatures per teacher: a rank correlation across temperatures needs at least 3"))
 curve_tab = tt[tt["teacher"].isin(curve_ts) & tt["score"].isin(main)]
 curve_tab[["teacher", "label", "n", "rho_oriented", "best_temperature", "predicted_temperature", "gap"]].round(3)
+
+# %%
+m_, lo_, hi_ = (rho_of(tsum, "grace", c) for c in ("mean_rho", "ci_low", "ci_high"))
+v, rule = claims.verdict_at_least(m_, lo_, claims.PAPER["fig7_temperature_rho"])
+ch.claim(id="fig7_temperature", claim="Across a teacher's temperatures GRACE tracks the student (mean per-teacher "
+         "Spearman, Fig 7 left)", paper=f"{claims.PAPER['fig7_temperature_rho']:.2f}", value=m_, verdict=v,
+         rule=rule + " (CI: bootstrap over teachers)", ci_low=lo_, ci_high=hi_, glue_as="verdict_fig7_temperature")
+
+# %% tags=["hide-input"]
+ch.glue(curve_teachers=" and ".join(curve_ts),
+        n_temp_teachers=int(tsum.loc["grace", "n_teachers"]) if "grace" in tsum.index else 0)
+for s in main:
+    ch.glue(**{f"temp_{s}_{col}": rho_of(tsum, s, col) for col in ("mean_rho", "ci_low", "ci_high",
+                                                                    "exact_temperature")})
 
 # %% [markdown]
 # ```{glue:figure} fig6
@@ -421,29 +382,27 @@ curve_tab[["teacher", "label", "n", "rho_oriented", "best_temperature", "predict
 # %%
 budgets = prof.get("analysis", {}).get("size_budgets") or sorted(pool["size_params"].unique().tolist())
 size_tab = A.size_budget_table(pool, budgets, scores=main, n_boot=n_boot, seed=seed)
-figs = Figure(figsize=(12, 3.8), layout="constrained")
-axa, axb = figs.subplots(1, 2)
-P.plot_size_budgets(size_tab, ax=axa)
-P.plot_gaps(size_tab, title="Gap to the best student within the budget (Fig 14)", ax=axb)
-show("fig7_right", figs)
+ch.figure("fig7_right", P.plot_size_budget_panels(size_tab))
 g_size = size_tab[size_tab["score"] == "grace"]
 finite = g_size[np.isfinite(g_size["rho_oriented"].astype(float))]
 min_rho = float(finite["rho_oriented"].min()) if len(finite) else math.nan
 min_lo = float(finite["ci_low"].min()) if len(finite) else math.nan
-gl("size_min_rho", min_rho)
-gl("size_min_lo", min_lo)
-gl("size_n_budgets", len(finite))
-gl("size_max_gap", float(g_size["gap"].max()))
-gl("size_budgets", ", ".join(g_size["group"]))
-largest_all = bool(len(g_size) and int(g_size["n"].iloc[-1]) == len(pool))
-glue("size_note", Markdown("The largest budget holds every configuration of the pool, so its correlation is §6.1's."
-                           if largest_all else "Every budget excludes some teacher of the pool."), display=False)
-v, rule = claims.verdict_at_least(min_rho, min_lo, claims.PAPER["fig7_size_rho"])
-record("fig7_size_budgets", "Under every size budget GRACE's Spearman with the student exceeds 0.75 (Fig 7 right); "
-       "value = smallest over budgets", f"> {claims.PAPER['fig7_size_rho']:.2f}", min_rho, v,
-       rule + " (value, CI low: minima over budgets with ≥ 3 configurations)", min_lo,
-       float(finite["ci_high"].min()) if len(finite) else math.nan)
 size_tab[["group", "n", "label", "rho_oriented", "ci_low", "ci_high", "gap", "picked_config"]].round(3)
+
+# %%
+v, rule = claims.verdict_at_least(min_rho, min_lo, claims.PAPER["fig7_size_rho"])
+ch.claim(id="fig7_size_budgets", claim="Under every size budget GRACE's Spearman with the student exceeds 0.75 "
+         "(Fig 7 right); value = smallest over budgets", paper=f"> {claims.PAPER['fig7_size_rho']:.2f}",
+         value=min_rho, verdict=v, rule=rule + " (value, CI low: minima over budgets with ≥ 3 configurations)",
+         ci_low=min_lo, ci_high=float(finite["ci_high"].min()) if len(finite) else math.nan,
+         glue_as="verdict_fig7_size_budgets")
+
+# %% tags=["hide-input"]
+ch.glue(size_min_rho=min_rho, size_min_lo=min_lo, size_n_budgets=len(finite), size_max_gap=float(g_size["gap"].max()),
+        size_budgets=", ".join(g_size["group"]))
+largest_all = bool(len(g_size) and int(g_size["n"].iloc[-1]) == len(pool))
+ch.md(size_note="The largest budget holds every configuration of the pool, so its correlation is §6.1's."
+      if largest_all else "Every budget excludes some teacher of the pool.")
 
 # %% [markdown]
 # ```{glue:figure} fig7_right
@@ -470,23 +429,25 @@ size_tab[["group", "n", "label", "rho_oriented", "ci_low", "ci_high", "gap", "pi
 fam_scores = [s for s in ("grace", "g_var", "g_vendi", "student_loss", "teacher_avg_at_k") if s in scores_all]
 fam = A.family_gap_table(pool, scores=fam_scores)
 per_fam = fam[(fam["group"] != "mean") & (fam["score"] == "grace")].dropna(subset=["picked_config"])
-groups = [(list(pool.loc[pool["family"] == g, "config"]), p) for g, p in zip(per_fam["group"],
-                                                                               per_fam["picked_config"], strict=True)]
+groups = [(list(pool.loc[pool["family"] == g, "config"]), p)
+          for g, p in zip(per_fam["group"], per_fam["picked_config"], strict=True)]
 fam_gap = (A.prompt_bootstrap(acc, A.gap_stat(groups), n_boot=n_boot, seed=seed, ci=ci) if groups
            else (math.nan, math.nan, math.nan))
+ch.figure("fig13", P.plot_gaps(fam, title="Gap to the best student within each family (Fig 13)"))
+fam.pivot_table(index="group", columns="label", values="gap", sort=False).round(4)
+
+# %%
+v, rule = claims.verdict_at_most(fam_gap[0], fam_gap[2], claims.PAPER["fig13_family_gap"], partly=gap_partly)
+ch.claim(id="fig13_family_gap", claim="Within a model family GRACE's pick is about 1% from the best student (mean "
+         "gap over families, Fig 13)", paper=f"≈ {claims.PAPER['fig13_family_gap']:.2f}", value=fam_gap[0],
+         verdict=v, rule=rule, ci_low=fam_gap[1], ci_high=fam_gap[2], glue_as="verdict_fig13_family_gap")
+
+# %% tags=["hide-input"]
 means = fam[fam["group"] == "mean"].set_index("score")["gap"]
 others = means.drop([s for s in means.index if s.startswith("grace")])
-gl("fam_gap", fam_gap[0])
-gl("fam_gap_lo", fam_gap[1])
-gl("fam_gap_hi", fam_gap[2])
-gl("fam_n", len(groups))
-gl("fam_other_min", float(others.min()) if len(others) else math.nan)
-gl("fam_other_best", A.score_label(others.idxmin()) if len(others) and others.notna().any() else "—")
-v, rule = claims.verdict_at_most(fam_gap[0], fam_gap[2], claims.PAPER["fig13_family_gap"], partly=gap_partly)
-record("fig13_family_gap", "Within a model family GRACE's pick is about 1% from the best student (mean gap over "
-       "families, Fig 13)", f"≈ {claims.PAPER['fig13_family_gap']:.2f}", fam_gap[0], v, rule, fam_gap[1], fam_gap[2])
-show("fig13", P.plot_gaps(fam, title="Gap to the best student within each family (Fig 13)"))
-fam.pivot_table(index="group", columns="label", values="gap", sort=False).round(4)
+ch.glue(fam_gap=fam_gap[0], fam_gap_lo=fam_gap[1], fam_gap_hi=fam_gap[2], fam_n=len(groups),
+        fam_other_min=float(others.min()) if len(others) else math.nan,
+        fam_other_best=A.score_label(others.idxmin()) if len(others) and others.notna().any() else "—")
 
 # %% [markdown]
 # ```{glue:figure} fig13
@@ -510,25 +471,22 @@ fam.pivot_table(index="group", columns="label", values="gap", sort=False).round(
 # one binary outcome per prompt, so they are noisier than avg@k.
 
 # %%
-fig1112 = Figure(figsize=(12, 4), layout="constrained")
-axg, axk = fig1112.subplots(1, 2, sharey=True)
+targets = {"student_greedy": "fig11_grace_greedy_rho", "student_best_of_k": "fig12_grace_best_of_k_rho"}
+tabs = {t: A.spearman_table(pool, target=t, scores=scores_all, n_boot=n_boot, ci=ci, seed=seed) for t in targets}
+ch.figure("fig11_12", P.plot_metric_panels(tabs))
 other = {}
-for ax, target, paper_key in ((axg, "student_greedy", "fig11_grace_greedy_rho"),
-                              (axk, "student_best_of_k", "fig12_grace_best_of_k_rho")):
-    tab = A.spearman_table(pool, target=target, scores=scores_all, n_boot=n_boot, ci=ci, seed=seed)
-    P.plot_correlation_bars(tab, title=f"vs student {A.METRIC_LABELS[target]}", ax=ax)
-    ti = tab.set_index("score")
-    pick_gap = A.selection_gap(pool, "grace", target=target)
-    name = A.METRIC_LABELS[target].replace("-", "_")
-    gl(f"{name}_grace_rho", rho_of(ti, "grace"))
-    gl(f"{name}_grace_lo", rho_of(ti, "grace", "ci_low"))
-    gl(f"{name}_grace_hi", rho_of(ti, "grace", "ci_high"))
-    gl(f"{name}_grace_gap", pick_gap)
+for target, paper_key in targets.items():
+    ti, pick_gap = tabs[target].set_index("score"), A.selection_gap(pool, "grace", target=target)
     other[target] = {"GRACE ρ": rho_of(ti, "grace"), "paper": claims.PAPER[paper_key], "GRACE gap": pick_gap,
                      "best score": A.score_label(ti["rho_oriented"].astype(float).idxmax())
                      if ti["rho_oriented"].notna().any() else "—"}
-show("fig11_12", fig1112)
 pd.DataFrame(other).T
+
+# %% tags=["hide-input"]
+for target in targets:
+    ti, name = tabs[target].set_index("score"), A.METRIC_LABELS[target].replace("-", "_")
+    ch.glue(**{f"{name}_grace_rho": rho_of(ti, "grace"), f"{name}_grace_lo": rho_of(ti, "grace", "ci_low"),
+               f"{name}_grace_hi": rho_of(ti, "grace", "ci_high"), f"{name}_grace_gap": other[target]["GRACE gap"]})
 
 # %% [markdown]
 # ```{glue:figure} fig11_12
@@ -553,38 +511,37 @@ pd.DataFrame(other).T
 
 # %%
 k_sub = int(round(subset_frac * len(pool)))
-gl("n_subsets", n_subsets)
-gl("subset_frac", subset_frac)
-gl("k_sub", k_sub)
+rsum, g_med, g_lo, g_hi = pd.DataFrame(), math.nan, math.nan, math.nan  # a pool too small for 60% subsets
+rivals = pd.DataFrame({"median": []})
 if k_sub >= 3:
     rob = A.robustness_subsets(pool, scores_all, n_subsets=n_subsets, frac=subset_frac, seed=seed)
     rsum = A.robustness_summary(rob, q=robust_q)
     rs = rsum.set_index("score")
     rivals = rs.drop([s for s in rs.index if s.startswith("grace")])
     g_med, g_lo, g_hi = (float(rs.loc["grace", c]) for c in ("median", "q_low", "q_high"))
-    top_median = bool(np.isfinite(g_med) and (rivals["median"].isna().all() or g_med > rivals["median"].max()))
-    floor_ok = bool(np.isfinite(g_lo) and g_lo >= robust_floor)
-    holds = None if not np.isfinite(g_med) else (top_median and floor_ok)
-    show("fig23", P.plot_robustness(rob))
-    gl("rob_rival", A.score_label(rivals["median"].idxmax()) if rivals["median"].notna().any() else "—")
-    gl("rob_rival_median", float(rivals["median"].max()) if rivals["median"].notna().any() else math.nan)
-else:
-    rsum = pd.DataFrame()
-    g_med = g_lo = g_hi = math.nan
-    holds, top_median, floor_ok = None, False, False
-    show("fig23", P.placeholder_figure(f"{len(pool)} configurations: 60% subsets would hold {k_sub} (< 3)"))
-    gl("rob_rival", "—")
-    gl("rob_rival_median", math.nan)
-gl("rob_median", g_med)
-gl("rob_lo", g_lo)
-gl("rob_hi", g_hi)
+
+# %%
+top_median = bool(np.isfinite(g_med) and (rivals["median"].isna().all() or g_med > rivals["median"].max()))
+floor_ok = bool(np.isfinite(g_lo) and g_lo >= robust_floor)
+holds = None if not np.isfinite(g_med) else (top_median and floor_ok)
+ch.figure("fig23", P.plot_robustness(rob) if k_sub >= 3 else
+          P.placeholder_figure(f"{len(pool)} configurations: 60% subsets would hold {k_sub} (< 3)"))
 v, rule = claims.verdict_bool(holds, partly=top_median or floor_ok,
                               rule=f"reproduced if GRACE has the highest median ρ over the subsets (GRACE variants "
                                    f"excluded) and its {robust_q:.0%} quantile is ≥ {robust_floor:g}; partly if one "
                                    f"holds; CI columns hold the [{robust_q:g}, {1 - robust_q:g}] quantiles over subsets")
-record("fig23_robustness", "GRACE keeps consistently high correlations over random 60% subsets of the teacher "
-       "configurations (Fig 23, App. D.5)", "consistently high", g_med, v, rule, g_lo, g_hi)
+
+# %%
+ch.claim(id="fig23_robustness", claim="GRACE keeps consistently high correlations over random 60% subsets of the "
+         "teacher configurations (Fig 23, App. D.5)", paper="consistently high", value=g_med, verdict=v, rule=rule,
+         ci_low=g_lo, ci_high=g_hi, glue_as="verdict_fig23_robustness")
 rsum.round(3) if len(rsum) else None
+
+# %% tags=["hide-input"]
+rival = rivals["median"].notna().any()
+ch.glue(n_subsets=n_subsets, subset_frac=subset_frac, k_sub=k_sub, rob_median=g_med, rob_lo=g_lo, rob_hi=g_hi,
+        rob_rival=A.score_label(rivals["median"].idxmax()) if rival else "—",
+        rob_rival_median=float(rivals["median"].max()) if rival else math.nan)
 
 # %% [markdown]
 # ```{glue:figure} fig23
@@ -609,34 +566,33 @@ rsum.round(3) if len(rsum) else None
 
 # %%
 sd = {s: A.self_distillation(results, s) for s in ("g_vendi", "grace")}
-if sd["g_vendi"] is not None:
-    a = sd["g_vendi"]
+a = sd["g_vendi"]
+holds = partly = None
+value, self_tab = math.nan, pd.DataFrame()
+if a is not None:
     holds = bool(a["score_top"] and a["target_bottom_half"])
     partly = bool(a["score_rank"] <= a["n_configs"] / 2 and a["target_bottom_half"])
     value = float(a["score_rank"])
-    self_tab = pd.DataFrame(sd).T[["config", "score_value", "score_rank", "n_configs", "target_value",
-                                   "target_rank"]]
+    self_tab = pd.DataFrame(sd).T[["config", "score_value", "score_rank", "n_configs", "target_value", "target_rank"]]
     self_tab.index = [A.score_label(s) for s in self_tab.index]
-    gl("self_gvendi_rank", a["score_rank"])
-    gl("self_grace_rank", sd["grace"]["score_rank"])
-    gl("self_n", a["n_configs"])
-    gl("self_student", a["target_value"])
-    gl("self_student_rank", a["target_rank"])
-else:
-    holds = partly = None
-    value = math.nan
-    self_tab = pd.DataFrame()
-    for k_ in ("self_gvendi_rank", "self_grace_rank", "self_n", "self_student", "self_student_rank"):
-        gl(k_, math.nan)
+
+# %%
 v, rule = claims.verdict_bool(holds, partly=bool(partly),
                               rule="reproduced if a self-distillation configuration has the highest G-Vendi of all "
                                    "configurations and its student is in the bottom half by avg@k; partly if its "
                                    "G-Vendi is in the top half and its student in the bottom half; value = its "
                                    "G-Vendi rank (1 = highest)")
-record("self_distillation_gvendi", "Self-distillation: G-Vendi ranks the student-as-teacher highest while its "
-       "student is poor (§2.1)", f"G-Vendi {claims.PAPER['self_g_vendi']:.2f} (highest) / student "
-       f"{claims.PAPER['self_student_avg_at_k']:.0%}", value, v, rule)
+ch.claim(id="self_distillation_gvendi", claim="Self-distillation: G-Vendi ranks the student-as-teacher highest while "
+         "its student is poor (§2.1)", paper=f"G-Vendi {claims.PAPER['self_g_vendi']:.2f} (highest) / student "
+         f"{claims.PAPER['self_student_avg_at_k']:.0%}", value=value, verdict=v, rule=rule,
+         glue_as="verdict_self_distillation_gvendi")
 self_tab
+
+# %% tags=["hide-input"]
+keys = ("self_gvendi_rank", "self_grace_rank", "self_n", "self_student", "self_student_rank")
+values = ((a["score_rank"], sd["grace"]["score_rank"], a["n_configs"], a["target_value"], a["target_rank"])
+          if a is not None else (math.nan,) * len(keys))
+ch.glue(**dict(zip(keys, values, strict=True)))
 
 # %% [markdown]
 # Among all {glue:text}`self_n:.0f` configurations, the self-distillation configuration is ranked
@@ -662,30 +618,37 @@ self_tab
 # (lower is better).
 
 # %%
-from grace import ablations as AB  # noqa: E402
-
 feats_all = AB.load_study_features(study_dir)
 settings = AB.score_settings(study_dir)  # the study's C, ν and fold seed
 pool_feats = {c: feats_all[c] for c in pool["config"]}
 drv, drv_rho = AB.grace_drivers(pool_feats, pool, **settings)
-check("grace_drivers reproduces the GRACE column", np.allclose(drv["grace"], pool.set_index("config").loc[drv.index, "grace"],
-                                                               rtol=1e-6), "rescored GRACE vs results.csv")
-n_rows, d_feat = (int(x) for x in next(iter(feats_all.values())).H.shape)
-n_folds_used = int(settings["n_folds"])
-gl("drv_rows_per_fold", round(n_rows * (n_folds_used - 1) / n_folds_used))
-gl("drv_d", d_feat)
-gl("drv_smoothing_median", float(drv["smoothing_frac"].median()))
-for part in AB.DRIVERS:
-    gl(f"drv_rho_{part}", float(drv_rho.loc[part, "rho_oriented"]))
+check("grace_drivers reproduces the GRACE column",
+      np.allclose(drv["grace"], pool.set_index("config").loc[drv.index, "grace"], rtol=1e-6),
+      "rescored GRACE vs results.csv")
 drv_orient = {**SCORE_ORIENTATION, "spectral_factor": -1, "smoothing_frac": -1}
 drv_df = pool.merge(drv.drop(columns=["grace", "g_var", "student_avg_at_k"]), left_on="config", right_index=True)
-fig_drv = Figure(figsize=(11, 4), layout="constrained")
-axd = fig_drv.subplots(1, 2)
-P.plot_score_vs_target(drv_df, "g_var", ax=axd[0], orientation=drv_orient)
-P.plot_score_vs_target(drv_df, "spectral_factor", ax=axd[1], orientation=drv_orient, title="Spectral factor GRACE / G-Var")
-axd[1].set_xscale("log")
-show("fig_drivers", fig_drv)
+ch.figure("fig_drivers", P.plot_grace_factors(drv_df, drv_orient))
+
+# %%
+settings_small = {**settings, "nu": settings["nu"] / 100}  # the same features with ν 100× smaller
+drv_small, drv_rho_small = AB.grace_drivers(pool_feats, pool, **settings_small)
+rho_small = float(drv_rho_small.loc["grace", "rho_oriented"])
+med_small = float(drv_small["smoothing_frac"].median())
+drv_rho.assign(label=[{"grace": "GRACE", "g_var": "G-Var (scale)", "spectral_factor": "GRACE / G-Var",
+                       "spanned": "spanned part", "smoothing": "smoothing part",
+                       "smoothing_frac": "smoothing share"}[p] for p in drv_rho.index]).round(3)
+
+# %% tags=["hide-input"]
+n_rows, d_feat = (int(x) for x in next(iter(feats_all.values())).H.shape)
+n_folds_used = int(settings["n_folds"])
+ch.glue(drv_rows_per_fold=round(n_rows * (n_folds_used - 1) / n_folds_used), drv_d=d_feat,
+        drv_smoothing_median=float(drv["smoothing_frac"].median()), drv_nu_small=settings_small["nu"],
+        drv_rho_small=rho_small, drv_smoothing_median_small=med_small)
+ch.glue(**{f"drv_rho_{part}": float(drv_rho.loc[part, "rho_oriented"]) for part in AB.DRIVERS})
 g_v, s_v, sm = (float(drv_rho.loc[p, "rho_oriented"]) for p in ("g_var", "spectral_factor", "smoothing_frac"))
+med, r_now = float(drv["smoothing_frac"].median()), float(drv_rho.loc["grace", "rho_oriented"])
+
+# %% tags=["hide-input"]
 lines = []
 if np.isfinite(g_v):
     lines.append("The gradient scale alone ranks teachers " + ("the paper's way" if g_v > 0 else
@@ -693,28 +656,17 @@ if np.isfinite(g_v):
 if np.isfinite(s_v):
     lines.append("The spectral factor, with scale removed, ranks them " + ("the paper's way" if s_v > 0 else
                  "the opposite way") + f" (ρ = {s_v:.2f}).")
-med = float(drv["smoothing_frac"].median())
 lines.append(f"The smoothing part is a median {med:.0%} of GRACE: " + (
     "GRACE here is mostly the smoothing-dominated novelty term, not the whitened variance the paper describes."
     if med > 0.5 else "GRACE here is mostly whitened variance in spanned directions, the paper's regime."))
-# the same features with nu 100x smaller: does the smoothing part carry the ranking?
-settings_small = {**settings, "nu": settings["nu"] / 100}
-drv_small, drv_rho_small = AB.grace_drivers(pool_feats, pool, **settings_small)
-rho_small = float(drv_rho_small.loc["grace", "rho_oriented"])
-med_small = float(drv_small["smoothing_frac"].median())
-gl("drv_nu_small", settings_small["nu"])
-gl("drv_rho_small", rho_small)
-gl("drv_smoothing_median_small", med_small)
-r_now = float(drv_rho.loc["grace", "rho_oriented"])
+
+# %% tags=["hide-input"]
 if np.isfinite(rho_small) and np.isfinite(r_now):
-    lines.append(f"With ν 100× smaller ({settings_small['nu']:.0e}) the smoothing share falls to a median {med_small:.0%} "
-                 f"and GRACE's ρ is {rho_small:.2f} (against {r_now:.2f}): " + (
+    lines.append(f"With ν 100× smaller ({settings_small['nu']:.0e}) the smoothing share falls to a median "
+                 f"{med_small:.0%} and GRACE's ρ is {rho_small:.2f} (against {r_now:.2f}): " + (
                      "the ranking does not come from the smoothing term." if np.sign(rho_small) == np.sign(r_now)
                      else "the sign changes, so the smoothing term carries the ranking."))
-glue("drv_reading", Markdown(" ".join(lines)), display=False)
-drv_rho.assign(label=[{"grace": "GRACE", "g_var": "G-Var (scale)", "spectral_factor": "GRACE / G-Var",
-                       "spanned": "spanned part", "smoothing": "smoothing part",
-                       "smoothing_frac": "smoothing share"}[p] for p in drv_rho.index]).round(3)
+ch.md(drv_reading=" ".join(lines))
 
 # %% [markdown]
 # ```{glue:figure} fig_drivers
@@ -746,17 +698,14 @@ drv_rho.assign(label=[{"grace": "GRACE", "g_var": "G-Var (scale)", "spectral_fac
 # world above: the same task and sizes, with worked solutions in pre-training and varied teachers.
 
 # %%
-from grace import regimes as RG  # noqa: E402
-
 rmap = RG.load_regime_map(regime_map_dir)
 if rmap is None:
-    glue("regime_md", Markdown(f"No regime map at `{regime_map_dir}` in this build; run the command above."),
-         display=False)
+    ch.md(regime_md=f"No regime map at `{regime_map_dir}` in this build; run the command above.")
     print(f"no regime map at {regime_map_dir}")
 else:
     rtab, rchecks = rmap
     rsum_map = RG.summarize(rtab, ["grace", "g_var", "g_vendi", "student_loss", "teacher_accuracy"])
-    glue("regime_md", Markdown(RG.describe(rsum_map, rchecks) + "\n\n" + RG.contrast(rsum_map)), display=False)
+    ch.md(regime_md=RG.describe(rsum_map, rchecks) + "\n\n" + RG.contrast(rsum_map))
     display(rchecks.round(3))
     display(rsum_map.round(3))
 
@@ -765,22 +714,19 @@ else:
 #
 # ## 6.12 Summary
 
-# %%
-ledger = pd.DataFrame([c.__dict__ for c in recorded])[["id", "paper", "value", "ci_low", "ci_high", "verdict"]]
-write_json(out / "results.json", {
-    "profile": profile, "pool": len(pool), "scores": scores_all, "spearman": sp.to_dict(orient="records"),
-    "gaps": gaps.to_dict(orient="records"), "temperature": tsum.reset_index().to_dict(orient="records"),
-    "size_budgets": size_tab.to_dict(orient="records"), "families": fam.to_dict(orient="records"),
-    "robustness": rsum.to_dict(orient="records"), "claims": [c.__dict__ for c in recorded], "checks": checks,
-    "seconds": time.time() - t_start,
-})
+# %% tags=["hide-input"]
+ledger = ch.ledger(["id", "paper", "value", "ci_low", "ci_high", "verdict"])
+ch.done({"profile": profile, "pool": len(pool), "scores": scores_all, "spearman": sp.to_dict(orient="records"),
+         "gaps": gaps.to_dict(orient="records"), "temperature": tsum.reset_index().to_dict(orient="records"),
+         "size_budgets": size_tab.to_dict(orient="records"), "families": fam.to_dict(orient="records"),
+         "robustness": rsum.to_dict(orient="records"), "claims": [c.__dict__ for c in ch.claims],
+         "checks": ch.checks})
 counts = ledger["verdict"].value_counts()
-gl("n_claims", len(ledger))
-gl("verdict_counts", ", ".join(f"{n} {v}" for v, n in counts.items()))
+ch.glue(n_claims=len(ledger), verdict_counts=", ".join(f"{n} {v}" for v, n in counts.items()))
+
+# %% tags=["hide-input"]
 # the discussion below is assembled from this run's numbers, whatever they are
 y = pool["student_avg_at_k"].astype(float)
-top_score = sp.iloc[int(np.nanargmax(sp["rho_oriented"].to_numpy(float)))] if sp["rho_oriented"].notna().any() else None
-acc_rho = rho_of(spi, "teacher_accuracy")
 parts = [f"On the `{profile}` profile the {len(pool)} students reach {y.min():.1%} to {y.max():.1%} avg@k "
          f"(a spread of {100 * (y.max() - y.min()):.1f} points)."]
 if np.isfinite(r_g):
@@ -789,34 +735,42 @@ if np.isfinite(r_g):
                      "The miniature agrees with the paper on the direction." if lo_g > 0 else
                      "The miniature does **not** reproduce the direction: here GRACE ranks teachers the wrong way."
                      if hi_g < 0 else "The interval includes zero, so the miniature cannot tell the direction."))
+
+# %% tags=["hide-input"]
+rhos = sp["rho_oriented"].to_numpy(float)
+top_score = sp.iloc[int(np.nanargmax(rhos))] if sp["rho_oriented"].notna().any() else None
 if top_score is not None and top_score["score"] != "teacher_accuracy":
     parts.append(f"The best-correlated score is {top_score['label']} (ρ = {top_score['rho_oriented']:.2f}).")
-avgk_rho = rho_of(spi, "teacher_avg_at_k")
+acc_rho, avgk_rho = rho_of(spi, "teacher_accuracy"), rho_of(spi, "teacher_avg_at_k")
 if np.isfinite(acc_rho):
     parts.append(f"The accuracy of the teacher's generations has ρ = {acc_rho:.2f} and the teacher's own avg@k "
                  f"ρ = {avgk_rho:.2f}, where the paper finds the teacher's avg@16 nearly uninformative "
                  f"({claims.PAPER['fig1_teacher_rho']:.2f}): " + (
                      "in this world a teacher that is right more often gives a better student, and no gradient "
                      "is needed to see it." if acc_rho > 0.5 else "accuracy is not a reliable guide here either."))
+
+# %% tags=["hide-input"]
 loss_rho = rho_of(spi, "student_loss")
 if np.isfinite(loss_rho):
     parts.append(f"The student's loss on the teacher's responses has ρ = {loss_rho:.2f} (paper "
                  f"{claims.PAPER['fig1_student_loss_rho']:.2f}).")
-wacc = wchecks["acceptance"]
-parts.append(f"The world checks (§6.0): the student's loss on teacher data is at most {wacc['loss_ratio']['value']:.2f} × ln V, "
-             f"its loss on corrupted solutions exceeds that on correct ones by {wacc['loss_separation']['value']:.3f} nats "
-             f"per token, at most {wacc['outside_span_share']['value']:.0%} of a held-out fold's gradient lies outside "
-             f"the other folds' span, and the world {'passes every' if wacc['all_pass'] else 'fails at least one'} "
-             "acceptance check of the paper regime.")
+parts.append(f"The world checks (§6.0): the student's loss on teacher data is at most "
+             f"{wacc['loss_ratio']['value']:.2f} × ln V, its loss on corrupted solutions exceeds that on correct ones "
+             f"by {wacc['loss_separation']['value']:.3f} nats per token, at most "
+             f"{wacc['outside_span_share']['value']:.0%} of a held-out fold's gradient lies outside the other folds' "
+             f"span, and the world {'passes every' if wacc['all_pass'] else 'fails at least one'} acceptance check "
+             "of the paper regime.")
+
+# %% tags=["hide-input"]
 if np.isfinite(g_v) and np.isfinite(s_v):
     parts.append(f"Of GRACE's two factors (§6.10), the gradient scale G-Var has ρ = {g_v:.2f} and the spectral "
                  f"factor ρ = {s_v:.2f}, with the smoothing part a median {med:.0%} of the score.")
 if rmap is not None:
     parts.append("Across regimes (§6.11): " + " ".join(
-        f"in `{r}` GRACE's oriented ρ averages {row.rho_mean:+.2f} over {row.seeds} world seeds ({row.rho_min:+.2f} to "
-        f"{row.rho_max:+.2f})." for r, row in rsum_map[rsum_map["score"] == "grace"].set_index("regime").iterrows()))
-glue("discussion_md", Markdown(" ".join(parts)), display=False)
-print(f"{len(ledger)} claims recorded, {len(checks)} checks passed in {time.time() - t_start:.1f} s")
+        f"in `{r}` GRACE's oriented ρ averages {row.rho_mean:+.2f} over {row.seeds} world seeds ({row.rho_min:+.2f} "
+        f"to {row.rho_max:+.2f})." for r, row in rsum_map[rsum_map["score"] == "grace"].set_index("regime").iterrows()))
+ch.md(discussion_md=" ".join(parts))
+print(f"{len(ledger)} claims recorded, {len(ch.checks)} checks passed in {ch.seconds:.1f} s")
 ledger.round(3)
 
 # %% [markdown]

@@ -58,52 +58,33 @@ n_proj_blocks = 5  # independent draws of the projection (the study's own is blo
 proj_n = 0  # prompts used when recomputing gradients (0: all scored prompts)
 proj_configs = 0  # configurations recomputed (0: all; else evenly spread over the target)
 
-# %%
+# %% tags=["hide-input"]
 import os
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # many tiny LAPACK calls: 1 thread is ~5x faster
 
 import json
 import math
-import time
 import warnings
-from pathlib import Path
 
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from IPython.display import Markdown, display
-from myst_nb import glue
 
-from grace import ablations as A
+from grace import ablations as AB
+from grace import analysis as A
 from grace import claims
-from grace.analysis import spearman_table
-from grace.io import write_json
-from grace.plots import save_figure
-from grace.study import ensure_study
+from grace import plots as P
+from grace.notebook import Chapter
 
+# %% tags=["hide-input"]
 warnings.filterwarnings("ignore", message="IProgress not found")  # tqdm.auto without ipywidgets
-t_start = time.time()
-out = Path(out_dir)
-out.mkdir(parents=True, exist_ok=True)
-results, study_dir = ensure_study(profile)
-feats = A.load_study_features(study_dir)
-shape = A.study_shape(feats)
-settings = A.score_settings(study_dir)
+ch = Chapter("08_paper_vs_release", profile, out_dir)  # runs (or reuses) the profile's study
+results, study_dir = ch.results, ch.study_dir
+feats = AB.load_study_features(study_dir)
+shape, settings = AB.study_shape(feats), AB.score_settings(study_dir)
 y = results.set_index("config")[target].astype(float)
-chapter = "08_paper_vs_release"
-recorded: list[claims.Claim] = []
-
-
-def record(**kw) -> None:
-    c = claims.Claim(chapter=chapter, profile=profile, **kw)
-    claims.record(study_dir.parent, c)
-    recorded.append(c)
-
-
-for k, v in {"n_configs": len(feats), "study_n": shape["n"], "study_m": shape["m"], "study_d": shape["d"],
-             "study_C": settings["n_folds"]}.items():
-    glue(k, v, display=False)
+ch.glue(n_configs=len(feats), study_n=shape["n"], study_m=shape["m"], study_d=shape["d"], study_C=settings["n_folds"])
 if profile == "smoke" or y.nunique() < 2:
     display(Markdown(f"**Caveat.** The `{profile}` profile's students are nearly constant; the numbers "
                      "below only show that the chapter runs. Read the quick/full builds."))
@@ -119,48 +100,30 @@ if profile == "smoke" or y.nunique() < 2:
 # The stored index does not say which version is the later one, so both are measured.
 
 # %%
-V = A.variant_scores(feats, **settings, n_splits=n_splits, test_fraction=test_fraction, smooth=smooth)
-V.to_csv(out / "variant_scores.csv")
-summ = A.variant_summary(V, results, target=target)
-agree = spearman_table(V.reset_index(names="config"), target="eq4", scores=[c for c in V.columns if c != "eq4"],
-                       orientation={c: 1 for c in V.columns}, n_boot=n_boot, seed=seed).set_index("score")
+V = AB.variant_scores(feats, **settings, n_splits=n_splits, test_fraction=test_fraction, smooth=smooth)
+V.to_csv(ch.out / "variant_scores.csv")
+summ = AB.variant_summary(V, results, target=target)
+agree = A.spearman_table(V.reset_index(names="config"), target="eq4", scores=[c for c in V.columns if c != "eq4"],
+                         orientation={c: 1 for c in V.columns}, n_boot=n_boot, seed=seed).set_index("score")
 summ["ci_low"] = agree.ci_low.reindex(summ.index)
 summ["ci_high"] = agree.ci_high.reindex(summ.index)
-summ.insert(0, "variant", [A.VARIANTS[v]["label"] for v in summ.index])
-slice_n = shape["m"]
-slice_test = max(1, int(slice_n * test_fraction))
-glue("slice_n", slice_n, display=False)
-glue("slice_test", slice_test, display=False)
-glue("slice_train_rows", (slice_n - slice_test) * shape["m"], display=False)
+summ.insert(0, "variant", [AB.VARIANTS[v]["label"] for v in summ.index])
 display(V.round(3))
 summ.round(3)
 
-# %%
-fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
-lab = summ.variant
-axes[0].barh(lab, summ.spearman_vs_eq4, color="#4575b4")
-axes[0].errorbar(summ.spearman_vs_eq4, np.arange(len(summ)), fmt="none", color="k", lw=1,
-                 xerr=np.vstack([(summ.spearman_vs_eq4 - summ.ci_low).clip(lower=0).fillna(0),
-                                 (summ.ci_high - summ.spearman_vs_eq4).clip(lower=0).fillna(0)]))
-axes[0].set(xlabel="Spearman ρ with eq. 4's ranking", xlim=(-1.05, 1.05), title="Agreement with the paper")
-axes[1].barh(lab, summ.rho_oriented, color=["#b2182b" if t else "#999999" for t in summ.top_changed])
-axes[1].set(xlabel=f"oriented Spearman ρ with {target}", xlim=(-1.05, 1.05),
-            title="Correlation with the student (red: top teacher changes)")
-for ax in axes:
-    ax.axvline(0, color="0.5", lw=0.8)
-axes[0].invert_yaxis()
-fig.tight_layout()
-save_figure(fig, out / "variants.png")
-plt.show()
+# %% tags=["hide-input"]
+slice_n = shape["m"]
+slice_test = max(1, int(slice_n * test_fraction))
+ch.glue(slice_n=slice_n, slice_test=slice_test, slice_train_rows=(slice_n - slice_test) * shape["m"])
 
 # %%
-sv = summ.spearman_vs_eq4
+ch.show(P.plot_variants(summ, target), "variants.png")
+
+# %% tags=["hide-input"]
 for key in V.columns:
-    glue(f"sp_{key}", float(sv[key]), display=False)
-    glue(f"rho_{key}", float(summ.rho_oriented[key]), display=False)
-glue("n_top_changed", int(summ.top_changed.sum()), display=False)
-glue("top_eq4", str(summ.top_config["eq4"]), display=False)
-glue("top_shipped", str(summ.top_config["release_as_shipped"]), display=False)
+    ch.glue(**{f"sp_{key}": float(summ.spearman_vs_eq4[key]), f"rho_{key}": float(summ.rho_oriented[key])})
+ch.glue(n_top_changed=int(summ.top_changed.sum()), top_eq4=str(summ.top_config["eq4"]),
+        top_shipped=str(summ.top_config["release_as_shipped"]))
 
 # %% [markdown]
 # On these features the release's *scoring function* alone (random splits, raw uncentred test rows,
@@ -195,53 +158,34 @@ glue("top_shipped", str(summ.top_config["release_as_shipped"]), display=False)
 # another GPU". The same gradient pass also projects the gradients rounded to fp16.
 
 # %%
-glue("n_blocks", n_proj_blocks, display=False)
-configs = sorted(feats)
-if proj_configs and proj_configs < len(configs):
-    by_y = y.reindex(configs).sort_values(kind="mergesort")
-    pick = np.unique(np.linspace(0, len(by_y) - 1, proj_configs).round().astype(int))
-    configs = sorted(by_y.index[pick])
-n_use = proj_n or shape["n"]
-d0 = shape["d"]
-R, R16, c16 = A.recompute_features(study_dir, configs, d=d0 * n_proj_blocks, n=n_use, with_fp16=True)
+configs = A.spread_configs(y, list(feats), proj_configs)
+n_use, d0 = proj_n or shape["n"], shape["d"]
+R, R16, c16 = AB.recompute_features(study_dir, configs, d=d0 * n_proj_blocks, n=n_use, with_fp16=True)
 rows0 = {c: int((np.asarray(feats[c].prompt_ids) < n_use).sum()) for c in configs}
 repro = max(float(np.abs(R[c].H[:, :d0] - feats[c].H[: rows0[c]]).max() / np.abs(feats[c].H).max())
             for c in configs)
-if not repro < 1e-3:
-    raise AssertionError(f"recomputed block 0 differs from the saved features (max rel. {repro:.1e})")
-B = A.block_scores(R, d0, **settings)
-B16 = A.block_scores(R16, d0, **settings)
-ref = B["Π block 0"]
-pi_rows, fp_rows = [], []
-for k, col in enumerate(B.columns):
-    if k:
-        pi_rows.append({"draw": col, "spearman_vs_block0": A.ranking_agreement(B[["Π block 0", col]]).iloc[0, 1],
-                        "rho_oriented": A.oriented_spearman(B[col], y, "grace"),
-                        "top_changed": B[col].idxmin() != ref.idxmin()})
-    fp_rows.append({"draw": col, "spearman_fp16_vs_fp32": A.ranking_agreement(
-                        pd.DataFrame({"a": B[col], "b": B16[col]})).iloc[0, 1],
-                    "rho_oriented_fp16": A.oriented_spearman(B16[col], y, "grace"),
-                    "top_changed": B16[col].idxmin() != B[col].idxmin(),
-                    "max_rel_feature_change": max(float(np.abs(R16[c].H - R[c].H).max() / np.abs(R[c].H).max())
-                                                  for c in configs)})
-pi_tab, fp_tab = pd.DataFrame(pi_rows), pd.DataFrame(fp_rows)
-rho_block0 = A.oriented_spearman(ref, y, "grace")
-flushed = c16["n_flushed"] / max(c16["n_entries"], 1)
-subnormal = c16["n_subnormal"] / max(c16["n_entries"], 1)
-for k, v in {"proj_n": n_use, "proj_n_configs": len(configs), "student_params": int(R[configs[0]].meta["n_params"]), "block0_repro": repro, "rho_block0": rho_block0,
-             "pi_sp_mean": float(pi_tab.spearman_vs_block0.mean()) if len(pi_tab) else math.nan,
-             "pi_sp_min": float(pi_tab.spearman_vs_block0.min()) if len(pi_tab) else math.nan,
-             "pi_rho_min": float(pi_tab.rho_oriented.min()) if len(pi_tab) else math.nan,
-             "pi_rho_max": float(pi_tab.rho_oriented.max()) if len(pi_tab) else math.nan,
-             "pi_top_changed": int(pi_tab.top_changed.sum()) if len(pi_tab) else 0,
-             "fp_sp_min": float(fp_tab.spearman_fp16_vs_fp32.min()),
-             "fp_feat_change": float(fp_tab.max_rel_feature_change.max()),
-             "fp_flushed": flushed, "fp_subnormal": subnormal}.items():
-    glue(k, v, display=False)
+ch.check("recomputed block 0 = the saved features", repro < 1e-3, f"max rel. {repro:.1e}")
+
+# %%
+B, B16 = AB.block_scores(R, d0, **settings), AB.block_scores(R16, d0, **settings)
+pi_tab, fp_tab = AB.projection_draws(B, B16, R, R16, y)
+rho_block0 = AB.oriented_spearman(B["Π block 0"], y, "grace")
 display(pi_tab.round(3))
 display(fp_tab.round(4))
 pd.DataFrame({"fp16 cast": {"gradient entries": c16["n_entries"], "flushed to 0": c16["n_flushed"],
                             "left subnormal (< 2^-14)": c16["n_subnormal"]}})
+
+# %% tags=["hide-input"]
+some = len(pi_tab) > 0
+ch.glue(n_blocks=n_proj_blocks, proj_n=n_use, proj_n_configs=len(configs), block0_repro=repro, rho_block0=rho_block0,
+        student_params=int(R[configs[0]].meta["n_params"]),
+        pi_sp_mean=float(pi_tab.spearman_vs_block0.mean()) if some else math.nan,
+        pi_sp_min=float(pi_tab.spearman_vs_block0.min()) if some else math.nan,
+        pi_rho_min=float(pi_tab.rho_oriented.min()) if some else math.nan,
+        pi_rho_max=float(pi_tab.rho_oriented.max()) if some else math.nan,
+        pi_top_changed=int(pi_tab.top_changed.sum()) if some else 0,
+        fp_sp_min=float(fp_tab.spearman_fp16_vs_fp32.min()), fp_feat_change=float(fp_tab.max_rel_feature_change.max()),
+        fp_flushed=c16["n_flushed"] / max(c16["n_entries"], 1), fp_subnormal=c16["n_subnormal"] / max(c16["n_entries"], 1))
 
 # %% [markdown]
 # The recomputation used {glue:text}`proj_n_configs` configurations and the first
@@ -267,31 +211,9 @@ pd.DataFrame({"fp16 cast": {"gradient entries": c16["n_entries"], "flushed to 0"
 # recomputed subset), with a bootstrap CI over configurations where available.
 
 # %%
-disc = []
-for key in V.columns:
-    if key == "eq4":
-        continue
-    disc.append({"discrepancy": A.VARIANTS[key]["label"], "paper says": A.VARIANTS[key]["paper"],
-                 "release does": A.VARIANTS[key]["release"], "spearman_vs_eq4": summ.spearman_vs_eq4[key],
-                 "ci_low": summ.ci_low[key], "ci_high": summ.ci_high[key], "rho_oriented": summ.rho_oriented[key],
-                 "rho_eq4": summ.rho_oriented["eq4"], "top_changed": bool(summ.top_changed[key])})
-disc.append({"discrepancy": "fast_jl: GPU-dependent Π (emulated: other Π draws)",
-             "paper says": "§2.1: one Rademacher Π ∈ {±1/√D}^{d×D}",
-             "release does": "Π's signs depend on the GPU's SM count through fast_jl's feature tiling",
-             "spearman_vs_eq4": float(pi_tab.spearman_vs_block0.mean()) if len(pi_tab) else math.nan,
-             "ci_low": float(pi_tab.spearman_vs_block0.min()) if len(pi_tab) else math.nan,
-             "ci_high": float(pi_tab.spearman_vs_block0.max()) if len(pi_tab) else math.nan,
-             "rho_oriented": float(pi_tab.rho_oriented.mean()) if len(pi_tab) else math.nan,
-             "rho_eq4": rho_block0, "top_changed": bool(pi_tab.top_changed.any()) if len(pi_tab) else False})
-disc.append({"discrepancy": "fast_jl: fp16 cast of gradients", "paper says": "(not stated; fp32 implied)",
-             "release does": "every gradient entry is rounded to fp16 before projection",
-             "spearman_vs_eq4": float(fp_tab.spearman_fp16_vs_fp32.mean()),
-             "ci_low": float(fp_tab.spearman_fp16_vs_fp32.min()), "ci_high": float(fp_tab.spearman_fp16_vs_fp32.max()),
-             "rho_oriented": float(fp_tab.rho_oriented_fp16.iloc[0]), "rho_eq4": rho_block0,
-             "top_changed": bool(fp_tab.top_changed.iloc[0])})
-disc = pd.DataFrame(disc)
-disc.to_csv(out / "discrepancies.csv", index=False)
-glue("discrepancy_table", disc.round(3), display=False)
+disc = AB.discrepancy_table(V, summ, pi_tab, fp_tab, rho_block0)
+disc.to_csv(ch.out / "discrepancies.csv", index=False)
+ch.glue(discrepancy_table=disc.round(3))
 disc.round(3)
 
 # %% [markdown]
@@ -304,41 +226,43 @@ disc.round(3)
 # immaterial. These implicit claims are recorded with explicit rules.
 
 # %%
-def agreement_claim(key: str, cid: str, text: str) -> None:
+for key, cid, text in (
+        ("release", "release_scoring_ranks_like_eq4",
+         "The released GRACE_computation.py ranks teachers as the paper's GRACE (eq. 4) does"),
+        ("release_as_shipped", "release_pipeline_ranks_like_eq4",
+         "The released pipeline (scripts/grace.sh) ranks teachers as the paper's GRACE (eq. 4) does")):
     val, lo = float(summ.spearman_vs_eq4[key]), float(summ.ci_low[key])
     v, r = claims.verdict_at_least(val, lo, 0.9, partly=0.5)
-    record(id=cid, claim=text, paper="(implied by the README)", value=val, ci_low=lo,
-           ci_high=float(summ.ci_high[key]), verdict=v, rule=r + "; value = Spearman with eq. 4's ranking")
+    ch.claim(id=cid, claim=text, paper="(implied by the README)", value=val, ci_low=lo,
+             ci_high=float(summ.ci_high[key]), verdict=v, rule=r + "; value = Spearman with eq. 4's ranking")
 
-
-agreement_claim("release", "release_scoring_ranks_like_eq4",
-                "The released GRACE_computation.py ranks teachers as the paper's GRACE (eq. 4) does")
-agreement_claim("release_as_shipped", "release_pipeline_ranks_like_eq4",
-                "The released pipeline (scripts/grace.sh) ranks teachers as the paper's GRACE (eq. 4) does")
+# %%
+mean, (v, r) = math.nan, claims.verdict_bool(None, rule="needs n_proj_blocks ≥ 2")
 if len(pi_tab):
     mn, mean = float(pi_tab.spearman_vs_block0.min()), float(pi_tab.spearman_vs_block0.mean())
     v, r = claims.verdict_bool(bool(mn >= 0.9), partly=bool(mean >= 0.5), rule=(
         f"value = mean Spearman between other Π draws and the study's; reproduced if every draw is ≥ 0.9 "
         f"(lowest here {mn:.2f}); partly if the mean is ≥ 0.5"))
-else:
-    mean, (v, r) = math.nan, claims.verdict_bool(None, rule="needs n_proj_blocks ≥ 2")
-record(id="pi_draw_invariance", claim="Teacher rankings do not depend on the draw of the random projection Π "
-       "(implicit in §2.1; fast_jl's Π changes with the GPU)", paper="(implicit)", value=mean, verdict=v, rule=r)
+ch.claim(id="pi_draw_invariance", claim="Teacher rankings do not depend on the draw of the random projection Π "
+         "(implicit in §2.1; fast_jl's Π changes with the GPU)", paper="(implicit)", value=mean, verdict=v, rule=r)
+
+# %%
 mn16 = float(fp_tab.spearman_fp16_vs_fp32.min())
 v, r = claims.verdict_bool(None if not np.isfinite(mn16) else bool(mn16 >= 0.9),
                            partly=bool(np.isfinite(mn16) and mn16 >= 0.5),
                            rule="value = lowest Spearman between fp16-cast and fp32 rankings over the Π draws; "
                                 "reproduced if ≥ 0.9, partly if ≥ 0.5")
-record(id="fp16_cast_invariance", claim="Rounding gradients to fp16 (fast_jl) does not change the teacher ranking "
-       "(implicit; the paper does not mention precision)", paper="(implicit)", value=mn16, verdict=v, rule=r)
-summary = pd.DataFrame([c.__dict__ for c in recorded])[["id", "value", "ci_low", "ci_high", "verdict", "rule"]]
-write_json(out / "results.json", {
-    "profile": profile, "study_dir": str(study_dir), "settings": settings, "shape": shape,
-    "variants": json.loads(V.to_json(orient="index")), "summary": json.loads(summ.to_json(orient="index")),
-    "projection": json.loads(pi_tab.to_json(orient="records")), "fp16": json.loads(fp_tab.to_json(orient="records")),
-    "fp16_counts": c16, "claims": json.loads(summary.to_json(orient="records")), "seconds": time.time() - t_start})
-glue("n_claims_08", len(summary), display=False)
-print(f"chapter 8 done in {time.time() - t_start:.1f} s")
+ch.claim(id="fp16_cast_invariance", claim="Rounding gradients to fp16 (fast_jl) does not change the teacher "
+         "ranking (implicit; the paper does not mention precision)", paper="(implicit)", value=mn16, verdict=v,
+         rule=r)
+
+# %% tags=["hide-input"]
+summary = ch.ledger(["id", "value", "ci_low", "ci_high", "verdict", "rule"])
+ch.done({"profile": profile, "study_dir": str(study_dir), "settings": settings, "shape": shape,
+         "variants": json.loads(V.to_json(orient="index")), "summary": json.loads(summ.to_json(orient="index")),
+         "projection": json.loads(pi_tab.to_json(orient="records")), "fp16": json.loads(fp_tab.to_json(orient="records")),
+         "fp16_counts": c16, "claims": json.loads(summary.to_json(orient="records"))})
+ch.glue(n_claims_08=len(summary))
 summary
 
 # %% [markdown]

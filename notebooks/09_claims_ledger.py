@@ -31,40 +31,28 @@ out_dir = "artifacts/smoke/notebooks/09_claims_ledger"
 max_rule_chars = 160  # rules longer than this are shortened in the displayed table (not in the CSV)
 beside_profiles = []  # other profiles whose verdicts are listed beside (full: the format-shock regime)
 
-# %%
-import os
-import time
-from pathlib import Path
-
+# %% tags=["hide-input"]
 import pandas as pd
 from IPython.display import Markdown, display
-from myst_nb import glue
 
 from grace import claims
-from grace.io import write_json
-from grace.study import load_profile
+from grace.notebook import Chapter, profile_root, shorten
 
-t_start = time.time()
-out = Path(out_dir)
-out.mkdir(parents=True, exist_ok=True)
-# the ledger lives next to the study: $GRACE_ARTIFACTS/<profile>/claims (the study's parent directory);
-# this chapter only reads it, so it does not run the study
-root = Path(os.environ.get("GRACE_ARTIFACTS", "artifacts")) / load_profile(profile)["name"]
-ledger = claims.load(root)
-ledger = ledger[ledger.profile.isin([profile, ""])] if len(ledger) else ledger
-ledger.to_csv(out / "claims.csv", index=False)
+# the ledger lives next to the study, $GRACE_ARTIFACTS/<profile>/claims; this chapter only reads it
+ch = Chapter("09_claims_ledger", profile, out_dir, study=False)
+ledger = claims.load(ch.root)
+ledger = ledger[ledger.profile.isin([ch.profile, ""])] if len(ledger) else ledger
+ledger.to_csv(ch.out / "claims.csv", index=False)
 
+# %%
 counts = {v: int((ledger.verdict == v).sum()) for v in claims.VERDICTS}
 n_claims = len(ledger)
-n_testable = n_claims - counts["not testable"]
-glue("n_claims", n_claims, display=False)
-glue("n_testable", n_testable, display=False)
-for v, k in counts.items():
-    glue(f"n_{v.replace(' ', '_')}", k, display=False)
-glue("n_chapters", int(ledger.chapter.nunique()) if n_claims else 0, display=False)
+ch.glue(n_claims=n_claims, n_testable=n_claims - counts["not testable"],
+        n_chapters=int(ledger.chapter.nunique()) if n_claims else 0,
+        **{f"n_{v.replace(' ', '_')}": k for v, k in counts.items()})
 count_table = pd.DataFrame({"claims": counts}).rename_axis("verdict")
 count_table.loc["total"] = n_claims
-glue("verdict_counts", count_table, display=False)
+ch.glue(verdict_counts=count_table)
 count_table
 
 # %% [markdown]
@@ -74,18 +62,14 @@ count_table
 # the miniature's number, with `ci_low`–`ci_high` where the chapter computed a confidence interval.
 
 # %%
-def shorten(text: str, n: int) -> str:
-    return text if len(text) <= n else text[: n - 1] + "…"
-
-
 cols = ["chapter", "id", "claim", "paper", "value", "ci_low", "ci_high", "verdict", "rule"]
 table = ledger[cols].copy() if n_claims else pd.DataFrame(columns=cols)
 table["rule"] = table["rule"].astype(str).map(lambda r: shorten(r, max_rule_chars))
 table = table.round({"value": 3, "ci_low": 3, "ci_high": 3})
-glue("claims_table", table, display=False)
+ch.glue(claims_table=table)
 if not n_claims:
     display(Markdown(f"**The ledger for profile `{profile}` is empty.** No chapter has recorded a claim under "
-                     f"`{root / 'claims'}` yet; build the whole book so the other chapters record theirs."))
+                     f"`{ch.root / 'claims'}` yet; build the whole book so the other chapters record theirs."))
 with pd.option_context("display.max_colwidth", max_rule_chars):
     display(table.style.hide(axis="index").format(precision=3, na_rep="–") if n_claims else table)
 
@@ -100,22 +84,24 @@ with pd.option_context("display.max_colwidth", max_rule_chars):
 # %%
 others = {}
 for other in [b for b in beside_profiles if b != profile]:
-    other_root = Path(os.environ.get("GRACE_ARTIFACTS", "artifacts")) / load_profile(other)["name"]
-    other_ledger = claims.load(other_root)
+    other_ledger = claims.load(profile_root(other))
     if len(other_ledger):
         others[other] = other_ledger
     else:
-        print(f"no ledger for profile {other!r} under {other_root / 'claims'}: build its book first "
+        print(f"no ledger for profile {other!r} under {profile_root(other) / 'claims'}: build its book first "
               f"(python book/build.py --profile {other})")
+if not beside_profiles:
+    print("no other profile listed (parameter beside_profiles)")
+
+# %%
 if others and n_claims:
     side = claims.beside(ledger, others)[["chapter", "id", "paper", "value", "verdict",
                                           *[c for o in others for c in (f"value ({o})", f"verdict ({o})")]]]
     display(side.round(3).style.hide(axis="index").format(precision=3, na_rep="–"))
     for o in others:
         both = side[side[f"verdict ({o})"] != "–"]
-        print(f"{o}: {len(both)} claims judged in both; verdict differs in {int((both['verdict'] != both[f'verdict ({o})']).sum())}")
-elif not beside_profiles:
-    print("no other profile listed (parameter beside_profiles)")
+        print(f"{o}: {len(both)} claims judged in both; verdict differs in "
+              f"{int((both['verdict'] != both[f'verdict ({o})']).sum())}")
 
 # %% [markdown]
 # ## 9.3 Summary
@@ -126,35 +112,9 @@ elif not beside_profiles:
 # tested on this profile.
 
 # %%
-def summary_text() -> str:
-    if not n_claims:
-        return ("Nothing to summarise yet: no claims were recorded for this profile. The smoke profile in "
-                "particular exists to check that the book builds; its students are nearly constant.")
-    parts = []
-    if n_testable:
-        share = counts["reproduced"] / n_testable
-        parts.append(f"Of the {n_testable} claims that could be tested, {counts['reproduced']} "
-                     f"({share:.0%}) were reproduced outright and {counts['partly']} partly; "
-                     f"{counts['not reproduced']} were not.")
-    else:
-        parts.append("None of the recorded claims could be tested on this profile.")
-    if counts["not testable"]:
-        parts.append(f"{counts['not testable']} claims need data this profile does not have (see the rule column).")
-    if profile == "smoke":
-        parts.append("This is the **smoke** profile: its numbers are meaningless by design, and so are these "
-                     "verdicts; read the quick or full build.")
-    else:
-        parts.append("These verdicts describe a miniature world (synthetic arithmetic, small Llama-style models, "
-                     "few teachers): a claim reproduced here shows that the paper's mechanism works at this "
-                     "scale, and one not reproduced shows it is not automatic — neither settles the paper's "
-                     "GSM8K/MATH numbers.")
-    return " ".join(parts)
-
-
-text = summary_text()
-glue("summary_text", Markdown(text), display=False)
-write_json(out / "results.json", {"profile": profile, "root": str(root), "counts": counts, "n_claims": n_claims,
-                                  "summary": text, "seconds": time.time() - t_start})
+text = claims.ledger_summary(counts, n_claims, profile)
+ch.md(summary_text=text)
+ch.done({"profile": profile, "root": str(ch.root), "counts": counts, "n_claims": n_claims, "summary": text})
 display(Markdown(text))
 if n_claims:
     display(ledger.groupby(["chapter", "verdict"]).size().unstack(fill_value=0))

@@ -42,48 +42,27 @@ scores_args = ["--n-prompts", "256", "--teachers", "5", "--repeats", "5"]
 fidelity_args = ["--max-configs", "6", "--distortion-samples", "32"]
 timeout_s = 900  # per benchmark run
 
-# %%
-import subprocess
-import sys
-import time
+# %% tags=["hide-input"]
 from pathlib import Path
 
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from IPython.display import Markdown, display
-from myst_nb import glue
 
-import grace
-from grace import claims, costs
+from grace import benchmarks as BM
+from grace import claims
+from grace import plots as P
 from grace.features import AUTO_METHOD_CPU
-from grace.io import read_json, write_json
-from grace.study import ensure_study, load_profile
+from grace.io import read_json
+from grace.notebook import Chapter, fmt, met
 
-t_start = time.time()
-out = Path(out_dir)
-out.mkdir(parents=True, exist_ok=True)
-REPO = Path(grace.__file__).resolve().parents[1]
-results_df, study_dir = ensure_study(profile)
-study_profile = load_profile(profile)["name"]
-
-
+# %% tags=["hide-input"]
+ch = Chapter("10_appendix_benchmarks", profile, out_dir)  # the fidelity benchmark reads the profile's study
+study_dir = ch.study_dir
 V: dict = {}  # every value quoted in the prose; glued once, in the last cell
 STRING_KEYS = {"grad_default": "n/a", "proj_size": "n/a", "fid_profile": "n/a", "sc_load": "n/a",
                "claim_metric_verdict": "not testable",
-               "c_miss_md": Markdown("*(no projection benchmark with a read floor)*")}  # fmt: skip
-
-
-def met(ok) -> str:
-    """Render a computed target check."""
-    if ok is None or (isinstance(ok, float) and np.isnan(ok)):
-        return "n/a"
-    return "met" if ok else "MISSED"
-
-
-def fnum(x, fmt: str = ".3g") -> str:
-    return "nan" if x is None or (isinstance(x, float) and np.isnan(x)) else format(x, fmt)
-
+               "c_miss_md": Markdown("*(no projection benchmark with a read floor)*")}
 
 # %% [markdown]
 # ## A.1 The result files
@@ -92,41 +71,11 @@ def fnum(x, fmt: str = ".3g") -> str:
 # study (it is study-specific); otherwise it is recomputed on the study this book build uses.
 
 # %%
-SCRIPTS = {
-    "projection": ("bench_projection.py", projection_args),
-    "scores": ("bench_scores.py", scores_args),
-    "fidelity": ("bench_fidelity.py", [*fidelity_args, "--study", str(study_dir)]),
-}
-
-
-def usable(name: str, data: dict) -> bool:
-    return name != "fidelity" or data.get("study", {}).get("profile") == study_profile
-
-
-def load_or_run(name: str) -> tuple[dict | None, dict]:
-    """The benchmark's JSON from bench_dir, else from out_dir/bench, else run it now (smallest mode)."""
-    for source, path in (("bench_dir", Path(bench_dir) / f"{name}.json"), ("earlier run", out / "bench" / f"{name}.json")):
-        if path.exists():
-            data = read_json(path)
-            if usable(name, data):
-                return data, {"benchmark": name, "source": source, "file": str(path), "run_s": np.nan}
-    if not run_missing:
-        return None, {"benchmark": name, "source": "missing", "file": "", "run_s": np.nan}
-    script, args = SCRIPTS[name]
-    path = out / "bench" / f"{name}.json"
-    cmd = [sys.executable, str(REPO / "benchmarks" / script), *args, "--out", str(path)]
-    t0 = time.time()
-    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=timeout_s)
-    if proc.returncode != 0:
-        raise RuntimeError(f"{' '.join(cmd)} failed (exit {proc.returncode}):\n{proc.stderr[-3000:]}")
-    (out / "bench" / f"{name}.log").write_text(proc.stdout + proc.stderr)
-    return read_json(path), {"benchmark": name, "source": "run now (smallest mode)", "file": str(path),
-                             "run_s": time.time() - t0}  # fmt: skip
-
-
+args = {"projection": projection_args, "scores": scores_args,
+        "fidelity": [*fidelity_args, "--study", str(study_dir)]}
 bench, prov = {}, []
-for name in SCRIPTS:
-    bench[name], p = load_or_run(name)
+for name, a in args.items():
+    bench[name], p = BM.load_or_run(name, a, bench_dir, ch.out / "bench", ch.prof["name"], run_missing, timeout_s)
     prov.append(p)
 prov = pd.DataFrame(prov)
 V["bench_run_seconds"] = float(np.nansum(prov.run_s))
@@ -147,17 +96,10 @@ prov
 proj = bench["projection"]
 if proj is None:
     display(Markdown("*No projection benchmark available (run_missing is off).*"))
-    grads = pd.DataFrame()
 else:
-    grads = pd.DataFrame(proj["gradients"]).T
-    grads["faster"] = np.where(grads.vmap_ms < grads.loop_ms, "vmap", "loop")
-    grads["loop / vmap"] = grads.loop_ms / grads.vmap_ms
-    grads["package default"] = AUTO_METHOD_CPU
-    grads["default is faster"] = [met(f == AUTO_METHOD_CPU) for f in grads.faster]
-    grads = grads.sort_values("params")
-    V["vmap_speedup_min"] = float(grads["loop / vmap"].min())
-    V["vmap_speedup_max"] = float(grads["loop / vmap"].max())
-    V["grad_default"] = AUTO_METHOD_CPU
+    grads = BM.gradient_table(proj, AUTO_METHOD_CPU)
+    V.update(vmap_speedup_min=float(grads["loop / vmap"].min()), vmap_speedup_max=float(grads["loop / vmap"].max()),
+             grad_default=AUTO_METHOD_CPU)
     display(grads.round(3))
 
 # %% [markdown]
@@ -182,52 +124,20 @@ else:
 # %%
 at512, proj_targets = pd.DataFrame(), pd.DataFrame()
 if proj is not None:
+    display(BM.projection_table(proj).round(3))
     rows = pd.DataFrame(proj["rows"])
-    tab = rows[["size", "params", "d", "grad_ms", "naive_ms", "rademacher_ms", "cache_mode", "sparse_jl_ms",
-                "sparse_jl_block_ms", "gemm_floor_ms"]].copy()  # fmt: skip
-    tab["(b) / grad"] = rows.rademacher_ratio
-    tab["(a) / (b)"] = rows.speedup_vs_naive
-    tab["(c, block 1) / grad"] = rows.sparse_jl_ratio
-    tab[f"(c, block {proj['config']['block']}) / grad"] = rows.sparse_jl_block_ratio
-    tab["GEMM floor / grad"] = rows.gemm_floor_ratio
-    display(tab.round(3))
-
     at512 = rows[rows.d == 512].copy()
-    checks = []
-    for r in at512.itertuples():
-        checks += [
-            {"size": r.size, "target": "(b) adds ≤ 0.25× gradient", "value": r.rademacher_ratio, "met": met(r.rademacher_ratio <= 0.25)},
-            {"size": r.size, "target": "(b) ≥ 20× faster than (a)", "value": r.speedup_vs_naive, "met": met(r.speedup_vs_naive >= 20)},
-            {"size": r.size, "target": f"(c, block {proj['config']['block']}) adds ≤ 0.05×", "value": r.sparse_jl_block_ratio,
-             "met": met(r.sparse_jl_block_ratio <= 0.05)},
-            {"size": r.size, "target": "(c, block 1) adds ≤ 0.05×", "value": r.sparse_jl_ratio, "met": met(r.sparse_jl_ratio <= 0.05)},
-        ]  # fmt: skip
-    proj_targets = pd.DataFrame(checks)
+    proj_targets = BM.projection_targets(at512, proj["config"]["block"])
     display(proj_targets.round(3))
-    if len(at512):
-        big = at512.sort_values("params").iloc[-1]
-        V["proj_size"] = str(big["size"])
-        V["rad_ratio_512"] = float(big.rademacher_ratio)
-        V["naive_speedup_512"] = float(big.speedup_vs_naive)
-        V["sjlt_block_ratio_512"] = float(big.sparse_jl_block_ratio)
-        V["sjlt_ratio_512"] = float(big.sparse_jl_ratio)
-        V["floor_ratio_512"] = float(big.gemm_floor_ratio)
-        V["block"] = int(proj["config"]["block"])
 
-        fig, ax = plt.subplots(figsize=(7, 3.4))
-        x = np.arange(len(at512))
-        for k, (col, lab) in enumerate([("rademacher_ratio", "(b) Rademacher"), ("gemm_floor_ratio", "fp32 GEMM floor"),
-                                        ("sparse_jl_ratio", "(c) SJLT block 1"),
-                                        ("sparse_jl_block_ratio", f"(c) SJLT block {proj['config']['block']}")]):  # fmt: skip
-            ax.bar(x + (k - 1.5) * 0.2, at512[col], width=0.2, label=lab)
-        ax.axhline(0.25, color="k", ls="--", lw=1, label="target (b): 0.25")
-        ax.axhline(0.05, color="k", ls=":", lw=1, label="target (c): 0.05")
-        ax.set(xticks=x, xticklabels=[f"{s} (D = {p:,})" for s, p in zip(at512["size"], at512.params, strict=True)],
-               yscale="log", ylabel="projection time / gradient time", title="d = 512")  # fmt: skip
-        ax.legend(fontsize=7, ncol=2)
-        fig.tight_layout()
-        fig.savefig(out / "projection_ratios.png", dpi=120)
-        plt.show()
+# %%
+if proj is not None and len(at512):
+    big = at512.sort_values("params").iloc[-1]
+    V.update(proj_size=str(big["size"]), rad_ratio_512=float(big.rademacher_ratio),
+             naive_speedup_512=float(big.speedup_vs_naive), sjlt_block_ratio_512=float(big.sparse_jl_block_ratio),
+             sjlt_ratio_512=float(big.sparse_jl_ratio), floor_ratio_512=float(big.gemm_floor_ratio),
+             block=int(proj["config"]["block"]))
+    ch.show(P.plot_projection_ratios(at512, proj["config"]["block"]), "projection_ratios.png")
 
 # %% [markdown]
 # At $d=512$ on the largest student measured ({glue:text}`proj_size`), the paper's projection (b)
@@ -252,37 +162,20 @@ if proj is not None:
 
 # %%
 if proj is not None and len(at512):
-    T = int(proj["config"]["T"])
-    floor_rows = []
-    for r in at512.itertuples():
-        r_grad = 6 * r.params * T / (r.grad_ms / 1e3)  # effective FLOP/s of the gradient code
-        r_gemm = proj["gemm_gflops"][str(r.d)] * 1e9 if str(r.d) in proj["gemm_gflops"] else proj["gemm_gflops"][r.d] * 1e9
-        c = costs.projection_over_gradient(r.d, T, r_grad, r_gemm)
-        floor_rows.append({
-            "size": r.size, "D": r.params, "d": r.d, "T": T, "d/(3T)": c["flop_ratio"],
-            "gradient GFLOP/s (6DT/t)": r_grad / 1e9, "GEMM GFLOP/s": r_gemm / 1e9,
-            "floor ratio = d/(3T)·r_g/r_GEMM": c["ratio"], "floor ratio in JSON": r.gemm_floor_ratio,
-            "(b) measured": r.rademacher_ratio, "(b) / floor": r.rademacher_ratio / c["ratio"],
-            "GEMM GFLOP/s needed for 0.25×": c["flop_ratio"] * r_grad / 0.25 / 1e9,
-        })  # fmt: skip
-    floor = pd.DataFrame(floor_rows)
-    assert np.allclose(floor["floor ratio = d/(3T)·r_g/r_GEMM"], floor["floor ratio in JSON"], rtol=1e-6)
+    floor = BM.floor_table(proj, at512)  # raises if it disagrees with the JSON's floor
     big_f = floor.sort_values("D").iloc[-1]
-    V["flop_ratio"] = float(big_f["d/(3T)"])
-    V["bench_T"] = T
-    V["grad_gflops"] = float(big_f["gradient GFLOP/s (6DT/t)"])
-    V["gemm_gflops"] = float(big_f["GEMM GFLOP/s"])
-    V["gemm_needed"] = float(big_f["GEMM GFLOP/s needed for 0.25×"])
-    V["b_over_floor"] = float(big_f["(b) / floor"])
+    V.update(flop_ratio=float(big_f["d/(3T)"]), bench_T=int(proj["config"]["T"]),
+             grad_gflops=float(big_f["gradient GFLOP/s (6DT/t)"]), gemm_gflops=float(big_f["GEMM GFLOP/s"]),
+             gemm_needed=float(big_f["GEMM GFLOP/s needed for 0.25×"]), b_over_floor=float(big_f["(b) / floor"]))
     display(floor.round(3))
 
-    bd = pd.DataFrame([{"size": r.size, "d": r.d, **r.breakdown} for r in rows.itertuples()
-                       if isinstance(getattr(r, "breakdown", None), dict)])  # fmt: skip
-    if len(bd):
-        display(Markdown("**Profile of one Rademacher chunk without cache** (fraction of time in each step; "
-                         "`bench_projection.rademacher_breakdown`):"))  # fmt: skip
-        display(bd.round(3))
-        V["gemm_frac"] = float(bd[bd.d == 512].gemm_frac.median()) if (bd.d == 512).any() else np.nan
+# %%
+bd = BM.breakdown_table(proj) if proj is not None and len(at512) else pd.DataFrame()
+if len(bd):
+    display(Markdown("**Profile of one Rademacher chunk without cache** (fraction of time in each step; "
+                     "`bench_projection.rademacher_breakdown`):"))
+    display(bd.round(3))
+    V["gemm_frac"] = float(bd[bd.d == 512].gemm_frac.median()) if (bd.d == 512).any() else np.nan
 
 # %% [markdown]
 # For {glue:text}`proj_size` the gradient code runs at {glue:text}`grad_gflops:.1f` GFLOP/s and the
@@ -305,24 +198,20 @@ if proj is not None and len(at512):
 
 # %%
 if proj is not None and len(at512) and "read_floor_ratio" in at512.columns:
-    rf = at512[["size", "params", "grad_ms", "sparse_jl_block_ms", "read_floor_ms"]].copy()
-    rf["(c) / grad"] = at512.sparse_jl_block_ratio
-    rf["read floor / grad"] = at512.read_floor_ratio
-    rf["(c) / read floor"] = at512.sparse_jl_block_ms / at512.read_floor_ms
+    rf = BM.read_floor_table(at512)
     display(rf.round(3))
     big_r = rf.sort_values("params").iloc[-1]
-    V["read_ratio_512"] = float(big_r["read floor / grad"])
-    V["c_over_read"] = float(big_r["(c) / read floor"])
+    V.update(read_ratio_512=float(big_r["read floor / grad"]), c_over_read=float(big_r["(c) / read floor"]))
     missed = at512[at512.sparse_jl_block_ratio > 0.05]
     STRING_KEYS["c_miss_md"] = Markdown(
         "(c) meets 0.05× at every size measured." if missed.empty else
         f"(c) misses 0.05× at {', '.join(missed['size'])} (measured "
         f"{', '.join(f'{v:.3f}×' for v in missed.sparse_jl_block_ratio)}).")
+
+# %%
 if proj is not None and proj.get("profile"):
-    prof_rows = [{"projector": name, "size": p["size"], "op": o["op"], "self CPU ms": o["self_cpu_ms"],
-                  "share": o["self_cpu_frac"]} for name, p in proj["profile"].items() for o in p["ops"][:4]]  # fmt: skip
     display(Markdown("**torch.profiler, one warm projection** (top operations by self CPU time):"))
-    display(pd.DataFrame(prof_rows).round(3))
+    display(BM.profiler_table(proj).round(3))
     ops = proj["profile"].get("sparse_jl_block", {}).get("ops", [])
     V["c_top_share"] = float(sum(o["self_cpu_frac"] for o in ops if o["op"] in ("aten::mul", "aten::sum")))
 
@@ -348,32 +237,24 @@ if sc is None:
     display(Markdown("*No scores benchmark available.*"))
 else:
     cfg = sc["config"]
-    V["sc_N"] = int(cfg["n_prompts"] * cfg["m"])
-    V["sc_d"] = int(cfg["d"])
-    tim = pd.DataFrame([{"function": k, "wall ms": 1e3 * v["wall"]["median_s"], "cpu ms": 1e3 * v["cpu"]["median_s"],
-                         "naive reference": v["naive"] or "", "× naive (wall)": v["wall"]["speedup_vs_naive"],
-                         "× naive (cpu)": v["cpu"]["speedup_vs_naive"]} for k, v in sc["timings"].items()])  # fmt: skip
-    display(tim.round(2))
-    trows = []
-    for kind, ts in sc["targets"].items():
-        for k, v in ts.items():
-            ok = v["value"] >= v["target"] if "_ge_" in k else v["value"] <= v["target"]
-            trows.append({"clock": kind, "target": f"{k} ({kind})", "value": v["value"], "threshold": v["target"], "met": met(ok)})
-    sc_targets = pd.DataFrame(trows)
+    display(BM.score_timings(sc).round(2))
+    sc_targets = BM.score_targets(sc)
     display(sc_targets.round(3))
-    many = sc["all_scores_many"]
-    one_wall = sc["timings"]["all_scores (one teacher)"]["wall"]["median_s"]
-    V["grace_speedup"] = float(sc["timings"]["grace (eq. 4)"]["wall"]["speedup_vs_naive"])
-    V["grace_speedup_cpu"] = float(sc["timings"]["grace (eq. 4)"]["cpu"]["speedup_vs_naive"])
-    V["all_one_ms"] = 1e3 * one_wall
-    V["all_one_cpu_ms"] = 1e3 * sc["timings"]["all_scores (one teacher)"]["cpu"]["median_s"]
-    V["n_teachers"] = int(many["teachers"])
-    V["many_wall_s"] = float(many["wall_total_s"])
-    V["per100_wall_s"] = float(many["wall_total_s"]) * 100 / many["teachers"]
-    V["sc_load"] = fnum((sc["machine"].get("loadavg") or [np.nan])[0], ".1f")
     if sc.get("profile"):
         display(Markdown("**cProfile of 3 × `all_scores`** (recorded because a target was missed or `--profile`):"))
         print(sc["profile"])
+
+# %% tags=["hide-input"]
+if sc is not None:
+    many, timings = sc["all_scores_many"], sc["timings"]
+    one_wall = timings["all_scores (one teacher)"]["wall"]["median_s"]
+    V.update(sc_N=int(cfg["n_prompts"] * cfg["m"]), sc_d=int(cfg["d"]),
+             grace_speedup=float(timings["grace (eq. 4)"]["wall"]["speedup_vs_naive"]),
+             grace_speedup_cpu=float(timings["grace (eq. 4)"]["cpu"]["speedup_vs_naive"]), all_one_ms=1e3 * one_wall,
+             all_one_cpu_ms=1e3 * timings["all_scores (one teacher)"]["cpu"]["median_s"],
+             n_teachers=int(many["teachers"]), many_wall_s=float(many["wall_total_s"]),
+             per100_wall_s=float(many["wall_total_s"]) * 100 / many["teachers"],
+             sc_load=fmt((sc["machine"].get("loadavg") or [np.nan])[0], ".1f", nan="nan"))
 
 # %% [markdown]
 # With $N=$ {glue:text}`sc_N` rows and $d=$ {glue:text}`sc_d`, GRACE (eq. 4, Cholesky/Woodbury per
@@ -399,49 +280,29 @@ fid = bench["fidelity"]
 if fid is None:
     display(Markdown("*No fidelity benchmark available.*"))
 else:
-    F = fid["fidelity"]
-    st = fid["study"]
-    cfg_tab = pd.DataFrame([{k: r[k] for k in r if not k.startswith("scores_")} for r in F["configs"]])
-    display(cfg_tab.round(4))
-    keys = [k for k in ("b_vs_c", "b_vs_c_block1") if f"spearman_grace_{k}" in F]
-    summ = pd.DataFrame([
-        {"quantity": "Spearman GRACE (b) vs (c)", "value": F["spearman_grace_b_vs_c"],
-         "target": "≥ 0.95", "met": met(F["target"]["met"])},
-        *([{"quantity": "Spearman GRACE (b) vs (c, block 1)", "value": F["spearman_grace_b_vs_c_block1"],
-            "target": "≥ 0.95", "met": met(F["spearman_grace_b_vs_c_block1"] >= 0.95
-                                          if np.isfinite(F["spearman_grace_b_vs_c_block1"]) else None)}]
-          if "spearman_grace_b_vs_c_block1" in F else []),
-        {"quantity": "Spearman GRACE (b) vs student avg@k", "value": F["spearman_grace_b_vs_avg_at_k"], "target": "", "met": ""},
-        {"quantity": "Spearman GRACE (c) vs student avg@k", "value": F["spearman_grace_c_vs_avg_at_k"], "target": "", "met": ""},
-        {"quantity": "max |loss − saved loss|", "value": F["max_loss_abs_diff"], "target": "≤ 1e-5",
-         "met": met(F["max_loss_abs_diff"] <= 1e-5)},
-        {"quantity": "max rel. |H(b) − saved H|", "value": F["max_H_b_rel_diff"], "target": "same Π", "met": ""},
-    ])  # fmt: skip
-    display(summ)
-    per = pd.DataFrame(F["per_score"]).T
+    F, st = fid["fidelity"], fid["study"]
+    display(BM.fidelity_configs(F).round(4))
+    display(BM.fidelity_summary(F))
     display(Markdown("Per score (Spearman across configurations; the `*_vs_avg_at_k` columns are *oriented*: "
-                     "+1 = ranks teachers the right way):"))  # fmt: skip
-    display(per.round(3))
+                     "+1 = ranks teachers the right way):"))
+    display(pd.DataFrame(F["per_score"]).T.round(3))
+
+# %% tags=["hide-input"]
+if fid is not None:
     rho_bc = F["spearman_grace_b_vs_c"]
-    V["fid_profile"] = st["profile"]
-    V["fid_configs"] = int(F["n_configs"])
-    V["fid_D"] = int(st["params"])
-    V["fid_d"] = int(st["d"])
-    V["fid_rho_bc"] = float(rho_bc)
-    V["fid_rho_bc1"] = float(F.get("spearman_grace_b_vs_c_block1", np.nan))
-    V["fid_rho_b_y"] = float(F["spearman_grace_b_vs_avg_at_k"])
-    V["fid_rho_c_y"] = float(F["spearman_grace_c_vs_avg_at_k"])
-    V["fid_loss_diff"] = float(F["max_loss_abs_diff"])
+    V.update(fid_profile=st["profile"], fid_configs=int(F["n_configs"]), fid_D=int(st["params"]), fid_d=int(st["d"]),
+             fid_rho_bc=float(rho_bc), fid_rho_bc1=float(F.get("spearman_grace_b_vs_c_block1", np.nan)),
+             fid_rho_b_y=float(F["spearman_grace_b_vs_avg_at_k"]), fid_rho_c_y=float(F["spearman_grace_c_vs_avg_at_k"]),
+             fid_loss_diff=float(F["max_loss_abs_diff"]))
     if not np.isfinite(rho_bc):
-        verdict = ("**cannot be judged** on this study: the rank correlation is undefined (a constant score or "
-                   "fewer than 3 configurations). The default stays the paper's Π (b)")
+        V["fid_verdict"] = Markdown("**cannot be judged** on this study: the rank correlation is undefined (a "
+                                    "constant score or fewer than 3 configurations). The default stays the paper's Π (b)")
     elif rho_bc >= 0.95:
-        verdict = ("**met**: (c) ranks the configurations like (b). (b) nevertheless stays the default, because it "
-                   "is the paper's Π; (c) is an opt-in (`features.projector: sparse_jl`)")
+        V["fid_verdict"] = Markdown("**met**: (c) ranks the configurations like (b). (b) nevertheless stays the "
+                                    "default, because it is the paper's Π; (c) is an opt-in (`features.projector: sparse_jl`)")
     else:
-        verdict = ("**missed**: (c) loses fidelity on this study, so (b), the paper's Π, stays the default and (c) "
-                   "remains opt-in")
-    V["fid_verdict"] = Markdown(verdict)
+        V["fid_verdict"] = Markdown("**missed**: (c) loses fidelity on this study, so (b), the paper's Π, stays the "
+                                    "default and (c) remains opt-in")
 
 # %% [markdown]
 # On the {glue:text}`fid_profile` study ({glue:text}`fid_configs` configurations, a student with
@@ -465,15 +326,12 @@ else:
 # %%
 if fid is not None and fid.get("distortion"):
     dis = pd.DataFrame(fid["distortion"]["rows"])
-    cols = ["projector", "d", "jl_reference_sqrt_2_over_d", "norm_sq_median", "norm_sq_max", "inner_median",
-            "inner_p95", "cosine_median", "cosine_max", "gram_fro", "abs_cos_exact_median"]  # fmt: skip
-    display(dis[cols].round(4))
-    V["dis_samples"] = int(fid["distortion"]["samples"])
+    display(dis[["projector", "d", "jl_reference_sqrt_2_over_d", "norm_sq_median", "norm_sq_max", "inner_median",
+                 "inner_p95", "cosine_median", "cosine_max", "gram_fro", "abs_cos_exact_median"]].round(4))
     g512 = dis[dis.d == dis.d.max()].set_index("projector").gram_fro
-    V["dis_dmax"] = int(dis.d.max())
-    V["dis_gram_b"] = float(g512.filter(like="rademacher").iloc[0])
-    V["dis_gram_c"] = float(g512.filter(like="(c)").iloc[0])
-    V["dis_gram_c1"] = float(g512.get("sparse_jl block=1", np.nan))
+    V.update(dis_samples=int(fid["distortion"]["samples"]), dis_dmax=int(dis.d.max()),
+             dis_gram_b=float(g512.filter(like="rademacher").iloc[0]), dis_gram_c=float(g512.filter(like="(c)").iloc[0]),
+             dis_gram_c1=float(g512.get("sparse_jl block=1", np.nan)))
 
 # %% [markdown]
 # On {glue:text}`dis_samples` examples at $d=$ {glue:text}`dis_dmax`, the Gram matrix of exact
@@ -491,28 +349,27 @@ summary = []
 if proj is not None and len(at512):
     summary += proj_targets.assign(benchmark="projection").to_dict(orient="records")
 if sc is not None:
-    summary += sc_targets.assign(benchmark="scores", size=f"N={cfg['n_prompts'] * cfg['m']}, d={cfg['d']}").to_dict(orient="records")
+    summary += sc_targets.assign(benchmark="scores", size=f"N={cfg['n_prompts'] * cfg['m']}, d={cfg['d']}").to_dict(
+        orient="records")
 if fid is not None:
     summary.append({"benchmark": "fidelity", "size": fid["study"]["profile"], "target": "Spearman (b) vs (c) ≥ 0.95",
                     "value": fid["fidelity"]["spearman_grace_b_vs_c"], "met": met(fid["fidelity"]["target"]["met"])})
 summary = pd.DataFrame(summary)[["benchmark", "size", "target", "value", "met"]] if summary else pd.DataFrame()
-write_json(out / "summary.json", {"profile": profile, "provenance": prov.to_dict(orient="records"),
-                                  "targets": summary.to_dict(orient="records"), "seconds": time.time() - t_start})
+ch.done({"profile": profile, "provenance": prov.to_dict(orient="records"),
+         "targets": summary.to_dict(orient="records")}, filename="summary.json")
+
+# %%
 V["n_met"] = int((summary.met == "met").sum()) if len(summary) else 0
 V["n_targets"] = int(summary.met.isin(["met", "MISSED"]).sum()) if len(summary) else 0
-
-# The paper's Table 1: "metric computation < 10 seconds" (n·m = 2048, d = 512 on their machine).
-if sc is not None:
-    holds = one_wall < 10.0
-    v, rule = claims.verdict_bool(holds, rule=f"reproduced if all scores of one teacher (N = {cfg['n_prompts'] * cfg['m']} "
-                                              f"rows, d = {cfg['d']}) take < 10 s wall on the book's CPU")  # fmt: skip
-    claims.record(study_dir.parent, claims.Claim(
-        id="table1_metric_seconds", claim="Computing GRACE (the metric) from the gradient features takes < 10 seconds (Table 1)",
-        paper="< 10 s", value=float(one_wall), verdict=v, rule=rule, chapter="10_appendix_benchmarks", profile=profile))  # fmt: skip
+if sc is not None:  # the paper's Table 1: "metric computation < 10 seconds" (n·m = 2048, d = 512)
+    v, rule = claims.verdict_bool(one_wall < 10.0, rule=f"reproduced if all scores of one teacher (N = "
+                                  f"{cfg['n_prompts'] * cfg['m']} rows, d = {cfg['d']}) take < 10 s wall on the book's CPU")
+    ch.claim(id="table1_metric_seconds", claim="Computing GRACE (the metric) from the gradient features takes < 10 "
+             "seconds (Table 1)", paper="< 10 s", value=float(one_wall), verdict=v, rule=rule)
     V["claim_metric_verdict"] = v
 summary
 
-# %%
+# %% tags=["hide-input"]
 GLUE_KEYS = """all_one_cpu_ms all_one_ms b_over_floor bench_T bench_run_seconds block claim_metric_verdict dis_dmax dis_gram_b
 dis_gram_c dis_gram_c1 dis_samples fid_D fid_configs fid_d fid_loss_diff fid_profile fid_rho_b_y fid_rho_bc fid_rho_bc1
 fid_rho_c_y fid_verdict floor_ratio_512 flop_ratio gemm_frac gemm_gflops gemm_needed grace_speedup grace_speedup_cpu
@@ -520,9 +377,7 @@ grad_default grad_gflops many_wall_s n_met n_targets n_teachers naive_speedup_51
 sc_N sc_d sc_load sjlt_block_ratio_512 sjlt_ratio_512 vmap_speedup_max vmap_speedup_min read_ratio_512 c_over_read
 c_top_share c_miss_md""".split()
 V.setdefault("fid_verdict", Markdown("*not available (no fidelity results)*"))
-for k in GLUE_KEYS:
-    glue(k, V.get(k, STRING_KEYS.get(k, np.nan)), display=False)
-print(f"appendix A done in {time.time() - t_start:.1f} s")
+ch.glue(**{k: V.get(k, STRING_KEYS.get(k, np.nan)) for k in GLUE_KEYS})
 
 # %% [markdown]
 # {glue:text}`n_met` of the {glue:text}`n_targets` computed target checks are met; every miss is
@@ -550,36 +405,18 @@ print(f"appendix A done in {time.time() - t_start:.1f} s")
 # (`python benchmarks/bench_real.py --quick --out artifacts/bench/real.json`).
 
 # %%
-real_path = Path(bench_dir) / "real.json"
+real_path, real_fid_path = Path(bench_dir) / "real.json", Path(bench_dir) / "real_fidelity.json"
 real = read_json(real_path) if real_path.exists() else None
+real_fid = read_json(real_fid_path) if real_fid_path.exists() else None  # bench_real.py --fidelity
+V.update(BM.real_values(real, real_fid))
 if real is None:
     display(Markdown(f"*No `{real_path}`: run `make real` and `python benchmarks/bench_real.py --quick --out "
                      f"{real_path}` to fill this section.*"))
-    real_table = pd.DataFrame()
-else:
-    r, floor_ms = real["results"], real["floor_ms"]  # the mean of the floor runs before and after the others
-    D_real = next(iter(r.values()))["D"]
-    real_table = pd.DataFrame([{"method": m, "examples": v["n"], "ms per example": round(v["ms_per_example"]),
-                                "ratio to floor": round(v["ms_per_example"] / floor_ms, 2),
-                                "peak beyond model (MB)": round(v["beyond_model_mb"]),
-                                "within 4·D·4": v["beyond_model_mb"] <= 4 * 4 * D_real / 2**20}
-                               for m, v in r.items() if m != "floor_end"])
-    V["real_D"], V["real_bound_mb"] = D_real, 4 * 4 * D_real / 2**20
-    for m in r:  # floor_end too: the floor measured again after the others
-        V[f"real_{m}_ratio"] = r[m]["ms_per_example"] / floor_ms
-    V["real_pi_floor_s"] = real["dense_floor"]["mac_s"] + real["dense_floor"]["signs_s"]
-    V["real_dense_s"] = r.get("dense", {}).get("ms_per_example", np.nan) / 1000
-real_fid_path = Path(bench_dir) / "real_fidelity.json"  # bench_real.py --fidelity
-if real_fid_path.exists():
-    rf = read_json(real_fid_path)
-    V["real_fid_rho"], V["real_fid_sets"] = rf["spearman_grace_dense_vs_factored"], len(rf["sets"])
-    V["real_fid_gram_dense"] = rf["distortion"]["dense"]["gram_fro"]
-    V["real_fid_gram_factored"] = rf["distortion"]["factored"]["gram_fro"]
-for k in ("real_fid_rho", "real_fid_sets", "real_fid_gram_dense", "real_fid_gram_factored", "real_D", "real_bound_mb",
-          "real_floor_ratio", "real_vmap_ratio", "real_dense_ratio", "real_sparse_jl_ratio",
-          "real_factored_ratio", "real_pi_floor_s", "real_dense_s"):
-    glue(k, V.get(k, np.nan), display=False)
-real_table
+ch.glue(**{k: V.get(k, np.nan) for k in (
+    "real_fid_rho", "real_fid_sets", "real_fid_gram_dense", "real_fid_gram_factored", "real_D", "real_bound_mb",
+    "real_floor_ratio", "real_vmap_ratio", "real_dense_ratio", "real_sparse_jl_ratio", "real_factored_ratio",
+    "real_pi_floor_s", "real_dense_s")})
+BM.real_table(real) if real is not None else pd.DataFrame()
 
 # %% [markdown]
 # With the result file present: the factored projector (`grace.factored`, LoGra-style: per linear

@@ -45,43 +45,28 @@ score_seconds_per_config = 0.3  # all scores of one configuration on CPU (Append
 gpu_counts = [8, 64]  # GPU counts for the study estimate (the 70B teacher alone needs 4)
 proj_batches = [1, 8, 32, 128]  # sensitivity of (b) to the batch sharing one Π regeneration
 
-# %%
-import os
-import time
-from dataclasses import asdict, fields
-from pathlib import Path
+# %% tags=["hide-input"]
+from dataclasses import asdict
 
-import matplotlib.pyplot as plt
-import numpy as np
 import pandas as pd
 from IPython.display import display
-from myst_nb import glue
 
 from grace import claims
 from grace import costs as C
-from grace.io import write_json
-from grace.study import load_profile
+from grace import plots as P
+from grace.notebook import Chapter, estimate_table
 
-t_start = time.time()
-out = Path(out_dir)
-out.mkdir(parents=True, exist_ok=True)
-claims_root = Path(os.environ.get("GRACE_ARTIFACTS", "artifacts")) / load_profile(profile)["name"]  # = study_dir.parent
+ch = Chapter("11_appendix_scaling", profile, out_dir, study=False)  # pure arithmetic: no study
 
+# %% tags=["hide-input"]
 hw = C.Hardware(mfu_train=mfu_train, mfu_generate=mfu_generate, gemm_efficiency=gemm_efficiency,
-                bandwidth_efficiency=bandwidth_efficiency, hash_entries_per_s=hash_entries_per_s)  # fmt: skip
+                bandwidth_efficiency=bandwidth_efficiency, hash_entries_per_s=hash_entries_per_s)
 work = C.Workload(n=n, m=m, d=d, tokens_per_seq=tokens_per_seq, proj_batch=proj_batch,
-                  projection_precision=projection_precision, model_load_s=model_load_s)  # fmt: skip
+                  projection_precision=projection_precision, model_load_s=model_load_s)
 plan = C.StudyPlan(prompt_tokens=prompt_tokens, response_tokens=response_tokens,
-                   score_seconds_per_config=score_seconds_per_config)  # fmt: skip
+                   score_seconds_per_config=score_seconds_per_config)
 student = C.LLAMA_3_2_1B
 CPU_BENCH_T = 96  # sequence length of benchmarks/bench_projection.py (Appendix A)
-
-
-def est_table(fn: str, values: dict, units: dict) -> pd.DataFrame:
-    """Rows (quantity, formula, value, unit, label) of ``grace.costs.<fn>``'s result; every row is an estimate."""
-    return pd.DataFrame([{"quantity": k, "formula": C.FORMULAS[fn][k], "value": f"{values[k]:.4g}", "unit": u,
-                          "label": "estimate"} for k, u in units.items()])  # fmt: skip
-
 
 # %% [markdown]
 # ## B.1 Assumptions
@@ -94,32 +79,16 @@ def est_table(fn: str, values: dict, units: dict) -> pd.DataFrame:
 # utilisation factors, which are assumptions too.
 
 # %%
-glue("tokens_per_seq", tokens_per_seq, display=False)
-glue("student_name", student.name, display=False)
-glue("student_D", student.params, display=False)
-glue("student_layers", student.layers, display=False)
-glue("student_hidden", student.hidden, display=False)
-glue("student_vocab", student.vocab, display=False)
-glue("plan_N", plan.N, display=False)
-glue("plan_M", plan.M, display=False)
-glue("plan_epochs", plan.epochs, display=False)
-glue("plan_n_test", plan.n_test, display=False)
-glue("plan_k", plan.k, display=False)
-glue("n_teachers", len(plan.teachers), display=False)
-glue("n_temps", plan.temperatures, display=False)
-glue("prompt_tokens", prompt_tokens, display=False)
-glue("response_tokens", response_tokens, display=False)
-assump = []
-for obj, what in ((student, "student"), (hw, "hardware"), (work, "workload"), (plan, "study plan")):
-    for f in fields(obj):
-        v = getattr(obj, f.name)
-        if f.name == "teachers":
-            v = f"{len(v)} models, {sum(p for _, p in v) / 1e9:.1f} B parameters in total"
-        assump.append({"group": what, "assumption": f.name, "value": v if isinstance(v, str) else f"{v:.4g}"
-                       if isinstance(v, float) else str(v), "label": "assumption"})  # fmt: skip
-display(pd.DataFrame(assump))
-display(pd.DataFrame(plan.teachers, columns=["teacher (paper §3)", "parameters"]).assign(
-    parameters=lambda t: t.parameters.map(lambda p: f"{p / 1e9:.1f} B")))  # fmt: skip
+display(pd.DataFrame(C.assumption_rows(student, hw, work, plan)))
+teachers = pd.DataFrame(plan.teachers, columns=["teacher (paper §3)", "parameters"])
+teachers.assign(parameters=[f"{p / 1e9:.1f} B" for p in teachers.parameters])
+
+# %% tags=["hide-input"]
+ch.glue(tokens_per_seq=tokens_per_seq, student_name=student.name, student_D=student.params,
+        student_layers=student.layers, student_hidden=student.hidden, student_vocab=student.vocab, plan_N=plan.N,
+        plan_M=plan.M, plan_epochs=plan.epochs, plan_n_test=plan.n_test, plan_k=plan.k,
+        n_teachers=len(plan.teachers), n_temps=plan.temperatures, prompt_tokens=prompt_tokens,
+        response_tokens=response_tokens)
 
 # %% [markdown]
 # ## B.2 One per-sample gradient
@@ -130,11 +99,9 @@ display(pd.DataFrame(plan.teachers, columns=["teacher (paper §3)", "parameters"
 
 # %%
 g = C.per_sample_gradient(student, work, hw)
-display(est_table("per_sample_gradient", g, {"flops": "FLOP", "compute_s": "s", "bytes": "B", "memory_s": "s", "seconds": "s"}))
-glue("g_flops", g["flops"], display=False)
-glue("g_ms", 1e3 * g["seconds"], display=False)
-glue("g_mem_ms", 1e3 * g["memory_s"], display=False)
-glue("g_gb", g["bytes"] / 1e9, display=False)
+ch.glue(g_flops=g["flops"], g_ms=1e3 * g["seconds"], g_mem_ms=1e3 * g["memory_s"], g_gb=g["bytes"] / 1e9)
+estimate_table("per_sample_gradient", g, {"flops": "FLOP", "compute_s": "s", "bytes": "B", "memory_s": "s",
+                                          "seconds": "s"})
 
 # %% [markdown]
 # Arithmetic: $6\times$ {glue:text}`student_D:.3g` $\times$ {glue:text}`tokens_per_seq` $=$ {glue:text}`g_flops:.3g`
@@ -153,38 +120,26 @@ glue("g_gb", g["bytes"] / 1e9, display=False)
 # gradient from memory.
 
 # %%
-b = C.dense_projection(student, work, hw)
-c = C.sparse_projection(student, work, hw)
-display(est_table("dense_projection", b, {"gemm_flops": "FLOP", "gemm_s": "s", "pi_entries": "entries", "pi_gen_s_per_pass": "s",
-                      "pi_gen_s": "s", "read_s": "s", "pi_fp32_bytes": "B", "pi_bits_bytes": "B", "seconds": "s"}))  # fmt: skip
-display(est_table("sparse_projection", c, {"sparse_flops": "FLOP", "read_s": "s", "index_gen_s": "s", "seconds": "s"}))
+b, c = C.dense_projection(student, work, hw), C.sparse_projection(student, work, hw)
+display(estimate_table("dense_projection", b, {"gemm_flops": "FLOP", "gemm_s": "s", "pi_entries": "entries",
+                                               "pi_gen_s_per_pass": "s", "pi_gen_s": "s", "read_s": "s",
+                                               "pi_fp32_bytes": "B", "pi_bits_bytes": "B", "seconds": "s"}))
+display(estimate_table("sparse_projection", c, {"sparse_flops": "FLOP", "read_s": "s", "index_gen_s": "s",
+                                                "seconds": "s"}))
 closed = C.projection_over_gradient(d, tokens_per_seq, hw.mfu_train * hw.peak_bf16_flops,
-                                    hw.gemm_efficiency * hw.peak(projection_precision))  # fmt: skip
-glue("b_ms", 1e3 * b["seconds"], display=False)
-glue("pi_entries", b["pi_entries"], display=False)
-glue("pi_fp32_tb", b["pi_fp32_bytes"] / 1e12, display=False)
-glue("pi_bits_gb", b["pi_bits_bytes"] / 1e9, display=False)
-glue("t_factor", tokens_per_seq / CPU_BENCH_T, display=False)
-glue("cpu_T", CPU_BENCH_T, display=False)
-glue("b_gemm_ms", 1e3 * b["gemm_s"], display=False)
-glue("b_gen_ms", 1e3 * b["pi_gen_s"], display=False)
-glue("c_ms", 1e3 * c["seconds"], display=False)
-glue("b_ratio", b["seconds"] / g["seconds"], display=False)
-glue("c_ratio", c["seconds"] / g["seconds"], display=False)
-glue("flop_ratio_paper", closed["flop_ratio"], display=False)
-glue("gemm_ratio_paper", closed["ratio"], display=False)
+                                    hw.gemm_efficiency * hw.peak(projection_precision))
 
-sens = []
-for pb in proj_batches:
-    w = C.Workload(**{**asdict(work), "proj_batch": pb})
-    for prec in ("fp32", "tf32", "bf16"):
-        w2 = C.Workload(**{**asdict(w), "projection_precision": prec})
-        bb = C.dense_projection(student, w2, hw)
-        sens.append({"proj_batch": pb, "precision": prec, "(b) ms/sample": 1e3 * bb["seconds"],
-                     "(b) / gradient": bb["seconds"] / g["seconds"], "label": "estimate"})  # fmt: skip
-sens = pd.DataFrame(sens)
-display(sens.pivot(index="proj_batch", columns="precision", values="(b) / gradient").round(3)
-        .rename_axis(columns="(b) / gradient, estimate"))  # fmt: skip
+# %%
+sens = pd.DataFrame(C.projection_sensitivity(student, work, hw, proj_batches))
+sens.pivot(index="proj_batch", columns="precision", values="(b) / gradient").round(3).rename_axis(
+    columns="(b) / gradient, estimate")
+
+# %% tags=["hide-input"]
+ch.glue(b_ms=1e3 * b["seconds"], pi_entries=b["pi_entries"], pi_fp32_tb=b["pi_fp32_bytes"] / 1e12,
+        pi_bits_gb=b["pi_bits_bytes"] / 1e9, t_factor=tokens_per_seq / CPU_BENCH_T, cpu_T=CPU_BENCH_T,
+        b_gemm_ms=1e3 * b["gemm_s"], b_gen_ms=1e3 * b["pi_gen_s"], c_ms=1e3 * c["seconds"],
+        b_ratio=b["seconds"] / g["seconds"], c_ratio=c["seconds"] / g["seconds"],
+        flop_ratio_paper=closed["flop_ratio"], gemm_ratio_paper=closed["ratio"])
 
 # %% [markdown]
 # Per sample, (b) costs ≈ {glue:text}`b_ms:.1f` ms (GEMM ≈ {glue:text}`b_gemm_ms:.1f` ms + Π
@@ -202,28 +157,22 @@ display(sens.pivot(index="proj_batch", columns="precision", values="(b) / gradie
 # ## B.4 One configuration's features, and the paper's Table 1
 
 # %%
-fc = C.features_per_config(student, work, hw)
-st = C.feature_storage(work)
-display(est_table("features_per_config", fc, {"gradient_s": "s", "dense_s": "s", "sparse_s": "s", "total_dense_s": "s", "total_sparse_s": "s"}))
-display(est_table("feature_storage", st, {"feature_bytes": "B", "feature_mb": "MB"}))
-glue("n_samples", work.samples, display=False)
-glue("fc_dense_s", fc["total_dense_s"], display=False)
-glue("fc_sparse_s", fc["total_sparse_s"], display=False)
-glue("feat_mb", st["feature_mb"], display=False)
+fc, st = C.features_per_config(student, work, hw), C.feature_storage(work)
+display(estimate_table("features_per_config", fc, {"gradient_s": "s", "dense_s": "s", "sparse_s": "s",
+                                                   "total_dense_s": "s", "total_sparse_s": "s"}))
+display(estimate_table("feature_storage", st, {"feature_bytes": "B", "feature_mb": "MB"}))
+ch.glue(n_samples=work.samples, fc_dense_s=fc["total_dense_s"], fc_sparse_s=fc["total_sparse_s"],
+        feat_mb=st["feature_mb"], fc_dense_min=fc["total_dense_s"] / 60)
 
-storage_ok = abs(st["feature_mb"] / 4.3 - 1) < 0.10
-v, rule = claims.verdict_bool(storage_ok, rule="reproduced if n·m·d fp32 numbers (arithmetic, not a measurement) "
-                                                "are within 10 % of 4.3 MB")  # fmt: skip
-claims.record(claims_root, claims.Claim(
-    id="table1_storage_mb", claim="The gradient features of one teacher take ≈ 4.3 MB to store (Table 1)",
-    paper="4.3 MB", value=float(st["feature_mb"]), verdict=v, rule=rule, chapter="11_appendix_scaling", profile=profile))
-claims.record(claims_root, claims.Claim(
-    id="table1_gradient_minutes", claim="Gradient features take ≈ 10 minutes per teacher on one H100 (Table 1)",
-    paper="≈ 10 min", value=float(fc["total_dense_s"] / 60), verdict="not testable",
-    rule="no GPU here; value is the ESTIMATE of Appendix B (minutes, dense Π, one H100)",
-    chapter="11_appendix_scaling", profile=profile))  # fmt: skip
-glue("storage_verdict", v, display=False)
-glue("fc_dense_min", fc["total_dense_s"] / 60, display=False)
+# %%
+v, rule = claims.verdict_bool(abs(st["feature_mb"] / 4.3 - 1) < 0.10, rule="reproduced if n·m·d fp32 numbers "
+                              "(arithmetic, not a measurement) are within 10 % of 4.3 MB")
+ch.claim(id="table1_storage_mb", claim="The gradient features of one teacher take ≈ 4.3 MB to store (Table 1)",
+         paper="4.3 MB", value=float(st["feature_mb"]), verdict=v, rule=rule)
+ch.claim(id="table1_gradient_minutes", claim="Gradient features take ≈ 10 minutes per teacher on one H100 (Table 1)",
+         paper="≈ 10 min", value=float(fc["total_dense_s"] / 60), verdict="not testable",
+         rule="no GPU here; value is the ESTIMATE of Appendix B (minutes, dense Π, one H100)")
+ch.glue(storage_verdict=v)
 
 # %% [markdown]
 # For the {glue:text}`n_samples` scored generations of one configuration, gradients + dense projection
@@ -248,51 +197,35 @@ glue("fc_dense_min", fc["total_dense_s"] / 60, display=False)
 
 # %%
 full_tokens = plan.N * plan.M * plan.response_tokens
-gen = pd.DataFrame([{"teacher": t, "params (B)": p / 1e9, **C.generation(p, full_tokens, hw, plan)} for t, p in plan.teachers])
+gen = pd.DataFrame([{"teacher": t, "params (B)": p / 1e9, **C.generation(p, full_tokens, hw, plan)}
+                    for t, p in plan.teachers])
 gen["GPU-h for all temperatures"] = gen.gpu_s * plan.temperatures / 3600
 gen["label"] = "estimate"
 display(gen[["teacher", "params (B)", "tokens_per_s", "gpus_min", "GPU-h for all temperatures", "label"]].round(1))
-dist = C.distillation(student, plan, hw)
-ev = C.evaluation(student, plan, hw)
-display(est_table("distillation", dist, {"train_tokens": "tokens", "train_flops": "FLOP", "gpu_s": "GPU-s per configuration"}))
-display(est_table("generation", ev, {"tokens": "tokens", "tokens_per_s": "tokens/s", "gpu_s": "GPU-s per configuration"}))
+dist, ev = C.distillation(student, plan, hw), C.evaluation(student, plan, hw)
+display(estimate_table("distillation", dist, {"train_tokens": "tokens", "train_flops": "FLOP",
+                                              "gpu_s": "GPU-s per configuration"}))
+estimate_table("generation", ev, {"tokens": "tokens", "tokens_per_s": "tokens/s", "gpu_s": "GPU-s per configuration"})
 
+# %%
 stages = ["generate_full", "features_dense", "features_sparse", "distill", "evaluate", "total_full", "select_by_grace"]
 by_gpus = {G: C.study_cost(student, work, plan, hw, gpus=G) for G in gpu_counts}
-study = pd.DataFrame({"GPU-hours": {s: by_gpus[gpu_counts[0]][s]["gpu_h"] for s in stages},
-                      "longest job (h)": {s: by_gpus[gpu_counts[0]][s]["longest_job_h"] for s in stages},
-                      **{f"wall h on {G} GPUs": {s: by_gpus[G][s]["wall_h"] for s in stages} for G in gpu_counts}})  # fmt: skip
+cost = by_gpus[gpu_counts[0]]
+study = pd.DataFrame({"GPU-hours": {s: cost[s]["gpu_h"] for s in stages},
+                      "longest job (h)": {s: cost[s]["longest_job_h"] for s in stages},
+                      **{f"wall h on {G} GPUs": {s: by_gpus[G][s]["wall_h"] for s in stages} for G in gpu_counts}})
 study["label"] = "estimate"
 display(study.round(2))
-cost = by_gpus[gpu_counts[0]]
-glue("configs", plan.configs, display=False)
-glue("gen_gpu_h", cost["generate_full"]["gpu_h"], display=False)
-glue("dist_gpu_h", cost["distill"]["gpu_h"], display=False)
-glue("feat_gpu_h", cost["features_dense"]["gpu_h"], display=False)
-glue("total_gpu_h", cost["total_full"]["gpu_h"], display=False)
-glue("select_gpu_h", cost["select_by_grace"]["gpu_h"], display=False)
-glue("select_frac", cost["select_by_grace"]["gpu_h"] / cost["total_full"]["gpu_h"], display=False)
-glue("feat_frac", cost["features_dense"]["gpu_h"] / cost["total_full"]["gpu_h"], display=False)
-glue("g_max", gpu_counts[-1], display=False)
-glue("wall_max", by_gpus[gpu_counts[-1]]["total_full"]["wall_h"], display=False)
-glue("scores_cpu_min", 60 * cost["scores_cpu"]["cpu_h"], display=False)
-glue("min_gpus", cost["generate_full"]["min_gpus"], display=False)
-glue("g_min", gpu_counts[0], display=False)
-glue("wall_min", by_gpus[gpu_counts[0]]["total_full"]["wall_h"], display=False)
+ch.show(P.plot_study_cost(cost, plan.configs), "study_cost.png")
 
-fig, ax = plt.subplots(figsize=(6.5, 3.2))
-parts = ["generate_full", "distill", "evaluate", "features_dense"]
-ax.barh(["full study"], [0], color="w")
-left = 0.0
-for s_ in parts:
-    ax.barh(["full study"], [cost[s_]["gpu_h"]], left=left, label=s_)
-    left += cost[s_]["gpu_h"]
-ax.barh(["select by GRACE"], [cost["select_by_grace"]["gpu_h"]], color="k", label="select_by_grace")
-ax.set(xlabel="H100 GPU-hours (ESTIMATE)", title=f"{plan.configs} configurations, Llama-3.2-1B student")
-ax.legend(fontsize=7)
-fig.tight_layout()
-fig.savefig(out / "study_cost.png", dpi=120)
-plt.show()
+# %% tags=["hide-input"]
+total = cost["total_full"]["gpu_h"]
+ch.glue(configs=plan.configs, gen_gpu_h=cost["generate_full"]["gpu_h"], dist_gpu_h=cost["distill"]["gpu_h"],
+        feat_gpu_h=cost["features_dense"]["gpu_h"], total_gpu_h=total, select_gpu_h=cost["select_by_grace"]["gpu_h"],
+        select_frac=cost["select_by_grace"]["gpu_h"] / total, feat_frac=cost["features_dense"]["gpu_h"] / total,
+        g_max=gpu_counts[-1], wall_max=by_gpus[gpu_counts[-1]]["total_full"]["wall_h"],
+        scores_cpu_min=60 * cost["scores_cpu"]["cpu_h"], min_gpus=cost["generate_full"]["min_gpus"],
+        g_min=gpu_counts[0], wall_min=by_gpus[gpu_counts[0]]["total_full"]["wall_h"])
 
 # %% [markdown]
 # For the paper's {glue:text}`configs` configurations the estimate is ≈ {glue:text}`total_gpu_h:.0f`
@@ -326,12 +259,9 @@ plt.show()
 #
 # A summary of the estimates is written to `out_dir/costs.json`.
 
-# %%
-write_json(out / "costs.json", {
-    "label": "ESTIMATES (grace.costs; not measurements)", "profile": profile,
-    "assumptions": {"student": asdict(student), "hardware": asdict(hw), "workload": asdict(work),
-                    "plan": {k: v for k, v in asdict(plan).items() if k != "teachers"}},
-    "per_sample": {"gradient": g, "dense": b, "sparse": c}, "per_config": fc, "storage": st,
-    "study": {str(G): v for G, v in by_gpus.items()}, "seconds": time.time() - t_start,
-})  # fmt: skip
-print(f"appendix B done in {time.time() - t_start:.1f} s; estimates in {out / 'costs.json'}")
+# %% tags=["hide-input"]
+ch.done({"label": "ESTIMATES (grace.costs; not measurements)", "profile": profile,
+         "assumptions": {"student": asdict(student), "hardware": asdict(hw), "workload": asdict(work),
+                         "plan": {k: v for k, v in asdict(plan).items() if k != "teachers"}},
+         "per_sample": {"gradient": g, "dense": b, "sparse": c}, "per_config": fc, "storage": st,
+         "study": {str(G): v for G, v in by_gpus.items()}}, filename="costs.json")

@@ -48,11 +48,7 @@ gen_batch_size = 32
 threads = 2
 seed = 0
 
-# %%
-import os
-import time
-from pathlib import Path
-
+# %% tags=["hide-input"]
 import numpy as np
 import pandas as pd
 import torch
@@ -61,15 +57,12 @@ from scipy.stats import spearmanr
 
 from grace import claims, real, sources
 from grace.analysis import length_trend
-from grace.notebook import glue
-from grace.study import load_profile
 from grace.data import default_data_dir, load_gsm8k
+from grace.notebook import Chapter
 
-t_start = time.time()
-out = Path(out_dir)
-out.mkdir(parents=True, exist_ok=True)
+# %% tags=["hide-input"]
+ch = Chapter("12_real_student", profile, out_dir, study=False)  # a real LM of its own: no miniature study
 torch.set_num_threads(threads)
-claims_root = Path(os.environ.get("GRACE_ARTIFACTS", "artifacts")) / load_profile(profile)["name"]
 gsm8k_dir = default_data_dir() / "gsm8k"
 have_model = model_name not in sources.SOURCES or sources.available(model_name)
 have_data = (gsm8k_dir / "train.jsonl").exists()
@@ -103,9 +96,8 @@ if ready:
 if ready:
     table, feats = real.scores_by_teacher(
         model, tok, {"human": human, **{k: real.degrade(human, k, seed) for k in real.DEGRADATIONS}},
-        out / "features", d=d, projector=projector, n_folds=n_folds, seed=seed, progress=False)
-    h = feats["human"]
-    V["loss_human"] = float(np.mean(h.loss))
+        ch.out / "features", d=d, projector=projector, n_folds=n_folds, seed=seed, progress=False)
+    V["loss_human"] = float(np.mean(feats["human"].loss))
     V["loss_ratio"] = V["loss_human"] / V["lnV"]
     display(pd.DataFrame({"mean token loss": [V["loss_human"]], "ln V": [V["lnV"]], "ratio": [V["loss_ratio"]]},
                          index=["human GSM8K solutions"]).round(3))
@@ -117,19 +109,22 @@ if ready:
 # ## 12.2 Gradient norm and response length (App. D.4, Figs 21–22)
 #
 # The paper rescales every gradient by $\log|\mathbf y|$ because the norm falls with the length. The
-# fit below is chapter 3's (`grace.analysis.length_trend`): $\log\|\mathbf g\| = a + b\log\log T$,
+# fit below is chapter 3's (`grace.features.length_trend`): $\log\|\mathbf g\| = a + b\log\log T$,
 # so $b=-1$ is $\|\mathbf g\|\propto 1/\log T$, on the human solutions and the model's own answers
 # of section 12.3 together, with each set's mean removed for the within-set exponent. The norms are
 # exact (the factored pass computes $\|\mathbf g\|$ from token Gram matrices).
 
 # %%
 if ready:
-    samples = real.self_samples(model, tok, prompts[:n_self], temperatures, m_self, out / "self",
+    samples = real.self_samples(model, tok, prompts[:n_self], temperatures, m_self, ch.out / "self",
                                 max_new_tokens=max_new_tokens, seed=seed, batch_size=gen_batch_size, progress=False)
     t_table, t_feats = real.scores_by_teacher(model, tok, {f"self@{T:g}": samples[T] for T in temperatures},
-                                              out / "features", d=d, projector=projector, n_folds=n_folds, seed=seed,
-                                              progress=False)
+                                              ch.out / "features", d=d, projector=projector, n_folds=n_folds,
+                                              seed=seed, progress=False)
     pooled = [feats["human"], *t_feats.values()]
+
+# %%
+if ready:
     lengths = np.concatenate([f.lengths for f in pooled])
     norms = np.concatenate([f.grad_norm for f in pooled])
     groups = np.concatenate([[i] * len(f) for i, f in enumerate(pooled)])
@@ -140,18 +135,14 @@ if ready:
                                                   "within_exponent", "t_exponent", "spearman")}).round(3))
 
 # %%
-rule = ("reproduced if the pooled exponent b of ‖g‖ ∝ (log T)^b has a 95% bootstrap CI below 0 and -2 ≤ b ≤ -0.5; "
-        "partly if the CI is below 0 but b is outside that range; not reproduced otherwise")
-if ready and np.isfinite(V["gn_b_hi"]):
-    verdict, rule = claims.verdict_bool(bool(V["gn_b_hi"] < 0 and -2 <= V["gn_b"] <= -0.5), partly=bool(V["gn_b_hi"] < 0),
-                                        rule=rule)
-else:
-    verdict, rule = claims.verdict_bool(None, rule=rule)
-claims.record(claims_root, claims.Claim(
-    id="d4_grad_norm_inverse_log_real", claim="On a real pretrained student the gradient norm falls roughly as 1/log T "
-    "in the response length T (App. D.4, Fig. 21)", paper="‖g‖ ∝ 1/log T (exponent −1)", value=V.get("gn_b", np.nan),
-    ci_low=V.get("gn_b_lo", np.nan), ci_high=V.get("gn_b_hi", np.nan), verdict=verdict, rule=rule,
-    chapter="12_real_student", profile=profile))
+verdict, rule = claims.verdict_inverse_log(
+    V.get("gn_b", np.nan), V.get("gn_b_hi", np.nan), testable=ready,
+    rule="reproduced if the pooled exponent b of ‖g‖ ∝ (log T)^b has a 95% bootstrap CI below 0 and -2 ≤ b ≤ -0.5; "
+         "partly if the CI is below 0 but b is outside that range; not reproduced otherwise")
+ch.claim(id="d4_grad_norm_inverse_log_real", claim="On a real pretrained student the gradient norm falls roughly as "
+         "1/log T in the response length T (App. D.4, Fig. 21)", paper="‖g‖ ∝ 1/log T (exponent −1)",
+         value=V.get("gn_b", np.nan), ci_low=V.get("gn_b_lo", np.nan), ci_high=V.get("gn_b_hi", np.nan),
+         verdict=verdict, rule=rule)
 V["gn_verdict"] = verdict
 
 # %% [markdown]
@@ -183,10 +174,8 @@ for key, label in (("g_var", "G-Var"), ("g_vendi", "G-Vendi")):
     rule = (f"over {len(temperatures)} temperatures of the model's own samples: reproduced if Spearman(T, {label}) = 1 "
             "(monotone increase), partly if > 0, not reproduced otherwise")
     v, rule = claims.verdict_bool(None if not np.isfinite(r_) else bool(r_ >= 1 - 1e-9), partly=bool(r_ > 0), rule=rule)
-    claims.record(claims_root, claims.Claim(
-        id=f"fig6_{key}_rises_with_temperature_real", claim=f"{label} increases with the generation temperature "
-        "(§2, Fig. 6), on a real student's own samples", paper="increases with T", value=r_, verdict=v, rule=rule,
-        chapter="12_real_student", profile=profile))
+    ch.claim(id=f"fig6_{key}_rises_with_temperature_real", claim=f"{label} increases with the generation temperature "
+             "(§2, Fig. 6), on a real student's own samples", paper="increases with T", value=r_, verdict=v, rule=rule)
     V[f"{key}_verdict"] = v
 
 # %% [markdown]
@@ -223,11 +212,11 @@ if ready:
 # aligned gradients. This is a diagnostic, stated as such; no distillation was run to check which
 # candidate would train the best student.
 
-# %%
-V.update(n_self=n_self, m_self=m_self, n_candidates=1 + len(real.DEGRADATIONS), seconds=time.time() - t_start)
+# %% tags=["hide-input"]
+V.update(n_self=n_self, m_self=m_self, n_candidates=1 + len(real.DEGRADATIONS), seconds=ch.seconds)
 STRINGS = ("gn_verdict", "g_var_verdict", "g_vendi_verdict", "grace_best", "gvar_best", "loss_best")
-for k in ("D", "lnV", "loss_human", "loss_ratio", "gn_b", "gn_b_lo", "gn_b_hi", "gn_within", "gn_rho", "gn_n",
-          "rho_T_g_var", "rho_T_g_vendi", "rho_T_grace", "rho_T_accuracy", "best_T_grace", "best_T_acc",
-          "human_grace_rank", "n_self", "m_self", "n_candidates", "seconds", *STRINGS):
-    glue(k, V.get(k, "n/a" if k in STRINGS else np.nan))
+ch.glue(**{k: V.get(k, "n/a" if k in STRINGS else np.nan) for k in (
+    "D", "lnV", "loss_human", "loss_ratio", "gn_b", "gn_b_lo", "gn_b_hi", "gn_within", "gn_rho", "gn_n",
+    "rho_T_g_var", "rho_T_g_vendi", "rho_T_grace", "rho_T_accuracy", "best_T_grace", "best_T_acc",
+    "human_grace_rank", "n_self", "m_self", "n_candidates", "seconds", *STRINGS)})
 pd.Series({k: V.get(k) for k in ("loss_ratio", "gn_b", "rho_T_g_var", "rho_T_g_vendi", "grace_best", "seconds")})

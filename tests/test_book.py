@@ -25,18 +25,20 @@ NOTEBOOKS = build.discover_notebooks()
 
 
 def parameters_cell_variables(src: Path) -> set[str]:
-    """Names assigned in the jupytext cell tagged ``parameters`` (raises if there is none)."""
+    """Names assigned in the jupytext cell tagged ``parameters`` (the chapter's defaults)."""
+    return set(build.parameters_cell(src))
+
+
+def code_cells(src: Path) -> list[str]:
+    """The sources of a chapter's code cells, as jupytext reads them."""
     import jupytext
 
-    nb = jupytext.read(src)
-    cells = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
-    assert len(cells) == 1, f"{src.name}: expected exactly one cell tagged 'parameters', found {len(cells)}"
-    names = set()
-    for node in ast.parse(cells[0].source).body:
-        assert isinstance(node, (ast.Assign, ast.AnnAssign)), f"{src.name}: parameters cell may only assign"
-        targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-        names |= {t.id for t in targets if isinstance(t, ast.Name)}
-    return names
+    return [c.source for c in jupytext.read(src).cells if c.cell_type == "code"]
+
+
+def cell_lines(source: str) -> int:
+    """A code cell's length as a reader scrolls it: every line, blank ones included."""
+    return len(source.splitlines())
 
 
 def test_config_is_offline_and_does_not_execute():
@@ -75,23 +77,64 @@ def test_source_of_maps_executed_copies_to_notebooks():
 
 
 @pytest.mark.parametrize("src", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
-def test_notebook_parameters_match_every_profile(src):
-    variables = parameters_cell_variables(src)
-    assert set(build.INJECTED) <= variables, f"{src.name}: the parameters cell must define {build.INJECTED}"
-    for profile in build.PROFILES:
-        path = build.params_path(src.stem, profile)
-        assert path.exists(), f"missing {path.relative_to(REPO)}"
-        keys = set(yaml.safe_load(path.read_text()) or {})
-        assert keys == variables - set(build.INJECTED), (
-            f"{path.name}: keys {sorted(keys)} != parameters-cell variables minus {build.INJECTED} "
-            f"{sorted(variables - set(build.INJECTED))}"
-        )
+def test_params_file_overrides_only_parameters_cell_keys(src):
+    """One params file per chapter: profile -> the keys that differ from the parameters cell's defaults."""
+    defaults = build.parameters_cell(src)
+    assert set(build.INJECTED) <= set(defaults), f"{src.name}: the parameters cell must define {build.INJECTED}"
+    table = build.params_table(src.stem)
+    assert set(build.PROFILES) <= set(table), f"{build.params_path(src.stem).name}: needs an entry for {build.PROFILES}"
+    assert set(table) <= set(build.bundled_profiles()), f"{sorted(table)}: only bundled profile names"
+    for profile, overrides in table.items():
+        assert set(overrides) <= set(defaults) - set(build.INJECTED), (profile, sorted(overrides))
+        same = {k for k, v in overrides.items() if v == defaults[k] and type(v) is type(defaults[k])}
+        assert not same, f"{src.stem}.yaml {profile}: {sorted(same)} repeat the defaults; remove them"
+        assert build.load_params(src.stem, profile, src) == overrides
+
+
+def test_one_params_file_per_chapter():
+    names = sorted(p.name for p in build.PARAMS.glob("*.yaml"))
+    assert names == sorted(f"{p.stem}.yaml" for p in NOTEBOOKS), "notebooks/params/ holds <chapter>.yaml only"
+
+
+def test_no_def_in_notebooks():
+    """Helpers live in the package (grace.notebook, grace.analysis, ...), where tests reach them."""
+    found = []
+    for src in NOTEBOOKS:
+        for source in code_cells(src):
+            for node in ast.walk(ast.parse(source)):
+                if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                    found.append(f"{src.name}: {node.name} (line {node.lineno} of its cell)")
+    assert not found, "move these into the grace package: " + "; ".join(found)
+
+
+def test_code_cells_are_short():
+    """A reader scrolls through code, not plumbing: the median code cell over the book is at most 10 lines."""
+    import statistics
+
+    lengths = {f"{src.stem}[{i}]": cell_lines(c) for src in NOTEBOOKS for i, c in enumerate(code_cells(src))}
+    median = statistics.median(lengths.values())
+    longest = sorted(lengths, key=lengths.get, reverse=True)[:5]
+    assert median <= 10, f"median code cell {median} lines > 10; longest: {[(k, lengths[k]) for k in longest]}"
+
+
+def test_one_alias_per_module():
+    """``A`` is grace.analysis and ``AB`` grace.ablations in every chapter (never the other way round)."""
+    aliases: dict[str, set[str]] = {}
+    for src in NOTEBOOKS:
+        for source in code_cells(src):
+            for node in ast.walk(ast.parse(source)):
+                if isinstance(node, ast.ImportFrom) and node.module == "grace":
+                    for a in node.names:
+                        aliases.setdefault(a.asname or a.name, set()).add(a.name)
+    clashes = {k: v for k, v in aliases.items() if len(v) > 1}
+    assert not clashes, f"one alias, one module: {clashes}"
+    assert aliases.get("A", {"analysis"}) == {"analysis"} and aliases.get("AB", {"ablations"}) == {"ablations"}
 
 
 def test_parameters_cell_parser_rejects_a_missing_cell(tmp_path):
     src = tmp_path / "99_x.py"
     src.write_text("# %%\nx = 1\n")
-    with pytest.raises(AssertionError, match="exactly one cell tagged 'parameters'"):
+    with pytest.raises(SystemExit, match="exactly one cell tagged 'parameters'"):
         parameters_cell_variables(src)
 
 
@@ -141,7 +184,7 @@ def test_failed_notebook_stops_the_pipeline_and_is_not_kept(tmp_path, monkeypatc
         '# %% tags=["parameters"]\nout_dir = "x"\nprofile = "smoke"\nk = 1\n\n'
         '# %%\nraise AssertionError(f"check failed: k={k}")\n'
     )
-    (params / "99_fails.smoke.yaml").write_text("k: 2\n")
+    (params / "99_fails.yaml").write_text("smoke: {k: 2}\n")
     monkeypatch.setattr(build, "REPO", tmp_path)
     monkeypatch.setattr(build, "PARAMS", params)
     monkeypatch.setattr(build, "EXECUTED", tmp_path / "book" / "_executed")
@@ -162,6 +205,48 @@ def test_regime_profiles_reuse_chapter_parameters():
     assert build.params_profile("format-shock") == "full"
     assert build.params_profile("format-shock-quick") == "quick"
     assert build.params_profile("quick") == "quick"
-    assert build.params_path("06_scores_vs_students", "format-shock") == build.params_path("06_scores_vs_students", "full")
-    with pytest.raises(SystemExit, match="not a bundled profile"):
+    assert build.load_params("06_scores_vs_students", "format-shock") == build.load_params("06_scores_vs_students", "full")
+    with pytest.raises(SystemExit, match="not a bundled profile; choose one of .*'smoke'.* or give the path"):
         build.params_profile("no-such-profile")
+
+
+def test_profile_file_path(tmp_path):
+    """--profile PATH.yaml: the study runs on that file, outputs under artifacts/<stem>, and its chapter
+    parameters are those of its book_params (default: the notebooks' defaults)."""
+    mine = tmp_path / "my-study.yaml"
+    mine.write_text((build.PROFILE_DIR / "smoke.yaml").read_text())
+    assert build.profile_key(str(mine)) == "my-study"
+    assert build.profile_source(str(mine)) == str(mine.resolve())
+    assert build.params_profile(str(mine)) is None
+    assert build.load_params("05_distillation", str(mine)) == {}
+    mine.write_text("book_params: quick\n" + mine.read_text())
+    assert build.load_params("08_paper_vs_release", str(mine)) == build.load_params("08_paper_vs_release", "quick")
+    assert build.profile_key("smoke") == "smoke" and build.profile_source("smoke") == "smoke"
+    with pytest.raises(SystemExit, match="no such profile file"):
+        build.profile_file(str(tmp_path / "missing.yaml"))
+    (tmp_path / "bad.yaml").write_text("book_params: nope\n")
+    with pytest.raises(SystemExit, match="book_params 'nope' is not a bundled profile"):
+        build.params_profile(str(tmp_path / "bad.yaml"))
+
+
+def test_load_params_names_bad_entries(tmp_path, monkeypatch):
+    params = tmp_path / "params"
+    params.mkdir()
+    src = tmp_path / "99_x.py"
+    src.write_text('# %% tags=["parameters"]\nout_dir = "x"\nprofile = "smoke"\nk = 1\n')
+    monkeypatch.setattr(build, "PARAMS", params)
+    monkeypatch.setattr(build, "REPO", tmp_path)
+    with pytest.raises(SystemExit, match="99_x.yaml is missing"):
+        build.load_params("99_x", "smoke", src)
+    (params / "99_x.yaml").write_text("quick: {k: 2}\n")
+    with pytest.raises(SystemExit, match="no entry for profile 'smoke'; add `smoke: {}`"):
+        build.load_params("99_x", "smoke", src)
+    (params / "99_x.yaml").write_text("smoke: {j: 2}\n")
+    with pytest.raises(SystemExit, match=r"sets \['j'\] for 'smoke'.*use some of \['k'\]"):
+        build.load_params("99_x", "smoke", src)
+    (params / "99_x.yaml").write_text("smoke: {out_dir: y}\n")
+    with pytest.raises(SystemExit, match="build.py injects"):
+        build.load_params("99_x", "smoke", src)
+    (params / "99_x.yaml").write_text("smoke: 3\n")
+    with pytest.raises(SystemExit, match="each profile must map to a mapping"):
+        build.load_params("99_x", "smoke", src)
