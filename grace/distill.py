@@ -25,7 +25,7 @@ import pandas as pd
 import torch
 
 from grace.claims import PAPER_RECIPE
-from grace.encoding import IGNORE_INDEX, encode_all
+from grace.encoding import encode_all, right_pad
 
 
 @dataclass
@@ -110,16 +110,11 @@ class _ListDataset(torch.utils.data.Dataset):
 
 
 def collate(batch: Sequence[dict[str, list[int]]], pad_id: int) -> dict[str, torch.Tensor]:
-    """Right-pad ``input_ids``/``labels`` to the longest example; pad labels are ignored."""
-    T = max(len(b["input_ids"]) for b in batch)
-    ids = torch.full((len(batch), T), pad_id, dtype=torch.long)  # (B, T)
-    labels = torch.full((len(batch), T), IGNORE_INDEX, dtype=torch.long)  # (B, T)
-    mask = torch.zeros((len(batch), T), dtype=torch.long)  # (B, T)
-    for i, b in enumerate(batch):
-        n = len(b["input_ids"])
-        ids[i, :n] = torch.tensor(b["input_ids"])
-        labels[i, :n] = torch.tensor(b["labels"])
-        mask[i, :n] = 1
+    """Right-pad ``input_ids``/``labels`` to the longest example (:func:`grace.encoding.right_pad`); pad
+    labels are ignored and the attention mask is 0 on pads."""
+    ids, labels = right_pad([(b["input_ids"], b["labels"]) for b in batch], pad_id)  # (B, T) each
+    lengths = torch.tensor([len(b["input_ids"]) for b in batch])  # (B,)
+    mask = (torch.arange(ids.shape[1])[None, :] < lengths[:, None]).long()  # (B, T)
     return {"input_ids": ids, "labels": labels, "attention_mask": mask}
 
 
