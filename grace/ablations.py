@@ -262,6 +262,13 @@ def subset_features(features: Features, *, prompt_keys: Sequence[Any] | None = N
 
 
 
+def _feature_score(H: np.ndarray, ids: np.ndarray, score: str, n_folds: int, nu: float, seed: int) -> float:
+    """One score of :data:`RESCORE_SCORES` from (N, d) rows and their prompt ids, through the registry."""
+    if score not in RESCORE_SCORES:
+        raise ValueError(f"unknown score {score!r}; rescoring supports {RESCORE_SCORES}")
+    return S.SCORES[score](S.ScoreInputs(H, ids, n_folds=n_folds, nu=nu, seed=seed))
+
+
 def rescore(features_by_config: Mapping[str, Features], *, n: int | None = None, m: int | None = None,
             d: int | None = None, n_folds: int = 10, nu: float = 1e-3, length_scale: str = "log",
             score: str = "grace", seed: int = 0, subset_seed: int | None = None) -> pd.Series:
@@ -299,7 +306,7 @@ def rescore(features_by_config: Mapping[str, Features], *, n: int | None = None,
         gen_rng = None if subset_seed is None else np.random.default_rng([int(subset_seed), 1])
         rows, ids, cols = subset_features(f, prompt_keys=chosen, m=m, columns=columns, gen_rng=gen_rng)
         H = rescale_length(f, length_scale)[np.ix_(rows, cols)]  # (n'·m', d')
-        out[cfg] = S.SCORES[score](S.ScoreInputs(H, ids, n_folds=n_folds, nu=nu, seed=seed))
+        out[cfg] = _feature_score(H, ids, score, n_folds, nu, seed)
     return pd.Series(out, name=score, dtype=float)
 
 
@@ -695,8 +702,8 @@ def block_scores(features_by_config: Mapping[str, Features], block_d: int, *, sc
                              "features at a multiple of the block size")
         H = np.asarray(f.H, dtype=np.float64)
         ids = np.asarray(f.prompt_ids)
-        out[cfg] = {f"Π block {k}": S.SCORES[score](S.ScoreInputs(H[:, k * block_d : (k + 1) * block_d], ids, n_folds=n_folds,
-                                                             nu=nu, seed=seed))
+        out[cfg] = {f"Π block {k}": _feature_score(H[:, k * block_d : (k + 1) * block_d], ids, score, n_folds,
+                                                            nu, seed)
                     for k in range(d // block_d)}
     return pd.DataFrame.from_dict(out, orient="index")
 
