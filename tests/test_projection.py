@@ -251,6 +251,52 @@ def test_sparse_jl_project_matches_matrix_product(block):
     torch.testing.assert_close(P.project(G).double(), G.double() @ P.matrix().double().T, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize("make", [
+    lambda D, d: SparseJLProjector(D, d, seed=4, nnz=3, block=16, chunk_size=256),  # block sums, deferred sketch
+    lambda D, d: SparseJLProjector(D, d, seed=4, nnz=3, block=1, chunk_size=256),  # the default accumulator
+    lambda D, d: SparseJLProjector(D, d, seed=4, block=7, chunk_size=100, cache_bytes=0),  # no cache, odd block
+    lambda D, d: RademacherProjector(D, d, seed=4, chunk_size=300),
+])
+def test_accumulator_over_any_split_equals_project_and_gives_the_exact_norm(make):
+    torch.manual_seed(3)
+    D, d, B = 2003, 48, 3
+    G = torch.randn(B, D)
+    P = make(D, d)
+    ref = G.double() @ P.matrix().double().T
+    cuts = [0, 5, 16, 17, 300, 301, 1024, 1999, D]  # ranges inside blocks, across blocks and across chunks
+    order = [3, 0, 7, 1, 5, 2, 6, 4]  # any order
+    for _ in range(2):  # the second accumulator reuses the first one's buffer: it must start from zero
+        acc = P.accumulator(rows=B)
+        for k in order:
+            acc.add(G[:, cuts[k] : cuts[k + 1]], cuts[k])
+        h, sq = acc.result()
+        assert h.shape == (B, d) and h.dtype == torch.float32 and sq.dtype == torch.float64
+        torch.testing.assert_close(h.double(), ref, rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(sq, (G.double() ** 2).sum(1), rtol=1e-6, atol=0)
+    one = P.accumulator(rows=1)  # B = 1, the direct path's case
+    one.add(G[:1, :1000], 0)
+    one.add(G[:1, 1000:], 1000)
+    torch.testing.assert_close(one.result()[0].double(), ref[:1], rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match="takes \\[3, n\\]"):
+        P.accumulator(rows=3).add(G[:1], 0)
+    with pytest.raises(ValueError, match="do not fit in dim_in"):
+        P.accumulator(rows=3).add(G[:, :10], D - 5)
+
+
+def test_sparse_jl_prepare_builds_the_whole_cache_and_changes_nothing():
+    torch.manual_seed(5)
+    D, d = 5000, 32
+    G = torch.randn(2, D)
+    lazy = SparseJLProjector(D, d, seed=9, block=8, chunk_size=512)
+    ready = SparseJLProjector(D, d, seed=9, block=8, chunk_size=512)
+    ready.prepare()
+    assert sorted(ready._cache) == list(range(-(-D // 512))) and not lazy._cache
+    assert torch.equal(ready.project(G), lazy.project(G))
+    off = SparseJLProjector(D, d, seed=9, block=8, chunk_size=512, cache_bytes=0)
+    off.prepare()  # the cache is off: nothing is kept
+    assert not off._cache and torch.equal(off.project(G), lazy.project(G))
+
+
 # ------------------------------------------------------------------------------------------------
 # Identity, factories, bad inputs
 # ------------------------------------------------------------------------------------------------
