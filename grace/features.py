@@ -206,24 +206,21 @@ def _project_direct(model, params: list, ids: torch.Tensor, labels: torch.Tensor
     """One example's forward + backward, projected from each parameter's ``.grad`` as it stands.
 
     No flattened ``[D]`` gradient is formed: ``Πg = Σ_p Π[:, cols(p)] · vec(∂L/∂p)`` over parameter
-    blocks (:meth:`Projector.project_partial`), so memory is the ``.grad`` buffers plus one chunk of Π.
+    blocks (:meth:`Projector.accumulator`), so memory is the ``.grad`` buffers plus one chunk of Π.
     Returns ``(h [1, d], loss [1], mean_prob [1], grad_norm [1])``.
     """
     for p in params:
         p.grad = None
     loss, mean_prob = response_loss(model(input_ids=ids[:1, :n], use_cache=False).logits[0], labels[0, :n])
     loss.backward()
-    h = torch.zeros(1, projector.dim_out, dtype=torch.float32, device=projector.device)
-    sq, off = torch.zeros((), dtype=torch.float64), 0
+    acc, off = projector.accumulator(rows=1), 0  # Πg and ‖g‖² (fp32 per range, squares summed in fp64)
     for p in params:
         if p.grad is not None:
-            g = p.grad.reshape(1, -1).float()
-            h += projector.project_partial(g, off)
-            # fp32 norm per parameter (as grads_loop/vmap), squares summed in fp64: no fp64 copy of g
-            sq += torch.linalg.vector_norm(g).double().cpu() ** 2
-            p.grad = None  # freed as soon as it is projected
+            acc.add(p.grad.reshape(1, -1), off)
+            p.grad = None  # freed as soon as it is added
         off += p.numel()
-    return h, loss.detach()[None], mean_prob[None], sq.sqrt().float()[None]
+    h, sq = acc.result()  # [1, d], [1]
+    return h, loss.detach()[None], mean_prob[None], sq.sqrt().float().cpu()
 
 
 def grads_vmap(model, names: list[str], params: list, ids: torch.Tensor, labels: torch.Tensor, G: torch.Tensor):
