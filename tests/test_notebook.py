@@ -357,6 +357,10 @@ def test_score_targets_and_real_values():
     V = BM.real_values(real, None)
     assert V["real_dense_ratio"] == 20.0 and V["real_bound_mb"] == 16.0 and V["real_dense_s"] == 2.0
     assert list(BM.real_table(real)["within 4·D·4"]) == [True, False] and BM.real_values(None, None) == {}
+    real["results"]["dense"].update(ratio_to_floor=12.5, setup_ms=3.0)  # bench_real.py's own same-example ratio
+    assert BM.real_values(real, None)["real_dense_ratio"] == 12.5
+    assert list(BM.real_table(real)["ratio to floor"]) == [1.0, 12.5]
+    assert BM.real_table(real)["one-time setup (ms)"].tolist()[1] == 3
 
 
 def test_study_cost_figure_builds():
