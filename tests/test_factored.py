@@ -6,6 +6,8 @@ import numpy as np
 import pytest
 import torch
 
+import grace.factored
+from grace.encoding import encode_example
 from grace.factored import FactoredProjector, factored_layout
 from grace.features import compute_features
 
@@ -25,6 +27,28 @@ def test_fast_path_equals_the_map_on_explicit_gradients(tiny_llama_factory, tiny
     np.testing.assert_allclose(fast.loss, ref.loss, rtol=1e-5)
     np.testing.assert_allclose(fast.grad_norm, ref.grad_norm, rtol=1e-4)  # exact ‖g‖ from token Grams
     assert all(p.requires_grad and p.grad is None for p in model.parameters())  # weights untouched
+
+
+@pytest.mark.parametrize("norm_from", ["grams", "matrix"])
+def test_norm_routes_and_the_sliced_output_layer_change_nothing(tiny_llama_factory, tiny_tokenizer, monkeypatch,
+                                                                norm_from):
+    # ‖g‖ from token Grams or from each [out, in] gradient (long sequences), and logits only where a loss is taken
+    model = tiny_llama_factory(len(tiny_tokenizer), tie_word_embeddings=True)
+    proj = FactoredProjector(model, 24, seed=3, k=4)
+    kw = dict(template="{prompt}", progress=False, batch_size=4)
+    monkeypatch.setattr(grace.factored, "_grams_are_cheaper", lambda *shape: norm_from == "grams")
+    rows = []
+    hook = model.lm_head.register_forward_hook(lambda m, inputs, out: rows.append(inputs[0].shape[1]))
+    fast = compute_features(model, tiny_tokenizer, EXAMPLES, proj, **kw)
+    hook.remove()
+    encoded = [encode_example(tiny_tokenizer, e["prompt"], e["response"], "{prompt}") for e in EXAMPLES]
+    first = min(next(t for t, y in enumerate(labels) if y != -100) for _, labels in encoded)  # first scored label
+    longest = max(len(ids) for ids, _ in encoded)
+    assert first > 1 and rows == [longest - first + 1]  # positions before first - 1 never reach the output layer
+    ref = compute_features(model, tiny_tokenizer, EXAMPLES, proj, method="loop", **kw)
+    np.testing.assert_allclose(fast.H, ref.H, rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(fast.loss, ref.loss, rtol=1e-5)
+    np.testing.assert_allclose(fast.grad_norm, ref.grad_norm, rtol=1e-4)
 
 
 def test_inner_products_are_preserved_in_expectation(tiny_llama_factory, tiny_tokenizer):
