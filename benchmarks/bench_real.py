@@ -22,9 +22,10 @@ to 250 tokens): per example, the mean of one floor run before and one after the 
 host's speed drifts within minutes. ``setup_ms`` is the one-time cost of building the projector and
 its caches (:meth:`~grace.projection.Projector.prepare`; for the sparse Π its index tables over all D
 columns), paid once per run whatever the number of examples, so it is reported beside the
-per-example cost, not inside it. Every worker first runs its own method once, untimed, on the first
-example (``warmup_ms``: first-call allocations, page faults on fresh buffers, kernel setup), then times
-the ``n`` examples; with 2 examples a first-call cost of a few hundred ms would otherwise dominate. It also prints the dense Π's own floor:
+per-example cost, not inside it. Every worker but ``dense`` and ``vmap`` first runs its own method
+once, untimed, on the first example (``warmup_ms``: first-call allocations, page faults on fresh
+buffers, kernel setup), then times the ``n`` examples; the two slow ones (20-50 s an example) skip it,
+as their first-call cost is noise and the warm-up would be a third of the ``--quick`` run. It also prints the dense Π's own floor:
 ``2·D·d`` multiply-adds at this machine's measured GEMM speed plus ``D·d`` sign draws at the
 projector's measured rate, for the one gradient that fits the memory bound at a time.
 
@@ -47,6 +48,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench_fidelity's helpers
 METHODS = ("floor", "factored", "sparse_jl", "dense", "vmap")  # run in this order, then floor again
+SLOW = ("dense", "vmap")  # tens of seconds an example at 135 M: no warm-up, fewest examples
 
 
 def _rss_mb(field: str = "VmRSS") -> float:
@@ -112,10 +114,12 @@ def worker(method: str, n: int, d: int, batch: int, model_name: str) -> dict:
             each.append(1000 * (time.perf_counter() - t))
         return each
 
-    # untimed warm-up, the same in every worker: the method itself on the first example (first-call
-    # allocations, page faults on fresh buffers, kernel setup), which the timed examples then include
+    # untimed warm-up: the method itself on the first example (first-call allocations, page faults on
+    # fresh buffers, kernel setup), which the timed examples then include. Not for dense and vmap: at
+    # 20-50 s an example their first-call cost is noise, and a warm-up would be a third of the run.
     warm_t = time.perf_counter()
-    run(examples[:1])
+    if method not in SLOW:
+        run(examples[:1])
     warmup_ms = 1000 * (time.perf_counter() - warm_t)
     Path("/proc/self/clear_refs").write_text("5")  # reset the peak (VmHWM) to the current RSS
     t0 = time.perf_counter()
