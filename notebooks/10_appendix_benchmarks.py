@@ -426,7 +426,10 @@ BM.real_table(real) if real is not None else pd.DataFrame()
 # {glue:text}`real_dense_ratio:.1f`× — {glue:text}`real_dense_s:.0f` s per example against its own
 # floor of {glue:text}`real_pi_floor_s:.0f` s ($2\cdot D\cdot d$ multiply-adds plus $D\cdot d$ sign draws,
 # one gradient per draw under the memory bound); `vmap` costs {glue:text}`real_vmap_ratio:.1f`× and
-# the blocked sparse JL path {glue:text}`real_sparse_jl_ratio:.2f`×.
+# the blocked sparse JL path {glue:text}`real_sparse_jl_ratio:.2f`×. The factored path's own floor in
+# multiply-adds is one frozen forward and one activations-only backward plus the token Grams of its
+# exact $\lVert g\rVert$ ($2F + T^2\sum_\ell(\mathrm{in}_\ell + \mathrm{out}_\ell)$, one Gram per layer
+# input) against the plain floor's $3F$: about three quarters at GSM8K lengths, whatever the host.
 #
 # Fidelity on the real student (`bench_real.py --fidelity`, JSON `bench_dir/real_fidelity.json`):
 # across {glue:text}`real_fid_sets` candidate sets of chapter 12 (human solutions, three damaged
