@@ -361,6 +361,8 @@ def test_score_targets_and_real_values():
     assert BM.real_values(real, None)["real_dense_ratio"] == 12.5
     assert list(BM.real_table(real)["ratio to floor"]) == [1.0, 12.5]
     assert BM.real_table(real)["one-time setup (ms)"].tolist()[1] == 3
+    real["results"]["floor"]["ms_per_example"] = 120.0  # the first floor run; its row shows the mean of both
+    assert BM.real_table(real)["ms per example"].tolist() == [100, 2000]
 
 
 def test_study_cost_figure_builds():
