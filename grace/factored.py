@@ -244,8 +244,8 @@ class FactoredProjector(Projector):
             a = x @ p_in  # [B, T, k_in]
             gram_x = None  # ‖Σ_t δ_t x_tᵀ‖² from token Grams, or (long sequences) from the [out, in] matrix itself
             if _grams_are_cheaper(x.shape[1], *b.shape):
-                hit = grams.get(id(inputs[0]))
-                if hit is None or hit[0] is not inputs[0]:  # q/k/v (and gate/up) read one input: one Gram
+                hit = grams.get(id(inputs[0]))  # the entry holds the input, so its id cannot be reused meanwhile
+                if hit is None:  # q/k/v (and gate/up) read one input: one Gram
                     hit = grams[id(inputs[0])] = (inputs[0], x @ x.transpose(1, 2))  # [B, T, T]
                 gram_x = hit[1]
 
