@@ -72,3 +72,31 @@ def test_layout_refuses_what_it_cannot_cover(tiny_llama_factory, tiny_tokenizer)
     assert [b.name for b in blocks] == [n for n, _ in model.named_parameters()]
     with pytest.raises(ValueError, match="whole"):
         FactoredProjector(model, 8, k=4).project_partial(torch.zeros(1, 5), 1)
+
+
+def test_sketched_norms_are_the_norm_of_z_and_leave_h_unchanged(tiny_llama_factory, tiny_tokenizer):
+    # norms="sketch": grad_norm = ‖z‖ (E‖z‖² = ‖g‖²), H the same as with exact norms; the kind is in the cache key
+    model = tiny_llama_factory(len(tiny_tokenizer), tie_word_embeddings=True)
+    kw = dict(template="{prompt}", progress=False, batch_size=4)
+    exact = FactoredProjector(model, 24, seed=3, k=4)
+    sketch = FactoredProjector(model, 24, seed=3, k=4, norms="sketch")
+    assert exact.norms == "exact" and exact.meta()["norms"] != sketch.meta()["norms"]
+    fe, fs = (compute_features(model, tiny_tokenizer, EXAMPLES, p, **kw) for p in (exact, sketch))
+    np.testing.assert_array_equal(fs.H, fe.H)
+    np.testing.assert_array_equal(fs.loss, fe.loss)
+    ids_labels = [encode_example(tiny_tokenizer, e["prompt"], e["response"], "{prompt}") for e in EXAMPLES]
+    ref = compute_features(model, tiny_tokenizer, EXAMPLES, sketch, method="loop", **kw)  # explicit g, always exact
+    np.testing.assert_allclose(ref.grad_norm, fe.grad_norm, rtol=1e-4)
+    z = []
+    for ids, labels in ids_labels:  # ‖z‖ from the reference map on each explicit gradient
+        model.zero_grad()
+        logits = model(input_ids=torch.tensor([ids])).logits[0, :-1]
+        tgt = torch.tensor(labels[1:])
+        torch.nn.functional.cross_entropy(logits, tgt, ignore_index=-100).backward()
+        g = torch.cat([p.grad.reshape(1, -1) for _, p in model.named_parameters()], 1)
+        z.append(torch.cat([sketch._z_block(b, g[:, b.offset: b.offset + b.numel]) for b in sketch.blocks], 1).norm())
+    model.zero_grad()
+    np.testing.assert_allclose(fs.grad_norm, torch.stack(z).detach().numpy(), rtol=1e-4)
+    assert not np.allclose(fs.grad_norm, fe.grad_norm, rtol=1e-6)  # an estimate, not the norm
+    with pytest.raises(ValueError, match="norms='approx'"):
+        FactoredProjector(model, 24, norms="approx")
