@@ -7,12 +7,15 @@ method runs in its own process (so each peak is its own) on the same examples an
     method=<name> ms_per_example=<x> ratio_to_floor=<r> peak_rss_mb=<m> beyond_model_mb=<b>
 
 * ``floor`` — one plain forward + backward per example (``loss.backward()`` into ``.grad``), nothing else;
+* ``floor_tail`` — the same, asking the output layer for the scored positions' logits only
+  (``logits_to_keep``, as ``factored`` does): how much of ``factored``'s lead is that alone;
 * ``vmap`` — the path ``grace rank`` took before issue 12: ``vmap(grad)`` over a batch, then the dense Π;
 * ``dense`` — the paper's Π (:class:`~grace.projection.RademacherProjector`, d = 512), one example at
   a time, projected from each parameter's ``.grad`` as it stands (within the ``4·D·4`` bound);
 * ``sparse_jl`` — the same loop with :class:`~grace.projection.SparseJLProjector` (nnz 4, block 32, cached);
 * ``factored`` — :class:`grace.factored.FactoredProjector`: batched forward + backward, weights frozen,
-  no per-sample gradient formed.
+  no per-sample gradient formed; its default ``grad_norm`` (``norms="sketch"``: ``‖z‖``, free);
+* ``factored_exact`` — the same with ``norms="exact"`` (the exact ``‖g‖`` from token Gram matrices).
 
 ``peak_rss_mb`` is the process's peak resident set; ``beyond_model_mb`` the peak while timing (the
 kernel's peak counter is reset just before, ``/proc/self/clear_refs``) minus the resident set right after
@@ -47,7 +50,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench_fidelity's helpers
-METHODS = ("floor", "factored", "sparse_jl", "dense", "vmap")  # run in this order, then floor again
+METHODS = ("floor", "factored", "factored_exact", "floor_tail", "sparse_jl", "dense", "vmap")  # run in this order, then floor again
 SLOW = ("dense", "vmap")  # tens of seconds an example at 135 M: no warm-up, fewest examples
 
 
@@ -70,7 +73,7 @@ def _examples(n: int) -> list[dict]:
 
 def worker(method: str, n: int, d: int, batch: int, model_name: str) -> dict:
     """Run one method in this process; return its timing and memory."""
-    from grace.encoding import DEFAULT_TEMPLATE, encode_example
+    from grace.encoding import DEFAULT_TEMPLATE, IGNORE_INDEX, encode_example
     from grace.features import compute_features, response_loss
     from grace.projection import RademacherProjector, SparseJLProjector
     from grace.world import load_model, load_tokenizer
@@ -82,29 +85,35 @@ def worker(method: str, n: int, d: int, batch: int, model_name: str) -> dict:
 
     def step(ex: dict) -> None:  # the floor: one plain forward + backward into .grad
         ids, labels = encode_example(tok, ex["prompt"], ex["response"], DEFAULT_TEMPLATE)
-        loss, _ = response_loss(model(input_ids=torch.tensor([ids]), use_cache=False).logits[0], torch.tensor(labels))
+        kw, first = {}, 1
+        if method == "floor_tail":  # logits from the position before the first scored label on
+            first = next(t for t, y in enumerate(labels) if y != IGNORE_INDEX)
+            kw = {"logits_to_keep": len(ids) - first + 1}
+        logits = model(input_ids=torch.tensor([ids]), use_cache=False, **kw).logits[0]
+        loss, _ = response_loss(logits, torch.tensor(labels[first - 1:]))
         loss.backward()
         for p in model.parameters():
             p.grad = None
 
     t_setup = time.perf_counter()
-    if method == "factored":
+    if method.startswith("factored"):
         from grace.factored import FactoredProjector
 
-        proj = FactoredProjector(model, d, seed=0)
+        proj = FactoredProjector(model, d, seed=0, norms="exact" if method == "factored_exact" else "sketch")
     elif method == "sparse_jl":
         proj = SparseJLProjector(D, d, seed=0, block=32)  # blocked (c) of Appendix A: its index cache fits the bound
-    elif method != "floor":
+    elif not method.startswith("floor"):
         proj = RademacherProjector(D, d, seed=0, cache_bytes=0 if method == "vmap" else 2**30)
-    if method != "floor":
+    if not method.startswith("floor"):
         proj.prepare()  # one-time caches (the sparse Π's index tables), reported as setup_ms, not per example
     setup_ms = 1000 * (time.perf_counter() - t_setup)
     kw = {"vmap": dict(method="vmap", batch_size=batch, memory_budget=2**40),
           "dense": dict(method="loop", batch_size=1), "sparse_jl": dict(method="loop", batch_size=1),
-          "factored": dict(batch_size=batch), "floor": {}}[method]
+          "factored": dict(batch_size=batch), "factored_exact": dict(batch_size=batch), "floor": {},
+          "floor_tail": {}}[method]
 
     def run(exs: list[dict]) -> list[float]:
-        if method != "floor":
+        if not method.startswith("floor"):
             compute_features(model, tok, exs, proj, template=DEFAULT_TEMPLATE, progress=False, **kw)
             return []
         each = []
@@ -249,7 +258,7 @@ def main() -> None:
         return
     fast = 8 if args.quick else 32  # vmap and dense take tens of seconds per example at 135 M; floor runs the most
     counts = {"floor": fast, "vmap": 2 if args.quick else 4, "dense": 1 if args.quick else 4,
-              "sparse_jl": fast, "factored": fast}
+              "sparse_jl": fast, "factored": fast, "factored_exact": fast, "floor_tail": fast}
     print(f"# bench_real: model={args.model} d={args.d} threads={args.threads} batch={args.batch} "
           f"vmap_batch={args.vmap_batch} "
           f"torch={torch.__version__} examples per method={counts}", flush=True)

@@ -21,6 +21,9 @@ def _add_feature_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--projector", default="rademacher", choices=["rademacher", "sparse_jl", "factored", "identity"],
                    help="Π: the paper's dense ±1/√D (default), a sparse JL transform, factored (LoGra-style: "
                         "no per-sample gradient, for large students; grace.factored), or none")
+    p.add_argument("--norms", default=None, choices=["sketch", "exact"],
+                   help="factored only: grad_norm as ‖z‖, unbiased for ‖g‖² and free (its default), or the exact ‖g‖ "
+                        "(~1.1× the time; for BADGE and norm-vs-length plots). GRACE never reads it")
     p.add_argument("--length-scale", default="log", choices=["log", "log2", "none"], help="h = log|y|·Πg (paper)")
     p.add_argument("--template", default=None, help="prompt template with {prompt} (default: the release's)")
     p.add_argument("--batch-size", type=int, default=8, help="examples per block, at most (cut to fit the budget)")
@@ -191,7 +194,7 @@ def _feature_kwargs(args: argparse.Namespace) -> dict:
     budget = None if args.memory_budget_mb is None else int(args.memory_budget_mb * 2**20)
     return dict(n=args.n, m=args.m, d=args.d, projector=args.projector, length_scale=args.length_scale,
                 template=args.template, batch_size=args.batch_size, device=args.device, seed=args.seed,
-                memory_budget=budget)
+                memory_budget=budget, norms=args.norms)
 
 
 if __name__ == "__main__":

@@ -130,6 +130,7 @@ class FeaturesSection:
     m: int = 4
     d: int = 512
     projector: str = "rademacher"
+    norms: str | None = None  # factored only: "sketch" (its default) | "exact" grad_norm (grace.factored)
     length_scale: str = "log"
     batch_size: int = 8
     memory_budget_mb: float | None = None  # per-sample gradients beyond the model (default 4·D·4 bytes, >= 64 MiB)
@@ -235,6 +236,10 @@ DTYPES = ("auto", "bfloat16", "float16", "float32")
 """The profile's ``dtype`` values (:func:`grace.world.resolve_dtype`)."""
 BACKENDS = ("transformers", "vllm")
 """``generation.backend`` values (:mod:`grace.generation`)."""
+PROJECTORS = ("rademacher", "sparse_jl", "factored", "identity")
+"""``features.projector`` values (:func:`grace.projection.make_projector`)."""
+NORMS = ("sketch", "exact")
+"""``features.norms`` values, with projector ``factored`` only (:class:`grace.factored.FactoredProjector`)."""
 
 SECTIONS: dict[str, type] = {
     "generation": GenerationSection, "features": FeaturesSection, "scores": ScoresSection,
@@ -297,6 +302,13 @@ def check_profile(p: dict[str, Any]) -> None:
                                    BACKENDS)):
         if value not in choices:
             raise ValueError(f"profile {where}={value!r}: use one of {choices}")
+    feats = p.get("features") or {}
+    if feats.get("projector", "rademacher") not in PROJECTORS:
+        raise ValueError(f"profile features.projector={feats['projector']!r}: use one of {PROJECTORS}")
+    if feats.get("norms") is not None and (feats["norms"] not in NORMS or feats.get("projector") != "factored"):
+        raise ValueError(f"profile features.norms={feats['norms']!r}: an option of projector 'factored' only, one of "
+                         f"{NORMS} (features.projector is {feats.get('projector', 'rademacher')!r}); drop the key or "
+                         "set projector: factored")
     if p.get("world") is not None:
         w = p["world"]
         for size, shape in w.get("sizes", {}).items():

@@ -32,14 +32,16 @@ forward + backward. The output layer is asked for the logits of scored positions
 The raw gradient norm ``‖g‖`` (``Features.grad_norm``: BADGE, App. C.1; Figs 21-22, App. D.4) comes in
 two kinds, ``norms=``:
 
-* ``"sketch"``: ``‖z‖``, free. ``E‖z‖² = ‖g‖²`` (each ``k × k`` block is an unbiased sketch
+* ``"sketch"`` (default): ``‖z‖``, free. ``E‖z‖² = ‖g‖²`` (each ``k × k`` block is an unbiased sketch
   of its matrix's squared norm, the vector blocks are exact), so it is an estimate, not the norm: on
   8 GSM8K solutions with SmolLM2-135M it was within 1.6 % of the exact norm (median; 4.4 % at most).
-  GRACE, G-Vendi and G-Var never read it: they use ``H`` alone, which is the same for both kinds.
-* ``"exact"`` (default): ``‖g‖`` itself on the same pass, from the token Gram matrices
+  GRACE, G-Vendi and G-Var never read it: they use ``H`` alone, which is the same for both kinds, so
+  the default costs them nothing; BADGE reads ``log mean ‖g‖`` (a few hundredths off).
+* ``"exact"``: ``‖g‖`` itself on the same pass, from the token Gram matrices
   (``‖Σ_t δ_t x_tᵀ‖² = Σ_{t,s} (δ_t·δ_s)(x_t·x_s)``; layers reading one input, as q/k/v and gate/up
   do, share its Gram), or from the ``[out, in]`` matrix once a sequence is long enough for that to
   be cheaper (``T > in·out/(in + out)``). At 135 M it cost 1.08-1.12× the sketch's time (same run).
+  Ask for it where the norm itself is the result (chapter 12's Figs 21-22: ``grace rank --norms exact``).
 
 Where the time goes (SmolLM2-135M, one GSM8K solution of ~200 tokens, 2 CPU threads, sampled with
 py-spy, ``norms="exact"``): the frozen forward ~37 %, the activations-only backward ~38 %, the hooks
@@ -172,15 +174,16 @@ class FactoredProjector(Projector):
         dim_out: ``d``.
         seed: seeds every factor and the final Π.
         k: factor width per side of each weight matrix (``k × k`` numbers per matrix; 16 by default).
-        norms: ``"exact"`` (token Grams, slower; default) or ``"sketch"`` (``‖z‖``, free, unbiased for ``‖g‖²``) for
-            the fast path's ``grad_norm`` (module doc). The explicit-gradient path is always exact.
+        norms: ``"sketch"`` (``‖z‖``, free, unbiased for ``‖g‖²``; default) or ``"exact"`` (token Grams, slower) for
+            the fast path's ``grad_norm`` (module doc). The explicit-gradient path is always exact. ``H`` is the
+            same for both.
         device: where the factors and features live.
     """
 
     kind = "factored"
     NORMS = ("sketch", "exact")
 
-    def __init__(self, model: nn.Module, dim_out: int, seed: int = 0, k: int = 16, norms: str = "exact",
+    def __init__(self, model: nn.Module, dim_out: int, seed: int = 0, k: int = 16, norms: str = "sketch",
                  device: str | torch.device = "cpu"):
         if norms not in self.NORMS:
             raise ValueError(f"norms={norms!r}: choose 'sketch' (‖z‖, free) or 'exact' (token Gram matrices, slower)")

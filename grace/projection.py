@@ -748,19 +748,25 @@ _KINDS = {"rademacher": RademacherProjector, "sparse_jl": SparseJLProjector, "id
 def make_projector(kind: str, dim_in: int, dim_out: int, seed: int = 0, model=None, **kwargs: Any) -> Projector:
     """Build a projector by name: ``"rademacher"`` (paper §2.1), ``"sparse_jl"``, ``"factored"`` or ``"identity"``.
 
-    ``"factored"`` (:class:`grace.factored.FactoredProjector`) is built from the student ``model``.
+    ``"factored"`` (:class:`grace.factored.FactoredProjector`) is built from the student ``model``;
+    ``norms`` (``"sketch"`` or ``"exact"``, None for its default) is its option alone: the other kinds'
+    ``grad_norm`` is always the exact ``‖g‖``.
     """
+    norms = kwargs.pop("norms", None)
     if kind == "factored":
         from grace.factored import FactoredProjector
 
         if model is None:
             raise ValueError("projector 'factored' is built from the student: pass model=...")
-        proj = FactoredProjector(model, dim_out, seed=seed, **kwargs)
+        proj = FactoredProjector(model, dim_out, seed=seed, **({} if norms is None else {"norms": norms}), **kwargs)
         if proj.dim_in != dim_in:
             raise ValueError(f"the model has {proj.dim_in} trainable parameters, not dim_in={dim_in}")
         return proj
     if kind not in _KINDS:
         raise ValueError(f"unknown projector kind {kind!r}; choose one of {sorted([*_KINDS, 'factored'])}")
+    if norms is not None:
+        raise ValueError(f"norms={norms!r} is an option of projector 'factored' only (projector {kind!r} always "
+                         "records the exact ‖g‖); drop it or use projector 'factored'")
     if kind == "identity":
         if dim_out != dim_in:
             raise ValueError(f"identity projector needs dim_out == dim_in, got {dim_out} != {dim_in}")

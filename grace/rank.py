@@ -116,8 +116,13 @@ def generate_cli(args) -> list[dict]:
 
 def features_for_records(student, records, out: Path, *, d: int = 512, projector: str = "rademacher",
                          length_scale: str = "log", template: str | None = None, batch_size: int = 8,
-                         device: str = "cpu", seed: int = 0, progress: bool = True, memory_budget: int | None = None):
-    """Features of ``student`` (a path/Hub id or a ``(model, tokenizer)`` pair) on ``records``."""
+                         device: str = "cpu", seed: int = 0, progress: bool = True, memory_budget: int | None = None,
+                         norms: str | None = None):
+    """Features of ``student`` (a path/Hub id or a ``(model, tokenizer)`` pair) on ``records`` (paper §2.1).
+
+    ``norms``: the factored projector's ``grad_norm`` (``"sketch"``, its default, or ``"exact"``;
+    :class:`grace.factored.FactoredProjector`); an error with any other projector.
+    """
     from grace.encoding import DEFAULT_TEMPLATE
     from grace.features import compute_features
     from grace.projection import make_projector
@@ -125,7 +130,7 @@ def features_for_records(student, records, out: Path, *, d: int = 512, projector
 
     model, tok = (load_model(student, device=device), load_tokenizer(student)) if isinstance(student, str | Path) else student
     n_params = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    proj = make_projector(projector, n_params, d, seed, device=device, model=model)
+    proj = make_projector(projector, n_params, d, seed, device=device, model=model, norms=norms)
     feats = compute_features(model, tok, records, proj, length_scale=length_scale,
                              template=template or DEFAULT_TEMPLATE, batch_size=batch_size, device=device,
                              progress=progress, out=out / "features.npz", memory_budget=memory_budget)

@@ -101,12 +101,13 @@ def self_samples(model, tokenizer, prompts: Sequence[dict[str, Any]], temperatur
 
 def scores_by_teacher(model, tokenizer, teachers: Mapping[str, Sequence[dict[str, Any]]], out_dir: str | Path, *,
                       d: int = 512, projector: str = "factored", n_folds: int = 4, nu: float = 1e-3, seed: int = 0,
-                      template: str | None = None, progress: bool = True):
+                      template: str | None = None, progress: bool = True, norms: str | None = None):
     """Features and every score for each candidate set (the ``grace rank`` loop on records in memory).
 
     Returns ``(table, features)``: one row per candidate (scores of :func:`grace.scores.all_scores`,
     plus ``accuracy`` and ``n``) and the :class:`~grace.features.Features` of each, saved under
-    ``out_dir/<name>/features.npz`` (reused on a rerun with the same inputs).
+    ``out_dir/<name>/features.npz`` (reused on a rerun with the same inputs). ``norms``: the factored
+    projector's ``grad_norm``, ``"sketch"`` (its default) or ``"exact"`` (where the norm is the result).
     """
     import numpy as np
     import pandas as pd
@@ -117,7 +118,7 @@ def scores_by_teacher(model, tokenizer, teachers: Mapping[str, Sequence[dict[str
     rows, feats = {}, {}
     for name, recs in teachers.items():
         f = features_for_records((model, tokenizer), list(recs), Path(out_dir) / name, d=d, projector=projector,
-                                 template=template, batch_size=1, seed=seed, progress=progress)
+                                 template=template, batch_size=1, seed=seed, progress=progress, norms=norms)
         feats[name] = f
         rows[name] = {**score_features(f, n_folds=n_folds, nu=nu, seed=seed), "n": len(recs),
                       "accuracy": float(np.mean([bool(r.get("correct", False)) for r in recs]))}

@@ -421,7 +421,8 @@ def stage_features(profile, config: str, student: dict[str, Any], gen_key: str, 
         model, tok = _load(student["path"], device, P.dtype, student.get("revision"))
         subset = scoring_subset(read_jsonl(gen_path), score_prompt_ids, f.m)
         n_params = sum(p.numel() for p in model.parameters() if p.requires_grad)
-        proj = make_projector(f.projector, n_params, f.d, seed_for(P.seed, "proj"), device=device, model=model)
+        proj = make_projector(f.projector, n_params, f.d, seed_for(P.seed, "proj"), device=device, model=model,
+                              norms=f.norms)
         budget = int(f.memory_budget_mb * 2**20) if f.memory_budget_mb else None
         feats = compute_features(model, tok, subset, proj, length_scale=f.length_scale, template=P.template,
                                  batch_size=f.batch_size, device=device, progress=progress, memory_budget=budget)

@@ -415,21 +415,26 @@ if real is None:
 ch.glue(**{k: V.get(k, np.nan) for k in (
     "real_fid_rho", "real_fid_sets", "real_fid_gram_dense", "real_fid_gram_factored", "real_D", "real_bound_mb",
     "real_floor_ratio", "real_vmap_ratio", "real_dense_ratio", "real_sparse_jl_ratio", "real_factored_ratio",
-    "real_pi_floor_s", "real_dense_s")})
+    "real_factored_exact_ratio", "real_floor_tail_ratio", "real_pi_floor_s", "real_dense_s")})
 BM.real_table(real) if real is not None else pd.DataFrame()
 
 # %% [markdown]
 # With the result file present: the factored projector (`grace.factored`, LoGra-style: per linear
 # layer the input activations and output gradients are projected by two small sign matrices, so no
 # per-sample gradient is formed and no weight gradient is computed) costs
-# {glue:text}`real_factored_ratio:.2f`× the floor; the paper's dense Π costs
+# {glue:text}`real_factored_ratio:.2f`× the floor with its default $\lVert g\rVert$ (the sketch
+# $\lVert z\rVert$, free; GRACE never reads it) and {glue:text}`real_factored_exact_ratio:.2f`× with the
+# exact one (`norms="exact"`, token Gram matrices). Part of its lead is the output layer alone: the
+# plain floor asked for the scored positions' logits only (`floor_tail`, as the factored path does)
+# costs {glue:text}`real_floor_tail_ratio:.2f`×. The paper's dense Π costs
 # {glue:text}`real_dense_ratio:.1f`× — {glue:text}`real_dense_s:.0f` s per example against its own
 # floor of {glue:text}`real_pi_floor_s:.0f` s ($2\cdot D\cdot d$ multiply-adds plus $D\cdot d$ sign draws,
 # one gradient per draw under the memory bound); `vmap` costs {glue:text}`real_vmap_ratio:.1f`× and
 # the blocked sparse JL path {glue:text}`real_sparse_jl_ratio:.2f`×. The factored path's own floor in
-# multiply-adds is one frozen forward and one activations-only backward plus the token Grams of its
-# exact $\lVert g\rVert$ ($2F + T^2\sum_\ell(\mathrm{in}_\ell + \mathrm{out}_\ell)$, one Gram per layer
-# input) against the plain floor's $3F$: about three quarters at GSM8K lengths, whatever the host.
+# multiply-adds is one frozen forward and one activations-only backward, $2F$ against the plain
+# floor's $3F$ (two thirds); the exact $\lVert g\rVert$ adds the token Grams
+# ($T^2\sum_\ell(\mathrm{in}_\ell + \mathrm{out}_\ell)$, one Gram per layer input), about three quarters
+# at GSM8K lengths, whatever the host.
 #
 # Fidelity on the real student (`bench_real.py --fidelity`, JSON `bench_dir/real_fidelity.json`):
 # across {glue:text}`real_fid_sets` candidate sets of chapter 12 (human solutions, three damaged

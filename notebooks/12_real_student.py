@@ -42,6 +42,7 @@ temperatures = [0.3, 0.5, 0.7, 1.0]
 max_new_tokens = 64
 d = 512
 projector = "factored"
+norms = "exact"  # the factored projector's grad_norm: exact, as 12.2 plots the norm itself (None with another Π)
 n_folds = 2
 n_boot = 200
 gen_batch_size = 32
@@ -96,7 +97,7 @@ if ready:
 if ready:
     table, feats = real.scores_by_teacher(
         model, tok, {"human": human, **{k: real.degrade(human, k, seed) for k in real.DEGRADATIONS}},
-        ch.out / "features", d=d, projector=projector, n_folds=n_folds, seed=seed, progress=False)
+        ch.out / "features", d=d, projector=projector, n_folds=n_folds, seed=seed, progress=False, norms=norms)
     V["loss_human"] = float(np.mean(feats["human"].loss))
     V["loss_ratio"] = V["loss_human"] / V["lnV"]
     display(pd.DataFrame({"mean token loss": [V["loss_human"]], "ln V": [V["lnV"]], "ratio": [V["loss_ratio"]]},
@@ -112,7 +113,8 @@ if ready:
 # fit below is chapter 3's (`grace.features.length_trend`): $\log\|\mathbf g\| = a + b\log\log T$,
 # so $b=-1$ is $\|\mathbf g\|\propto 1/\log T$, on the human solutions and the model's own answers
 # of section 12.3 together, with each set's mean removed for the within-set exponent. The norms are
-# exact (the factored pass computes $\|\mathbf g\|$ from token Gram matrices).
+# exact (`norms="exact"`: the factored pass computes $\|\mathbf g\|$ from token Gram matrices,
+# rather than its default, free estimate $\|\mathbf z\|$).
 
 # %%
 if ready:
@@ -120,15 +122,15 @@ if ready:
                                 max_new_tokens=max_new_tokens, seed=seed, batch_size=gen_batch_size, progress=False)
     t_table, t_feats = real.scores_by_teacher(model, tok, {f"self@{T:g}": samples[T] for T in temperatures},
                                               ch.out / "features", d=d, projector=projector, n_folds=n_folds,
-                                              seed=seed, progress=False)
+                                              seed=seed, progress=False, norms=norms)
     pooled = [feats["human"], *t_feats.values()]
 
 # %%
 if ready:
     lengths = np.concatenate([f.lengths for f in pooled])
-    norms = np.concatenate([f.grad_norm for f in pooled])
+    grad_norms = np.concatenate([f.grad_norm for f in pooled])
     groups = np.concatenate([[i] * len(f) for i, f in enumerate(pooled)])
-    trend = length_trend(lengths, norms, groups=groups, n_boot=n_boot, seed=seed)
+    trend = length_trend(lengths, grad_norms, groups=groups, n_boot=n_boot, seed=seed)
     V.update(gn_b=trend["exponent"], gn_b_lo=trend["exponent_ci_low"], gn_b_hi=trend["exponent_ci_high"],
              gn_within=trend.get("within_exponent", np.nan), gn_rho=trend["spearman"], gn_n=trend["n"])
     display(pd.DataFrame({k: [trend[k]] for k in ("n", "n_lengths", "exponent", "exponent_ci_low", "exponent_ci_high",

@@ -24,6 +24,10 @@ def test_every_bundled_profile_is_valid(name):
     (lambda p: p["task"].update(path="x"), r"unknown key 'path' in profile section 'task'"),
     (lambda p: p["generation"].update(N=True), r"generation.N=True has type bool"),
     (lambda p: p["scores"].update(nu=1), None),  # an int where a float is expected is fine
+    (lambda p: p["features"].update(projector="dense"), r"features.projector='dense'.*rademacher"),
+    (lambda p: p["features"].update(norms="exact"), r"features.norms='exact'.*projector: factored"),
+    (lambda p: p["features"].update(projector="factored", norms="approx"), r"features.norms='approx'.*sketch"),
+    (lambda p: p["features"].update(projector="factored", norms="exact"), None),
 ])
 def test_bad_keys_and_types_are_named(mutate, message):
     p = copy.deepcopy(load_profile("quick"))

@@ -18,7 +18,7 @@ EXAMPLES = [{"prompt_id": f"p{i}", "prompt": "Tom has 3 apples", "response": r}
 @pytest.mark.parametrize("tied,bias", [(False, False), (True, False), (True, True)])
 def test_fast_path_equals_the_map_on_explicit_gradients(tiny_llama_factory, tiny_tokenizer, tied, bias):
     model = tiny_llama_factory(len(tiny_tokenizer), tie_word_embeddings=tied, attention_bias=bias, mlp_bias=bias)
-    proj = FactoredProjector(model, 24, seed=3, k=4)
+    proj = FactoredProjector(model, 24, seed=3, k=4, norms="exact")
     kw = dict(template="{prompt}", progress=False, batch_size=4)
     fast = compute_features(model, tiny_tokenizer, EXAMPLES, proj, **kw)  # hooks, no per-sample gradient
     ref = compute_features(model, tiny_tokenizer, EXAMPLES, proj, method="loop", **kw)  # explicit g, same map
@@ -34,7 +34,7 @@ def test_norm_routes_and_the_sliced_output_layer_change_nothing(tiny_llama_facto
                                                                 norm_from):
     # ‖g‖ from token Grams or from each [out, in] gradient (long sequences), and logits only where a loss is taken
     model = tiny_llama_factory(len(tiny_tokenizer), tie_word_embeddings=True)
-    proj = FactoredProjector(model, 24, seed=3, k=4)
+    proj = FactoredProjector(model, 24, seed=3, k=4, norms="exact")
     kw = dict(template="{prompt}", progress=False, batch_size=4)
     monkeypatch.setattr(grace.factored, "_grams_are_cheaper", lambda *shape: norm_from == "grams")
     rows = []
@@ -75,12 +75,13 @@ def test_layout_refuses_what_it_cannot_cover(tiny_llama_factory, tiny_tokenizer)
 
 
 def test_sketched_norms_are_the_norm_of_z_and_leave_h_unchanged(tiny_llama_factory, tiny_tokenizer):
-    # norms="sketch": grad_norm = ‖z‖ (E‖z‖² = ‖g‖²), H the same as with exact norms; the kind is in the cache key
+    # norms="sketch" (the default): grad_norm = ‖z‖ (E‖z‖² = ‖g‖²), H the same as with exact norms; the kind is
+    # in the cache key
     model = tiny_llama_factory(len(tiny_tokenizer), tie_word_embeddings=True)
     kw = dict(template="{prompt}", progress=False, batch_size=4)
-    exact = FactoredProjector(model, 24, seed=3, k=4)
-    sketch = FactoredProjector(model, 24, seed=3, k=4, norms="sketch")
-    assert exact.norms == "exact" and exact.meta()["norms"] != sketch.meta()["norms"]
+    exact = FactoredProjector(model, 24, seed=3, k=4, norms="exact")
+    sketch = FactoredProjector(model, 24, seed=3, k=4)
+    assert sketch.norms == "sketch" and exact.norms == "exact" and exact.meta()["norms"] != sketch.meta()["norms"]
     fe, fs = (compute_features(model, tiny_tokenizer, EXAMPLES, p, **kw) for p in (exact, sketch))
     np.testing.assert_array_equal(fs.H, fe.H)
     np.testing.assert_array_equal(fs.loss, fe.loss)

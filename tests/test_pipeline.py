@@ -196,6 +196,13 @@ def test_cli_features_score_rank(mini, tmp_path, capsys):
     assert main(["features", "--model", str(path), "--generations", str(tmp_path / "missing.jsonl"),
                  "--out", str(tmp_path / "x")]) == 2
     assert "missing.jsonl" in capsys.readouterr().err
+    # --norms: the factored projector's grad_norm kind reaches the features; with another Π it is refused
+    assert main(["features", "--model", str(path), "--generations", str(files["calc"]), "--out", str(tmp_path / "fx"),
+                 "--d", "16", "--projector", "factored", "--norms", "exact"]) == 0
+    assert json.loads((tmp_path / "fx" / "features.json").read_text())["projector"]["norms"] == "exact"
+    assert main(["features", "--model", str(path), "--generations", str(files["calc"]), "--out", str(tmp_path / "fy"),
+                 "--d", "16", "--norms", "exact"]) == 2
+    assert "norms='exact'" in capsys.readouterr().err
 
 
 def test_notebook_glue_casts_numpy_scalars(monkeypatch):

@@ -324,6 +324,7 @@ def test_identity_projector_and_meta_roundtrip():
         lambda: SparseJLProjector(10, 4, block=0),
         lambda: make_projector("gaussian", 10, 4),
         lambda: make_projector("identity", 10, 4),
+        lambda: make_projector("rademacher", 10, 4, norms="exact"),  # a factored-only option
         lambda: projector_from_meta({"kind": "rademacher", "dim_in": 4, "dim_out": 2, "hash": "old"}),
     ],
 )

@@ -47,6 +47,7 @@ def test_self_samples_and_scores_on_a_chat_checkpoint(tmp_path):
     human = real.human_records(prompts)
     table, feats = real.scores_by_teacher(model, tok, {"human": human, "only": real.degrade(human, "answer_only"),
                                                        "self": samples[1.0]}, tmp_path / "f", d=16, n_folds=2,
-                                          progress=False)
+                                          progress=False, norms="exact")
     assert list(table.index) == ["human", "only", "self"] and np.isfinite(table["grace"]).all()
     assert feats["self"].meta["method"] == "factored" and table.loc["human", "accuracy"] == 1.0
+    assert feats["self"].meta["projector"]["norms"] == "exact"  # chapter 12's Figs 21-22 read the norm itself
