@@ -40,7 +40,7 @@ two kinds, ``norms=``:
 * ``"exact"``: ``‖g‖`` itself on the same pass, from the token Gram matrices
   (``‖Σ_t δ_t x_tᵀ‖² = Σ_{t,s} (δ_t·δ_s)(x_t·x_s)``; layers reading one input, as q/k/v and gate/up
   do, share its Gram), or from the ``[out, in]`` matrix once a sequence is long enough for that to
-  be cheaper (``T > in·out/(in + out)``). At 135 M it cost 1.08-1.12× the sketch's time (same run).
+  be cheaper (``T > in·out/(in + out)``). At 135 M it cost 1.08-1.18× the sketch's time (same run; `bench_real.py`).
   Ask for it where the norm itself is the result (chapter 12's Figs 21-22: ``grace rank --norms exact``).
 
 Where the time goes (SmolLM2-135M, one GSM8K solution of ~200 tokens, 2 CPU threads, sampled with
