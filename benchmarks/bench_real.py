@@ -73,7 +73,8 @@ def _examples(n: int) -> list[dict]:
 
 def worker(method: str, n: int, d: int, batch: int, model_name: str) -> dict:
     """Run one method in this process; return its timing and memory."""
-    from grace.encoding import DEFAULT_TEMPLATE, IGNORE_INDEX, encode_example
+    from grace.encoding import DEFAULT_TEMPLATE, encode_example
+    from grace.factored import scored_tail
     from grace.features import compute_features, response_loss
     from grace.projection import RademacherProjector, SparseJLProjector
     from grace.world import load_model, load_tokenizer
@@ -85,26 +86,25 @@ def worker(method: str, n: int, d: int, batch: int, model_name: str) -> dict:
 
     def step(ex: dict) -> None:  # the floor: one plain forward + backward into .grad
         ids, labels = encode_example(tok, ex["prompt"], ex["response"], DEFAULT_TEMPLATE)
-        kw, first = {}, 1
-        if method == "floor_tail":  # logits from the position before the first scored label on
-            first = next(t for t, y in enumerate(labels) if y != IGNORE_INDEX)
-            kw = {"logits_to_keep": len(ids) - first + 1}
-        logits = model(input_ids=torch.tensor([ids]), use_cache=False, **kw).logits[0]
-        loss, _ = response_loss(logits, torch.tensor(labels[first - 1:]))
+        tail = scored_tail(model, torch.tensor([labels])) if method == "floor_tail" else {}  # as factored asks
+        keep = next(iter(tail.values()), len(ids))  # logits of the last `keep` positions
+        logits = model(input_ids=torch.tensor([ids]), use_cache=False, **tail).logits[0]
+        loss, _ = response_loss(logits, torch.tensor(labels[len(ids) - keep:]))
         loss.backward()
         for p in model.parameters():
             p.grad = None
 
     t_setup = time.perf_counter()
+    is_floor = method.startswith("floor")
     if method.startswith("factored"):
         from grace.factored import FactoredProjector
 
         proj = FactoredProjector(model, d, seed=0, norms="exact" if method == "factored_exact" else "sketch")
     elif method == "sparse_jl":
         proj = SparseJLProjector(D, d, seed=0, block=32)  # blocked (c) of Appendix A: its index cache fits the bound
-    elif not method.startswith("floor"):
+    elif not is_floor:
         proj = RademacherProjector(D, d, seed=0, cache_bytes=0 if method == "vmap" else 2**30)
-    if not method.startswith("floor"):
+    if not is_floor:
         proj.prepare()  # one-time caches (the sparse Π's index tables), reported as setup_ms, not per example
     setup_ms = 1000 * (time.perf_counter() - t_setup)
     kw = {"vmap": dict(method="vmap", batch_size=batch, memory_budget=2**40),
@@ -113,7 +113,7 @@ def worker(method: str, n: int, d: int, batch: int, model_name: str) -> dict:
           "floor_tail": {}}[method]
 
     def run(exs: list[dict]) -> list[float]:
-        if not method.startswith("floor"):
+        if not is_floor:
             compute_features(model, tok, exs, proj, template=DEFAULT_TEMPLATE, progress=False, **kw)
             return []
         each = []

@@ -13,15 +13,17 @@ import argparse
 import sys
 from pathlib import Path
 
+from grace.config import NORMS, PROJECTORS
+
 
 def _add_feature_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--n", type=int, default=None, help="prompts in the scoring subset (paper: 512; default: all)")
     p.add_argument("--m", type=int, default=None, help="generations per prompt in the subset (paper: 4; default: all)")
     p.add_argument("--d", type=int, default=512, help="projection dimension (paper: 512)")
-    p.add_argument("--projector", default="rademacher", choices=["rademacher", "sparse_jl", "factored", "identity"],
+    p.add_argument("--projector", default="rademacher", choices=PROJECTORS,
                    help="Π: the paper's dense ±1/√D (default), a sparse JL transform, factored (LoGra-style: "
                         "no per-sample gradient, for large students; grace.factored), or none")
-    p.add_argument("--norms", default=None, choices=["sketch", "exact"],
+    p.add_argument("--norms", default=None, choices=NORMS,
                    help="factored only: grad_norm as ‖z‖, unbiased for ‖g‖² and free (its default), or the exact ‖g‖ "
                         "(~1.1× the time; for BADGE and norm-vs-length plots). GRACE never reads it")
     p.add_argument("--length-scale", default="log", choices=["log", "log2", "none"], help="h = log|y|·Πg (paper)")

@@ -60,11 +60,12 @@ from typing import Any
 import torch
 import torch.nn as nn
 
+from grace.config import NORMS  # the profile schema owns the allowed values
 from grace.encoding import IGNORE_INDEX
 from grace.io import stable_hash
 from grace.projection import Projector, RademacherProjector
 
-__all__ = ["FactoredProjector", "factored_layout"]
+__all__ = ["FactoredProjector", "factored_layout", "scored_tail"]
 
 
 @dataclass(frozen=True)
@@ -135,7 +136,7 @@ def factored_layout(model: nn.Module, k: int) -> list[Block]:
     return blocks
 
 
-def _scored_tail(model: nn.Module, labels: torch.Tensor) -> dict[str, int]:
+def scored_tail(model: nn.Module, labels: torch.Tensor) -> dict[str, int]:
     """Keyword asking an HF causal LM for the logits of the last ``T'`` positions only, ``T'`` from the
     one before the first scored label to the end (``{}`` when that is all of them or the model cannot).
 
@@ -181,7 +182,7 @@ class FactoredProjector(Projector):
     """
 
     kind = "factored"
-    NORMS = ("sketch", "exact")
+    NORMS = NORMS
 
     def __init__(self, model: nn.Module, dim_out: int, seed: int = 0, k: int = 16, norms: str = "sketch",
                  device: str | torch.device = "cpu"):
@@ -334,7 +335,7 @@ class FactoredProjector(Projector):
                     p.requires_grad_(False)
                     frozen.append(p)
             with torch.enable_grad():
-                keep = _scored_tail(model, labels)  # logits only where a loss is taken (the rest has δ = 0)
+                keep = scored_tail(model, labels)  # logits only where a loss is taken (the rest has δ = 0)
                 logits = model(input_ids=ids, use_cache=False, **keep).logits  # [B, T', V]
                 loss, mean_prob = loss_fn(logits, labels[:, T - logits.shape[1]:])
                 loss.sum().backward()
