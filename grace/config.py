@@ -319,6 +319,114 @@ def check_profile(p: dict[str, Any]) -> None:
     if p.get("models") is not None:
         for i, t in enumerate(p["models"].get("teachers", [])):
             _check_keys(t, HubTeacherSection, f"models.teachers[{i}]")
+    from grace.validate import check_device
+
+    check_device(p.get("device", "cpu"), "profile key device", available=False)
+    check_ranges(p)
+    check_teachers(p)
+
+
+AT_LEAST_1, AT_LEAST_0, POSITIVE, SHARE = (">=", 1), (">=", 0), (">", 0), ("in", (0, 1))
+RANGES: dict[str, tuple[str, Any]] = {
+    "seed": AT_LEAST_0, "threads": AT_LEAST_1, "temperatures[]": POSITIVE,
+    "task.min_steps": AT_LEAST_1, "task.max_steps": AT_LEAST_1, "task.seed": AT_LEAST_0,
+    "world.tokenizer_problems": AT_LEAST_1, "world.teacher_problems": AT_LEAST_1, "world.teacher_lr": POSITIVE,
+    "world.teacher_batch_size": AT_LEAST_1,
+    **{f"world.sizes.*.{k}": AT_LEAST_1 for k in ("hidden", "layers", "heads", "intermediate", "max_positions")},
+    "world.pretrain.n_texts": AT_LEAST_1, "world.pretrain.steps.*": AT_LEAST_0, "world.pretrain.learning_rate": POSITIVE,
+    "world.pretrain.batch_size": AT_LEAST_1, "world.pretrain.worked_share": SHARE, "world.pretrain.worked_mix.*": AT_LEAST_0,
+    "world.teachers[].steps": AT_LEAST_0, "world.teachers[].learning_rate": POSITIVE,
+    **{f"generation.{k}": AT_LEAST_1 for k in ("N", "M", "max_new_tokens", "batch_size", "tensor_parallel_size")},
+    "generation.min_new_tokens": AT_LEAST_0,
+    **{f"features.{k}": AT_LEAST_1 for k in ("n", "m", "d", "batch_size")}, "features.memory_budget_mb": POSITIVE,
+    "scores.n_folds": (">=", 2), "scores.nu": POSITIVE,
+    "distill.learning_rate": POSITIVE, "distill.epochs": POSITIVE, "distill.batch_size": AT_LEAST_1,
+    "distill.warmup_ratio": SHARE, "distill.weight_decay": AT_LEAST_0, "distill.max_length": (">=", 2),
+    "distill.gradient_accumulation_steps": AT_LEAST_1, "distill.save_steps": AT_LEAST_0,
+    **{f"evaluation.{k}": AT_LEAST_1 for k in ("n_test", "k", "max_new_tokens", "batch_size")},
+    "filter_ablation.temperatures[]": POSITIVE,
+    "world_checks.min_spread_points": AT_LEAST_0, "world_checks.n_pairs": AT_LEAST_1,
+    "analysis.n_boot": AT_LEAST_1, "analysis.n_subsets": AT_LEAST_1, "analysis.subset_frac": ("in", (0, 1), "(0, 1]"),
+    "analysis.size_budgets[]": POSITIVE,
+}
+"""Every numeric profile field's range, by key path (``*``: any key of a mapping, ``[]``: every list item)."""
+
+
+def _at(node: Any, parts: list[str], where: str):
+    """``(key path, value)`` for every value of ``node`` at the pattern ``parts`` (see :data:`RANGES`)."""
+    if not parts:
+        yield where, node
+        return
+    head, rest = parts[0], parts[1:]
+    if head == "*":
+        for k, v in (node.items() if isinstance(node, dict) else ()):
+            yield from _at(v, rest, f"{where}.{k}")
+        return
+    key = head.removesuffix("[]")
+    if not isinstance(node, dict) or node.get(key) is None:
+        return
+    path = f"{where}.{key}" if where else key
+    if head.endswith("[]"):
+        for i, v in enumerate(node[key] if isinstance(node[key], list) else ()):
+            yield from _at(v, rest, f"{path}[{i}]")
+    else:
+        yield from _at(node[key], rest, path)
+
+
+def _in_range(v: float, rule: tuple) -> bool:
+    op, bound = rule[0], rule[1]
+    if op == ">=":
+        return v >= bound
+    if op == ">":
+        return v > bound
+    lo, hi = bound  # "in": lo < v <= hi for (0, 1] fractions, lo <= v <= hi otherwise
+    return (lo < v <= hi) if len(rule) == 3 else (lo <= v <= hi)
+
+
+def _number(v: Any) -> Any:
+    """``v``, or the float a YAML string such as ``3.5e9`` spells (YAML 1.1 reads it as a string)."""
+    try:
+        return float(v) if isinstance(v, str) else v
+    except ValueError:
+        return v
+
+
+def check_ranges(p: dict[str, Any]) -> None:
+    """Raise ``ValueError`` naming the key path of the first numeric profile field outside its range (:data:`RANGES`)."""
+    for pattern, rule in RANGES.items():
+        for where, v in _at(p, pattern.split("."), ""):
+            text = rule[2] if len(rule) == 3 else (f"{rule[0]} {rule[1]}" if rule[0] != "in" else f"in {list(rule[1])}")
+            v = _number(v)
+            if isinstance(v, bool) or not isinstance(v, int | float) or v != v or not _in_range(v, rule):
+                raise ValueError(f"profile key {where}={v!r} is out of range; it must be a number {text}")
+
+
+def _teacher_pool(t: dict[str, Any], kind_key: str) -> str:
+    """A teacher's pool as the study assigns it (grace.world.default_pool: the student itself is an anecdote)."""
+    return t.get("pool") or ("anecdote" if t.get(kind_key) == "self" else "main")
+
+
+def check_teachers(p: dict[str, Any]) -> None:
+    """The teacher list of ``world`` or ``models``: non-empty, names unique and safe as directory names, a main pool."""
+    from grace.validate import safe_name
+
+    for section, kind_key in (("world", "style"), ("models", "family")):
+        if not isinstance(p.get(section), dict):
+            continue
+        teachers = p[section].get("teachers") or []
+        if not teachers:
+            raise ValueError(f"profile key {section}.teachers is empty; list at least one teacher "
+                             "(copy the section from grace/profiles/quick.yaml)")
+        seen: dict[str, int] = {}
+        for i, t in enumerate(teachers):
+            name = safe_name(t.get("name", ""), f"profile key {section}.teachers[{i}].name")
+            if name in seen:
+                raise ValueError(f"profile key {section}.teachers[{i}].name={name!r} repeats "
+                                 f"{section}.teachers[{seen[name]}]; give every teacher its own name")
+            seen[name] = i
+        if not any(_teacher_pool(t, kind_key) == "main" for t in teachers):
+            raise ValueError(f"profile key {section}.teachers: no teacher is in the main pool (all are "
+                             "pool: anecdote or the student itself); set pool: main on at least one")
 
 
 def _convert(tp: Any, value: Any) -> Any:
@@ -358,4 +466,5 @@ def parse_profile(p: dict[str, Any]) -> Profile:
     return _build(Profile, p)
 
 
-__all__ = ["BACKENDS", "DTYPES", "SECTIONS", "TASK_KEYS", "Profile", "check_profile", "parse_profile"]
+__all__ = ["BACKENDS", "DTYPES", "RANGES", "SECTIONS", "TASK_KEYS", "Profile", "check_profile", "check_ranges",
+           "check_teachers", "parse_profile"]

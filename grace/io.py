@@ -67,8 +67,12 @@ def write_jsonl(path: str | os.PathLike, records: Iterable[Mapping[str, Any]]) -
     atomic_write_text(path, "".join(line + "\n" for line in lines))
 
 
-def read_jsonl(path: str | os.PathLike) -> list[dict[str, Any]]:
-    """Read a jsonl file; a malformed line raises ``ValueError`` naming the file and line."""
+def read_jsonl_lines(path: str | os.PathLike) -> list[tuple[int, dict[str, Any]]]:
+    """``(line number, record)`` for each non-blank line of a jsonl file, each line one JSON object.
+
+    Raises ``ValueError`` naming the file and line for a malformed line, a line that is not an object
+    (a scalar or a list), or a file that is one JSON array (write one object per line instead).
+    """
     out = []
     with open(path, encoding="utf-8") as f:
         for lineno, line in enumerate(f, 1):
@@ -76,24 +80,56 @@ def read_jsonl(path: str | os.PathLike) -> list[dict[str, Any]]:
             if not line:
                 continue
             try:
-                out.append(json.loads(line))
+                obj = json.loads(line)
             except json.JSONDecodeError as e:
-                raise ValueError(f"{path}:{lineno}: not valid JSON ({e.msg}); fix or remove that line") from e
+                if lineno == 1 and line.startswith("["):
+                    raise ValueError(f"{path}:1: the file looks like one JSON array, not jsonl; write one JSON "
+                                     "object per line (e.g. jq -c '.[]' file.json > file.jsonl)") from None
+                raise ValueError(f"{path}:{lineno}: not valid JSON ({e.msg}); fix or remove that line") from None
+            if not isinstance(obj, dict):
+                kind = "an array" if isinstance(obj, list) else f"a JSON {type(obj).__name__}"
+                raise ValueError(f"{path}:{lineno}: {line[:60]!r} is {kind}, not an object; every line of a "
+                                 "jsonl file is one {...} record (one object per line)")
+            out.append((lineno, obj))
     return out
+
+
+def read_jsonl(path: str | os.PathLike) -> list[dict[str, Any]]:
+    """Read a jsonl file of objects; a bad line raises ``ValueError`` naming the file and line (:func:`read_jsonl_lines`)."""
+    return [r for _, r in read_jsonl_lines(path)]
+
+
+ARRAY_CHECK_KEY = "arrays_check"
+"""The sidecar key :func:`save_arrays` writes: each array's shape and dtype, and a SHA-256 of them all."""
+
+
+def arrays_check(arrays: Mapping[str, np.ndarray]) -> dict[str, Any]:
+    """Shapes, dtypes and a SHA-256 over names, shapes, dtypes and bytes: what a sidecar says its npz holds."""
+    h = hashlib.sha256()
+    shapes = {}
+    for k in sorted(arrays):
+        a = np.ascontiguousarray(arrays[k])
+        shapes[k] = {"shape": list(a.shape), "dtype": str(a.dtype)}
+        h.update(json.dumps([k, shapes[k]]).encode())
+        h.update(a.tobytes())
+    return {"arrays": shapes, "sha256": h.hexdigest()}
 
 
 def save_arrays(path: str | os.PathLike, arrays: Mapping[str, np.ndarray], meta: Mapping[str, Any]) -> None:
     """Save arrays to ``path`` (``.npz``) and ``meta`` to ``path`` with suffix ``.json``.
 
     The npz is written first and the sidecar last, so a sidecar's presence means both are complete.
+    The sidecar also records the arrays' shapes and a hash of them (:func:`arrays_check`), which
+    :func:`load_arrays` verifies.
     """
     path = Path(path)
     import io as _io
 
+    arrays = {k: np.asarray(v) for k, v in arrays.items()}
     buf = _io.BytesIO()
-    np.savez(buf, **{k: np.asarray(v) for k, v in arrays.items()})
+    np.savez(buf, **arrays)
     atomic_write_bytes(path, buf.getvalue())
-    write_json(path.with_suffix(".json"), dict(meta))
+    write_json(path.with_suffix(".json"), {**meta, ARRAY_CHECK_KEY: arrays_check(arrays)})
 
 
 def load_arrays(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
@@ -101,7 +137,8 @@ def load_arrays(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict[st
 
     Raises:
         ValueError: ``path`` is not a readable npz archive of plain arrays (truncated, corrupt, or
-            holding pickled objects); the message names the file and says to recompute it.
+            holding pickled objects), or its sidecar's shapes and hash disagree with the arrays; the
+            message names the file and says to recompute it.
     """
     path = Path(path)
     try:
@@ -112,7 +149,17 @@ def load_arrays(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict[st
                          "corrupt, truncated or not written by grace - delete it and recompute it "
                          "(grace features ... / grace study ...)") from None
     meta = read_json(path.with_suffix(".json")) if path.with_suffix(".json").exists() else {}
+    check = meta.pop(ARRAY_CHECK_KEY, None)
+    if check is not None and check != arrays_check(arrays):
+        raise ValueError(f"{path}: its arrays disagree with the shapes and hash in {path.with_suffix('.json').name} "
+                         "(one of the two was edited or replaced); delete both and recompute them")
     return arrays, meta
+
+
+def has_array_check(path: str | os.PathLike) -> bool:
+    """Whether the sidecar of ``path`` records its arrays' shapes and hash (written by :func:`save_arrays`)."""
+    side = Path(path).with_suffix(".json")
+    return side.exists() and ARRAY_CHECK_KEY in read_json(side)
 
 
 def stable_hash(obj: Any, n: int = 12) -> str:

@@ -8,35 +8,35 @@ the teachers by GRACE (lower is better). ``grace features`` and ``grace score`` 
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from grace.io import read_jsonl
+from grace.io import read_jsonl_lines
+from grace.validate import REQUIRED_FIELDS, check_records, problem
 
-REQUIRED_FIELDS = ("prompt_id", "prompt", "response")
+__all__ = ["REQUIRED_FIELDS", "features_for_file", "features_for_records", "load_generations", "load_prompts",
+           "rank_candidates", "rank_teachers", "run_demo", "score_dirs", "subset"]
 
 
 def load_generations(path: str | os.PathLike, known_prompt_ids: set | None = None) -> list[dict[str, Any]]:
-    """Read and validate a generations jsonl (records ``{prompt_id, prompt, response[, correct]}``).
+    """Read and validate a generations jsonl (records ``{prompt_id, prompt, response[, correct]}``, paper §2.1).
 
     Raises:
         FileNotFoundError: the file does not exist.
-        ValueError: a record lacks a field, has an empty response, or an unknown ``prompt_id``.
+        ValueError: a line is not a JSON object, or a record fails :func:`grace.validate.check_records`
+            (a missing field, a wrongly typed value, an empty response, a non-boolean ``correct``, two
+            prompts under one ``prompt_id``), or has an unknown ``prompt_id``; the message names ``file:line``.
     """
     if not Path(path).exists():
         raise FileNotFoundError(f"generations file {str(path)!r} does not exist")
-    records = read_jsonl(path)
-    if not records:
-        raise ValueError(f"{path}: no records; a generations file needs one JSON object per line")
-    for i, r in enumerate(records, 1):
-        missing = [k for k in REQUIRED_FIELDS if k not in r]
-        if missing:
-            raise ValueError(f"{path}:{i}: record lacks {missing}; every line needs {list(REQUIRED_FIELDS)}")
-        if not str(r["response"]).strip():
-            raise ValueError(f"{path}:{i}: empty response for prompt_id={r['prompt_id']!r}; drop it or regenerate")
+    numbered = read_jsonl_lines(path)
+    records, lines = [r for _, r in numbered], [i for i, _ in numbered]
+    check_records(records, str(path), lines)
+    for i, r in zip(lines, records, strict=True):
         if known_prompt_ids is not None and r["prompt_id"] not in known_prompt_ids:
             raise ValueError(f"{path}:{i}: unknown prompt_id {r['prompt_id']!r}; all teachers must answer the same prompts")
     return records
@@ -44,6 +44,9 @@ def load_generations(path: str | os.PathLike, known_prompt_ids: set | None = Non
 
 def subset(records: Sequence[dict[str, Any]], n: int | None, m: int | None, seed: int) -> list[dict[str, Any]]:
     """D_eval ⊂ D_distill (paper §2.1): ``n`` random prompts (seeded) × their first ``m`` responses."""
+    for flag, v in (("--n", n), ("--m", m)):
+        if v is not None and (isinstance(v, bool) or not isinstance(v, int | np.integer) or v < 1):
+            raise problem(flag, v, "is not a count >= 1", "pass a whole number >= 1, or leave it out for all")
     by_prompt: dict[Any, list[dict[str, Any]]] = {}
     for r in records:
         by_prompt.setdefault(r["prompt_id"], []).append(r)
@@ -70,7 +73,6 @@ def load_prompts(spec: str, split: str = "train", n: int | None = None, seed: in
     Returns ``(prompts, is_correct)``; ``is_correct`` is ``None`` for a file without answers.
     """
     from grace.answers import gsm8k_is_correct
-    from grace.io import read_jsonl
     from grace.tasks import get_task
 
     if spec in ("gsm8k", "math"):
@@ -80,12 +82,17 @@ def load_prompts(spec: str, split: str = "train", n: int | None = None, seed: in
     path = Path(spec)
     if not path.exists():
         raise ValueError(f"--prompts {spec!r}: not gsm8k, math or an existing jsonl file")
-    rows = read_jsonl(path)
-    for i, r in enumerate(rows):
+    numbered = read_jsonl_lines(path)
+    seen: dict[Any, int] = {}
+    for i, r in numbered:
         if "prompt_id" not in r or "prompt" not in r:
-            raise ValueError(f"{path}: row {i} has keys {sorted(r)}; each row needs prompt_id and prompt")
-    if len({r["prompt_id"] for r in rows}) != len(rows):
-        raise ValueError(f"{path}: prompt_id values repeat; give every prompt its own id")
+            raise ValueError(f"{path}:{i}: row has keys {sorted(r)}; each row needs prompt_id and prompt")
+        check_records([{**r, "response": "-"}], str(path), [i])  # prompt_id and prompt types
+        if r["prompt_id"] in seen:
+            raise problem(f"{path}:{i}", r["prompt_id"], f"repeats the prompt_id of line {seen[r['prompt_id']]}",
+                          "give every prompt its own id")
+        seen[r["prompt_id"]] = i
+    rows = [r for _, r in numbered]
     rows = rows if n is None else rows[:n]
     return rows, (gsm8k_is_correct if rows and all("answer" in r for r in rows) else None)
 
@@ -95,8 +102,12 @@ def generate_cli(args) -> list[dict]:
     from grace.generation import CHAT_INSTRUCTION, VLLMBackend, generate_to_file
     from grace.world import load_model, load_tokenizer
 
+    from grace.validate import loading, model_source
+
     prompts, is_correct = load_prompts(args.prompts, args.split, args.n_prompts, args.seed)
-    tok = load_tokenizer(args.model)
+    model_source(args.model, "--model")
+    with loading(args.model, "--model"):
+        tok = load_tokenizer(args.model)
     chat = args.chat if args.chat is not None else getattr(tok, "chat_template", None) is not None
     kw = {"chat": chat, "chat_instruction": CHAT_INSTRUCTION if args.instruction is None else (args.instruction or None),
           "max_new_tokens": args.max_new_tokens}
@@ -108,7 +119,8 @@ def generate_cli(args) -> list[dict]:
         return generate_to_file(None, tok, prompts, args.out, args.n_samples, args.temperature,
                                 teacher=Path(args.model).name, is_correct=is_correct, seed=args.seed,
                                 backend=backend, batch_size=args.batch_size, **kw)
-    model = load_model(args.model, device=args.device, dtype=args.dtype)
+    with loading(args.model, "--model"):
+        model = load_model(args.model, device=args.device, dtype=args.dtype)
     return generate_to_file(model, tok, prompts, args.out, args.n_samples, args.temperature,
                             teacher=Path(args.model).name, is_correct=is_correct, seed=args.seed,
                             batch_size=args.batch_size, device=args.device, **kw)
@@ -117,31 +129,72 @@ def generate_cli(args) -> list[dict]:
 def features_for_records(student, records, out: Path, *, d: int = 512, projector: str = "rademacher",
                          length_scale: str = "log", template: str | None = None, batch_size: int = 8,
                          device: str = "cpu", seed: int = 0, progress: bool = True, memory_budget: int | None = None,
-                         norms: str | None = None):
+                         norms: str | None = None, max_length: int | None = None, source: str = "records"):
     """Features of ``student`` (a path/Hub id or a ``(model, tokenizer)`` pair) on ``records`` (paper §2.1).
 
     ``norms``: the factored projector's ``grad_norm`` (``"sketch"``, its default, or ``"exact"``;
-    :class:`grace.factored.FactoredProjector`); an error with any other projector.
+    :class:`grace.factored.FactoredProjector`); an error with any other projector. ``max_length``: the
+    truncation policy (:func:`grace.validate.fit_context`): ``None`` refuses a record longer than the
+    student's context; a number cuts records to that many tokens and is recorded in the sidecar.
     """
     from grace.encoding import DEFAULT_TEMPLATE
     from grace.features import compute_features
     from grace.projection import make_projector
-    from grace.world import load_model, load_tokenizer
+    from grace.validate import fit_context, loading, model_source
 
-    model, tok = (load_model(student, device=device), load_tokenizer(student)) if isinstance(student, str | Path) else student
+    if isinstance(student, str | Path):
+        model_source(student, "--student/--model")
+        with loading(student, "--student/--model"):
+            tok = load_tokenizer_checked(student)
+            model = load_model_checked(student, device)
+    else:
+        model, tok = student
+    template = template or DEFAULT_TEMPLATE
+    n_cut = fit_context(tok, records, template, model_context(model), max_length, source)
+    if n_cut:
+        print(f"grace: {n_cut} of {len(records)} records are longer than --max-length {max_length} tokens and are "
+              "cut on the right (recorded as max_length in features.json)", file=sys.stderr)
     n_params = sum(p.numel() for p in model.parameters() if p.requires_grad)
     proj = make_projector(projector, n_params, d, seed, device=device, model=model, norms=norms)
-    feats = compute_features(model, tok, records, proj, length_scale=length_scale,
-                             template=template or DEFAULT_TEMPLATE, batch_size=batch_size, device=device,
-                             progress=progress, out=out / "features.npz", memory_budget=memory_budget)
+    feats = compute_features(model, tok, records, proj, length_scale=length_scale, template=template,
+                             batch_size=batch_size, device=device, progress=progress, out=out / "features.npz",
+                             memory_budget=memory_budget, max_length=max_length)
     return feats
+
+
+def load_tokenizer_checked(spec: str | os.PathLike):
+    """:func:`grace.world.load_tokenizer`, with a tokenizer that cannot be built named as the model's fault."""
+    from grace.world import load_tokenizer
+
+    try:
+        return load_tokenizer(spec)
+    except ValueError as e:  # transformers' "install sentencepiece or tiktoken" for a directory with no tokenizer
+        raise problem("--student/--model", str(spec), f"has no usable tokenizer ({str(e).splitlines()[0][:160]})",
+                      "save the tokenizer files next to the weights (tokenizer.save_pretrained)") from None
+
+
+def load_model_checked(spec: str | os.PathLike, device: str):
+    """:func:`grace.world.load_model` (float32 on ``device``)."""
+    from grace.world import load_model
+
+    return load_model(spec, device=device)
+
+
+def model_context(model) -> int | None:
+    """The positions a causal LM can attend over (``max_position_embeddings`` or ``n_positions``), if it says."""
+    cfg = getattr(model, "config", None)
+    for key in ("max_position_embeddings", "n_positions", "max_sequence_length"):
+        v = getattr(cfg, key, None)
+        if isinstance(v, int) and v > 0:
+            return v
+    return None
 
 
 def features_for_file(student: str, generations: str, out: Path, *, n: int | None = None, m: int | None = None,
                       seed: int = 0, **kwargs):
     """``grace features``: validate a generations file, subset it, compute and save features."""
     records = subset(load_generations(generations), n, m, seed)
-    return features_for_records(student, records, out, seed=seed, **kwargs)
+    return features_for_records(student, records, out, seed=seed, source=str(generations), **kwargs)
 
 
 def _features_path(p: str | os.PathLike) -> Path:
@@ -152,19 +205,60 @@ def _features_path(p: str | os.PathLike) -> Path:
     return path
 
 
+def _load_checked(path: Path):
+    """The features at ``path`` if their sidecar agrees with their arrays (shapes, hash, counts), else an error."""
+    from grace.features import Features
+    from grace.io import has_array_check
+
+    f = Features.load(path)  # a damaged archive, and arrays that disagree with the sidecar's hash, fail here
+    if not has_array_check(path):
+        raise ValueError(f"{path}: its sidecar {path.with_suffix('.json').name} records no hash of the arrays "
+                         "(written by an older grace, or edited); recompute the features (grace features ...)")
+    N, meta = len(f.H), f.meta
+    d = (meta.get("projector") or {}).get("dim_out")
+    bad = [f"n_examples={meta.get('n_examples')} but H has {N} rows"] if meta.get("n_examples") != N else []
+    bad += [f"projector.dim_out={d} but H has {f.H.shape[1]} columns"] if d is not None and d != f.H.shape[1] else []
+    bad += [f"{k} has {len(v)} rows, H {N}" for k, v in (("prompt_ids", f.prompt_ids), ("lengths", f.lengths),
+                                                          ("loss", f.loss)) if len(v) != N]
+    if N and (f.prompt_ids.min() < 0 or f.prompt_ids.max() >= len(f.prompt_keys)):
+        bad.append(f"prompt_ids point past the {len(f.prompt_keys)} prompt_keys")
+    if bad:
+        raise ValueError(f"{path}: the sidecar disagrees with the arrays ({'; '.join(bad)}); delete it and "
+                         "recompute the features")
+    return f
 
 
-def score_dirs(dirs: Sequence[str | os.PathLike], n_folds: int = 10, nu: float = 1e-3, seed: int = 0):
-    """``grace score``: a table (teachers × scores) for saved feature directories, best GRACE first."""
+def feature_shape(f) -> tuple:
+    """``(n prompts, m responses per prompt, d, projector)`` of saved features (m is ``"varies"`` if it does)."""
+    counts = np.bincount(f.prompt_ids)
+    counts = counts[counts > 0]
+    m = int(counts[0]) if len(counts) and (counts == counts[0]).all() else "varies"
+    return len(counts), m, int(f.H.shape[1]), (f.meta.get("projector") or {}).get("kind")
+
+
+def score_dirs(dirs: Sequence[str | os.PathLike], n_folds: int = 10, nu: float = 1e-3, seed: int = 0,
+               names: Sequence[str] | None = None, allow_mixed: bool = False):
+    """``grace score``: a table (teachers × scores) for saved feature directories, best GRACE first (eqs. 1–6).
+
+    Rows are keyed by ``names`` (default: each path as given, so two directories with the same base
+    name stay two rows). Each file must agree with its sidecar; features of different
+    ``(n, m, d, projector)`` are refused unless ``allow_mixed`` (their scores are not comparable).
+    """
     import pandas as pd
 
-    from grace.features import Features
     from grace.scores import score_features
 
-    rows = {}
-    for d in dirs:
-        name = Path(d).name if Path(d).is_dir() else Path(d).stem
-        rows[name] = score_features(Features.load(_features_path(d)), n_folds=n_folds, nu=nu, seed=seed)
+    names = [str(d) for d in dirs] if names is None else list(names)
+    repeated = sorted({k for k in names if names.count(k) > 1})
+    if repeated:
+        raise ValueError(f"features {repeated} are given twice; give each directory once")
+    feats = {name: _load_checked(_features_path(d)) for name, d in zip(names, dirs, strict=True)}
+    shapes = {name: feature_shape(f) for name, f in feats.items()}
+    if len(set(shapes.values())) > 1 and not allow_mixed:
+        listed = ", ".join(f"{k}: n={s[0]} m={s[1]} d={s[2]} {s[3]}" for k, s in shapes.items())
+        raise ValueError(f"features of different (n, m, d, projector) cannot be ranked together ({listed}); "
+                         "recompute them with the same --n --m --d --projector, or pass --allow-mixed")
+    rows = {name: score_features(f, n_folds=n_folds, nu=nu, seed=seed) for name, f in feats.items()}
     table = pd.DataFrame.from_dict(rows, orient="index")
     table.index.name = "teacher"
     return table.dropna(axis=1, how="all").sort_values("grace")
@@ -174,17 +268,25 @@ def rank_teachers(student: str, teachers: Mapping[str, str], out: Path, *, n: in
                   n_folds: int = 10, nu: float = 1e-3, plot: bool = False, seed: int = 0, **kwargs):
     """``grace rank``: features + scores for each candidate, ranked by GRACE (lower is better, paper §2.2)."""
     from grace.io import atomic_write_text
+    from grace.validate import safe_name
 
     if not teachers:
         raise ValueError("no teachers given; pass --teacher NAME=generations.jsonl at least once")
+    for name in teachers:
+        safe_name(name, f"--teacher {name}={teachers[name]}")
     records = {name: load_generations(path) for name, path in teachers.items()}
     common = set.intersection(*({r["prompt_id"] for r in rs} for rs in records.values()))
     if not common:
         raise ValueError("the teachers' generations share no prompt_id; GRACE compares teachers on the same prompts")
     for name, rs in records.items():
         sub = subset([r for r in rs if r["prompt_id"] in common], n, m, seed)
-        features_for_records(student, sub, out / name, seed=seed, **kwargs)
-    table = score_dirs([out / name for name in teachers], n_folds=n_folds, nu=nu, seed=seed)
+        features_for_records(student, sub, out / name, seed=seed, source=str(teachers[name]), **kwargs)
+    try:
+        table = score_dirs([out / name for name in teachers], n_folds=n_folds, nu=nu, seed=seed, names=list(teachers))
+    except ValueError as e:
+        if "cannot be ranked together" not in str(e) or m is not None:
+            raise
+        raise ValueError(f"{e}; here the teachers give different numbers of responses per prompt: pass --m") from None
     table.insert(0, "rank", np.arange(1, len(table) + 1))
     atomic_write_text(out / "ranking.csv", table.to_csv())
     if plot:

@@ -54,7 +54,7 @@ def available_profiles() -> list[str]:
 
 def load_profile(name_or_path: str | os.PathLike) -> dict[str, Any]:
     """Load a study profile: a bundled name (``smoke``, ``quick``, ``full``, ``gpu``) or a YAML path."""
-    import yaml
+    from grace.validate import yaml_mapping
 
     path = Path(name_or_path)
     if not path.suffix:
@@ -64,10 +64,12 @@ def load_profile(name_or_path: str | os.PathLike) -> dict[str, Any]:
                              "or a path to a YAML file (copy one from grace/profiles/)")
     elif not path.exists():
         raise FileNotFoundError(f"profile file {str(path)!r} does not exist")
-    with open(path, encoding="utf-8") as f:
-        profile = yaml.safe_load(f)
+    profile = yaml_mapping(path, "profile")  # a YAML syntax error is path:line:col; a list or scalar is refused
     profile.setdefault("name", path.stem)
-    validate_profile(profile)
+    try:
+        validate_profile(profile)
+    except ValueError as e:
+        raise ValueError(f"{path}: {e}") from None
     return profile
 
 
