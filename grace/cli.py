@@ -136,7 +136,7 @@ def _check_door(args: argparse.Namespace) -> None:
     """Output paths, names and devices, checked before any work starts (grace.validate)."""
     if getattr(args, "device", None) is not None:
         check_device(args.device, "--device")
-    if args.cmd in ("demo", "features", "rank", "regime-map") or (args.cmd == "study" and args.out):
+    if args.cmd in ("demo", "features", "rank", "regime-map"):  # study: after its profile is checked
         output_dir(args.out, "--out")
     if args.cmd == "generate":
         output_file(args.out, "--out")

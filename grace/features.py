@@ -49,6 +49,7 @@ from grace import __version__
 from grace.encoding import DEFAULT_TEMPLATE, IGNORE_INDEX, encode_example, pad_id, right_pad
 from grace.io import load_arrays, save_arrays, stable_hash
 from grace.projection import Projector
+from grace.validate import check_records
 
 __all__ = [
     "LENGTH_SCALES",
@@ -69,7 +70,6 @@ LENGTH_SCALES = ("log", "log2", "none")
 AUTO_METHOD_CPU = "vmap"  # what method="auto" uses when it fits the budget; from benchmarks/bench_projection.py
 VMAP_BYTES_PER_ENTRY = 4.4 * 4  # measured peak of vmap(grad) per batch row and parameter, fp32
 MIN_MEMORY_BUDGET = 64 * 2**20  # the default budget's floor (toy models keep vmap's speed)
-_REQUIRED = ("prompt_id", "prompt", "response")
 
 
 
@@ -243,37 +243,21 @@ def grads_vmap(model, names: list[str], params: list, ids: torch.Tensor, labels:
 # The driver
 # ---------------------------------------------------------------------------------------------------
 def _validate_examples(examples: Sequence[Mapping[str, Any]]) -> tuple[np.ndarray, list, np.ndarray | None]:
-    """Check records; map prompt ids to ints (first appearance order); collect ``correct``."""
-    if len(examples) == 0:
-        raise ValueError("examples is empty; pass at least one {prompt_id, prompt, response} record")
+    """Check records (:func:`grace.validate.check_records`); map prompt ids to ints (first appearance order); collect ``correct``."""
+    check_records(examples, "examples")
     key_index: dict[tuple[str, Any], int] = {}
-    keys, pids, correct = [], [], []
-    has_correct = isinstance(examples[0], Mapping) and "correct" in examples[0]
-    for i, ex in enumerate(examples):
-        if not isinstance(ex, Mapping):
-            raise ValueError(f"example {i} is a {type(ex).__name__}; pass dicts with {_REQUIRED}")
-        for k in _REQUIRED:
-            if k not in ex:
-                raise ValueError(f"example {i} is missing {k!r}; each example needs {_REQUIRED}")
-        for k in ("prompt", "response"):
-            if not isinstance(ex[k], str):
-                raise ValueError(f"example {i}: {k} must be a str, got {type(ex[k]).__name__}")
-        if not ex["response"].strip():
-            raise ValueError(f"example {i} (prompt_id={ex['prompt_id']!r}) has an empty response; drop it")
+    keys, pids = [], []
+    for ex in examples:
         pid = ex["prompt_id"]
-        if isinstance(pid, bool) or not isinstance(pid, (str, int, np.integer)):
-            raise ValueError(f"example {i}: prompt_id {pid!r} must be a str or an int")
         pid = int(pid) if isinstance(pid, np.integer) else pid
         tag = (type(pid).__name__, pid)
         if tag not in key_index:
             key_index[tag] = len(keys)
             keys.append(pid)
         pids.append(key_index[tag])
-        if has_correct != ("correct" in ex):
-            raise ValueError(f"example {i}: 'correct' must be given for all examples or for none")
-        if has_correct:
-            correct.append(bool(ex["correct"]))
-    return np.asarray(pids, dtype=np.int64), keys, (np.asarray(correct, dtype=bool) if has_correct else None)
+    has_correct = "correct" in examples[0]
+    correct = np.asarray([bool(ex["correct"]) for ex in examples], dtype=bool) if has_correct else None
+    return np.asarray(pids, dtype=np.int64), keys, correct
 
 
 def default_memory_budget(n_params: int) -> int:

@@ -224,9 +224,17 @@ def check_device(device: Any, where: str, available: bool = True) -> str:
 def model_source(spec: str | os.PathLike, where: str) -> None:
     """Refuse a local model directory that lacks its config, safetensors weights or tokenizer files.
 
-    A Hub id (``org/name``) cannot be checked without a network; :func:`loading` names its failure.
+    A path that does not exist and is no Hub id (``org/name``) nor a :mod:`grace.sources` name is
+    refused too. A Hub id cannot be checked without a network; :func:`loading` names its failure.
     """
-    p = Path(spec).expanduser()
+    from grace.sources import SOURCES
+
+    p, s = Path(spec).expanduser(), str(spec)
+    if not p.exists() and s not in SOURCES and (s.startswith((".", "/", "~")) or s.count("/") != 1):
+        raise problem(where, s, "is not a model directory, and not a Hub id of the form org/name",
+                      f"pass an existing directory, a Hub id, or one of {sorted(SOURCES)}")
+    if p.is_file():
+        raise problem(where, s, "is a file, not a model directory", "pass the directory that holds config.json")
     if not p.is_dir():
         return
     if not (p / "config.json").exists():
