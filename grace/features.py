@@ -244,7 +244,7 @@ def grads_vmap(model, names: list[str], params: list, ids: torch.Tensor, labels:
 # ---------------------------------------------------------------------------------------------------
 def _validate_examples(examples: Sequence[Mapping[str, Any]]) -> tuple[np.ndarray, list, np.ndarray | None]:
     """Check records (:func:`grace.validate.check_records`); map prompt ids to ints (first appearance order); collect ``correct``."""
-    check_records(examples, "examples")
+    check_records(examples)
     key_index: dict[tuple[str, Any], int] = {}
     keys, pids = [], []
     for ex in examples:

@@ -100,9 +100,8 @@ def load_prompts(spec: str, split: str = "train", n: int | None = None, seed: in
 def generate_cli(args) -> list[dict]:
     """``grace generate``: a teacher's responses to prompts, resumable, ready for ``grace rank``."""
     from grace.generation import CHAT_INSTRUCTION, VLLMBackend, generate_to_file
-    from grace.world import load_model, load_tokenizer
-
     from grace.validate import loading, model_source
+    from grace.world import load_model, load_tokenizer
 
     prompts, is_correct = load_prompts(args.prompts, args.split, args.n_prompts, args.seed)
     model_source(args.model, "--model")

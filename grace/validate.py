@@ -47,19 +47,19 @@ def problem(where: str, value: Any, what: str, fix: str) -> ValueError:
 # ---------------------------------------------------------------------------------------------------
 # Records
 # ---------------------------------------------------------------------------------------------------
-def check_records(records: Sequence[Any], source: str = "records", lines: Sequence[int] | None = None) -> None:
-    """Refuse records that §2.1's features cannot use as meant, naming ``source:line`` (or the record index).
+def check_records(records: Sequence[Any], source: str = "examples", lines: Sequence[int] | None = None) -> None:
+    """Refuse records that §2.1's features cannot use as meant, naming ``source:line`` (in memory: ``example i``).
 
     Each record is a mapping with ``prompt_id`` (a str or an int), ``prompt`` and a non-empty
     ``response`` (str), and ``correct`` (a JSON boolean) on all records or none; one ``prompt_id``
     has one prompt (two prompts under one id would be merged into one prompt's folds, eq. 4).
     """
     if len(records) == 0:
-        raise ValueError(f"{source}: no records; give one {{prompt_id, prompt, response}} object per line")
+        raise ValueError(f"{source} is empty: no records; give one {{prompt_id, prompt, response}} object per line")
     prompts: dict[tuple[str, Any], tuple[str, str]] = {}
     has_correct = isinstance(records[0], Mapping) and "correct" in records[0]
     for i, r in enumerate(records):
-        where = f"{source}:{lines[i]}" if lines is not None else f"{source} record {i}"
+        where = f"{source}:{lines[i]}" if lines is not None else f"example {i}"
         _check_record(r, where)
         pid = r["prompt_id"]
         tag = (type(pid).__name__ if not isinstance(pid, np.integer) else "int", pid)
@@ -78,7 +78,7 @@ def _check_record(r: Any, where: str) -> None:
                       f"each record is an object with {list(REQUIRED_FIELDS)}")
     missing = [k for k in REQUIRED_FIELDS if k not in r]
     if missing:
-        raise ValueError(f"{where}: record lacks {missing}; every record needs {list(REQUIRED_FIELDS)}")
+        raise ValueError(f"{where} is missing {', '.join(map(repr, missing))}; every record needs {list(REQUIRED_FIELDS)}")
     pid = r["prompt_id"]
     if isinstance(pid, bool | np.bool_) or not isinstance(pid, str | int | np.integer):
         raise problem(where, pid, f"is not a valid prompt_id (a {type(pid).__name__})", "use a string or an integer")

@@ -62,10 +62,10 @@ RECORDS = [  # (file text, what the error must say)
     (json.dumps(GOOD[0]) + "\n" + json.dumps({k: v for k, v in GOOD[1].items() if k != "correct"}),
      r"gen.jsonl:2: 'correct' is given on some records and not others"),
     (json.dumps({**GOOD[0], "response": "  "}), r"gen.jsonl:1: empty response for prompt_id=0"),
-    (json.dumps({"prompt_id": 0, "prompt": "x"}), r"gen.jsonl:1: record lacks \['response'\]"),
+    (json.dumps({"prompt_id": 0, "prompt": "x"}), r"gen.jsonl:1 is missing 'response'"),
     (json.dumps({**GOOD[0], "prompt": 7}), r"gen.jsonl:1: 7 is not a valid prompt \(a int\); make prompt a string"),
     (json.dumps(GOOD[0]) + "\n\n{oops", r"gen.jsonl:3: not valid JSON"),
-    ("", r"gen.jsonl: no records"),
+    ("", r"gen.jsonl is empty: no records"),
 ]
 
 

@@ -147,7 +147,7 @@ def test_load_generations_errors(tmp_path):
     with pytest.raises(FileNotFoundError):
         load_generations(p)
     p.write_text(json.dumps({"prompt_id": 1, "prompt": "q"}) + "\n")
-    with pytest.raises(ValueError, match="lacks \\['response'\\]"):
+    with pytest.raises(ValueError, match="g.jsonl:1 is missing 'response'"):
         load_generations(p)
     p.write_text(json.dumps({"prompt_id": 1, "prompt": "q", "response": " "}) + "\n")
     with pytest.raises(ValueError, match="empty response"):
