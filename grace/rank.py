@@ -128,7 +128,8 @@ def generate_cli(args) -> list[dict]:
 def features_for_records(student, records, out: Path, *, d: int = 512, projector: str = "rademacher",
                          length_scale: str = "log", template: str | None = None, batch_size: int = 8,
                          device: str = "cpu", seed: int = 0, progress: bool = True, memory_budget: int | None = None,
-                         norms: str | None = None, max_length: int | None = None, source: str = "records"):
+                         norms: str | None = None, max_length: int | None = None, source: str = "records",
+                         flag: str = "--student"):
     """Features of ``student`` (a path/Hub id or a ``(model, tokenizer)`` pair) on ``records`` (paper §2.1).
 
     ``norms``: the factored projector's ``grad_norm`` (``"sketch"``, its default, or ``"exact"``;
@@ -142,9 +143,9 @@ def features_for_records(student, records, out: Path, *, d: int = 512, projector
     from grace.validate import fit_context, loading, model_source
 
     if isinstance(student, str | Path):
-        model_source(student, "--student/--model")
-        with loading(student, "--student/--model"):
-            tok = load_tokenizer_checked(student)
+        model_source(student, flag)
+        with loading(student, flag):
+            tok = load_tokenizer_checked(student, flag)
             model = load_model_checked(student, device)
     else:
         model, tok = student
@@ -161,14 +162,14 @@ def features_for_records(student, records, out: Path, *, d: int = 512, projector
     return feats
 
 
-def load_tokenizer_checked(spec: str | os.PathLike):
+def load_tokenizer_checked(spec: str | os.PathLike, flag: str = "--student"):
     """:func:`grace.world.load_tokenizer`, with a tokenizer that cannot be built named as the model's fault."""
     from grace.world import load_tokenizer
 
     try:
         return load_tokenizer(spec)
     except ValueError as e:  # transformers' "install sentencepiece or tiktoken" for a directory with no tokenizer
-        raise problem("--student/--model", str(spec), f"has no usable tokenizer ({str(e).splitlines()[0][:160]})",
+        raise problem(flag, str(spec), f"has no usable tokenizer ({str(e).splitlines()[0][:160]})",
                       "save the tokenizer files next to the weights (tokenizer.save_pretrained)") from None
 
 
@@ -193,7 +194,7 @@ def features_for_file(student: str, generations: str, out: Path, *, n: int | Non
                       seed: int = 0, **kwargs):
     """``grace features``: validate a generations file, subset it, compute and save features."""
     records = subset(load_generations(generations), n, m, seed)
-    return features_for_records(student, records, out, seed=seed, source=str(generations), **kwargs)
+    return features_for_records(student, records, out, seed=seed, source=str(generations), flag="--model", **kwargs)
 
 
 def _features_path(p: str | os.PathLike) -> Path:
