@@ -46,7 +46,14 @@ import torch.nn.functional as F
 from torch.func import functional_call, grad, vmap
 
 from grace import __version__
-from grace.encoding import DEFAULT_TEMPLATE, IGNORE_INDEX, encode_example, pad_id, right_pad
+from grace.encoding import (
+    DEFAULT_TEMPLATE,
+    IGNORE_INDEX,
+    bucket_length,
+    encode_example,
+    pad_id,
+    right_pad,
+)
 from grace.io import load_arrays, save_arrays, stable_hash
 from grace.projection import Projector
 
@@ -61,6 +68,7 @@ __all__ = [
     "batched_response_loss",
     "grads_loop",
     "grads_vmap",
+    "planless_attention",
 ]
 
 log = logging.getLogger(__name__)
@@ -70,6 +78,8 @@ AUTO_METHOD_CPU = "vmap"  # what method="auto" uses when it fits the budget; fro
 VMAP_BYTES_PER_ENTRY = 4.4 * 4  # measured peak of vmap(grad) per batch row and parameter, fp32
 MIN_MEMORY_BUDGET = 64 * 2**20  # the default budget's floor (toy models keep vmap's speed)
 _REQUIRED = ("prompt_id", "prompt", "response")
+LENGTH_BUCKET_CUDA = 64  # tokens: a few bucketed lengths instead of an attention plan per new length
+CUDA_FREE_SHARE = 0.7  # of the free device memory, the default budget for a block of gradients on CUDA
 
 
 
@@ -178,12 +188,32 @@ def _forward_logits(model, params, ids: torch.Tensor) -> torch.Tensor:
     return functional_call(model, params, (ids[None],), {"use_cache": False}).logits[0]
 
 
-def grads_loop(model, params: list, ids: torch.Tensor, labels: torch.Tensor, lens: list[int], G: torch.Tensor):
-    """One forward+backward per example; fills ``G [B, D]``; returns (loss [B], mean_prob [B])."""
+def planless_attention(device: str | torch.device):
+    """A context in which SDPA uses no attention kernel that builds an execution plan per new shape.
+
+    On CUDA, cuDNN's attention plans each new sequence length (milliseconds of CPU per layer, per
+    example); flash and memory-efficient attention do not. Restored on exit; a no-op off CUDA.
+    """
+    import contextlib
+
+    if torch.device(device).type != "cuda":
+        return contextlib.nullcontext()
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    return sdpa_kernel([SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION, SDPBackend.MATH])
+
+
+def grads_loop(model, params: list, ids: torch.Tensor, labels: torch.Tensor, lens: list[int], G: torch.Tensor,
+               bucket: int = 1):
+    """One forward+backward per example; fills ``G [B, D]``; returns (loss [B], mean_prob [B]).
+
+    Each example runs at its length rounded up to a multiple of ``bucket`` (right pads, no loss on
+    them: the gradient is unchanged; see :func:`grace.encoding.right_pad`)."""
     losses, probs = [], []
     for b, n in enumerate(lens):
         for p in params:
             p.grad = None
+        n = min(bucket_length(n, bucket), ids.shape[1])
         logits = model(input_ids=ids[b : b + 1, :n], use_cache=False).logits[0]
         loss, mean_prob = response_loss(logits, labels[b, :n])
         loss.backward()
@@ -276,9 +306,17 @@ def _validate_examples(examples: Sequence[Mapping[str, Any]]) -> tuple[np.ndarra
     return np.asarray(pids, dtype=np.int64), keys, (np.asarray(correct, dtype=bool) if has_correct else None)
 
 
-def default_memory_budget(n_params: int) -> int:
-    """Bytes a features block may take beyond the loaded model: ``4·D·4`` (four fp32 gradients), >= 64 MiB."""
-    return max(4 * 4 * n_params, MIN_MEMORY_BUDGET)
+def default_memory_budget(n_params: int, device: str | torch.device = "cpu") -> int:
+    """Bytes a features block may take beyond the loaded model.
+
+    On a CPU ``4·D·4`` (four fp32 gradients), at least 64 MiB. On CUDA the larger of that and
+    :data:`CUDA_FREE_SHARE` of the device's free memory now: a block of ``B`` gradients is projected in
+    one pass over Π (:mod:`grace.kernels`), so the hashing is shared by ``B`` examples."""
+    budget = max(4 * 4 * n_params, MIN_MEMORY_BUDGET)
+    device = torch.device(device)
+    if device.type == "cuda":
+        budget = max(budget, int(CUDA_FREE_SHARE * torch.cuda.mem_get_info(device)[0]))
+    return budget
 
 
 def plan_blocks(method: str, batch_size: int, n_params: int, memory_budget: int) -> tuple[str, int]:
@@ -347,6 +385,7 @@ def compute_features(
     checkpoint_every: int = 4,
     max_batches: int | None = None,
     memory_budget: int | None = None,
+    length_bucket: int | None = None,
 ) -> Features:
     """Gradient features ``h = scale(|y|) · Π g`` for every example (paper §2.1, eq. 1's ``G(D)``).
 
@@ -376,7 +415,11 @@ def compute_features(
             the returned features then cover only the completed examples (in input order) and
             ``meta["complete"]`` is ``False``.
         memory_budget: bytes the per-sample gradients of one block may take beyond the loaded model;
-            ``None`` is :func:`default_memory_budget` (``4·D·4``, at least 64 MiB).
+            ``None`` is :func:`default_memory_budget` (``4·D·4``, at least 64 MiB; on CUDA most of the
+            free device memory, so that a block of gradients shares each pass over Π).
+        length_bucket: pad each sequence to a multiple of this many tokens (pads carry no loss, so the
+            features are unchanged up to rounding); ``None`` is 64 on CUDA, where attention kernels
+            build a plan per new length, and 1 (no padding) elsewhere.
 
     Returns:
         A :class:`Features` in the order of ``examples``.
@@ -395,7 +438,10 @@ def compute_features(
     named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
     names, params = [n for n, _ in named], [p for _, p in named]
     n_params = sum(p.numel() for p in params)
-    budget = default_memory_budget(n_params) if memory_budget is None else int(memory_budget)
+    budget = default_memory_budget(n_params, device) if memory_budget is None else int(memory_budget)
+    bucket = (LENGTH_BUCKET_CUDA if device.type == "cuda" else 1) if length_bucket is None else int(length_bucket)
+    if bucket < 1:
+        raise ValueError(f"length_bucket={length_bucket!r}; pass a positive integer (1 = no bucketing) or None")
     if getattr(projector, "kind", None) == "factored" and method in ("auto", "factored"):
         method = "factored"  # grace.factored: no per-sample gradient is formed, a block is one batch
     else:
@@ -429,6 +475,7 @@ def compute_features(
         "model": model_fp["name"], "n_params": n_params,
         "projector": projector.meta(), "template": template, "length_scale": length_scale,
         "max_length": max_length, "method": method, "block_rows": batch_size, "memory_budget": budget,
+        "length_bucket": bucket,
         "grad_dtype": "float32", "model_dtype": str(next(iter(params)).dtype).replace("torch.", ""),
         "grace_version": __version__,
         "fingerprint": fingerprint, "n_examples": len(examples), "complete": True,
@@ -448,9 +495,10 @@ def compute_features(
     was_training, old_grads = model.training, [p.grad for p in params]
     model.to(device).eval()
     try:
-        run = _GradientRun(model, names, params, projector, method, batch_size, device, pad_id(tokenizer),
+        run = _GradientRun(model, names, params, projector, method, batch_size, bucket, device, pad_id(tokenizer),
                            progress, out, fingerprint, checkpoint_every, max_batches)
-        _run_batches(run, [encoded[i] for i in order], scale[order], done, start)
+        with planless_attention(device):  # CUDA: no attention plan per new length (restored after)
+            _run_batches(run, [encoded[i] for i in order], scale[order], done, start)
     finally:
         model.train(was_training)
         for p, g in zip(params, old_grads, strict=True):
@@ -484,6 +532,7 @@ class _GradientRun:
     projector: Projector
     method: str  # loop | vmap | factored
     batch_size: int  # rows per block
+    bucket: int  # sequence lengths are padded to multiples of this (1: none)
     device: torch.device
     pad: int  # right-padding token id
     progress: bool
@@ -507,15 +556,15 @@ def _run_batches(run: _GradientRun, encoded: list, scale: np.ndarray, done: dict
     for n_done, b0 in enumerate(starts, 1):
         batch = encoded[b0 : b0 + batch_size]
         B = len(batch)
-        ids, labels = right_pad(batch, run.pad)  # [B, T] each; pads after the real tokens, label -100
+        ids, labels = right_pad(batch, run.pad, run.bucket)  # [B, T] each; pads after the real tokens, label -100
         ids, labels = ids.to(device), labels.to(device)
         if method == "factored":
             H, loss, mean_prob, grad_norm = projector.features(model, ids, labels, batched_response_loss)
         elif direct:
-            H, loss, mean_prob, grad_norm = _project_direct(model, params, ids, labels, len(batch[0][0]), projector)
+            H, loss, mean_prob, grad_norm = _project_direct(model, params, ids, labels, ids.shape[1], projector)
         else:
             if method == "loop":
-                loss, mean_prob = grads_loop(model, params, ids, labels, [len(x) for x, _ in batch], G[:B])
+                loss, mean_prob = grads_loop(model, params, ids, labels, [len(x) for x, _ in batch], G[:B], run.bucket)
             else:
                 loss, mean_prob = grads_vmap(model, names, params, ids, labels, G[:B])
             grad_norm = torch.linalg.vector_norm(G[:B], dim=1)

@@ -125,7 +125,7 @@ def features_for_records(student, records, out: Path, *, d: int = 512, projector
     """
     from grace.encoding import DEFAULT_TEMPLATE
     from grace.features import compute_features
-    from grace.projection import make_projector
+    from grace.projectors import make_projector
     from grace.world import load_model, load_tokenizer
 
     model, tok = (load_model(student, device=device), load_tokenizer(student)) if isinstance(student, str | Path) else student
