@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import torch
+
 from grace.factored import FactoredProjector
 from grace.projection import (
     HASH_VERSION,
@@ -19,7 +21,7 @@ from grace.projection import (
     SparseJLProjector,
 )
 
-__all__ = ["PROJECTORS", "make_projector", "projector_from_meta"]
+__all__ = ["PROJECTORS", "CPU_DENSE_MAX_ENTRIES", "choose_projector", "make_projector", "projector_from_meta"]
 
 PROJECTORS: dict[str, type[Projector]] = {
     "rademacher": RademacherProjector,  # the paper's Π (§2.1); fused Triton kernel on CUDA
@@ -27,6 +29,29 @@ PROJECTORS: dict[str, type[Projector]] = {
     "factored": FactoredProjector,  # LoGra-style, built from the student
     "identity": IdentityProjector,  # Π = I, for exact tests
 }
+
+
+CPU_DENSE_MAX_ENTRIES = 2**33
+"""Largest ``D·d`` for which ``"auto"`` keeps the paper's dense Π on a CPU. The miniature's students
+(≤ 14 M parameters at d = 512: 7·10⁹) stay on it; SmolLM2-135M (6.9·10¹⁰) measured 37 s per example
+with it against 0.63 s with the factored projector on 2 cores (``benchmarks/bench_real.py``)."""
+
+
+def choose_projector(kind: str, n_params: int, d: int, device: str | torch.device = "cpu") -> tuple[str, str]:
+    """``(kind, why)``: ``"auto"`` resolved from the student's size and the device; other kinds pass through.
+
+    On CUDA the paper's dense Π (§2.1), through the fused kernel (about 0.1 s per example at 1 B on
+    an H200); on a CPU the dense Π up to :data:`CPU_DENSE_MAX_ENTRIES` entries ``D·d``, the factored
+    projector above (its features are not the paper's Π, but their GRACE ranks agree: Appendix A.7).
+    """
+    if kind != "auto":
+        return kind, "as asked"
+    if torch.device(device).type == "cuda":
+        return "rademacher", "auto: the paper's dense Π, fused kernel on CUDA"
+    if n_params * d <= CPU_DENSE_MAX_ENTRIES:
+        return "rademacher", f"auto: the paper's dense Π (D·d = {n_params * d:.2g} on a CPU)"
+    return "factored", (f"auto: D·d = {n_params * d:.2g} is too large for the dense Π on a CPU (minutes per "
+                        "example); --projector rademacher forces it")
 
 
 def make_projector(kind: str, dim_in: int, dim_out: int, seed: int = 0, model=None, **kwargs: Any) -> Projector:

@@ -8,6 +8,7 @@ the teachers by GRACE (lower is better). ``grace features`` and ``grace score`` 
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -114,22 +115,27 @@ def generate_cli(args) -> list[dict]:
                             batch_size=args.batch_size, device=args.device, **kw)
 
 
-def features_for_records(student, records, out: Path, *, d: int = 512, projector: str = "rademacher",
+def features_for_records(student, records, out: Path, *, d: int = 512, projector: str = "auto",
                          length_scale: str = "log", template: str | None = None, batch_size: int = 8,
                          device: str = "cpu", seed: int = 0, progress: bool = True, memory_budget: int | None = None,
                          norms: str | None = None):
     """Features of ``student`` (a path/Hub id or a ``(model, tokenizer)`` pair) on ``records`` (paper §2.1).
 
+    ``projector``: a name of :data:`grace.projectors.PROJECTORS`, or ``"auto"``
+    (:func:`grace.projectors.choose_projector`: from the student's size and the device; printed).
     ``norms``: the factored projector's ``grad_norm`` (``"sketch"``, its default, or ``"exact"``;
     :class:`grace.factored.FactoredProjector`); an error with any other projector.
     """
     from grace.encoding import DEFAULT_TEMPLATE
     from grace.features import compute_features
-    from grace.projectors import make_projector
+    from grace.projectors import choose_projector, make_projector
     from grace.world import load_model, load_tokenizer
 
     model, tok = (load_model(student, device=device), load_tokenizer(student)) if isinstance(student, str | Path) else student
     n_params = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    projector, why = choose_projector(projector, n_params, d, device)
+    if progress:
+        print(f"projector: {projector} ({why})", file=sys.stderr)
     proj = make_projector(projector, n_params, d, seed, device=device, model=model, norms=norms)
     feats = compute_features(model, tok, records, proj, length_scale=length_scale,
                              template=template or DEFAULT_TEMPLATE, batch_size=batch_size, device=device,
