@@ -9,9 +9,10 @@ path timed with the calls :func:`grace.features.compute_features` makes. Rows, i
 
 * ``floor`` — one batched forward + backward of B = 16, no per-sample gradient (what training pays);
 * ``factored`` — :class:`grace.factored.FactoredProjector`, batch 16;
-* ``dense_fused`` — per-example gradients into a ``[16, D]`` block (:func:`grace.features.grads_loop`),
-  then one pass of the fused kernel (:mod:`grace.kernels`) over Π for the block; ``grads`` and
-  ``project`` are its two parts;
+* ``dense_fused`` — per-sample gradients of a ``[16, D]`` block, then one pass of the fused kernel
+  (:mod:`grace.kernels`) over Π for the block; ``grads`` and ``project`` are its two parts. The
+  gradients come from one batched pass with layer hooks (:mod:`grace.persample`, the CUDA default) or
+  from the per-example loop (:func:`grace.features.grads_loop`), both timed;
 * ``dense_torch`` — the same block through the torch path (Π generated into memory chunk by chunk,
   then a GEMM): the baseline the fused kernel replaces, measured in the same run;
 * ``project[precision]`` — the fused projection alone, each precision, and its error against an fp64
@@ -40,6 +41,7 @@ from grace.encoding import IGNORE_INDEX, right_pad
 from grace.factored import FactoredProjector
 from grace.features import LENGTH_BUCKET_CUDA, batched_response_loss, grads_loop, planless_attention
 from grace.kernels import PRECISIONS, interpreting
+from grace.persample import grads_hooks
 from grace.projection import RademacherProjector
 
 MAX_REL_ERR = {"ieee": 1e-5, "tf32x3": 1e-5, "bf16x3": 1e-4, "tf32": 2e-3}  # vs fp64, on 2**22 columns
@@ -149,14 +151,17 @@ def dense_rows(model, params, D: int, exs, device: str, B: int, tiny: bool, d: i
     lens = [len(x) for x, _ in exs[:B]]
     ids, labels = next(batches(exs[:B], B, device))
     bucket = LENGTH_BUCKET_CUDA if device.startswith("cuda") else 1  # compute_features' default
-    grads_loop(model, params, ids, labels, lens, G, bucket)  # warm: its buckets' first plans
-    res["grads_ms"] = 1e3 * timed(device, lambda: grads_loop(model, params, ids, labels, lens, G, bucket)) / B
-    with planless_attention(device):
-        grads_loop(model, params, ids, labels, lens, G, bucket)
-        res["grads_planless_ms"] = 1e3 * timed(device, lambda: grads_loop(model, params, ids, labels, lens, G, bucket)) / B
+    with planless_attention(device):  # as compute_features runs them
+        grads_loop(model, params, ids, labels, lens, G, bucket)  # warm: its buckets' first plans
+        res["grads_loop_ms"] = 1e3 * timed(device, lambda: grads_loop(model, params, ids, labels, lens, G, bucket)) / B
+        hids, hlabels = next(batches(exs[:B], B, device, bucket))
+        grads_hooks(model, hids, hlabels, G, batched_response_loss)  # warm
+        res["grads_hooks_ms"] = 1e3 * timed(device, lambda: grads_hooks(model, hids, hlabels, G, batched_response_loss)) / B
+    res["grads_ms"] = res["grads_hooks_ms"] if device.startswith("cuda") else res["grads_loop_ms"]  # the auto method
     proj.project_partial(G[:, : 1 << 20], 0)  # compile
     res["project_ms"] = 1e3 * timed(device, lambda: proj.project(G)) / B
     res["dense_fused_ms"] = res["grads_ms"] + res["project_ms"]
+    res["dense_fused_loop_ms"] = res["grads_loop_ms"] + res["project_ms"]
     torch_proj = RademacherProjector(D, d, seed=0, device=device, backend="torch", cache_bytes=0,
                                      memory_budget=16 * 2**30 if device.startswith("cuda") else None)
     res["dense_torch_project_ms"] = 1e3 * timed(device, lambda: torch_proj.project(G)) / B

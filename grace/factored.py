@@ -65,7 +65,7 @@ from grace.encoding import IGNORE_INDEX
 from grace.io import stable_hash
 from grace.projection import Projector, RademacherProjector
 
-__all__ = ["FactoredProjector", "factored_layout", "scored_tail"]
+__all__ = ["Block", "FactoredProjector", "factored_layout", "rms_hat", "scored_tail"]
 
 
 @dataclass(frozen=True)
@@ -98,6 +98,12 @@ def _rms_eps(m: nn.Module) -> float:
         if getattr(m, attr, None) is not None:
             return float(getattr(m, attr))
     return 1e-6
+
+
+def rms_hat(m: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """``x̂ = x / rms(x)`` of an RMSNorm layer ``m`` in fp32: ``∂L/∂w = Σ_t δ_t ⊙ x̂_t`` for its weight."""
+    x = x.float()
+    return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + _rms_eps(m))
 
 
 def factored_layout(model: nn.Module, k: int) -> list[Block]:
@@ -310,8 +316,7 @@ class FactoredProjector(Projector):
 
         def on_norm(m, inputs, output):
             b = pmap[id(m.weight)]
-            x = inputs[0].detach().float()
-            xhat = x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + _rms_eps(m))  # [B, T, h]
+            xhat = rms_hat(m, inputs[0].detach())  # [B, T, h]
 
             def back(grad):
                 gw = (grad.detach().float() * xhat).sum(1)  # [B, h]

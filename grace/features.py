@@ -45,7 +45,7 @@ import torch
 import torch.nn.functional as F
 from torch.func import functional_call, grad, vmap
 
-from grace import __version__
+from grace import __version__, persample
 from grace.encoding import (
     DEFAULT_TEMPLATE,
     IGNORE_INDEX,
@@ -78,6 +78,7 @@ AUTO_METHOD_CPU = "vmap"  # what method="auto" uses when it fits the budget; fro
 VMAP_BYTES_PER_ENTRY = 4.4 * 4  # measured peak of vmap(grad) per batch row and parameter, fp32
 MIN_MEMORY_BUDGET = 64 * 2**20  # the default budget's floor (toy models keep vmap's speed)
 _REQUIRED = ("prompt_id", "prompt", "response")
+METHODS = ("auto", "loop", "vmap", "hooks")  # how per-sample gradients are taken (see plan_blocks)
 LENGTH_BUCKET_CUDA = 64  # tokens: a few bucketed lengths instead of an attention plan per new length
 CUDA_FREE_SHARE = 0.7  # of the free device memory, the default budget for a block of gradients on CUDA
 
@@ -319,21 +320,29 @@ def default_memory_budget(n_params: int, device: str | torch.device = "cpu") -> 
     return budget
 
 
-def plan_blocks(method: str, batch_size: int, n_params: int, memory_budget: int) -> tuple[str, int]:
+def plan_blocks(method: str, batch_size: int, n_params: int, memory_budget: int, on_cuda: bool = False,
+                hooks_ok: bool = False, largest_param: int = 0) -> tuple[str, int]:
     """``(method, rows per block)`` that keep a block within ``memory_budget`` bytes.
 
-    ``auto`` is vmap when the whole batch fits (``4.4·B·D·4`` bytes), else the loop. The loop's block
-    holds at most ``memory_budget // (4·D) − 3`` gradient rows (one gradient lives in ``.grad``, two are
-    left for the backward pass's temporaries, Π's chunk scratch and the allocator); an explicit ``vmap`` shrinks its batch to fit.
+    ``auto`` is, on CUDA, ``hooks`` (:mod:`grace.persample`: one batched pass per block) where every
+    parameter is of a kind it covers, else the loop; on a CPU vmap when the whole batch fits
+    (``4.4·B·D·4`` bytes), else the loop. The loop's block holds at most ``memory_budget // (4·D) − 3``
+    gradient rows (one gradient lives in ``.grad``, two are left for the backward pass's temporaries,
+    Π's chunk scratch and the allocator); ``hooks`` also keeps one product of the largest parameter's
+    shape per row (model dtype, counted as 2 bytes an entry); an explicit ``vmap`` shrinks its batch to fit.
     """
-    if method not in ("auto", "loop", "vmap"):
-        raise ValueError(f"unknown method {method!r}; choose 'auto', 'loop' or 'vmap'")
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; choose one of {METHODS}")
     vmap_rows = int(memory_budget // (VMAP_BYTES_PER_ENTRY * n_params))
     if method == "auto":
-        method = AUTO_METHOD_CPU if vmap_rows >= batch_size else "loop"
+        if on_cuda:
+            method = "hooks" if hooks_ok else "loop"
+        else:
+            method = AUTO_METHOD_CPU if vmap_rows >= batch_size else "loop"
     if method == "vmap":
         return method, max(1, min(batch_size, vmap_rows))
-    return method, max(1, min(batch_size, int(memory_budget // (4 * n_params)) - 3))
+    per_row = 4 * n_params + (2 * largest_param if method == "hooks" else 0)
+    return method, max(1, min(batch_size, int(memory_budget // per_row) - 3))
 
 
 def _model_fingerprint(model, params: list) -> dict[str, Any]:
@@ -405,7 +414,8 @@ def compute_features(
         progress: show a tqdm bar.
         out: if given, save the result there (npz + sidecar) and checkpoint to
             ``out + ".partial.npz"`` every ``checkpoint_every`` batches; reruns resume / reload.
-        method: ``"loop"``, ``"vmap"`` or ``"auto"`` (fastest measured on the device type); with a
+        method: ``"loop"``, ``"vmap"``, ``"hooks"`` (:mod:`grace.persample`: a block's per-sample gradients from
+            one batched pass) or ``"auto"`` (fastest measured on the device type: :func:`plan_blocks`); with a
             :class:`grace.factored.FactoredProjector` ``"auto"`` takes its fast path (``"factored"``:
             one batched forward + backward per block, no per-sample gradient), and ``"loop"`` applies
             the same map to explicit gradients.
@@ -445,7 +455,15 @@ def compute_features(
     if getattr(projector, "kind", None) == "factored" and method in ("auto", "factored"):
         method = "factored"  # grace.factored: no per-sample gradient is formed, a block is one batch
     else:
-        method, batch_size = plan_blocks(method, batch_size, n_params, budget)
+        if method in ("auto", "hooks") and not persample.covers(model):
+            if method == "hooks":
+                raise ValueError("method='hooks' covers Linear, Embedding and RMSNorm weights and Linear biases only; "
+                                 "this model has others: use method 'loop' or 'auto'")
+            hooks_ok = False
+        else:
+            hooks_ok = True
+        method, batch_size = plan_blocks(method, batch_size, n_params, budget, device.type == "cuda", hooks_ok,
+                                         max(p.numel() for p in params))
         rows = 0 if (method == "loop" and batch_size == 1) else batch_size  # one row: projected from .grad directly
         block_bytes = (VMAP_BYTES_PER_ENTRY if method == "vmap" else 4) * rows * n_params + 12 * n_params
         if projector.cache_footprint() > budget - block_bytes:  # Π's cache shares the budget
@@ -530,7 +548,7 @@ class _GradientRun:
     names: list[str]
     params: list[torch.Tensor]
     projector: Projector
-    method: str  # loop | vmap | factored
+    method: str  # loop | vmap | hooks | factored
     batch_size: int  # rows per block
     bucket: int  # sequence lengths are padded to multiples of this (1: none)
     device: torch.device
@@ -565,6 +583,8 @@ def _run_batches(run: _GradientRun, encoded: list, scale: np.ndarray, done: dict
         else:
             if method == "loop":
                 loss, mean_prob = grads_loop(model, params, ids, labels, [len(x) for x, _ in batch], G[:B], run.bucket)
+            elif method == "hooks":
+                loss, mean_prob = persample.grads_hooks(model, ids, labels, G[:B], batched_response_loss)
             else:
                 loss, mean_prob = grads_vmap(model, names, params, ids, labels, G[:B])
             grad_norm = torch.linalg.vector_norm(G[:B], dim=1)

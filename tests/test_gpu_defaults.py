@@ -98,3 +98,43 @@ def test_no_module_sets_process_wide_flags():
     assert offenders == {}
     bad = ast.parse("import torch, os\ntorch.backends.cuda.matmul.allow_tf32 = True\nos.environ['X'] = '1'\n")
     assert len(_process_wide_writes(bad)) == 2  # the check can fail
+
+
+@pytest.mark.parametrize("tied", [True, False])
+def test_hooks_equal_the_loop(tied):
+    """grace.persample: one batched pass gives each row the gradient the per-example loop gives it."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from grace.encoding import IGNORE_INDEX, right_pad
+    from grace.features import batched_response_loss, grads_loop
+    from grace.persample import covers, grads_hooks
+
+    cfg = LlamaConfig(vocab_size=100, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
+                      num_key_value_heads=2, tie_word_embeddings=tied)
+    torch.manual_seed(0)
+    model = LlamaForCausalLM(cfg).eval()
+    assert covers(model)
+    params = [p for p in model.parameters() if p.requires_grad]
+    D = sum(p.numel() for p in params)
+    g = torch.Generator().manual_seed(1)
+    exs = []
+    for T in (20, 13, 17):
+        ids = torch.randint(3, 100, (T,), generator=g).tolist()
+        exs.append((ids, [IGNORE_INDEX] * (T // 3) + ids[T // 3 :]))
+    ids, labels = right_pad(exs, 0, 8)
+    G_loop, G_hooks = torch.empty(3, D), torch.full((3, D), float("nan"))
+    loss_loop, _ = grads_loop(model, params, ids, labels, [len(x) for x, _ in exs], G_loop)
+    loss_hooks, _ = grads_hooks(model, ids, labels, G_hooks, batched_response_loss)
+    torch.testing.assert_close(G_hooks, G_loop, rtol=1e-4, atol=1e-6)
+    torch.testing.assert_close(loss_hooks, loss_loop)
+    assert all(p.requires_grad and p.grad is None for p in params)  # the model as it was
+
+
+def test_hooks_through_compute_features(model_tok):
+    model, tok = model_tok
+    D = sum(p.numel() for p in model.parameters())
+    loop = compute_features(model, tok, EXAMPLES, IdentityProjector(D), method="loop", batch_size=3, progress=False)
+    hooks = compute_features(model, tok, EXAMPLES, IdentityProjector(D), method="hooks", batch_size=3, progress=False)
+    assert hooks.meta["method"] == "hooks"
+    np.testing.assert_allclose(hooks.H, loop.H, rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(hooks.grad_norm, loop.grad_norm, rtol=1e-5)
