@@ -47,8 +47,8 @@ __all__ = ["PRECISIONS", "DEFAULT_PRECISION", "available", "interpreting", "rade
 
 DEFAULT_PRECISION = "tf32x3"
 """fp32-level error at tensor-core speed. On an H200 at D = 1.24e9, d = 512, B = 16 (``benchmarks/bench_gpu.py``):
-tf32x3 47 ms per example, relative error 3.6e-7 against fp64; bf16x3 26 ms, 3.2e-5 (the tensor cores'
-bf16 accumulation keeps fewer bits than fp32 FMAs); ieee 812 ms, 3.0e-6; tf32 18 ms, 5.7e-4."""
+tf32x3 47 ms per example, relative error 4e-7 against fp64; bf16x3 26 ms, 3.3e-5 (the tensor cores'
+bf16 accumulation keeps fewer bits than fp32; the gpu profiles take it); ieee 803 ms, 3.0e-6; tf32 18 ms, 8e-4."""
 
 BLOCK_D = 128  # rows of Π per program
 BLOCK_K = 128  # columns per tile (a multiple of 32: whole hash words)

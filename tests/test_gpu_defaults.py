@@ -74,6 +74,7 @@ def test_dense_options_validated():
             validate_profile({**base, "features": {**base["features"], **bad}})
     for name in ("gpu", "gpu-math", "gpu-olmo"):  # the shipped GPU profiles: 16 gradients per pass over Π
         assert load_profile(name)["features"]["batch_size"] == 16
+        assert load_profile(name)["features"]["precision"] == "bf16x3"
 
 
 def _process_wide_writes(tree: ast.AST) -> list[str]:
