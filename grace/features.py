@@ -424,7 +424,8 @@ def compute_features(
         max_batches: stop after this many batches in *this* call (debugging / testing resumption);
             the returned features then cover only the completed examples (in input order) and
             ``meta["complete"]`` is ``False``.
-        memory_budget: bytes the per-sample gradients of one block may take beyond the loaded model;
+        memory_budget: bytes the per-sample gradients of one block (with the factored projector: the
+            activations of its pass, :meth:`grace.factored.FactoredProjector.activation_bytes_per_token`) may take beyond the loaded model;
             ``None`` is :func:`default_memory_budget` (``4·D·4``, at least 64 MiB; on CUDA most of the
             free device memory, so that a block of gradients shares each pass over Π).
         length_bucket: pad each sequence to a multiple of this many tokens (pads carry no loss, so the
@@ -482,6 +483,9 @@ def compute_features(
             raise ValueError(f"example {i} (prompt_id={ex['prompt_id']!r}): {e}") from e
     lengths = np.asarray([sum(t != IGNORE_INDEX for t in lab) for _, lab in encoded], dtype=np.int64)
     scale = length_scale_factor(lengths, length_scale).astype(np.float32)
+    if method == "factored":  # a factored block holds activations, not gradients: its tokens fit the budget
+        tokens = bucket_length(max(len(ids) for ids, _ in encoded), bucket)  # the longest row pads every block
+        batch_size = max(1, min(batch_size, int(budget // (projector.activation_bytes_per_token(model) * tokens))))
 
     model_fp = _model_fingerprint(model, params)
     fingerprint = stable_hash({

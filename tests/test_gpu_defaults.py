@@ -139,3 +139,17 @@ def test_hooks_through_compute_features(model_tok):
     assert hooks.meta["method"] == "hooks"
     np.testing.assert_allclose(hooks.H, loop.H, rtol=1e-4, atol=1e-6)
     np.testing.assert_allclose(hooks.grad_norm, loop.grad_norm, rtol=1e-5)
+
+
+def test_factored_blocks_fit_the_budget(model_tok):
+    """A factored block holds activations: its rows shrink so that tokens × bytes per token fit the budget."""
+    from grace.factored import FactoredProjector
+
+    model, tok = model_tok
+    proj = FactoredProjector(model, 16)
+    per_token = FactoredProjector.activation_bytes_per_token(model)
+    assert per_token > 0
+    roomy = compute_features(model, tok, EXAMPLES, proj, batch_size=3, progress=False, memory_budget=2**30)
+    tight = compute_features(model, tok, EXAMPLES, proj, batch_size=3, progress=False, memory_budget=per_token * 30)
+    assert roomy.meta["block_rows"] == 3 and tight.meta["block_rows"] == 1
+    np.testing.assert_allclose(tight.H, roomy.H, rtol=1e-4, atol=1e-6)  # the block size changes no feature
