@@ -2,10 +2,12 @@
 #   make run    set up .venv, run the miniature study through the notebooks and build the book
 #               (PROFILE=quick by default; smoke | quick | full | gpu, or your own profile.yaml)
 #   make test   set up .venv, run the default test suite and build the book on the smoke profile
-# GPU users: make run TORCH_SPEC="torch"   (any pip spec; the default pins the CPU wheel)
+# GPU users: make run TORCH_SPEC="torch" TRITON_SPEC=   (any pip spec; the defaults pin the CPU wheel and the
+#            Triton whose interpreter runs the kernel tests; an empty TRITON_SPEC keeps the one torch brings)
 PYTHON     ?= python3
 VENV       ?= .venv
 TORCH_SPEC ?= torch==2.13.0
+TRITON_SPEC ?= triton==3.6.0
 EXTRAS     ?= dev,book
 PROFILE    ?= quick
 OUT        ?= artifacts/$(PROFILE)
@@ -20,7 +22,7 @@ venv: $(STAMP)
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q "$(TORCH_SPEC)"
+	$(BIN)/python -m pip install -q "$(TORCH_SPEC)" $(if $(TRITON_SPEC),"$(TRITON_SPEC)")
 	$(BIN)/python -m pip install -q -e ".[$(EXTRAS)]"
 	touch $@
 

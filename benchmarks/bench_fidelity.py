@@ -52,8 +52,8 @@ from grace.projection import (
     Projector,
     RademacherProjector,
     SparseJLProjector,
-    projector_from_meta,
 )
+from grace.projectors import projector_from_meta
 from grace.scores import SCORE_ORIENTATION, all_scores
 from grace.study import scoring_subset, seed_for
 

@@ -8,6 +8,8 @@ The package follows the paper's pipeline, one module per concept:
     generation  teacher sampling at a temperature                               (paper §2, §3)
     encoding    template, tokenisation, response-only labels                    (paper §2.1, §3)
     projection  random projections Π of per-sample gradients                    (paper §2.1)
+    kernels     the fused Triton kernel for the dense Π on CUDA                 (paper §2.1, App. C.3)
+    projectors  the projector registry and factory                              (paper §2.1)
     features    per-sample gradient features h = log|y|·Πg                      (paper §2.1)
     scores      the score registry: GRACE and its variants, G-Vendi, G-Var, C.1 (eqs. 1–6, App. C.1)
     distill     supervised distillation of the student                          (paper §3, App. D)

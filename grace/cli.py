@@ -30,9 +30,10 @@ def _add_feature_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--n", type=COUNT, default=None, help="prompts in the scoring subset (paper: 512; default: all)")
     p.add_argument("--m", type=COUNT, default=None, help="generations per prompt in the subset (paper: 4; default: all)")
     p.add_argument("--d", type=COUNT, default=512, help="projection dimension (paper: 512)")
-    p.add_argument("--projector", default="rademacher", choices=PROJECTORS,
-                   help="Π: the paper's dense ±1/√D (default), a sparse JL transform, factored (LoGra-style: "
-                        "no per-sample gradient, for large students; grace.factored), or none")
+    p.add_argument("--projector", default="auto", choices=("auto", *PROJECTORS),
+                   help="Π: auto (default: the paper's dense ±1/√D on CUDA and for small students, factored for "
+                        "large ones on a CPU; printed), the dense Π, a sparse JL transform, factored (LoGra-style: "
+                        "no per-sample gradient; grace.factored), or none")
     p.add_argument("--norms", default=None, choices=NORMS,
                    help="factored only: grad_norm as ‖z‖, unbiased for ‖g‖² and free (its default), or the exact ‖g‖ "
                         "(~1.1× the time; for BADGE and norm-vs-length plots). GRACE never reads it")

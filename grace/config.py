@@ -134,6 +134,7 @@ class FeaturesSection:
     length_scale: str = "log"
     batch_size: int = 8
     memory_budget_mb: float | None = None  # per-sample gradients beyond the model (default 4·D·4 bytes, >= 64 MiB)
+    precision: str | None = None  # rademacher on CUDA: the fused kernel's product (grace.kernels; None: its default)
 
 
 @dataclass
@@ -237,7 +238,9 @@ DTYPES = ("auto", "bfloat16", "float16", "float32")
 BACKENDS = ("transformers", "vllm")
 """``generation.backend`` values (:mod:`grace.generation`)."""
 PROJECTORS = ("rademacher", "sparse_jl", "factored", "identity")
-"""``features.projector`` values (:func:`grace.projection.make_projector`)."""
+"""``features.projector`` values (:data:`grace.projectors.PROJECTORS`)."""
+PRECISIONS = ("ieee", "bf16x3", "tf32x3", "tf32")
+"""``features.precision`` values: how the fused dense-Π kernel multiplies (:mod:`grace.kernels`)."""
 NORMS = ("sketch", "exact")
 """``features.norms`` values, with projector ``factored`` only (:class:`grace.factored.FactoredProjector`)."""
 
@@ -309,6 +312,10 @@ def check_profile(p: dict[str, Any]) -> None:
         raise ValueError(f"profile features.norms={feats['norms']!r}: an option of projector 'factored' only, one of "
                          f"{NORMS} (features.projector is {feats.get('projector', 'rademacher')!r}); drop the key or "
                          "set projector: factored")
+    if feats.get("precision") is not None and (feats["precision"] not in PRECISIONS
+                                               or feats.get("projector", "rademacher") != "rademacher"):
+        raise ValueError(f"profile features.precision={feats['precision']!r}: an option of projector 'rademacher' "
+                         f"only, one of {PRECISIONS}; drop the key or set projector: rademacher")
     if p.get("world") is not None:
         w = p["world"]
         for size, shape in w.get("sizes", {}).items():

@@ -102,13 +102,22 @@ def pad_id(tokenizer) -> int:
     return tokenizer.pad_token_id if tokenizer.pad_token_id is not None else (tokenizer.eos_token_id or 0)
 
 
-def right_pad(batch: Sequence[tuple[list[int], list[int]]], pad: int) -> tuple[torch.Tensor, torch.Tensor]:
+def bucket_length(n: int, multiple: int = 1) -> int:
+    """``n`` rounded up to a multiple of ``multiple`` (a length bucket; 1 leaves it unchanged)."""
+    if multiple < 1:
+        raise ValueError(f"multiple={multiple!r}; pass a positive integer (1 = no bucketing)")
+    return -(-n // multiple) * multiple
+
+
+def right_pad(batch: Sequence[tuple[list[int], list[int]]], pad: int, multiple: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
     """Stack ``(input_ids, labels)`` pairs into ``[B, T]`` tensors, padded on the right.
 
     Pads come after the real tokens and carry ``IGNORE_INDEX`` labels, so under causal attention no
     real token sees them and no loss falls on them (§2.1's per-sample gradients are unchanged).
+    ``T`` is the longest sequence rounded up to a multiple of ``multiple``: on a GPU a few bucketed
+    lengths let the attention kernels reuse their plans instead of building one per new length.
     """
-    B, T = len(batch), max(len(ids) for ids, _ in batch)
+    B, T = len(batch), bucket_length(max(len(ids) for ids, _ in batch), multiple)
     ids = torch.full((B, T), pad, dtype=torch.long)  # [B, T]
     labels = torch.full((B, T), IGNORE_INDEX, dtype=torch.long)  # [B, T]
     for b, (x, y) in enumerate(batch):
@@ -116,4 +125,4 @@ def right_pad(batch: Sequence[tuple[list[int], list[int]]], pad: int) -> tuple[t
     return ids, labels
 
 
-__all__ = ["DEFAULT_TEMPLATE", "IGNORE_INDEX", "encode_all", "encode_example", "pad_id", "right_pad"]
+__all__ = ["DEFAULT_TEMPLATE", "IGNORE_INDEX", "bucket_length", "encode_all", "encode_example", "pad_id", "right_pad"]

@@ -45,8 +45,15 @@ import torch
 import torch.nn.functional as F
 from torch.func import functional_call, grad, vmap
 
-from grace import __version__
-from grace.encoding import DEFAULT_TEMPLATE, IGNORE_INDEX, encode_example, pad_id, right_pad
+from grace import __version__, persample
+from grace.encoding import (
+    DEFAULT_TEMPLATE,
+    IGNORE_INDEX,
+    bucket_length,
+    encode_example,
+    pad_id,
+    right_pad,
+)
 from grace.io import load_arrays, save_arrays, stable_hash
 from grace.projection import Projector
 from grace.validate import check_records
@@ -62,6 +69,7 @@ __all__ = [
     "batched_response_loss",
     "grads_loop",
     "grads_vmap",
+    "planless_attention",
 ]
 
 log = logging.getLogger(__name__)
@@ -70,6 +78,9 @@ LENGTH_SCALES = ("log", "log2", "none")
 AUTO_METHOD_CPU = "vmap"  # what method="auto" uses when it fits the budget; from benchmarks/bench_projection.py
 VMAP_BYTES_PER_ENTRY = 4.4 * 4  # measured peak of vmap(grad) per batch row and parameter, fp32
 MIN_MEMORY_BUDGET = 64 * 2**20  # the default budget's floor (toy models keep vmap's speed)
+METHODS = ("auto", "loop", "vmap", "hooks")  # how per-sample gradients are taken (see plan_blocks)
+LENGTH_BUCKET_CUDA = 64  # tokens: a few bucketed lengths instead of an attention plan per new length
+CUDA_FREE_SHARE = 0.7  # of the free device memory, the default budget for a block of gradients on CUDA
 
 
 
@@ -178,12 +189,32 @@ def _forward_logits(model, params, ids: torch.Tensor) -> torch.Tensor:
     return functional_call(model, params, (ids[None],), {"use_cache": False}).logits[0]
 
 
-def grads_loop(model, params: list, ids: torch.Tensor, labels: torch.Tensor, lens: list[int], G: torch.Tensor):
-    """One forward+backward per example; fills ``G [B, D]``; returns (loss [B], mean_prob [B])."""
+def planless_attention(device: str | torch.device):
+    """A context in which SDPA uses no attention kernel that builds an execution plan per new shape.
+
+    On CUDA, cuDNN's attention plans each new sequence length (milliseconds of CPU per layer, per
+    example); flash and memory-efficient attention do not. Restored on exit; a no-op off CUDA.
+    """
+    import contextlib
+
+    if torch.device(device).type != "cuda":
+        return contextlib.nullcontext()
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    return sdpa_kernel([SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION, SDPBackend.MATH])
+
+
+def grads_loop(model, params: list, ids: torch.Tensor, labels: torch.Tensor, lens: list[int], G: torch.Tensor,
+               bucket: int = 1):
+    """One forward+backward per example; fills ``G [B, D]``; returns (loss [B], mean_prob [B]).
+
+    Each example runs at its length rounded up to a multiple of ``bucket`` (right pads, no loss on
+    them: the gradient is unchanged; see :func:`grace.encoding.right_pad`)."""
     losses, probs = [], []
     for b, n in enumerate(lens):
         for p in params:
             p.grad = None
+        n = min(bucket_length(n, bucket), ids.shape[1])
         logits = model(input_ids=ids[b : b + 1, :n], use_cache=False).logits[0]
         loss, mean_prob = response_loss(logits, labels[b, :n])
         loss.backward()
@@ -260,26 +291,42 @@ def _validate_examples(examples: Sequence[Mapping[str, Any]]) -> tuple[np.ndarra
     return np.asarray(pids, dtype=np.int64), keys, correct
 
 
-def default_memory_budget(n_params: int) -> int:
-    """Bytes a features block may take beyond the loaded model: ``4·D·4`` (four fp32 gradients), >= 64 MiB."""
-    return max(4 * 4 * n_params, MIN_MEMORY_BUDGET)
+def default_memory_budget(n_params: int, device: str | torch.device = "cpu") -> int:
+    """Bytes a features block may take beyond the loaded model.
+
+    On a CPU ``4·D·4`` (four fp32 gradients), at least 64 MiB. On CUDA the larger of that and
+    :data:`CUDA_FREE_SHARE` of the device's free memory now: a block of ``B`` gradients is projected in
+    one pass over Π (:mod:`grace.kernels`), so the hashing is shared by ``B`` examples."""
+    budget = max(4 * 4 * n_params, MIN_MEMORY_BUDGET)
+    device = torch.device(device)
+    if device.type == "cuda":
+        budget = max(budget, int(CUDA_FREE_SHARE * torch.cuda.mem_get_info(device)[0]))
+    return budget
 
 
-def plan_blocks(method: str, batch_size: int, n_params: int, memory_budget: int) -> tuple[str, int]:
+def plan_blocks(method: str, batch_size: int, n_params: int, memory_budget: int, on_cuda: bool = False,
+                hooks_ok: bool = False, largest_param: int = 0) -> tuple[str, int]:
     """``(method, rows per block)`` that keep a block within ``memory_budget`` bytes.
 
-    ``auto`` is vmap when the whole batch fits (``4.4·B·D·4`` bytes), else the loop. The loop's block
-    holds at most ``memory_budget // (4·D) − 3`` gradient rows (one gradient lives in ``.grad``, two are
-    left for the backward pass's temporaries, Π's chunk scratch and the allocator); an explicit ``vmap`` shrinks its batch to fit.
+    ``auto`` is, on CUDA, ``hooks`` (:mod:`grace.persample`: one batched pass per block) where every
+    parameter is of a kind it covers, else the loop; on a CPU vmap when the whole batch fits
+    (``4.4·B·D·4`` bytes), else the loop. The loop's block holds at most ``memory_budget // (4·D) − 3``
+    gradient rows (one gradient lives in ``.grad``, two are left for the backward pass's temporaries,
+    Π's chunk scratch and the allocator); ``hooks`` also keeps one product of the largest parameter's
+    shape per row (model dtype, counted as 2 bytes an entry); an explicit ``vmap`` shrinks its batch to fit.
     """
-    if method not in ("auto", "loop", "vmap"):
-        raise ValueError(f"unknown method {method!r}; choose 'auto', 'loop' or 'vmap'")
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; choose one of {METHODS}")
     vmap_rows = int(memory_budget // (VMAP_BYTES_PER_ENTRY * n_params))
     if method == "auto":
-        method = AUTO_METHOD_CPU if vmap_rows >= batch_size else "loop"
+        if on_cuda:
+            method = "hooks" if hooks_ok else "loop"
+        else:
+            method = AUTO_METHOD_CPU if vmap_rows >= batch_size else "loop"
     if method == "vmap":
         return method, max(1, min(batch_size, vmap_rows))
-    return method, max(1, min(batch_size, int(memory_budget // (4 * n_params)) - 3))
+    per_row = 4 * n_params + (2 * largest_param if method == "hooks" else 0)
+    return method, max(1, min(batch_size, int(memory_budget // per_row) - 3))
 
 
 def _model_fingerprint(model, params: list) -> dict[str, Any]:
@@ -331,6 +378,7 @@ def compute_features(
     checkpoint_every: int = 4,
     max_batches: int | None = None,
     memory_budget: int | None = None,
+    length_bucket: int | None = None,
 ) -> Features:
     """Gradient features ``h = scale(|y|) · Π g`` for every example (paper §2.1, eq. 1's ``G(D)``).
 
@@ -350,7 +398,8 @@ def compute_features(
         progress: show a tqdm bar.
         out: if given, save the result there (npz + sidecar) and checkpoint to
             ``out + ".partial.npz"`` every ``checkpoint_every`` batches; reruns resume / reload.
-        method: ``"loop"``, ``"vmap"`` or ``"auto"`` (fastest measured on the device type); with a
+        method: ``"loop"``, ``"vmap"``, ``"hooks"`` (:mod:`grace.persample`: a block's per-sample gradients from
+            one batched pass) or ``"auto"`` (fastest measured on the device type: :func:`plan_blocks`); with a
             :class:`grace.factored.FactoredProjector` ``"auto"`` takes its fast path (``"factored"``:
             one batched forward + backward per block, no per-sample gradient), and ``"loop"`` applies
             the same map to explicit gradients.
@@ -359,8 +408,13 @@ def compute_features(
         max_batches: stop after this many batches in *this* call (debugging / testing resumption);
             the returned features then cover only the completed examples (in input order) and
             ``meta["complete"]`` is ``False``.
-        memory_budget: bytes the per-sample gradients of one block may take beyond the loaded model;
-            ``None`` is :func:`default_memory_budget` (``4·D·4``, at least 64 MiB).
+        memory_budget: bytes the per-sample gradients of one block (with the factored projector: the
+            activations of its pass, :meth:`grace.factored.FactoredProjector.activation_bytes_per_token`) may take beyond the loaded model;
+            ``None`` is :func:`default_memory_budget` (``4·D·4``, at least 64 MiB; on CUDA most of the
+            free device memory, so that a block of gradients shares each pass over Π).
+        length_bucket: pad each sequence to a multiple of this many tokens (pads carry no loss, so the
+            features are unchanged up to rounding); ``None`` is 64 on CUDA, where attention kernels
+            build a plan per new length, and 1 (no padding) elsewhere.
 
     Returns:
         A :class:`Features` in the order of ``examples``.
@@ -379,11 +433,22 @@ def compute_features(
     named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
     names, params = [n for n, _ in named], [p for _, p in named]
     n_params = sum(p.numel() for p in params)
-    budget = default_memory_budget(n_params) if memory_budget is None else int(memory_budget)
+    budget = default_memory_budget(n_params, device) if memory_budget is None else int(memory_budget)
+    bucket = (LENGTH_BUCKET_CUDA if device.type == "cuda" else 1) if length_bucket is None else int(length_bucket)
+    if bucket < 1:
+        raise ValueError(f"length_bucket={length_bucket!r}; pass a positive integer (1 = no bucketing) or None")
     if getattr(projector, "kind", None) == "factored" and method in ("auto", "factored"):
         method = "factored"  # grace.factored: no per-sample gradient is formed, a block is one batch
     else:
-        method, batch_size = plan_blocks(method, batch_size, n_params, budget)
+        if method in ("auto", "hooks") and not persample.covers(model):
+            if method == "hooks":
+                raise ValueError("method='hooks' covers Linear, Embedding and RMSNorm weights and Linear biases only; "
+                                 "this model has others: use method 'loop' or 'auto'")
+            hooks_ok = False
+        else:
+            hooks_ok = True
+        method, batch_size = plan_blocks(method, batch_size, n_params, budget, device.type == "cuda", hooks_ok,
+                                         max(p.numel() for p in params))
         rows = 0 if (method == "loop" and batch_size == 1) else batch_size  # one row: projected from .grad directly
         block_bytes = (VMAP_BYTES_PER_ENTRY if method == "vmap" else 4) * rows * n_params + 12 * n_params
         if projector.cache_footprint() > budget - block_bytes:  # Π's cache shares the budget
@@ -402,6 +467,9 @@ def compute_features(
             raise ValueError(f"example {i} (prompt_id={ex['prompt_id']!r}): {e}") from e
     lengths = np.asarray([sum(t != IGNORE_INDEX for t in lab) for _, lab in encoded], dtype=np.int64)
     scale = length_scale_factor(lengths, length_scale).astype(np.float32)
+    if method == "factored":  # a factored block holds activations, not gradients: its tokens fit the budget
+        tokens = bucket_length(max(len(ids) for ids, _ in encoded), bucket)  # the longest row pads every block
+        batch_size = max(1, min(batch_size, int(budget // (projector.activation_bytes_per_token(model) * tokens))))
 
     model_fp = _model_fingerprint(model, params)
     fingerprint = stable_hash({
@@ -413,6 +481,7 @@ def compute_features(
         "model": model_fp["name"], "n_params": n_params,
         "projector": projector.meta(), "template": template, "length_scale": length_scale,
         "max_length": max_length, "method": method, "block_rows": batch_size, "memory_budget": budget,
+        "length_bucket": bucket,
         "grad_dtype": "float32", "model_dtype": str(next(iter(params)).dtype).replace("torch.", ""),
         "grace_version": __version__,
         "fingerprint": fingerprint, "n_examples": len(examples), "complete": True,
@@ -432,9 +501,10 @@ def compute_features(
     was_training, old_grads = model.training, [p.grad for p in params]
     model.to(device).eval()
     try:
-        run = _GradientRun(model, names, params, projector, method, batch_size, device, pad_id(tokenizer),
+        run = _GradientRun(model, names, params, projector, method, batch_size, bucket, device, pad_id(tokenizer),
                            progress, out, fingerprint, checkpoint_every, max_batches)
-        _run_batches(run, [encoded[i] for i in order], scale[order], done, start)
+        with planless_attention(device):  # CUDA: no attention plan per new length (restored after)
+            _run_batches(run, [encoded[i] for i in order], scale[order], done, start)
     finally:
         model.train(was_training)
         for p, g in zip(params, old_grads, strict=True):
@@ -466,8 +536,9 @@ class _GradientRun:
     names: list[str]
     params: list[torch.Tensor]
     projector: Projector
-    method: str  # loop | vmap | factored
+    method: str  # loop | vmap | hooks | factored
     batch_size: int  # rows per block
+    bucket: int  # sequence lengths are padded to multiples of this (1: none)
     device: torch.device
     pad: int  # right-padding token id
     progress: bool
@@ -491,15 +562,17 @@ def _run_batches(run: _GradientRun, encoded: list, scale: np.ndarray, done: dict
     for n_done, b0 in enumerate(starts, 1):
         batch = encoded[b0 : b0 + batch_size]
         B = len(batch)
-        ids, labels = right_pad(batch, run.pad)  # [B, T] each; pads after the real tokens, label -100
+        ids, labels = right_pad(batch, run.pad, run.bucket)  # [B, T] each; pads after the real tokens, label -100
         ids, labels = ids.to(device), labels.to(device)
         if method == "factored":
             H, loss, mean_prob, grad_norm = projector.features(model, ids, labels, batched_response_loss)
         elif direct:
-            H, loss, mean_prob, grad_norm = _project_direct(model, params, ids, labels, len(batch[0][0]), projector)
+            H, loss, mean_prob, grad_norm = _project_direct(model, params, ids, labels, ids.shape[1], projector)
         else:
             if method == "loop":
-                loss, mean_prob = grads_loop(model, params, ids, labels, [len(x) for x, _ in batch], G[:B])
+                loss, mean_prob = grads_loop(model, params, ids, labels, [len(x) for x, _ in batch], G[:B], run.bucket)
+            elif method == "hooks":
+                loss, mean_prob = persample.grads_hooks(model, ids, labels, G[:B], batched_response_loss)
             else:
                 loss, mean_prob = grads_vmap(model, names, params, ids, labels, G[:B])
             grad_norm = torch.linalg.vector_norm(G[:B], dim=1)

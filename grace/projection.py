@@ -10,7 +10,7 @@ in any order. Consequences:
   only 64-bit integer ops on values below 2**63, whose results are exact on CPU and CUDA alike);
 * memory is bounded by one chunk (``chunk_size × dim_out``) whatever ``dim_in`` is;
 * a sidecar's :meth:`Projector.meta` is enough to rebuild the exact matrix
-  (:func:`projector_from_meta`).
+  (:func:`grace.projectors.projector_from_meta`).
 
 Projectors:
 
@@ -34,13 +34,13 @@ from typing import Any
 
 import torch
 
+from grace import kernels
+
 __all__ = [
     "Projector",
     "RademacherProjector",
     "SparseJLProjector",
     "IdentityProjector",
-    "make_projector",
-    "projector_from_meta",
     "rademacher_entry",
     "sparse_jl_entries",
     "bytes_per_column",
@@ -50,6 +50,7 @@ __all__ = [
 ]
 
 DEFAULT_CACHE_BYTES = 512 * 2**20  # memory a projector may keep for generated chunks of Π
+BACKENDS = ("auto", "torch", "triton")  # how RademacherProjector applies Π (grace.kernels: the fused one)
 HASH_VERSION = "mix32-v1"  # bump if the hash below ever changes: old features would no longer match
 
 # ---------------------------------------------------------------------------------------------------
@@ -216,7 +217,7 @@ class Projector(ABC):
         """Build now whatever this projector caches, so its first projection costs what the others do."""
 
     def meta(self) -> dict[str, Any]:
-        """Everything needed to rebuild the same Π (for sidecars; see :func:`projector_from_meta`)."""
+        """Everything needed to rebuild the same Π (for sidecars; see :func:`grace.projectors.projector_from_meta`)."""
         return {"kind": self.kind, "dim_in": self.dim_in, "dim_out": self.dim_out, "seed": self.seed}
 
     def matrix(self, max_entries: int = 2**26) -> torch.Tensor:
@@ -323,6 +324,13 @@ class RademacherProjector(Projector):
         memory_budget: bytes a chunk may take while generated, used when ``chunk_size`` is ``None``;
             ``None`` means ~8 MB chunks on CPU and :data:`CUDA_BUDGET_BYTES` (at most a quarter of the
             free memory) on CUDA. Any chunk size gives the same Π.
+        backend: how Π is applied. ``"torch"`` generates chunks of Π into memory, then multiplies (the
+            reference, and the CPU path); ``"triton"`` is the fused kernel of :mod:`grace.kernels`,
+            which hashes the signs in registers and never writes Π (CUDA; the CPU only under
+            ``TRITON_INTERPRET=1``); ``"auto"`` is ``"triton"`` on CUDA when Triton imports, else
+            ``"torch"``. The matrix is the same either way; the sums' rounding differs.
+        precision: the fused kernel's product, one of :data:`grace.kernels.PRECISIONS` (all accumulate
+            in fp32 and multiply exact signs); the torch path always multiplies in fp32.
     """
 
     kind = "rademacher"
@@ -336,8 +344,16 @@ class RademacherProjector(Projector):
         chunk_size: int | None = None,
         cache_bytes: int = DEFAULT_CACHE_BYTES,
         memory_budget: int | None = None,
+        backend: str = "auto",
+        precision: str | None = None,
     ):
         super().__init__(dim_in, dim_out, seed, device)
+        self.backend = _resolve_backend(backend, self.device)
+        self.precision = kernels.DEFAULT_PRECISION if precision is None else precision
+        if self.precision not in kernels.PRECISIONS:
+            raise ValueError(f"precision={precision!r} is invalid; choose one of {kernels.PRECISIONS}")
+        if self.backend == "triton":  # Π is never generated into memory: no chunks, no cache
+            chunk_size, cache_bytes = chunk_size or 2**20, 0
         if chunk_size is not None:
             self.chunk_size = _check_dim("chunk_size", chunk_size, 2**40)
         elif memory_budget is None and self.device.type != "cuda":
@@ -445,6 +461,10 @@ class RademacherProjector(Projector):
         return self._columns(c0, c1)
 
     def _accumulate(self, out: torch.Tensor, G_cols: torch.Tensor, start: int) -> None:
+        if self.backend == "triton":
+            kernels.rademacher_project(out, _unit_stride(G_cols.float()), start, self._row_keys, self._k_col,
+                                       self.scale, self._scale_bits, self.precision)
+            return
         stop, cs = start + G_cols.shape[1], self.chunk_size
         for i in range(start // cs, -(-stop // cs)):
             c0, c1 = max(i * cs, start), min((i + 1) * cs, stop)
@@ -453,6 +473,26 @@ class RademacherProjector(Projector):
             else:
                 P = self._chunk(i)[:, c0 - i * cs : c1 - i * cs]  # [d, n]
             out.addmm_(G_cols[:, c0 - start : c1 - start].float(), P.T)  # [B, n] @ [n, d]
+
+
+def _unit_stride(G: torch.Tensor) -> torch.Tensor:
+    """``G`` itself when its columns are adjacent in memory (rows may be strided), else a copy."""
+    return G if G.stride(1) == 1 else G.contiguous()
+
+
+def _resolve_backend(backend: str, device: torch.device) -> str:
+    """``"auto"`` → ``"triton"`` on CUDA when Triton imports, else ``"torch"``; checks the others."""
+    if backend not in BACKENDS:
+        raise ValueError(f"backend={backend!r} is invalid; choose one of {BACKENDS}")
+    if backend == "auto":
+        return "triton" if device.type == "cuda" and kernels.available() else "torch"
+    if backend == "triton":
+        if not kernels.available():
+            raise ValueError("backend='triton' needs Triton: pip install triton (or use backend='torch')")
+        if device.type != "cuda" and not kernels.interpreting():
+            raise ValueError(f"backend='triton' runs on CUDA (device is {device}); on a CPU use backend='torch', "
+                             "or TRITON_INTERPRET=1 to run the kernel in Triton's interpreter (tests)")
+    return backend
 
 
 _VIEW_OPS = {"view", "_unsafe_view", "slice", "t", "transpose", "alias", "as_strided", "expand", "select",
@@ -737,46 +777,3 @@ class _BlockSumAccumulator(Accumulator):
             out_t += S @ self.units[:, k0 // b : k0 // b + S.shape[1]].T  # [d, nu] @ [nu, B]
         P._units_buffer = self.units  # handed back for the next accumulator
         return self.out + out_t.T, self.sq
-
-
-# ---------------------------------------------------------------------------------------------------
-# Factories
-# ---------------------------------------------------------------------------------------------------
-_KINDS = {"rademacher": RademacherProjector, "sparse_jl": SparseJLProjector, "identity": IdentityProjector}
-
-
-def make_projector(kind: str, dim_in: int, dim_out: int, seed: int = 0, model=None, **kwargs: Any) -> Projector:
-    """Build a projector by name: ``"rademacher"`` (paper §2.1), ``"sparse_jl"``, ``"factored"`` or ``"identity"``.
-
-    ``"factored"`` (:class:`grace.factored.FactoredProjector`) is built from the student ``model``;
-    ``norms`` (``"sketch"`` or ``"exact"``, None for its default) is its option alone: the other kinds'
-    ``grad_norm`` is always the exact ``‖g‖``.
-    """
-    norms = kwargs.pop("norms", None)
-    if kind == "factored":
-        from grace.factored import FactoredProjector
-
-        if model is None:
-            raise ValueError("projector 'factored' is built from the student: pass model=...")
-        proj = FactoredProjector(model, dim_out, seed=seed, **({} if norms is None else {"norms": norms}), **kwargs)
-        if proj.dim_in != dim_in:
-            raise ValueError(f"the model has {proj.dim_in} trainable parameters, not dim_in={dim_in}")
-        return proj
-    if kind not in _KINDS:
-        raise ValueError(f"unknown projector kind {kind!r}; choose one of {sorted([*_KINDS, 'factored'])}")
-    if norms is not None:
-        raise ValueError(f"norms={norms!r} is an option of projector 'factored' only (projector {kind!r} always "
-                         "records the exact ‖g‖); drop it or use projector 'factored'")
-    if kind == "identity":
-        if dim_out != dim_in:
-            raise ValueError(f"identity projector needs dim_out == dim_in, got {dim_out} != {dim_in}")
-        return IdentityProjector(dim_in, **kwargs)
-    return _KINDS[kind](dim_in, dim_out, seed=seed, **kwargs)
-
-
-def projector_from_meta(meta: dict[str, Any], **kwargs: Any) -> Projector:
-    """Rebuild the projector recorded by :meth:`Projector.meta` (``kwargs``: device, chunk_size...)."""
-    if meta.get("hash", HASH_VERSION) != HASH_VERSION:
-        raise ValueError(f"projector hash {meta['hash']!r} != this version's {HASH_VERSION!r}; recompute features")
-    extra = {"nnz": meta["nnz"], "block": meta.get("block", 1)} if meta.get("kind") == "sparse_jl" else {}
-    return make_projector(meta.get("kind", "?"), meta["dim_in"], meta["dim_out"], meta.get("seed", 0), **extra, **kwargs)

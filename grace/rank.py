@@ -125,13 +125,15 @@ def generate_cli(args) -> list[dict]:
                             batch_size=args.batch_size, device=args.device, **kw)
 
 
-def features_for_records(student, records, out: Path, *, d: int = 512, projector: str = "rademacher",
+def features_for_records(student, records, out: Path, *, d: int = 512, projector: str = "auto",
                          length_scale: str = "log", template: str | None = None, batch_size: int = 8,
                          device: str = "cpu", seed: int = 0, progress: bool = True, memory_budget: int | None = None,
                          norms: str | None = None, max_length: int | None = None, source: str = "records",
                          flag: str = "--student"):
     """Features of ``student`` (a path/Hub id or a ``(model, tokenizer)`` pair) on ``records`` (paper §2.1).
 
+    ``projector``: a name of :data:`grace.projectors.PROJECTORS`, or ``"auto"``
+    (:func:`grace.projectors.choose_projector`: from the student's size and the device; printed).
     ``norms``: the factored projector's ``grad_norm`` (``"sketch"``, its default, or ``"exact"``;
     :class:`grace.factored.FactoredProjector`); an error with any other projector. ``max_length``: the
     truncation policy (:func:`grace.validate.fit_context`): ``None`` refuses a record longer than the
@@ -139,7 +141,7 @@ def features_for_records(student, records, out: Path, *, d: int = 512, projector
     """
     from grace.encoding import DEFAULT_TEMPLATE
     from grace.features import compute_features
-    from grace.projection import make_projector
+    from grace.projectors import choose_projector, make_projector
     from grace.validate import fit_context, loading, model_source
 
     if isinstance(student, str | Path):
@@ -155,6 +157,9 @@ def features_for_records(student, records, out: Path, *, d: int = 512, projector
         print(f"grace: {n_cut} of {len(records)} records are longer than --max-length {max_length} tokens and are "
               "cut on the right (recorded as max_length in features.json)", file=sys.stderr)
     n_params = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    projector, why = choose_projector(projector, n_params, d, device)
+    if progress:
+        print(f"projector: {projector} ({why})", file=sys.stderr)
     proj = make_projector(projector, n_params, d, seed, device=device, model=model, norms=norms)
     feats = compute_features(model, tok, records, proj, length_scale=length_scale, template=template,
                              batch_size=batch_size, device=device, progress=progress, out=out / "features.npz",

@@ -411,7 +411,7 @@ def stage_features(profile, config: str, student: dict[str, Any], gen_key: str, 
                    out: Path, log: Log, progress: bool) -> Path:
     """Student gradient features on D_eval for one configuration (paper §2.1)."""
     from grace.features import compute_features
-    from grace.projection import make_projector
+    from grace.projectors import make_projector
 
     P = parse_profile(profile)
     f, device = P.features, P.device
@@ -424,7 +424,7 @@ def stage_features(profile, config: str, student: dict[str, Any], gen_key: str, 
         subset = scoring_subset(read_jsonl(gen_path), score_prompt_ids, f.m)
         n_params = sum(p.numel() for p in model.parameters() if p.requires_grad)
         proj = make_projector(f.projector, n_params, f.d, seed_for(P.seed, "proj"), device=device, model=model,
-                              norms=f.norms)
+                              norms=f.norms, **({"precision": f.precision} if f.precision else {}))
         budget = int(f.memory_budget_mb * 2**20) if f.memory_budget_mb else None
         feats = compute_features(model, tok, subset, proj, length_scale=f.length_scale, template=P.template,
                                  batch_size=f.batch_size, device=device, progress=progress, memory_budget=budget)
@@ -512,9 +512,6 @@ def run_study(profile: dict[str, Any], out: str | os.PathLike, progress: bool = 
     # GRACE_THREADS overrides the profile (e.g. 1 each for two studies side by side on 2 cores)
     P = parse_profile(profile)
     torch.set_num_threads(int(os.environ.get("GRACE_THREADS") or P.threads or torch.get_num_threads()))
-    if P.device.startswith("cuda"):  # TF32 matmuls for the fp32 parts (projection, masters)
-        torch.backends.cuda.matmul.allow_tf32 = True
-        torch.backends.cudnn.allow_tf32 = True
     log(f"study profile={profile['name']} out={out} seed={profile['seed']}")
     write_json(out / "profile.json", profile)
 

@@ -65,7 +65,7 @@ from grace.encoding import encode_example
 from grace.features import Features, compute_features
 from grace.io import read_jsonl
 from grace.notebook import Chapter
-from grace.projection import projector_from_meta
+from grace.projectors import projector_from_meta
 from grace.study import scoring_subset
 from grace.world import load_model, load_tokenizer
 
@@ -122,7 +122,7 @@ tokens.loc[sorted(set(window))]
 # The study stored the features of this configuration when it ran. As a check of the whole chain —
 # tokenisation, response-only loss, per-sample gradients, projection and length scale — the first
 # {glue:text}`n_check` rows are recomputed here from the generation file, with the projection matrix
-# rebuilt from the features' metadata (`grace.projection.projector_from_meta`), on this chapter's
+# rebuilt from the features' metadata (`grace.projectors.projector_from_meta`), on this chapter's
 # device; they must match the stored rows.
 
 # %%

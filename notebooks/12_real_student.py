@@ -34,7 +34,7 @@
 # %% tags=["parameters"]
 profile = "smoke"
 out_dir = "artifacts/smoke/notebooks/12_real_student"
-model_name = "smollm2-135m-instruct"  # a grace.sources name, a local directory or a Hub id
+model_name = "smollm2-135m-instruct"  # a grace.sources name, a local directory or a Hub id (None: skip)
 n_human = 8  # GSM8K train problems with human solutions (sections 1, 2, 4)
 n_self = 4  # prompts the model answers itself (section 3)
 m_self = 2  # its answers per prompt and temperature
@@ -65,11 +65,14 @@ from grace.notebook import Chapter
 ch = Chapter("12_real_student", profile, out_dir, study=False)  # a real LM of its own: no miniature study
 torch.set_num_threads(threads)
 gsm8k_dir = default_data_dir() / "gsm8k"
-have_model = model_name not in sources.SOURCES or sources.available(model_name)
+have_model = model_name is not None and (model_name not in sources.SOURCES or sources.available(model_name))
 have_data = (gsm8k_dir / "train.jsonl").exists()
 ready = have_model and have_data
 V: dict = {}  # every number quoted in the prose, glued in the last cell
-if not have_model:
+if model_name is None:
+    display(Markdown("**This build leaves the real student out** (`model_name` is None: the smoke build stays "
+                     "minutes long); `make run` and `PROFILE=full` run this chapter."))
+elif not have_model:
     display(Markdown(f"**`{model_name}` is not installed here** ({sources.SOURCES[model_name].install}); "
                      "this chapter computes nothing and every number below is *nan*."))
 elif not have_data:

@@ -17,7 +17,7 @@ import json, resource, sys
 import torch
 from grace import world as W
 from grace.features import compute_features, default_memory_budget
-from grace.projection import make_projector
+from grace.projectors import make_projector
 torch.manual_seed(0)
 tok = W.build_tokenizer(["Q: how many apples does Tom have now ? A: 5+3=8 #### 8"] * 4)
 model = W.make_model(W.ModelSize(hidden=320, layers=6, heads=8, intermediate=864), tok, seed=0)

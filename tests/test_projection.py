@@ -13,11 +13,10 @@ from grace.projection import (
     Projector,
     RademacherProjector,
     SparseJLProjector,
-    make_projector,
-    projector_from_meta,
     rademacher_entry,
     sparse_jl_entries,
 )
+from grace.projectors import make_projector, projector_from_meta
 
 torch.set_num_threads(1)
 
