@@ -21,10 +21,36 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 
 
-def _grace(*args: str, cwd: Path | None = None, env: dict | None = None) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(REPO), **(env or {})}
-    return subprocess.run([sys.executable, "-m", "grace.cli", *args], capture_output=True, text=True, timeout=300,
-                          cwd=cwd, env=env)
+def _grace(*args: str, cwd: Path | None = None, env: dict | None = None, fresh: bool = False):
+    """``grace *args`` in this process (fast; an uncaught exception fails the test), or a fresh one (``env``, ``fresh``)."""
+    if env or fresh:
+        env = {**os.environ, "PYTHONPATH": str(REPO), **(env or {})}
+        return subprocess.run([sys.executable, "-m", "grace.cli", *args], capture_output=True, text=True,
+                              timeout=300, cwd=cwd, env=env)
+    import contextlib
+    import io
+
+    from grace.cli import main
+
+    out, err, here = io.StringIO(), io.StringIO(), os.getcwd()
+    try:
+        os.chdir(cwd or here)
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                rc = main(list(args))
+            except SystemExit as e:  # argparse
+                rc = e.code
+    finally:
+        os.chdir(here)
+    return subprocess.CompletedProcess(args, rc, out.getvalue(), err.getvalue())
+
+
+def test_a_refused_command_is_one_line_in_a_fresh_process_too(tmp_path):
+    """The in-process runs above and below see what a shell sees: one line, status 2, no traceback."""
+    gen = tmp_path / "gen.jsonl"
+    gen.write_text(json.dumps({**GOOD[0], "prompt_id": [1, 2]}))
+    res = _grace("features", "--model", "m", "--generations", str(gen), "--out", str(tmp_path / "f"), fresh=True)
+    assert "is not a valid prompt_id" in _one_error_line(res, "features")
 
 
 def _one_error_line(res: subprocess.CompletedProcess, cmd: str) -> str:
