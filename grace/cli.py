@@ -137,6 +137,11 @@ def _check_door(args: argparse.Namespace) -> None:
     """Output paths, names and devices, checked before any work starts (grace.validate)."""
     if getattr(args, "device", None) is not None:
         check_device(args.device, "--device")
+    if args.cmd == "rank":
+        _name_values(args.teacher, "--teacher", "NAME=FILE.jsonl")  # names first: nothing is created for a bad one
+    if args.cmd == "regime-map":
+        _name_values(args.regime, "--regime", "NAME=PROFILE")
+        _name_values(args.extra, "--extra", "NAME=STUDY_DIR")
     if args.cmd in ("demo", "features", "rank", "regime-map"):  # study: after its profile is checked
         output_dir(args.out, "--out")
     if args.cmd == "generate":
