@@ -13,7 +13,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from grace.config import NORMS, PROJECTORS
+from grace.config import LORA_TARGETS, NORMS, PROJECTORS
 
 
 def _add_feature_args(p: argparse.ArgumentParser) -> None:
@@ -27,6 +27,12 @@ def _add_feature_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--norms", default=None, choices=NORMS,
                    help="factored only: grad_norm as ‖z‖, unbiased for ‖g‖² and free (its default), or the exact ‖g‖ "
                         "(~1.1× the time; for BADGE and norm-vs-length plots). GRACE never reads it")
+    p.add_argument("--lora-rank", type=int, default=0,
+                   help="take the gradients with respect to LoRA adapters of this rank (peft; 0: all weights, the "
+                        "paper's setting; grace.lora)")
+    p.add_argument("--lora-alpha", type=float, default=None, help="LoRA scale α (default: 2·rank)")
+    p.add_argument("--lora-targets", default=",".join(LORA_TARGETS),
+                   help="comma-separated module names that get adapters")
     p.add_argument("--length-scale", default="log", choices=["log", "log2", "none"], help="h = log|y|·Πg (paper)")
     p.add_argument("--template", default=None, help="prompt template with {prompt} (default: the release's)")
     p.add_argument("--batch-size", type=int, default=8, help="examples per block, at most (cut to fit the budget)")
@@ -197,7 +203,14 @@ def _feature_kwargs(args: argparse.Namespace) -> dict:
     budget = None if args.memory_budget_mb is None else int(args.memory_budget_mb * 2**20)
     return dict(n=args.n, m=args.m, d=args.d, projector=args.projector, length_scale=args.length_scale,
                 template=args.template, batch_size=args.batch_size, device=args.device, seed=args.seed,
-                memory_budget=budget, norms=args.norms)
+                memory_budget=budget, norms=args.norms, lora=_lora_kwargs(args))
+
+
+def _lora_kwargs(args: argparse.Namespace) -> dict | None:
+    if args.lora_rank == 0:
+        return None
+    alpha = 2.0 * args.lora_rank if args.lora_alpha is None else args.lora_alpha
+    return dict(rank=args.lora_rank, alpha=alpha, target_modules=[t for t in args.lora_targets.split(",") if t])
 
 
 if __name__ == "__main__":
