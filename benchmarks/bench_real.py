@@ -35,6 +35,7 @@ projector's measured rate, for the one gradient that fits the memory bound at a 
     python benchmarks/bench_real.py --quick      # <= 5 min on 2 cores
     python benchmarks/bench_real.py              # more examples per method
     python benchmarks/bench_real.py --fidelity --out artifacts/bench/real_fidelity.json   # factored vs dense Π
+    python benchmarks/bench_real.py --lora 8 --out artifacts/bench/real_lora.json          # LoRA vs full gradient
 """
 
 from __future__ import annotations
@@ -218,6 +219,58 @@ def fidelity(args) -> dict:
             "seconds": time.perf_counter() - t0, "D": D, "d": args.d}
 
 
+def lora_fidelity(args) -> dict:
+    """GRACE from LoRA-adapter gradients (:mod:`grace.lora`, rank ``--lora``) against GRACE from the full
+    gradient, on chapter 12's candidate sets (as :func:`fidelity` builds them), and the cost of each.
+
+    The full gradient is taken through the factored projector, whose GRACE matched the dense Π's at
+    Spearman 1.000 on these sets (``--fidelity``); the dense Π itself costs ~40 s an example here.
+    """
+    from bench_fidelity import spearman
+
+    from grace import real
+    from grace.config import LoraSpec
+    from grace.data import default_data_dir, load_gsm8k
+    from grace.encoding import DEFAULT_TEMPLATE
+    from grace.factored import FactoredProjector
+    from grace.features import compute_features
+    from grace.lora import lora_student
+    from grace.projection import RademacherProjector
+    from grace.scores import all_scores
+    from grace.world import load_model, load_tokenizer
+
+    model, tok = load_model(args.model), load_tokenizer(args.model)
+    prompts = load_gsm8k("train", default_data_dir() / "gsm8k")[:args.fid_n]
+    human = real.human_records(prompts)
+    sets = {"human": human, **{k: real.degrade(human, k, 0) for k in real.DEGRADATIONS}}
+    temps = (0.3, 0.5, 0.7, 1.0)
+    self_dir = Path(args.out).with_suffix("") if args.out else Path("artifacts/bench/real_lora")
+    samples = real.self_samples(model, tok, prompts[:max(2, args.fid_n // 2)], temps, 2, self_dir / "self",
+                                max_new_tokens=128, progress=False)
+    sets.update({f"self@{T:g}": samples[T] for T in temps})
+    fact = FactoredProjector(model, args.d, seed=0)
+    spec = LoraSpec(rank=args.lora, alpha=2.0 * args.lora)
+    lmodel = lora_student(load_model(args.model), spec, seed=0)
+    D_lora = sum(p.numel() for p in lmodel.parameters() if p.requires_grad)
+    dense = RademacherProjector(D_lora, args.d, seed=0)
+    rows, secs = {}, {"full_factored": 0.0, "lora": 0.0}
+    for name, recs in sets.items():
+        row = {"n": len(recs)}
+        for key, m, proj in (("full_factored", model, fact), ("lora", lmodel, dense)):
+            t0 = time.perf_counter()
+            f = compute_features(m, tok, recs, proj, template=DEFAULT_TEMPLATE, progress=False)
+            secs[key] += time.perf_counter() - t0
+            row[key] = all_scores(f.H, f.prompt_ids, loss=f.loss, mean_prob=f.mean_prob, grad_norms=f.grad_norm,
+                                  n_folds=2, nu=1e-3, seed=0)["grace"]
+        rows[name] = row
+        print(f"# lora fidelity {name}: n={len(recs)} GRACE full {row['full_factored']:.4g} lora {row['lora']:.4g}",
+              flush=True)
+    n = sum(r["n"] for r in rows.values())
+    rho = spearman([r["full_factored"] for r in rows.values()], [r["lora"] for r in rows.values()])
+    return {"sets": rows, "spearman_grace_full_vs_lora": rho, "lora": spec.meta(), "D_lora": D_lora,
+            "ms_per_example": {k: 1e3 * v / n for k, v in secs.items()}, "d": args.d}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="few examples per method (<= 5 min)")
@@ -233,6 +286,8 @@ def main() -> None:
     ap.add_argument("--fid-n", type=int, default=8, help="examples per candidate set (--fidelity)")
     ap.add_argument("--fid-block", type=int, default=8, help="gradients per dense-Π block (--fidelity)")
     ap.add_argument("--fid-distortion", type=int, default=6, help="examples with exact gradients (--fidelity)")
+    ap.add_argument("--lora", type=int, default=0, help="instead: GRACE from LoRA adapters of this rank vs the full "
+                    "gradient on the same candidate sets (grace.lora), and their costs")
     ap.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     ap.add_argument("--n", type=int, default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -245,6 +300,15 @@ def main() -> None:
     if args.model in sources.SOURCES and not sources.available(args.model):
         sys.exit(f"bench_real: {args.model} is not installed: {sources.SOURCES[args.model].install}")
     sources.resolve(args.model)  # convert once, outside the timed workers
+    if args.lora:
+        res = lora_fidelity(args)
+        print(f"lora fidelity: Spearman(GRACE full gradient, GRACE LoRA r={args.lora}) = "
+              f"{res['spearman_grace_full_vs_lora']:.3f} over {len(res['sets'])} candidate sets; ms per example "
+              + ", ".join(f"{k} {v:.0f}" for k, v in res["ms_per_example"].items()) + f"; D_lora = {res['D_lora']}")
+        if args.out:
+            Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+            Path(args.out).write_text(json.dumps(res, indent=2))
+        return
     if args.fidelity:
         res = fidelity(args)
         for name, dd in res["distortion"].items():

@@ -11,6 +11,8 @@ The package follows the paper's pipeline, one module per concept:
     kernels     the fused Triton kernel for the dense Π on CUDA                 (paper §2.1, App. C.3)
     projectors  the projector registry and factory                              (paper §2.1)
     features    per-sample gradient features h = log|y|·Πg                      (paper §2.1)
+    persample   a block's per-sample gradients from one batched pass (hooks)     (paper §2.1)
+    lora        gradients with respect to LoRA adapters (peft)                  (paper §2.1)
     scores      the score registry: GRACE and its variants, G-Vendi, G-Var, C.1 (eqs. 1–6, App. C.1)
     distill     supervised distillation of the student                          (paper §3, App. D)
     evaluation  avg@k, greedy, best-of-k                                       (paper §3)

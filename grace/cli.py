@@ -13,10 +13,10 @@ import argparse
 import sys
 from pathlib import Path
 
-from grace.config import NORMS, PROJECTORS
+from grace.config import LORA_TARGETS, NORMS, PROJECTORS
 from grace.validate import check_device, cli_float, cli_int, output_dir, output_file, safe_name
 
-COUNT, SEED, POSITIVE = cli_int(1), cli_int(0), cli_float(0.0)
+COUNT, NONNEG, POSITIVE = cli_int(1), cli_int(0), cli_float(0.0)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -37,6 +37,12 @@ def _add_feature_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--norms", default=None, choices=NORMS,
                    help="factored only: grad_norm as ‖z‖, unbiased for ‖g‖² and free (its default), or the exact ‖g‖ "
                         "(~1.1× the time; for BADGE and norm-vs-length plots). GRACE never reads it")
+    p.add_argument("--lora-rank", type=NONNEG, default=0,
+                   help="take the gradients with respect to LoRA adapters of this rank (peft; 0: all weights, the "
+                        "paper's setting; grace.lora)")
+    p.add_argument("--lora-alpha", type=POSITIVE, default=None, help="LoRA scale α (default: 2·rank)")
+    p.add_argument("--lora-targets", default=",".join(LORA_TARGETS),
+                   help="comma-separated module names that get adapters")
     p.add_argument("--length-scale", default="log", choices=["log", "log2", "none"], help="h = log|y|·Πg (paper)")
     p.add_argument("--template", default=None, help="prompt template with {prompt} (default: the release's)")
     p.add_argument("--batch-size", type=COUNT, default=8, help="examples per block, at most (cut to fit the budget)")
@@ -46,7 +52,7 @@ def _add_feature_args(p: argparse.ArgumentParser) -> None:
                    help="cut each prompt + response to this many tokens (recorded in features.json); default: "
                         "refuse a record longer than the student's context")
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or mps")
-    p.add_argument("--seed", type=SEED, default=0, help="seed for the subset and the projection")
+    p.add_argument("--seed", type=NONNEG, default=0, help="seed for the subset and the projection")
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -55,7 +61,7 @@ def _build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("demo", help="score a small synthetic example end to end")
     p.add_argument("--out", default="artifacts/demo")
-    p.add_argument("--seed", type=SEED, default=0)
+    p.add_argument("--seed", type=NONNEG, default=0)
 
     p = sub.add_parser("features", help="per-sample gradient features for one generations file")
     p.add_argument("--model", required=True, help="student: local directory, Hub id or a grace.sources name "
@@ -82,13 +88,13 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dtype", default="auto", help="auto | bfloat16 | float16 | float32")
     p.add_argument("--batch-size", type=COUNT, default=64, help="sequences per generate call")
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or mps")
-    p.add_argument("--seed", type=SEED, default=0)
+    p.add_argument("--seed", type=NONNEG, default=0)
 
     p = sub.add_parser("score", help="print every score for saved feature directories")
     p.add_argument("dirs", nargs="+", help="directories written by `grace features` (or .npz files)")
     p.add_argument("--n-folds", type=cli_int(2), default=10, help="C (paper: 10)")
     p.add_argument("--nu", type=POSITIVE, default=1e-3, help="smoothing ν (paper: unspecified)")
-    p.add_argument("--seed", type=SEED, default=0)
+    p.add_argument("--seed", type=NONNEG, default=0)
     p.add_argument("--csv", default=None, help="also write the table here")
     p.add_argument("--allow-mixed", action="store_true",
                    help="rank features of different (n, m, d, projector) together (refused by default: not comparable)")
@@ -106,7 +112,7 @@ def _build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("study", help="run the whole teacher-selection study from a profile")
     p.add_argument("--profile", default="quick", help="smoke | quick | full | gpu, or a path to a YAML profile")
     p.add_argument("--out", default=None, help="artifact directory (default artifacts/<profile>)")
-    p.add_argument("--seed", type=SEED, default=None, help="override the profile's seed")
+    p.add_argument("--seed", type=NONNEG, default=None, help="override the profile's seed")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
     p = sub.add_parser("world-check", help="GRACE-free acceptance checks of a finished study's world (issue 11)")
@@ -116,7 +122,7 @@ def _build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("regime-map", help="studies over regimes x world seeds: checks and every score's rho")
     p.add_argument("--regime", action="append", required=True, metavar="NAME=PROFILE",
                    help="a regime and its profile (repeat), e.g. paper=quick format-shock=format-shock-quick")
-    p.add_argument("--seeds", type=SEED, nargs="+", default=[0, 1, 2], help="world seeds (default 0 1 2)")
+    p.add_argument("--seeds", type=NONNEG, nargs="+", default=[0, 1, 2], help="world seeds (default 0 1 2)")
     p.add_argument("--extra", action="append", default=[], metavar="NAME=STUDY_DIR",
                    help="add a finished study to the map (e.g. paper-full=artifacts/full/study)")
     p.add_argument("--out", default="artifacts/regime-map")
@@ -234,7 +240,14 @@ def _feature_kwargs(args: argparse.Namespace) -> dict:
     budget = None if args.memory_budget_mb is None else int(args.memory_budget_mb * 2**20)
     return dict(n=args.n, m=args.m, d=args.d, projector=args.projector, length_scale=args.length_scale,
                 template=args.template, batch_size=args.batch_size, device=args.device, seed=args.seed,
-                memory_budget=budget, norms=args.norms, max_length=args.max_length)
+                memory_budget=budget, norms=args.norms, max_length=args.max_length, lora=_lora_kwargs(args))
+
+
+def _lora_kwargs(args: argparse.Namespace) -> dict | None:
+    if args.lora_rank == 0:
+        return None
+    alpha = 2.0 * args.lora_rank if args.lora_alpha is None else args.lora_alpha
+    return dict(rank=args.lora_rank, alpha=alpha, target_modules=[t for t in args.lora_targets.split(",") if t])
 
 
 if __name__ == "__main__":

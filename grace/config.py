@@ -135,6 +135,7 @@ class FeaturesSection:
     batch_size: int = 8
     memory_budget_mb: float | None = None  # per-sample gradients beyond the model (default 4·D·4 bytes, >= 64 MiB)
     precision: str | None = None  # rademacher on CUDA: the fused kernel's product (grace.kernels; None: its default)
+    lora: dict | None = None  # {rank, alpha, target_modules}: gradients w.r.t. LoRA adapters (grace.lora); None: all weights
 
 
 @dataclass
@@ -239,6 +240,30 @@ BACKENDS = ("transformers", "vllm")
 """``generation.backend`` values (:mod:`grace.generation`)."""
 PROJECTORS = ("rademacher", "sparse_jl", "factored", "identity")
 """``features.projector`` values (:data:`grace.projectors.PROJECTORS`)."""
+LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+"""Default ``features.lora.target_modules``: every projection of a Llama-style block (:mod:`grace.lora`)."""
+
+
+@dataclass
+class LoraSpec:
+    """``features.lora``: adapters whose gradients are the features (peft ``LoraConfig``)."""
+
+    rank: int = 8
+    alpha: float = 16.0
+    target_modules: list[str] = field(default_factory=lambda: list(LORA_TARGETS))
+
+    def __post_init__(self):
+        if isinstance(self.rank, bool) or not isinstance(self.rank, int) or self.rank < 1:
+            raise ValueError(f"lora rank={self.rank!r}: pass a positive integer, e.g. 8")
+        if not self.alpha > 0:
+            raise ValueError(f"lora alpha={self.alpha!r}: pass a positive number (scale α/r; e.g. 2·rank)")
+        if not self.target_modules or not all(isinstance(t, str) and t for t in self.target_modules):
+            raise ValueError(f"lora target_modules={self.target_modules!r}: pass module names such as {list(LORA_TARGETS)}")
+
+    def meta(self) -> dict:
+        return {"rank": self.rank, "alpha": float(self.alpha), "target_modules": sorted(self.target_modules)}
+
+
 PRECISIONS = ("ieee", "bf16x3", "tf32x3", "tf32")
 """``features.precision`` values: how the fused dense-Π kernel multiplies (:mod:`grace.kernels`)."""
 NORMS = ("sketch", "exact")
@@ -316,6 +341,11 @@ def check_profile(p: dict[str, Any]) -> None:
                                                or feats.get("projector", "rademacher") != "rademacher"):
         raise ValueError(f"profile features.precision={feats['precision']!r}: an option of projector 'rademacher' "
                          f"only, one of {PRECISIONS}; drop the key or set projector: rademacher")
+    if feats.get("lora") is not None:
+        try:
+            LoraSpec(**feats["lora"]) if isinstance(feats["lora"], dict) else LoraSpec(rank=feats["lora"])
+        except (TypeError, ValueError) as e:
+            raise ValueError(f"profile features.lora={feats['lora']!r}: {e}; give {{rank, alpha, target_modules}}") from e
     if p.get("world") is not None:
         w = p["world"]
         for size, shape in w.get("sizes", {}).items():

@@ -379,6 +379,7 @@ def compute_features(
     max_batches: int | None = None,
     memory_budget: int | None = None,
     length_bucket: int | None = None,
+    extra_meta: Mapping[str, Any] | None = None,
 ) -> Features:
     """Gradient features ``h = scale(|y|) · Π g`` for every example (paper §2.1, eq. 1's ``G(D)``).
 
@@ -415,6 +416,7 @@ def compute_features(
         length_bucket: pad each sequence to a multiple of this many tokens (pads carry no loss, so the
             features are unchanged up to rounding); ``None`` is 64 on CUDA, where attention kernels
             build a plan per new length, and 1 (no padding) elsewhere.
+        extra_meta: provenance to keep in the features' sidecar (e.g. ``{"lora": ...}``, :mod:`grace.lora`).
 
     Returns:
         A :class:`Features` in the order of ``examples``.
@@ -481,7 +483,7 @@ def compute_features(
         "model": model_fp["name"], "n_params": n_params,
         "projector": projector.meta(), "template": template, "length_scale": length_scale,
         "max_length": max_length, "method": method, "block_rows": batch_size, "memory_budget": budget,
-        "length_bucket": bucket,
+        "length_bucket": bucket, **dict(extra_meta or {}),
         "grad_dtype": "float32", "model_dtype": str(next(iter(params)).dtype).replace("torch.", ""),
         "grace_version": __version__,
         "fingerprint": fingerprint, "n_examples": len(examples), "complete": True,

@@ -87,8 +87,14 @@ def grads_hooks(model: nn.Module, ids: torch.Tensor, labels: torch.Tensor, G: to
 
         output.register_hook(back)
 
+    def start_graph(m, inputs, output):  # frozen embeddings (e.g. LoRA): gradients still start here
+        return output.requires_grad_(True) if not output.requires_grad else output
+
     handles, frozen = [], []
     try:
+        emb = model.get_input_embeddings() if hasattr(model, "get_input_embeddings") else None
+        if emb is not None and id(getattr(emb, "weight", None)) not in pmap:
+            handles.append(emb.register_forward_hook(start_graph))
         for m in model.modules():
             w = getattr(m, "weight", None)
             if not isinstance(w, nn.Parameter) or id(w) not in pmap:

@@ -128,12 +128,14 @@ def generate_cli(args) -> list[dict]:
 def features_for_records(student, records, out: Path, *, d: int = 512, projector: str = "auto",
                          length_scale: str = "log", template: str | None = None, batch_size: int = 8,
                          device: str = "cpu", seed: int = 0, progress: bool = True, memory_budget: int | None = None,
-                         norms: str | None = None, max_length: int | None = None, source: str = "records",
-                         flag: str = "--student"):
+                         norms: str | None = None, lora: dict | None = None, max_length: int | None = None,
+                         source: str = "records", flag: str = "--student"):
     """Features of ``student`` (a path/Hub id or a ``(model, tokenizer)`` pair) on ``records`` (paper §2.1).
 
     ``projector``: a name of :data:`grace.projectors.PROJECTORS`, or ``"auto"``
     (:func:`grace.projectors.choose_projector`: from the student's size and the device; printed).
+    ``lora``: ``{rank, alpha, target_modules}`` to take the gradients with respect to LoRA adapters
+    (:mod:`grace.lora`; None: all weights, the paper's setting).
     ``norms``: the factored projector's ``grad_norm`` (``"sketch"``, its default, or ``"exact"``;
     :class:`grace.factored.FactoredProjector`); an error with any other projector. ``max_length``: the
     truncation policy (:func:`grace.validate.fit_context`): ``None`` refuses a record longer than the
@@ -156,6 +158,12 @@ def features_for_records(student, records, out: Path, *, d: int = 512, projector
     if n_cut:
         print(f"grace: {n_cut} of {len(records)} records are longer than --max-length {max_length} tokens and are "
               "cut on the right (recorded as max_length in features.json)", file=sys.stderr)
+    extra = {}
+    if lora is not None:
+        from grace.lora import LoraSpec, lora_student
+
+        spec = LoraSpec(**lora)
+        model, extra = lora_student(model, spec, seed), {"lora": spec.meta()}
     n_params = sum(p.numel() for p in model.parameters() if p.requires_grad)
     projector, why = choose_projector(projector, n_params, d, device)
     if progress:
@@ -163,7 +171,7 @@ def features_for_records(student, records, out: Path, *, d: int = 512, projector
     proj = make_projector(projector, n_params, d, seed, device=device, model=model, norms=norms)
     feats = compute_features(model, tok, records, proj, length_scale=length_scale, template=template,
                              batch_size=batch_size, device=device, progress=progress, out=out / "features.npz",
-                             memory_budget=memory_budget, max_length=max_length)
+                             memory_budget=memory_budget, max_length=max_length, extra_meta=extra)
     return feats
 
 

@@ -422,12 +422,19 @@ def stage_features(profile, config: str, student: dict[str, Any], gen_key: str, 
     def _feat() -> dict[str, Any]:
         model, tok = _load(student["path"], device, P.dtype, student.get("revision"))
         subset = scoring_subset(read_jsonl(gen_path), score_prompt_ids, f.m)
+        extra = {}
+        if f.lora is not None:  # gradients with respect to LoRA adapters (grace.lora)
+            from grace.lora import LoraSpec, lora_student
+
+            spec = LoraSpec(**f.lora)
+            model, extra = lora_student(model, spec, seed_for(P.seed, "lora")), {"lora": spec.meta()}
         n_params = sum(p.numel() for p in model.parameters() if p.requires_grad)
         proj = make_projector(f.projector, n_params, f.d, seed_for(P.seed, "proj"), device=device, model=model,
                               norms=f.norms, **({"precision": f.precision} if f.precision else {}))
         budget = int(f.memory_budget_mb * 2**20) if f.memory_budget_mb else None
         feats = compute_features(model, tok, subset, proj, length_scale=f.length_scale, template=P.template,
-                                 batch_size=f.batch_size, device=device, progress=progress, memory_budget=budget)
+                                 batch_size=f.batch_size, device=device, progress=progress, memory_budget=budget,
+                                 extra_meta=extra)
         feats.save(fdir / "features.npz")
         return {"rows": int(feats.H.shape[0]), "d": int(feats.H.shape[1])}
 
