@@ -437,7 +437,7 @@ BM.real_table(real) if real is not None else pd.DataFrame()
 # at GSM8K lengths, whatever the host.
 #
 # Fidelity on the real student (`bench_real.py --fidelity`, JSON `bench_dir/real_fidelity.json`):
-# across {glue:text}`real_fid_sets` candidate sets of chapter 12 (human solutions, three damaged
+# across {glue:text}`real_fid_sets` candidate sets of chapter 10, *A real student* (human solutions, three damaged
 # copies, the model's own answers at four temperatures) the Spearman correlation of GRACE from the
 # factored projector with GRACE from the dense Π is {glue:text}`real_fid_rho:.3f`, and on exact
 # gradients the relative Frobenius error of the Gram matrix at $d=512$ is

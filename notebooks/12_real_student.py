@@ -11,7 +11,7 @@
 # ---
 
 # %% [markdown]
-# # 12. A real student
+# # 10. A real student
 #
 # Every student so far was trained in this book from scratch. This chapter points GRACE's
 # ingredients at a real pretrained LM: SmolLM2-135M-Instruct (a Llama-architecture model of the
@@ -71,9 +71,10 @@ ready = have_model and have_data
 V: dict = {}  # every number quoted in the prose, glued in the last cell
 if not have_model:
     display(Markdown(f"**`{model_name}` is not installed here** ({sources.SOURCES[model_name].install}); "
-                     "this chapter computes nothing and every number below is *nan*."))
+                     "this chapter computes nothing and every number below is *not measured here*."))
 elif not have_data:
-    display(Markdown(f"**No GSM8K under `{gsm8k_dir}`** (set `GRACE_DATA_DIR`); this chapter computes nothing."))
+    display(Markdown("**No GSM8K in the data folder** (`grace.data.default_data_dir()`; set `GRACE_DATA_DIR`); "
+                     "this chapter computes nothing."))
 
 # %%
 if ready:
