@@ -342,16 +342,19 @@ def display_value(name: str, value) -> str:
 def parameters_note(profile: str, params: dict, defaults: dict, injected: dict) -> str:
     """The Markdown a chapter shows under its title: the profile it was built with, the parameters that differ
     from the defaults of its parameters cell (and who set them), and the defaults it kept."""
+    who = f"profile `{params_profile(profile) or profile_key(profile)}`"
     rows = [f"| `{k}` | `{display_value(k, v)}` | `{display_value(k, defaults.get(k))}` | "
-            f"{'book/build.py' if k in injected else f'profile `{params_profile(profile) or profile_key(profile)}`'} |"
+            f"{'book/build.py' if k in injected else who} |"
             for k, v in {**params, **injected}.items() if k not in defaults or v != defaults[k]]
-    kept = [f"`{k} = {display_value(k, v)}`" for k, v in defaults.items() if k not in params and k not in injected]
-    lines = [f"**This page was built with profile `{profile_key(profile)}`.** "
-             + ("Parameters that differ from the chapter's defaults:" if rows else "Every parameter has its default.")]
-    if rows:
-        lines += ["", "| parameter | value used | default | set by |", "|---|---|---|---|", *rows]
+    used = {**defaults, **params, **injected}
+    kept = [f"`{k} = {display_value(k, v)}`" for k, v in defaults.items() if used[k] == v]
+    head = f"**This page was built with profile `{profile_key(profile)}`.** "
+    if not rows:
+        return head + "Every parameter has its default: " + ", ".join(kept) + "."
+    lines = [head + "Parameters that differ from the chapter's defaults:", "",
+             "| parameter | value used | default | set by |", "|---|---|---|---|", *rows]
     if kept:
-        lines += ["", ("The others keep their defaults: " if rows else "") + ", ".join(kept) + "."]
+        lines += ["", "The others keep their defaults: " + ", ".join(kept) + "."]
     return "\n".join(lines)
 
 

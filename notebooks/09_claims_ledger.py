@@ -59,13 +59,14 @@ count_table
 # %% [markdown]
 # ## 9.1 The ledger
 #
-# One row per claim, sorted by chapter: the claim, the paper's number as printed, this build's number
-# with its confidence interval in brackets where the chapter computed one, the verdict, then where it
-# was recorded and the rule that decided it (the CSV beside this page keeps every column unrounded).
+# One row per claim, sorted by chapter: the claim, the verdict, the paper's number as printed, this
+# build's number (`here`, with its confidence interval in brackets where the chapter computed one),
+# then where it was recorded and the rule that decided it. The rule says why a number is *not
+# measured here*; `claims.csv` beside this page keeps every column unrounded.
 
-# %%
-cols = ["claim", "paper", "here", "verdict", "chapter", "id", "rule"]
-table = ledger.assign(here=[F.rho_ci(*r, why="undefined on this profile", kind=".3g") for r in
+# %% tags=["hide-input"]
+cols = ["claim", "verdict", "paper", "here", "chapter", "id", "rule"]
+table = ledger.assign(here=[F.rho_ci(*r, kind=".3g") for r in
                             ledger[["value", "ci_low", "ci_high"]].itertuples(index=False)])[cols] if n_claims \
     else pd.DataFrame(columns=cols)
 table["rule"] = table["rule"].astype(str).map(lambda r: shorten(r, max_rule_chars))

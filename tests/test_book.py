@@ -333,6 +333,9 @@ def test_parameters_note_shows_the_values_used():
     assert "| `n_boot` | `200` | `1000` | profile `quick` |" in note
     assert "| `profile` | `'quick'` | `'smoke'` | book/build.py |" in note
     assert "The others keep their defaults: `seed = 0`." in note
+    same = build.parameters_note("smoke", {}, defaults, {k: defaults[k] for k in ("profile", "out_dir")})
+    assert same.startswith("**This page was built with profile `smoke`.** Every parameter has its default: "
+                           "`profile = 'smoke'`, ") and "`seed = 0`." in same
     mine = REPO / "grace" / "profiles" / "smoke.yaml"  # a profile *file* is shown repo-relative, never absolute
     assert build.display_value("profile", str(mine)) == repr("grace/profiles/smoke.yaml")
 
