@@ -403,7 +403,8 @@ def glued_values(nb) -> dict[str, str]:
 def paste_missing(nb) -> int:
     """Replace, in the notebook's Markdown, every pasted number the chapter could not measure (a key glued with
     a ``<key>__missing`` reason) by ``not measured here (why)``: the reason once per cell, a CI whose two ends
-    are missing dropped. Returns the number of roles replaced."""
+    are missing dropped (``[a, b]``, ``(95% CI a to b)``; ``a to b`` inside a sentence becomes one
+    *not measured here*). Returns the number of roles replaced."""
     import re
 
     glued = glued_values(nb)
@@ -412,7 +413,9 @@ def paste_missing(nb) -> int:
         return 0
     role = re.compile(GLUE_TEXT)
     missing = lambda m: m.group("key") in why  # noqa: E731
-    pair = re.compile(rf"\s*\[\s*(?P<a>{GLUE_TEXT.replace('key', 'k1')})\s*,\s*(?P<b>{GLUE_TEXT.replace('key', 'k2')})\s*\]"
+    pair = re.compile(rf"\s*\((?:95% |paired )?(?:CI )?(?P<e>{GLUE_TEXT.replace('key', 'k5')})\s+to\s+"
+                      rf"(?P<f>{GLUE_TEXT.replace('key', 'k6')})\)"
+                      rf"|\s*\[\s*(?P<a>{GLUE_TEXT.replace('key', 'k1')})\s*,\s*(?P<b>{GLUE_TEXT.replace('key', 'k2')})\s*\]"
                       rf"|(?P<c>{GLUE_TEXT.replace('key', 'k3')})\s+to\s+(?P<d>{GLUE_TEXT.replace('key', 'k4')})")
     count = 0
     for cell in nb.cells:
@@ -421,9 +424,9 @@ def paste_missing(nb) -> int:
         said: set[str] = set()
 
         def drop_pair(m):
-            keys = [k for k in (m.group("k1"), m.group("k2"), m.group("k3"), m.group("k4")) if k]
-            if all(k in why for k in keys):
-                return "" if m.group("a") else "{glue:text}`" + keys[0] + "`"
+            keys = [k for k in m.group("k1", "k2", "k3", "k4", "k5", "k6") if k]
+            if all(k in why for k in keys):  # a CI with both ends missing: "(CI a to b)" and "[a, b]" go
+                return "" if m.group("a") or m.group("e") else "{glue:text}`" + keys[0] + "`"
             return m.group(0)
 
         def replace(m):

@@ -222,7 +222,7 @@ class Chapter:
 
         ``fields`` are :class:`grace.claims.Claim`'s (``id``, ``claim``, ``paper``, ``value``, ``verdict``,
         ``rule``, optionally ``ci_low``/``ci_high``). ``glue_as`` also glues the verdict, in bold, under
-        that name, and ``<glue_as>_line``: ``**Paper:** … **Here:** value [CI] — **verdict**`` with the value
+        that name, and ``<glue_as>_line``: ``**Paper:** … **This build:** value [CI] — **verdict**`` with the value
         rounded as ``kind`` (:data:`grace.formatting.KINDS`), the line a section opens with so that its
         verdict sits next to its claim.
         """
@@ -239,7 +239,7 @@ class Chapter:
         if glue_as:
             here = F.rho_ci(c.value, c.ci_low, c.ci_high, why=self.WHY, kind=kind)
             self.md(**{glue_as: f"**{c.verdict}**",
-                       f"{glue_as}_line": f"**Paper:** {c.claim} ({c.paper}). **Here:** {here} — **{c.verdict}**."})
+                       f"{glue_as}_line": f"**Paper:** {c.claim} ({c.paper}). **This build:** {here} — **{c.verdict}**."})
         # returns nothing: a cell ending in ch.claim(...) shows no Claim(...) repr (ch.claims[-1] is the claim)
 
     def ledger(self, columns: list[str]):

@@ -242,7 +242,8 @@ if len(at_T) >= 3:
             case_grace_pick=str(case_gap.loc["grace", "picked_config"]),
             case_best=str(case_gap.loc["grace", "best_config"]))
 else:
-    ch.glue(case_grace_rho=math.nan, case_grace_gap=math.nan, case_grace_pick="—", case_best="—")
+    ch.glue(case_grace_rho=math.nan, case_grace_gap=math.nan, case_grace_pick="—", case_best="—",
+            why=f"{len(at_T)} teachers at T = {T_case:g}; a case study needs 3")
 
 # %% [markdown]
 # ```{glue:figure} fig5

@@ -180,11 +180,12 @@ v, r = claims.verdict_bool(holds, partly=partly, rule=(
     "testable unless the study scored m ≥ 4"))
 ch.claim(id="d3_m4_suffices", claim="m = 4 generations per prompt suffice: ρ = 0.70, 0.86, 0.87 at m = 2, 4, 8 "
          "(App. D.3)", paper="0.70 / 0.86 / 0.87 (Δ(4−2) = 0.16)", value=r4 - r2, verdict=v, rule=r)
-ch.glue(rho_m2=r2, rho_m4=r4, rho_mtop=r_top, m_top=m_top, m_verdict=v)
+ch.glue(rho_m2=r2, rho_m4=r4, rho_mtop=r_top, m_top=m_top, m_verdict=v,
+        why=f"the study scored m ≤ {m_top} generations per prompt" if m_top < 4 else None)
 
 # %% [markdown]
 # At $m'$ = 2 the miniature gives {glue:text}`rho_m2:.2f` and at $m'$ = 4 {glue:text}`rho_m4:.2f`
-# (not measured when the study scored fewer than 4 generations per prompt); the largest scored $m$ is
+# (it needs a study that scored at least 4 generations per prompt); the largest scored $m$ is
 # {glue:text}`m_top`. Verdict for "$m=4$ suffices": **{glue:text}`m_verdict`**.
 #
 # ## 7.3 Number of folds $C$ (Fig. 20)

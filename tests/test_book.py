@@ -319,10 +319,13 @@ def test_paste_missing_says_why_instead_of_nan():
         {"m": nan, "m__missing": "only 2 temperatures", "lo": nan, "lo__missing": "only 2 temperatures",
          "hi": nan, "hi__missing": "only 2 temperatures", "p": 0.75, "g": nan, "g__missing": "only 2 temperatures",
          "glo": nan, "glo__missing": "only 2 temperatures", "ghi": nan, "ghi__missing": "only 2 temperatures", "n": 4})
-    assert build.paste_missing(nb) == 3  # m, g and the CI "glo to ghi" (the [lo, hi] pair is dropped)
+    assert build.paste_missing(nb) == 2  # m and g; the CIs "[lo, hi]" and "(95% CI glo to ghi)" are dropped
     assert nb.cells[1].source == (
         "Mean for GRACE *not measured here* (only 2 temperatures) (paper {glue:text}`p:.2f`), "
-        "G-Var *not measured here* (95% CI *not measured here*); n = {glue:text}`n`.")
+        "G-Var *not measured here*; n = {glue:text}`n`.")
+    nb = _nb_with_glue("from {glue:text}`a:.2f` to {glue:text}`b:.2f` over runs",
+                       {"a": nan, "a__missing": "no runs", "b": nan, "b__missing": "no runs"})
+    assert build.paste_missing(nb) == 1 and nb.cells[1].source == "from *not measured here* (no runs) over runs"
 
 
 def test_parameters_note_shows_the_values_used():

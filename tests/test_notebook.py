@@ -120,7 +120,7 @@ def test_claim_records_in_the_ledger(artifacts, tmp_path, glued):
     saved = read_json(artifacts / "smoke" / "claims" / "x1.json")
     assert saved["chapter"] == "07_x" and saved["profile"] == "smoke" and saved["value"] == 0.7
     assert c.verdict == "partly" and glued["verdict_x1"].data == "**partly**" and "verdict_x2" not in glued
-    assert glued["verdict_x1_line"].data == "**Paper:** a claim (0.5). **Here:** 0.70 [0.50, 0.90] — **partly**."
+    assert glued["verdict_x1_line"].data == "**Paper:** a claim (0.5). **This build:** 0.70 [0.50, 0.90] — **partly**."
     assert list(ch.ledger(["id", "verdict"]).id) == ["x1", "x2"]
     assert list(claims.load(artifacts / "smoke").id) == ["x1", "x2"]
     with pytest.raises(ValueError, match="remove it, the chapter fills in chapter"):
