@@ -412,35 +412,32 @@ def paste_missing(nb) -> int:
     if not why:
         return 0
     role = re.compile(GLUE_TEXT)
-    missing = lambda m: m.group("key") in why  # noqa: E731
     pair = re.compile(rf"\s*\((?:95% |paired )?(?:CI )?(?P<e>{GLUE_TEXT.replace('key', 'k5')})\s+to\s+"
                       rf"(?P<f>{GLUE_TEXT.replace('key', 'k6')})\)"
                       rf"|\s*\[\s*(?P<a>{GLUE_TEXT.replace('key', 'k1')})\s*,\s*(?P<b>{GLUE_TEXT.replace('key', 'k2')})\s*\]"
                       rf"|(?P<c>{GLUE_TEXT.replace('key', 'k3')})\s+to\s+(?P<d>{GLUE_TEXT.replace('key', 'k4')})")
+
+    def drop_pair(m):
+        keys = [k for k in m.group("k1", "k2", "k3", "k4", "k5", "k6") if k]
+        if all(k in why for k in keys):  # a CI with both ends missing: "(CI a to b)" and "[a, b]" go
+            return "" if m.group("a") or m.group("e") else "{glue:text}`" + keys[0] + "`"
+        return m.group(0)
+
     count = 0
     for cell in nb.cells:
         if cell.cell_type != "markdown" or "{glue:text}" not in cell.source:
             continue
-        said: set[str] = set()
-
-        def drop_pair(m):
-            keys = [k for k in m.group("k1", "k2", "k3", "k4", "k5", "k6") if k]
-            if all(k in why for k in keys):  # a CI with both ends missing: "(CI a to b)" and "[a, b]" go
-                return "" if m.group("a") or m.group("e") else "{glue:text}`" + keys[0] + "`"
-            return m.group(0)
-
-        def replace(m):
-            nonlocal count
-            if not missing(m):
-                return m.group(0)
-            count += 1
+        said: set[str] = set()  # reasons already given in this cell: later ones print without it
+        text = pair.sub(drop_pair, cell.source)
+        parts, last = [], 0
+        for m in role.finditer(text):
+            if m.group("key") not in why:
+                continue
             reason = why[m.group("key")]
-            if reason in said:
-                return "*not measured here*"
+            parts += [text[last:m.start()], "*not measured here*" + ("" if reason in said else f" ({reason})")]
             said.add(reason)
-            return f"*not measured here* ({reason})"
-
-        cell.source = role.sub(replace, pair.sub(drop_pair, cell.source))
+            last, count = m.end(), count + 1
+        cell.source = "".join(parts) + text[last:]
     return count
 
 

@@ -119,8 +119,10 @@ class Chapter:
             self._open_study()
 
     def _open_study(self) -> None:
-        """Run (or reuse) the study with its log going to ``study_dir/study.log`` instead of the page, and
-        glue ``study_log``: a download link to that log for the chapter's prose."""
+        """Run (or reuse) the study with what it prints going to a file instead of the page, and glue
+        ``study_log``: a download link for the chapter's prose. The study logs every stage to
+        ``study_dir/study.log``; when it ran here, everything it printed (log lines and any warning) is kept
+        in ``out/study_output.txt`` and that is the file linked."""
         import contextlib
         import io
 
@@ -132,6 +134,9 @@ class Chapter:
         self.prof = read_json(self.study_dir / "profile.json")
         ran = "ran in this chapter" if log.getvalue().strip() else "was reused from its cache"
         path = self.study_dir / "study.log"
+        if log.getvalue().strip():
+            path = self.out / "study_output.txt"
+            path.write_text(log.getvalue(), encoding="utf-8")
         link = f"{{download}}`its log <{_source_path(path)}>`" if path.exists() else "no log"
         self.md(study_log=f"The study {ran} ({link}).")
 
@@ -226,9 +231,8 @@ class Chapter:
         rounded as ``kind`` (:data:`grace.formatting.KINDS`), the line a section opens with so that its
         verdict sits next to its claim.
         """
-        from grace import formatting as F
-
         from grace import claims
+        from grace import formatting as F
 
         for key in ("chapter", "profile"):
             if key in fields:

@@ -347,3 +347,9 @@ def test_real_student_comes_before_the_appendices():
     entries = build.toc_entries()
     assert entries.index("book/_executed/12_real_student") < entries.index("book/_executed/10_appendix_benchmarks")
     assert "Chapter 10" in (REPO / "book" / "intro.md").read_text()
+
+
+def test_build_reads_the_reason_the_chapters_glue():
+    from grace import notebook
+
+    assert build.MISSING_SUFFIX == notebook.MISSING_SUFFIX

@@ -172,7 +172,7 @@ def test_quiet_progress_import_leaves_other_warnings_alone():
     with warnings.catch_warnings(record=True) as seen:
         warnings.simplefilter("always")
         notebook.quiet_progress_import()
-        warnings.warn("still shown", UserWarning)
+        warnings.warn("still shown", UserWarning, stacklevel=1)
     assert [str(w.message) for w in seen] == ["still shown"]
 
 
