@@ -54,8 +54,8 @@ import numpy as np
 import pandas as pd
 import torch
 from IPython.display import Markdown, display
-from scipy.stats import spearmanr
 
+from grace import analysis as A
 from grace import claims, real, sources
 from grace.analysis import length_trend
 from grace.data import default_data_dir, load_gsm8k
@@ -166,7 +166,7 @@ if ready:
     t_table.insert(0, "T", temperatures)
     cols = ["T", "accuracy", "student_loss", "g_var", "g_vendi", "grace"]
     display(t_table[cols].round(4))
-    rho = {k: float(spearmanr(temperatures, t_table[k]).statistic) for k in ("g_var", "g_vendi", "grace", "accuracy")}
+    rho = {k: A.spearman(temperatures, t_table[k])[0] for k in ("g_var", "g_vendi", "grace", "accuracy")}  # NaN if constant
     V.update({f"rho_T_{k}": v for k, v in rho.items()})
     V["best_T_grace"] = float(t_table["T"][t_table["grace"].idxmin()])
     V["best_T_acc"] = float(t_table["T"][t_table["accuracy"].idxmax()])
