@@ -94,7 +94,7 @@ def rho_title(label: str, rho: Any, n: int | None = None, oriented: bool = True)
 def column_kind(name: str) -> str:
     """The kind of a table column from its name (``rho_oriented`` → ``rho``, ``student avg@k`` → ``acc``)."""
     low = str(name).lower()
-    if any(k in low for k in ("rho", "ρ", "spearman", "ci_low", "ci_high", "ci low", "ci high", "correlation")):
+    if any(k in low for k in ("rho", "ρ", "spearman", "correlation")):
         return "rho"
     if any(k in low for k in ("avg@k", "avg_at_k", "accuracy", "greedy", "best_of_k", "best-of-k", "gap", "target")):
         return "acc"
@@ -113,17 +113,36 @@ def table(df, kinds: Mapping[str, str] | None = None):
     import pandas as pd
 
     out = df.copy()
+    ci_kind = "rho" if any(column_kind(c) == "rho" for c in df.columns) else None  # a CI is rounded as its ρ
     for col in out.columns:
         s = out[col]
-        if not (pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s)):
-            out[col] = pd.Series([EMPTY_CELL if is_missing_cell(v) else v for v in s], index=out.index, dtype=object)
+        if not (pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s)):  # labels, mixed values
+            out[col] = pd.Series([EMPTY_CELL if is_missing_cell(v) else
+                                  number(v) if isinstance(v, float | np.floating) else v for v in s],
+                                 index=out.index, dtype=object)
             continue
-        kind = (kinds or {}).get(col) or column_kind(col)
+        is_ci = any(k in str(col).lower() for k in ("ci_low", "ci_high", "ci low", "ci high"))
+        kind = (kinds or {}).get(col) or (ci_kind if is_ci and ci_kind else column_kind(col))
         if kind == "count" and not all(is_missing(v) or float(v).is_integer() for v in s):
             kind = "value"
+        if kind == "value":
+            kind = column_spec(s)
         out[col] = pd.Series([EMPTY_CELL if is_missing(v) else number(v, kind) for v in s], index=out.index,
                              dtype=object)
     return out
+
+
+def column_spec(values) -> str:
+    """One format for a whole column of ``value`` kind: 4 significant digits of its largest finite entry,
+    so that every row shows the same decimals (``1.602`` and ``4.920``, ``3463`` and ``6291``)."""
+    x = np.abs(np.asarray([v for v in values if not is_missing(v)], float))
+    x = x[np.isfinite(x) & (x > 0)]
+    if not len(x):
+        return KINDS["value"]
+    if np.all(x == np.round(x)) and x.max() < 1e7:
+        return ".0f"
+    decimals = int(np.clip(3 - np.floor(np.log10(x.max())), 0, 6))
+    return f".{decimals}f"
 
 
 def is_missing_cell(v: Any) -> bool:

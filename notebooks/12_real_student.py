@@ -42,7 +42,7 @@ temperatures = [0.3, 0.5, 0.7, 1.0]
 max_new_tokens = 64
 d = 512
 projector = "factored"
-norms = "exact"  # the factored projector's grad_norm: exact, as 12.2 plots the norm itself (None with another Π)
+norms = "exact"  # the factored projector's grad_norm: exact, as 10.2 plots the norm itself (None with another Π)
 n_folds = 2
 n_boot = 200
 gen_batch_size = 32
@@ -87,7 +87,7 @@ if ready:
     V["lnV"] = float(np.log(len(tok)))
 
 # %% [markdown]
-# ## 12.1 The student already speaks the format
+# ## 10.1 The student already speaks the format
 #
 # The miniature's `format-shock` world failed its acceptance checks because its student had never seen
 # a worked solution: its loss on teacher data was above $\ln V$, the loss of a uniform guess. A real
@@ -108,12 +108,12 @@ if ready:
 # The ratio is {glue:text}`loss_ratio:.2f` (the paper-regime acceptance check of chapter 6 asks for
 # at most 0.5; the `format-shock` miniature sits above 1).
 #
-# ## 12.2 Gradient norm and response length (App. D.4, Figs 21–22)
+# ## 10.2 Gradient norm and response length (App. D.4, Figs 21–22)
 #
 # The paper rescales every gradient by $\log|\mathbf y|$ because the norm falls with the length. The
 # fit below is chapter 3's (`grace.features.length_trend`): $\log\|\mathbf g\| = a + b\log\log T$,
 # so $b=-1$ is $\|\mathbf g\|\propto 1/\log T$, on the human solutions and the model's own answers
-# of section 12.3 together, with each set's mean removed for the within-set exponent. The norms are
+# of section 10.3 together, with each set's mean removed for the within-set exponent. The norms are
 # exact (`norms="exact"`: the factored pass computes $\|\mathbf g\|$ from token Gram matrices,
 # rather than its default, free estimate $\|\mathbf z\|$).
 
@@ -154,7 +154,7 @@ V["gn_verdict"] = verdict
 # {glue:text}`gn_within:.2f`; Spearman of $T$ and $\|\mathbf g\|$ {glue:text}`gn_rho:.2f`). Ledger
 # verdict: **{glue:text}`gn_verdict`**.
 #
-# ## 12.3 The model as its own teacher, at several temperatures (Fig. 6)
+# ## 10.3 The model as its own teacher, at several temperatures (Fig. 6)
 #
 # The paper's pool includes the student itself, and Fig. 6 (with §2) states a direction: raising the
 # generation temperature raises G-Var ("worse data") and raises G-Vendi ("more diverse data"), and
@@ -189,7 +189,7 @@ for key, label in (("g_var", "G-Var"), ("g_vendi", "G-Vendi")):
 # the samples are most accurate at $T=$ {glue:text}`best_T_acc`; whether the student distilled at
 # that temperature would be best is what a GPU run of the `gpu` profile answers.
 #
-# ## 12.4 A practitioner's ranking with a known answer
+# ## 10.4 A practitioner's ranking with a known answer
 #
 # `grace rank` is how a practitioner would use GRACE: candidate data sets for one student, ranked.
 # Here the candidates are the human solutions and three damaged copies — the final answer changed

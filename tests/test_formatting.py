@@ -40,6 +40,12 @@ def test_table_rounds_columns_by_kind_and_blanks_missing_cells():
     out = F.table(df)
     assert list(out["rho_oriented"]) == ["-0.40", "—"] and list(out["student avg@k"]) == ["0.123", "0.500"]
     assert list(out["n"]) == ["4", "4"] and list(out["label"]) == ["GRACE", "—"] and out.loc[0, "bound"] == "∞"
+    ci = F.table(pd.DataFrame({"rho": [0.61234], "ci_low": [0.2345]}))  # a CI is rounded as its ρ ...
+    other = F.table(pd.DataFrame({"exponent": [0.72219], "exponent_ci_low": [-0.68123]}))  # ... or as its value
+    assert ci.loc[0, "ci_low"] == "0.23" and list(other.loc[0]) == ["0.7222", "-0.6812"]
+    col = F.table(pd.DataFrame({"loss": [1.6021, 4.92], "grace": [3463.2, 6291.0], "mixed": ["human", 0.148291]}))
+    assert list(col["loss"]) == ["1.602", "4.920"] and list(col["grace"]) == ["3463", "6291"]
+    assert list(col["mixed"]) == ["human", "0.1483"]
     html = F.html_table(df, why="too few points")
     assert "grace-table" in html and "-0.395139" not in html and "NaN" not in html
     assert "— not measured here (too few points)" in html
