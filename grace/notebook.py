@@ -21,17 +21,24 @@ from typing import Any
 import numpy as np
 
 
-def glue(name: str, value: Any, display: bool = False) -> None:
+def glue(name: str, value: Any, display: bool = False, why: str | None = None) -> None:
     """``myst_nb.glue`` with numpy scalars cast to Python numbers (every chapter's ``{glue:}`` roles).
 
     A glued ``np.float64`` is stored as the text ``np.float64(...)``, which MyST cannot format
     (``{glue:text}`name:.2f``` then fails the ``-W`` build), so every glued number goes through here.
+    A number that was not measured (NaN, None) is glued as it is, plus ``<name>__missing``: why (``why``,
+    or :data:`Chapter.WHY`); ``book/build.py`` then prints ``not measured here (why)`` where the prose
+    pastes it (:func:`grace.formatting.missing`), so a reader never meets a ``nan``.
     """
     from myst_nb import glue as _glue
+
+    from grace.formatting import is_missing
 
     if isinstance(value, np.generic):
         value = value.item()
     _glue(name, value, display=display)
+    if is_missing(value) and not isinstance(value, str) and not hasattr(value, "_repr_mimebundle_"):
+        _glue(f"{name}{MISSING_SUFFIX}", why or Chapter.WHY, display=False)
 
 
 #: One line per profile, shown at the top of the chapters that depend on the study's profile.
@@ -91,6 +98,9 @@ class Chapter:
     ledger's root), ``checks``, ``claims`` (recorded by this chapter, in order).
     """
 
+    #: Why a number the chapter could not measure is missing, unless a ``ch.glue(..., why=...)`` says better.
+    WHY = "undefined on this profile's data: a correlation over constant values or too few points"
+
     def __init__(self, name: str, profile: str | os.PathLike, out_dir: str | os.PathLike, study: bool = True):
         self.t_start = time.time()
         self.name = name
@@ -102,12 +112,33 @@ class Chapter:
         self.checks = Checks()
         self.claims: list = []
         self.results = self.study_dir = self.prof = None
+        self.results_path: Path | None = None
+        quiet_progress_import()
+        show_tables_for_readers(self.WHY)
         if study:
-            from grace.io import read_json
-            from grace.study import ensure_study
+            self._open_study()
 
+    def _open_study(self) -> None:
+        """Run (or reuse) the study with what it prints going to a file instead of the page, and glue
+        ``study_log``: a download link for the chapter's prose. The study logs every stage to
+        ``study_dir/study.log``; when it ran here, everything it printed (log lines and any warning) is kept
+        in ``out/study_output.txt`` and that is the file linked."""
+        import contextlib
+        import io
+
+        from grace.io import read_json
+        from grace.study import ensure_study
+
+        with contextlib.redirect_stderr(io.StringIO()) as log:  # the study writes every line to study.log too
             self.results, self.study_dir = ensure_study(self.source, out=self.root / "study")
-            self.prof = read_json(self.study_dir / "profile.json")
+        self.prof = read_json(self.study_dir / "profile.json")
+        ran = "ran in this chapter" if log.getvalue().strip() else "was reused from its cache"
+        path = self.study_dir / "study.log"
+        if log.getvalue().strip():
+            path = self.out / "study_output.txt"
+            path.write_text(log.getvalue(), encoding="utf-8")
+        link = f"{{download}}`its log <{_source_path(path)}>`" if path.exists() else "no log"
+        self.md(study_log=f"The study {ran} ({link}).")
 
     @property
     def miniature(self) -> bool:
@@ -139,10 +170,14 @@ class Chapter:
         return time.time() - self.t_start
 
     # ----------------------------------------------------------------------------- glue
-    def glue(self, **values: Any) -> None:
-        """Glue every ``name=value`` for the prose's ``{glue:text}`` roles (numpy scalars as Python numbers)."""
+    def glue(self, why: str | None = None, **values: Any) -> None:
+        """Glue every ``name=value`` for the prose's ``{glue:text}`` roles (numpy scalars as Python numbers).
+
+        A number that was not measured (NaN, None) is printed ``not measured here (why)`` in the book
+        (:func:`glue`), ``why`` defaulting to :attr:`WHY`.
+        """
         for name, value in values.items():
-            glue(name, value, display=False)
+            glue(name, value, display=False, why=why or self.WHY)
 
     def md(self, **texts: str) -> None:
         """Glue every ``name=text`` as Markdown, for the prose's ``{glue:md}`` roles."""
@@ -162,8 +197,9 @@ class Chapter:
         self.md(profile_note=profile_note(self.profile))
 
     # ----------------------------------------------------------------------------- figures
-    def figure(self, name: str, fig) -> Path:
-        """Save ``fig`` as ``out/<name>.png`` and glue the PNG as ``name`` for a ``{glue:figure}`` below."""
+    def figure(self, name: str, fig) -> None:
+        """Save ``fig`` as ``out/<name>.png`` and glue the PNG as ``name`` for a ``{glue:figure}`` below
+        (returns nothing, so a cell ending here shows no path)."""
         from IPython.display import Image
 
         from grace.plots import save_figure
@@ -171,11 +207,10 @@ class Chapter:
         path = self.out / f"{name}.png"
         save_figure(fig, path)
         glue(name, Image(filename=str(path)), display=False)
-        return path
 
-    def show(self, fig, filename: str) -> Path:
+    def show(self, fig, filename: str) -> None:
         """Save ``fig`` as ``out/<filename>`` and show that PNG where the cell is (the saved file is what the
-        reader sees, as for :meth:`figure`)."""
+        reader sees, as for :meth:`figure`; returns nothing, so no path is shown after it)."""
         import matplotlib.pyplot as plt
         from IPython.display import Image, display
 
@@ -185,17 +220,19 @@ class Chapter:
         save_figure(fig, path)
         display(Image(filename=str(path)))
         plt.close(fig)  # a pyplot figure would be shown a second time at the end of the cell
-        return path
 
     # ----------------------------------------------------------------------------- claims and checks
-    def claim(self, *, glue_as: str | None = None, **fields: Any):
+    def claim(self, *, glue_as: str | None = None, kind: str = "rho", **fields: Any) -> None:
         """Record one paper claim in the ledger (``grace.claims``, chapter 9) for this chapter and profile.
 
         ``fields`` are :class:`grace.claims.Claim`'s (``id``, ``claim``, ``paper``, ``value``, ``verdict``,
         ``rule``, optionally ``ci_low``/``ci_high``). ``glue_as`` also glues the verdict, in bold, under
-        that name for a ``{glue:md}`` role.
+        that name, and ``<glue_as>_line``: ``**Paper:** … **This build:** value [CI] — **verdict**`` with the value
+        rounded as ``kind`` (:data:`grace.formatting.KINDS`), the line a section opens with so that its
+        verdict sits next to its claim.
         """
         from grace import claims
+        from grace import formatting as F
 
         for key in ("chapter", "profile"):
             if key in fields:
@@ -204,28 +241,94 @@ class Chapter:
         claims.record(self.root, c)
         self.claims.append(c)
         if glue_as:
-            self.md(**{glue_as: f"**{c.verdict}**"})
-        return c
+            here = F.rho_ci(c.value, c.ci_low, c.ci_high, why=self.WHY, kind=kind)
+            self.md(**{glue_as: f"**{c.verdict}**",
+                       f"{glue_as}_line": f"**Paper:** {c.claim} ({c.paper}). **This build:** {here} — **{c.verdict}**."})
+        # returns nothing: a cell ending in ch.claim(...) shows no Claim(...) repr (ch.claims[-1] is the claim)
 
     def ledger(self, columns: list[str]):
         """This chapter's recorded claims as a DataFrame with ``columns`` (the summary table)."""
         import pandas as pd
 
-        return pd.DataFrame([c.__dict__ for c in self.claims])[columns]
+        return pd.DataFrame([c.__dict__ for c in self.claims], columns=list(claims_fields()))[columns]
 
     def check(self, name: str, ok: bool, detail: str) -> None:
         """Record a numeric check; a failing one raises, so the chapter is never rendered (:class:`Checks`)."""
         self.checks.check(name, ok, detail)
 
     # ----------------------------------------------------------------------------- closing
-    def done(self, payload: dict, filename: str = "results.json") -> Path:
-        """Write ``payload`` plus the chapter's ``seconds`` to ``out/<filename>`` and say so."""
+    def done(self, payload: dict, filename: str = "results.json") -> None:
+        """Write ``payload`` plus the chapter's ``seconds`` to ``out/<filename>`` (kept as ``results_path``) and
+        say so; returns nothing, so the cell shows the sentence and no path object."""
         from grace.io import write_json
 
         path = self.out / filename
         write_json(path, {**payload, "seconds": self.seconds})
+        self.results_path = path
         print(f"{self.name} done in {self.seconds:.1f} s; results in {path}")
-        return path
+
+
+# --------------------------------------------------------------------------------- quiet cells
+
+#: ``ch.glue(x=nan)`` also glues ``x`` + this suffix: why ``x`` is missing (``book/build.py`` reads it).
+MISSING_SUFFIX = "__missing"
+
+
+def claims_fields() -> tuple[str, ...]:
+    """The fields of a ledger row (:class:`grace.claims.Claim`), so an empty ledger still has its columns."""
+    import dataclasses
+
+    from grace.claims import Claim
+
+    return tuple(f.name for f in dataclasses.fields(Claim))
+
+
+def _source_path(path: Path) -> str:
+    """``path`` as the book's sources name it: from the repository root, with a leading ``/`` (Sphinx's
+    ``{download}`` role reads that as relative to the book's source folder, the repo root)."""
+    p = Path(path)
+    if p.is_absolute():
+        try:
+            p = p.relative_to(Path.cwd())
+        except ValueError:
+            return str(p)
+    return "/" + p.as_posix()
+
+
+def quiet_progress_import() -> None:
+    """Import ``tqdm.auto`` with its one ``TqdmWarning`` ("IProgress not found", raised where a kernel has no
+    ipywidgets) ignored, in a ``catch_warnings`` block: the warning carries the absolute path of the
+    reader's virtualenv, and the chapters never draw a progress bar (``progress=False``). Later imports reuse
+    the module and warn no more; no other warning is filtered."""
+    import warnings
+
+    from tqdm import TqdmWarning
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="IProgress not found", category=TqdmWarning)
+        import tqdm.auto  # noqa: F401
+
+
+def show_tables_for_readers(why: str) -> None:
+    """In a running notebook, show every DataFrame through :func:`grace.formatting.html_table` (numbers rounded
+    by kind, ``—`` for a missing value with a note saying why). The chapter's own IPython display setting, as
+    the inline figure backend is; outside IPython (scripts, tests) it does nothing."""
+    try:
+        from IPython import get_ipython
+    except ImportError:  # pragma: no cover - IPython ships with the book extras
+        return
+    shell = get_ipython()
+    if shell is None:
+        return
+    import functools
+
+    import pandas as pd
+
+    from grace.formatting import html_table
+
+    html = shell.display_formatter.formatters["text/html"]
+    html.for_type(pd.DataFrame, functools.partial(html_table, why=why))
+    html.for_type(pd.Series, lambda s: html_table(s.to_frame(s.name if s.name is not None else "value"), why=why))
 
 
 # --------------------------------------------------------------------------------- formatting

@@ -27,6 +27,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from grace import analysis as A
+from grace import formatting as F
 
 MARKERS = ("o", "s", "D", "v", "P", "X", "*", "h", "<", ">", "p", "8")
 STYLE = "whitegrid"
@@ -205,7 +206,7 @@ def plot_score_vs_target(df: pd.DataFrame, score: str, target: str = A.DEFAULT_T
     label = A.score_label(score)
     ax.set_xlabel(f"{label} {_orientation_note(sign)}")
     ax.set_ylabel(target)
-    ax.set_title(title or f"{label}: Spearman ρ = {rho:.2f} (n = {len(d)})")
+    ax.set_title(title or F.rho_title(label, sign * rho, len(d)))  # oriented, as the captions print it
     _legend_outside(ax)
     return fig
 
@@ -242,7 +243,7 @@ def plot_teacher_case_study(df: pd.DataFrame, temperature: float, scores: Sequen
             ax.scatter([pick[s]], [pick[target]], marker="^", s=140, color="black", zorder=5,
                        label=f"pick: {pick.get('teacher', pick.name)}\ngap = {gap:.3f}")
             ax.legend(loc="best", fontsize="x-small")
-        ax.set_title(f"{A.score_label(s)}: ρ = {rho:.2f}")
+        ax.set_title(F.rho_title(A.score_label(s), sign * rho))  # oriented, as the captions print it
         ax.set_xlabel(f"{A.score_label(s)} {_orientation_note(sign)}", fontsize="small")
     handles = [Line2D([], [], ls="", marker="o", color=c, label=str(f)) for f, c in (pal or {}).items()]
     if size_col:
@@ -820,7 +821,7 @@ def plot_metric_scatter(results: pd.DataFrame, k: int | None = None) -> Figure:
             ax.fill_between(grid, grid, np.minimum(1, k * grid), color="0.85", label=f"feasible (k = {k})")
         rho = A.spearman(x, y)[0] if np.isfinite(x).all() and np.isfinite(y).all() else math.nan
         ax.set(xlim=lim, ylim=lim, xlabel="student avg@k", ylabel=f"student {A.METRIC_LABELS[col]}",
-               title=f"{A.METRIC_LABELS[col]} vs avg@k: Spearman ρ = {rho:.2f}")
+               title=F.rho_title(f"{A.METRIC_LABELS[col]} vs avg@k", rho, oriented=False))  # two metrics, no score
         ax.legend(fontsize="x-small", loc="upper left")
     if pal:
         handles = [Line2D([], [], ls="", marker="o", color=c, label=str(f)) for f, c in pal.items()]
@@ -845,7 +846,7 @@ def plot_teacher_vs_student(results: pd.DataFrame, teacher_col: str = "teacher_a
     d = results[[teacher_col, target]].astype(float).dropna()
     rho = A.spearman(d[teacher_col].to_numpy(), d[target].to_numpy())[0]
     ax.set(xlabel=f"teacher's own accuracy ({teacher_col})", ylabel=f"student {A.METRIC_LABELS.get(target, target)}",
-           title=f"Teacher vs student: Spearman ρ = {rho:.2f} (n = {len(d)})")
+           title=F.rho_title("Teacher vs student", rho, len(d)))  # the teacher's accuracy: higher is better, ρ as is
     handles = [Line2D([], [], ls="", marker="o", color=c, label=str(f)) for f, c in pal.items()]
     handles += [Line2D([], [], ls="", marker=m, color="0.4", label=f"T = {t:g}") for t, m in marks.items()]
     fig.legend(handles=handles, loc="outside right upper", fontsize="x-small", frameon=False)

@@ -87,7 +87,8 @@ print(f"study: {study_dir} ({len(results)} teacher × temperature configurations
 #
 # ## 1.1 The miniature world
 #
-# The study of this profile was run (or reused from its cache) by `grace.study.ensure_study`. Its
+# The study of this profile was run (or reused from its cache) by `grace.study.ensure_study`.
+# {glue:md}`study_log:myst` Its
 # teachers, with their own accuracy on held-out test problems ("avg@k": mean accuracy of $k$ sampled
 # answers per problem, paper §2), are listed below from the study's teacher cards
 # (`study_dir/cards/*/done.json`).
@@ -196,7 +197,7 @@ cli_table = pd.read_csv(rank_out / "ranking.csv", index_col="teacher")
 if rc != 0 or list(cli_table.index) != list(table.index) or not np.allclose(
         cli_table["grace"], table["grace"], rtol=1e-10, equal_nan=True):
     raise AssertionError(f"`grace rank` (rc={rc}) disagrees with rank_teachers:\n{cli_stdout.getvalue()}")
-print(cli_stdout.getvalue())
+cli_table  # the command's ranking.csv: the same ranking as the API call
 
 # %% [markdown]
 # Next to GRACE's ranking, the truth from the study: the avg@k of the student actually distilled on

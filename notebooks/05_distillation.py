@@ -25,8 +25,8 @@
 # greedy, best-of-k), at whether a stronger teacher gives a stronger student, and at the filtering
 # ablation of Appendix D.1. All numbers come from the shared study of the chosen profile; the
 # chapter only reads it. On the `smoke` profile the students are barely trained and nearly
-# constant, so the correlations below may be undefined (NaN) and the claims are then recorded as
-# "not testable".
+# constant, so the correlations below may be undefined (the page then says *not measured here*
+# and why) and the claims are then recorded as "not testable".
 
 # %% tags=["parameters"]
 profile = "smoke"
@@ -46,6 +46,7 @@ from IPython.display import Markdown, display
 
 from grace import analysis as A
 from grace import claims, distill
+from grace import formatting as F
 from grace import plots as P
 from grace.io import read_json
 from grace.notebook import Chapter
@@ -343,7 +344,8 @@ teacher_summary = {
     "not reproduced": "better than the paper found: here the teacher's own accuracy does track the student.",
     "not testable": "not measurable on this profile (the teachers' accuracies or the students are constant).",
 }[ch.claims[0].verdict]
-ch.md(teacher_summary_md=f"{teacher_summary} (ρ = {rho_t:.2f}; paper {claims.PAPER['fig1_teacher_rho']:.2f}.)")
+ch.md(teacher_summary_md=f"{teacher_summary} (ρ = {F.number(rho_t, 'rho', ch.WHY)}; paper "
+      f"{claims.PAPER['fig1_teacher_rho']:.2f}.)")
 ch.glue(n_checks=len(ch.checks))
 ch.ledger(["id", "paper", "value", "ci_low", "ci_high", "verdict", "rule"])
 

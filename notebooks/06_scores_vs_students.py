@@ -27,7 +27,7 @@
 # rest on far fewer configurations and carry wide confidence intervals (percentile bootstrap over
 # configurations; for accuracy gaps, over test prompts). Verdicts come from the rules of
 # `grace.claims`, stated with each claim, whatever the numbers turn out to be. On the `smoke`
-# profile the students are nearly constant, so most numbers are NaN or meaningless and the
+# profile the students are nearly constant, so most numbers are not measured (undefined) or meaningless and the
 # claims are recorded as "not testable" or judged on noise — read the `quick` or `full` build.
 #
 # Orientation: GRACE, G-Var and the student's loss are lower-is-better, G-Vendi and the teacher's
@@ -61,6 +61,7 @@ from IPython.display import display
 from grace import ablations as AB
 from grace import analysis as A
 from grace import claims
+from grace import formatting as F
 from grace import plots as P
 from grace import regimes as RG
 from grace import world_checks as WC
@@ -113,7 +114,9 @@ WC.checks_table(wchecks).round(3)
 # (failed: {glue:text}`wc_failed`). On the `smoke` profile the models are untrained and every check is
 # expected to fail; the numbers below are then the pipeline's, not the method's.
 #
-# ## 6.1 GRACE correlates with the student (Figs. 1, 2, 4)
+# ## 6.1 How well each score tracks the student (Figs. 1, 2, 4)
+#
+# {glue:md}`verdict_fig2_grace_spearman_line`
 #
 # One Spearman correlation per score across all configurations of the pool
 # ({glue:text}`n_pool:.0f` = {glue:text}`n_teachers:.0f` teachers × {glue:text}`n_temps:.0f`
@@ -199,7 +202,7 @@ v, rule = claims.verdict_bool(only["holds"], partly=bool(only["is_top"]),
 ch.claim(id="fig4_grace_only_above_08", claim="GRACE is the only score with Spearman > 0.8 (Fig 4)",
          paper="> 0.80 (only GRACE)", value=r_g, verdict=v, rule=rule, ci_low=lo_g, ci_high=hi_g,
          glue_as="verdict_fig4_grace_only_above_08")
-ch.glue(fig4_top=A.score_label(only["top"]) if only["top"] else "none (NaN)",
+ch.glue(fig4_top=A.score_label(only["top"]) if only["top"] else "none (no score's ρ was measured)",
         fig4_above=", ".join(A.score_label(s) for s in only["above"]) or "none")
 
 # %% [markdown]
@@ -239,7 +242,8 @@ if len(at_T) >= 3:
             case_grace_pick=str(case_gap.loc["grace", "picked_config"]),
             case_best=str(case_gap.loc["grace", "best_config"]))
 else:
-    ch.glue(case_grace_rho=math.nan, case_grace_gap=math.nan, case_grace_pick="—", case_best="—")
+    ch.glue(case_grace_rho=math.nan, case_grace_gap=math.nan, case_grace_pick="—", case_best="—",
+            why=f"{len(at_T)} teachers at T = {T_case:g}; a case study needs 3")
 
 # %% [markdown]
 # ```{glue:figure} fig5
@@ -252,6 +256,10 @@ else:
 # ```
 #
 # ## 6.3 Selecting the teacher: gap to the best, gain over the strongest (§1, App. C.2)
+#
+# {glue:md}`verdict_gap_to_best_line`
+#
+# {glue:md}`verdict_improvement_over_strongest_line`
 #
 # The practical question is not the correlation but the *choice*. Over the whole pool, how much
 # student accuracy is lost by training on the configuration GRACE ranks best instead of the best
@@ -277,12 +285,12 @@ gaps[["label", "picked_config", "picked_target", "best_config", "best_target", "
 v, rule = claims.verdict_at_most(gap_v[0], gap_v[2], claims.PAPER["gap_to_best"], partly=gap_partly)
 ch.claim(id="gap_to_best", claim="The student of the GRACE-selected teacher is within 1% (avg@k) of the best "
          "student (§1)", paper=f"≤ {claims.PAPER['gap_to_best']:.2f}", value=gap_v[0], verdict=v, rule=rule,
-         ci_low=gap_v[1], ci_high=gap_v[2], glue_as="verdict_gap_to_best")
+         ci_low=gap_v[1], ci_high=gap_v[2], glue_as="verdict_gap_to_best", kind="acc")
 v, rule = claims.verdict_at_least(gain[0], gain[1], claims.PAPER["improvement_over_strongest"])
 ch.claim(id="improvement_over_strongest", claim="Training on the GRACE-selected teacher beats the best-performing "
          "teacher's student by at least 6% avg@k (abstract, §1)",
          paper=f"≥ {claims.PAPER['improvement_over_strongest']:.2f}", value=gain[0], verdict=v, rule=rule,
-         ci_low=gain[1], ci_high=gain[2], glue_as="verdict_improvement_over_strongest")
+         ci_low=gain[1], ci_high=gain[2], glue_as="verdict_improvement_over_strongest", kind="+.3f")
 
 # %% tags=["hide-input"]
 ch.glue(grace_pick=pick, best_config=best, grace_pick_acc=float(gi.loc["grace", "picked_target"]),
@@ -310,6 +318,8 @@ ch.glue(grace_pick=pick, best_config=best, grace_pick_acc=float(gi.loc["grace", 
 # {glue:md}`verdict_improvement_over_strongest`.
 #
 # ## 6.4 Choosing the generation temperature (Figs. 6, 7 left)
+#
+# {glue:md}`verdict_fig7_temperature_line`
 #
 # For one teacher, the paper finds the student's accuracy rising and then falling with the sampling
 # temperature (an inverse U: too little diversity, then too much noise), and shows GRACE tracking
@@ -340,9 +350,11 @@ ch.claim(id="fig7_temperature", claim="Across a teacher's temperatures GRACE tra
 # %% tags=["hide-input"]
 ch.glue(curve_teachers=" and ".join(curve_ts),
         n_temp_teachers=int(tsum.loc["grace", "n_teachers"]) if "grace" in tsum.index else 0)
+n_T = int(pool["temperature"].nunique())
+temp_why = f"{n_T} temperatures per teacher; a rank correlation across temperatures needs 3" if n_T < 3 else None
 for s in main:
-    ch.glue(**{f"temp_{s}_{col}": rho_of(tsum, s, col) for col in ("mean_rho", "ci_low", "ci_high",
-                                                                    "exact_temperature")})
+    ch.glue(why=temp_why, **{f"temp_{s}_{col}": rho_of(tsum, s, col) for col in ("mean_rho", "ci_low", "ci_high",
+                                                                                "exact_temperature")})
 
 # %% [markdown]
 # ```{glue:figure} fig6
@@ -375,6 +387,8 @@ for s in main:
 # {glue:text}`paper_fig7_temperature_rho:.2f`): {glue:md}`verdict_fig7_temperature`.
 #
 # ## 6.5 A teacher under a size budget (Figs. 7 right, 14)
+#
+# {glue:md}`verdict_fig7_size_budgets_line`
 #
 # Restrict the pool to teachers with at most a given number of parameters (the paper: ≤ 3B, ≤ 10B,
 # ≤ 30B) and ask the same two questions within each budget: the correlation, and the gap.
@@ -420,6 +434,8 @@ ch.md(size_note="The largest budget holds every configuration of the pool, so it
 #
 # ## 6.6 A teacher within a model family (Fig. 13)
 #
+# {glue:md}`verdict_fig13_family_gap_line`
+#
 # Families in the miniature are solution *styles* (the analogue of an instruct-tuning recipe),
 # each with teachers of different sizes; all temperatures of a family compete. With so few
 # configurations per family, the paper reports the gap rather than the correlation, and so do we.
@@ -440,7 +456,7 @@ fam.pivot_table(index="group", columns="label", values="gap", sort=False).round(
 v, rule = claims.verdict_at_most(fam_gap[0], fam_gap[2], claims.PAPER["fig13_family_gap"], partly=gap_partly)
 ch.claim(id="fig13_family_gap", claim="Within a model family GRACE's pick is about 1% from the best student (mean "
          "gap over families, Fig 13)", paper=f"≈ {claims.PAPER['fig13_family_gap']:.2f}", value=fam_gap[0],
-         verdict=v, rule=rule, ci_low=fam_gap[1], ci_high=fam_gap[2], glue_as="verdict_fig13_family_gap")
+         verdict=v, rule=rule, ci_low=fam_gap[1], ci_high=fam_gap[2], glue_as="verdict_fig13_family_gap", kind="acc")
 
 # %% tags=["hide-input"]
 means = fam[fam["group"] == "mean"].set_index("score")["gap"]
@@ -505,6 +521,8 @@ for target in targets:
 #
 # ## 6.8 Robustness over random subsets of teachers (Fig. 23)
 #
+# {glue:md}`verdict_fig23_robustness_line`
+#
 # A correlation over a dozen configurations can hinge on one or two of them. App. D.5 recomputes
 # every score's correlation on {glue:text}`paper_fig23_n_subsets:.0f` random subsets holding
 # {glue:text}`paper_fig23_subset_frac:.0%` of the teacher × temperature configurations (`grace.analysis.robustness_subsets`, `by="config"`).
@@ -556,7 +574,9 @@ ch.glue(n_subsets=n_subsets, subset_frac=subset_frac, k_sub=k_sub, rob_median=g_
 #
 # Verdict: {glue:md}`verdict_fig23_robustness`.
 #
-# ## 6.9 Self-distillation: high coverage, poor student (§2.1)
+# ## 6.9 Self-distillation: does G-Vendi favour the student as its own teacher? (§2.1)
+#
+# {glue:md}`verdict_self_distillation_gvendi_line`
 #
 # §2.1 motivates GRACE with a failure of G-Vendi: when the student is its own teacher, its
 # generations give the *highest* G-Vendi of all teachers ({glue:text}`paper_self_g_vendi:.2f` on
@@ -585,7 +605,7 @@ v, rule = claims.verdict_bool(holds, partly=bool(partly),
 ch.claim(id="self_distillation_gvendi", claim="Self-distillation: G-Vendi ranks the student-as-teacher highest while "
          "its student is poor (§2.1)", paper=f"G-Vendi {claims.PAPER['self_g_vendi']:.2f} (highest) / student "
          f"{claims.PAPER['self_student_avg_at_k']:.0%}", value=value, verdict=v, rule=rule,
-         glue_as="verdict_self_distillation_gvendi")
+         glue_as="verdict_self_distillation_gvendi", kind="count")
 self_tab
 
 # %% tags=["hide-input"]
@@ -682,7 +702,7 @@ ch.md(drv_reading=" ".join(lines))
 # {glue:text}`drv_rho_spanned:.2f`, smoothing part {glue:text}`drv_rho_smoothing:.2f`, smoothing
 # share {glue:text}`drv_rho_smoothing_frac:.2f`. {glue:md}`drv_reading`
 #
-# ## 6.11 When GRACE works: a regime map
+# ## 6.11 The regime map: GRACE across worlds
 #
 # One world cannot say *when* GRACE works. `grace regime-map` runs the study in several regimes, each
 # over three world seeds (the whole world redrawn), and collects each study's acceptance checks and
@@ -770,6 +790,7 @@ if rmap is not None:
         f"in `{r}` GRACE's oriented ρ averages {row.rho_mean:+.2f} over {row.seeds} world seeds ({row.rho_min:+.2f} "
         f"to {row.rho_max:+.2f})." for r, row in rsum_map[rsum_map["score"] == "grace"].set_index("regime").iterrows()))
 ch.md(discussion_md=" ".join(parts))
+ch.glue(**F.findings(pool, sp, (r_g, lo_g, hi_g), claims.PAPER["fig2_grace_rho"], ch.profile))  # the landing page
 print(f"{len(ledger)} claims recorded, {len(ch.checks)} checks passed in {ch.seconds:.1f} s")
 ledger.round(3)
 

@@ -66,6 +66,7 @@ from IPython.display import Markdown, display
 from grace import ablations as AB
 from grace import analysis as A
 from grace import claims
+from grace import formatting as F
 from grace import plots as P
 from grace.ablations import ablation_view
 from grace.notebook import Chapter
@@ -107,7 +108,7 @@ pd.DataFrame({"study setting": {"n (prompts)": shape["n"], "m (generations / pro
 if y_const or not np.isfinite(rho_study):
     display(Markdown(
         f"**Caveat.** In this profile (`{profile}`) the student target `{target}` is constant or the "
-        "correlation is undefined, so every ablation curve below is NaN or meaningless; the smoke "
+        "correlation is undefined, so every ablation curve below is undefined or meaningless; the smoke "
         "profile only checks that the chapter runs. Read the quick/full builds for numbers."))
 
 # %% [markdown]
@@ -179,11 +180,12 @@ v, r = claims.verdict_bool(holds, partly=partly, rule=(
     "testable unless the study scored m ≥ 4"))
 ch.claim(id="d3_m4_suffices", claim="m = 4 generations per prompt suffice: ρ = 0.70, 0.86, 0.87 at m = 2, 4, 8 "
          "(App. D.3)", paper="0.70 / 0.86 / 0.87 (Δ(4−2) = 0.16)", value=r4 - r2, verdict=v, rule=r)
-ch.glue(rho_m2=r2, rho_m4=r4, rho_mtop=r_top, m_top=m_top, m_verdict=v)
+ch.glue(rho_m2=r2, rho_m4=r4, rho_mtop=r_top, m_top=m_top, m_verdict=v,
+        why=f"the study scored m ≤ {m_top} generations per prompt" if m_top < 4 else None)
 
 # %% [markdown]
 # At $m'$ = 2 the miniature gives {glue:text}`rho_m2:.2f` and at $m'$ = 4 {glue:text}`rho_m4:.2f`
-# (NaN when the study scored fewer than 4 generations per prompt); the largest scored $m$ is
+# (it needs a study that scored at least 4 generations per prompt); the largest scored $m$ is
 # {glue:text}`m_top`. Verdict for "$m=4$ suffices": **{glue:text}`m_verdict`**.
 #
 # ## 7.3 Number of folds $C$ (Fig. 20)
@@ -263,7 +265,10 @@ else:
         f"**Not available in this profile.** The `{profile}` study has no filtered students (its profile "
         "has no `filter_ablation` temperatures, or fewer than 3 configurations had any correct response), "
         "so Figs 15–16 cannot be reproduced here; both claims are recorded as *not testable*."))
-ch.glue(n_filtered=int(len(fr)), frac_unfilt=frac_unfilt, filt_mean_diff=mean_diff, filt_grace_diff=g_diff)
+ch.md(filt_md=f"With {len(fr)} configurations that have a filtered student, the unfiltered student wins in "
+      f"{F.number(frac_unfilt, 'share')} of them (mean filtered − unfiltered {F.number(mean_diff, 'acc')}), and "
+      f"GRACE's correlation changes by {F.number(g_diff, 'rho')} when the target is the filtered student." if filt_ok
+      else f"The filtering comparison is {F.missing(f'{len(fr)} configurations of this study have a filtered student; it needs 3')}.")
 
 # %%
 v, r = claims.verdict_bool(None if not filt_ok else bool(frac_unfilt >= 0.75), partly=bool(filt_ok and frac_unfilt >= 0.5),
@@ -284,10 +289,7 @@ ch.claim(id="d1_scores_correlate_higher_when_filtered", claim="The scores correl
          value=g_diff, verdict=v, rule=r)
 
 # %% [markdown]
-# With {glue:text}`n_filtered` configurations that have a filtered student, the unfiltered student
-# wins in a fraction {glue:text}`frac_unfilt:.2f` of them (mean filtered − unfiltered
-# {glue:text}`filt_mean_diff:.3f`), and GRACE's correlation changes by {glue:text}`filt_grace_diff:.2f`
-# when the target is the filtered student (NaN: not available in this profile).
+# {glue:md}`filt_md`
 #
 # ## 7.6 Summary
 #

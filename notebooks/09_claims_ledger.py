@@ -36,6 +36,7 @@ import pandas as pd
 from IPython.display import Markdown, display
 
 from grace import claims
+from grace import formatting as F
 from grace.notebook import Chapter, profile_root, shorten
 
 # the ledger lives next to the study, $GRACE_ARTIFACTS/<profile>/claims; this chapter only reads it
@@ -52,26 +53,29 @@ ch.glue(n_claims=n_claims, n_testable=n_claims - counts["not testable"],
         **{f"n_{v.replace(' ', '_')}": k for v, k in counts.items()})
 count_table = pd.DataFrame({"claims": counts}).rename_axis("verdict")
 count_table.loc["total"] = n_claims
-ch.glue(verdict_counts=count_table)
+ch.glue(verdict_counts=count_table, finding_verdicts=F.findings_sentence(counts, n_claims))
 count_table
 
 # %% [markdown]
 # ## 9.1 The ledger
 #
-# One row per claim, sorted by chapter. `paper` is the number as printed in the paper; `value` is
-# the miniature's number, with `ci_low`–`ci_high` where the chapter computed a confidence interval.
+# One row per claim, sorted by chapter: the claim, the verdict, the paper's number as printed, this
+# build's number (`here`, with its confidence interval in brackets where the chapter computed one),
+# then where it was recorded and the rule that decided it. The rule says why a number is *not
+# measured here*; `claims.csv` beside this page keeps every column unrounded.
 
-# %%
-cols = ["chapter", "id", "claim", "paper", "value", "ci_low", "ci_high", "verdict", "rule"]
-table = ledger[cols].copy() if n_claims else pd.DataFrame(columns=cols)
+# %% tags=["hide-input"]
+cols = ["claim", "verdict", "paper", "here", "chapter", "id", "rule"]
+table = ledger.assign(here=[F.rho_ci(*r, kind=".3g") for r in
+                            ledger[["value", "ci_low", "ci_high"]].itertuples(index=False)])[cols] if n_claims \
+    else pd.DataFrame(columns=cols)
 table["rule"] = table["rule"].astype(str).map(lambda r: shorten(r, max_rule_chars))
-table = table.round({"value": 3, "ci_low": 3, "ci_high": 3})
+table = table.set_index("claim")
 ch.glue(claims_table=table)
 if not n_claims:
     display(Markdown(f"**The ledger for profile `{profile}` is empty.** No chapter has recorded a claim under "
                      f"`{ch.root / 'claims'}` yet; build the whole book so the other chapters record theirs."))
-with pd.option_context("display.max_colwidth", max_rule_chars):
-    display(table.style.hide(axis="index").format(precision=3, na_rep="–") if n_claims else table)
+table
 
 # %% [markdown]
 # ## 9.2 Beside another regime
@@ -97,7 +101,7 @@ if not beside_profiles:
 if others and n_claims:
     side = claims.beside(ledger, others)[["chapter", "id", "paper", "value", "verdict",
                                           *[c for o in others for c in (f"value ({o})", f"verdict ({o})")]]]
-    display(side.round(3).style.hide(axis="index").format(precision=3, na_rep="–"))
+    display(side)
     for o in others:
         both = side[side[f"verdict ({o})"] != "–"]
         print(f"{o}: {len(both)} claims judged in both; verdict differs in "

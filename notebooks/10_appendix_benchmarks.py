@@ -377,7 +377,8 @@ grad_default grad_gflops many_wall_s n_met n_targets n_teachers naive_speedup_51
 sc_N sc_d sc_load sjlt_block_ratio_512 sjlt_ratio_512 vmap_speedup_max vmap_speedup_min read_ratio_512 c_over_read
 c_top_share c_miss_md""".split()
 V.setdefault("fid_verdict", Markdown("*not available (no fidelity results)*"))
-ch.glue(**{k: V.get(k, STRING_KEYS.get(k, np.nan)) for k in GLUE_KEYS})
+ch.glue(why="the projection benchmark's result file has no profiler record",
+        **{k: V.get(k, STRING_KEYS.get(k, np.nan)) for k in GLUE_KEYS})
 
 # %% [markdown]
 # {glue:text}`n_met` of the {glue:text}`n_targets` computed target checks are met; every miss is
@@ -410,12 +411,16 @@ real = read_json(real_path) if real_path.exists() else None
 real_fid = read_json(real_fid_path) if real_fid_path.exists() else None  # bench_real.py --fidelity
 V.update(BM.real_values(real, real_fid))
 if real is None:
-    display(Markdown(f"*No `{real_path}`: run `make real` and `python benchmarks/bench_real.py --quick --out "
+    display(Markdown(f"*No `{real_path.name}` in `bench_dir`: run `make real` and `python benchmarks/bench_real.py --quick --out "
                      f"{real_path}` to fill this section.*"))
-ch.glue(**{k: V.get(k, np.nan) for k in (
-    "real_fid_rho", "real_fid_sets", "real_fid_gram_dense", "real_fid_gram_factored", "real_D", "real_bound_mb",
-    "real_floor_ratio", "real_vmap_ratio", "real_dense_ratio", "real_sparse_jl_ratio", "real_factored_ratio",
-    "real_factored_exact_ratio", "real_floor_tail_ratio", "real_pi_floor_s", "real_dense_s")})
+ch.glue(why=f"no {real_fid_path.name} in bench_dir: bench_real.py --fidelity was not run for this build",
+        **{k: V.get(k, np.nan) for k in ("real_fid_rho", "real_fid_sets", "real_fid_gram_dense",
+                                         "real_fid_gram_factored")})
+ch.glue(why=f"no {real_path.name} in bench_dir: bench_real.py was not run for this build",
+        **{k: V.get(k, np.nan) for k in ("real_D", "real_bound_mb", "real_floor_ratio", "real_vmap_ratio",
+                                         "real_dense_ratio", "real_sparse_jl_ratio", "real_factored_ratio",
+                                         "real_factored_exact_ratio", "real_floor_tail_ratio", "real_pi_floor_s",
+                                         "real_dense_s")})
 BM.real_table(real) if real is not None else pd.DataFrame()
 
 # %% [markdown]
@@ -437,7 +442,7 @@ BM.real_table(real) if real is not None else pd.DataFrame()
 # at GSM8K lengths, whatever the host.
 #
 # Fidelity on the real student (`bench_real.py --fidelity`, JSON `bench_dir/real_fidelity.json`):
-# across {glue:text}`real_fid_sets` candidate sets of chapter 12 (human solutions, three damaged
+# across {glue:text}`real_fid_sets` candidate sets of chapter 10, *A real student* (human solutions, three damaged
 # copies, the model's own answers at four temperatures) the Spearman correlation of GRACE from the
 # factored projector with GRACE from the dense Π is {glue:text}`real_fid_rho:.3f`, and on exact
 # gradients the relative Frobenius error of the Gram matrix at $d=512$ is

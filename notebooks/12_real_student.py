@@ -11,7 +11,7 @@
 # ---
 
 # %% [markdown]
-# # 12. A real student
+# # 10. A real student
 #
 # Every student so far was trained in this book from scratch. This chapter points GRACE's
 # ingredients at a real pretrained LM: SmolLM2-135M-Instruct (a Llama-architecture model of the
@@ -42,7 +42,7 @@ temperatures = [0.3, 0.5, 0.7, 1.0]
 max_new_tokens = 64
 d = 512
 projector = "factored"
-norms = "exact"  # the factored projector's grad_norm: exact, as 12.2 plots the norm itself (None with another Π)
+norms = "exact"  # the factored projector's grad_norm: exact, as 10.2 plots the norm itself (None with another Π)
 n_folds = 2
 n_boot = 200
 gen_batch_size = 32
@@ -54,8 +54,8 @@ import numpy as np
 import pandas as pd
 import torch
 from IPython.display import Markdown, display
-from scipy.stats import spearmanr
 
+from grace import analysis as A
 from grace import claims, real, sources
 from grace.analysis import length_trend
 from grace.data import default_data_dir, load_gsm8k
@@ -74,9 +74,10 @@ if model_name is None:
                      "minutes long); `make run` and `PROFILE=full` run this chapter."))
 elif not have_model:
     display(Markdown(f"**`{model_name}` is not installed here** ({sources.SOURCES[model_name].install}); "
-                     "this chapter computes nothing and every number below is *nan*."))
+                     "this chapter computes nothing and every number below is *not measured here*."))
 elif not have_data:
-    display(Markdown(f"**No GSM8K under `{gsm8k_dir}`** (set `GRACE_DATA_DIR`); this chapter computes nothing."))
+    display(Markdown("**No GSM8K in the data folder** (`grace.data.default_data_dir()`; set `GRACE_DATA_DIR`); "
+                     "this chapter computes nothing."))
 
 # %%
 if ready:
@@ -89,7 +90,7 @@ if ready:
     V["lnV"] = float(np.log(len(tok)))
 
 # %% [markdown]
-# ## 12.1 The student already speaks the format
+# ## 10.1 The student already speaks the format
 #
 # The miniature's `format-shock` world failed its acceptance checks because its student had never seen
 # a worked solution: its loss on teacher data was above $\ln V$, the loss of a uniform guess. A real
@@ -110,12 +111,12 @@ if ready:
 # The ratio is {glue:text}`loss_ratio:.2f` (the paper-regime acceptance check of chapter 6 asks for
 # at most 0.5; the `format-shock` miniature sits above 1).
 #
-# ## 12.2 Gradient norm and response length (App. D.4, Figs 21–22)
+# ## 10.2 Gradient norm and response length (App. D.4, Figs 21–22)
 #
 # The paper rescales every gradient by $\log|\mathbf y|$ because the norm falls with the length. The
 # fit below is chapter 3's (`grace.features.length_trend`): $\log\|\mathbf g\| = a + b\log\log T$,
 # so $b=-1$ is $\|\mathbf g\|\propto 1/\log T$, on the human solutions and the model's own answers
-# of section 12.3 together, with each set's mean removed for the within-set exponent. The norms are
+# of section 10.3 together, with each set's mean removed for the within-set exponent. The norms are
 # exact (`norms="exact"`: the factored pass computes $\|\mathbf g\|$ from token Gram matrices,
 # rather than its default, free estimate $\|\mathbf z\|$).
 
@@ -156,7 +157,7 @@ V["gn_verdict"] = verdict
 # {glue:text}`gn_within:.2f`; Spearman of $T$ and $\|\mathbf g\|$ {glue:text}`gn_rho:.2f`). Ledger
 # verdict: **{glue:text}`gn_verdict`**.
 #
-# ## 12.3 The model as its own teacher, at several temperatures (Fig. 6)
+# ## 10.3 The model as its own teacher, at several temperatures (Fig. 6)
 #
 # The paper's pool includes the student itself, and Fig. 6 (with §2) states a direction: raising the
 # generation temperature raises G-Var ("worse data") and raises G-Vendi ("more diverse data"), and
@@ -168,7 +169,7 @@ if ready:
     t_table.insert(0, "T", temperatures)
     cols = ["T", "accuracy", "student_loss", "g_var", "g_vendi", "grace"]
     display(t_table[cols].round(4))
-    rho = {k: float(spearmanr(temperatures, t_table[k]).statistic) for k in ("g_var", "g_vendi", "grace", "accuracy")}
+    rho = {k: A.spearman(temperatures, t_table[k])[0] for k in ("g_var", "g_vendi", "grace", "accuracy")}  # NaN if constant
     V.update({f"rho_T_{k}": v for k, v in rho.items()})
     V["best_T_grace"] = float(t_table["T"][t_table["grace"].idxmin()])
     V["best_T_acc"] = float(t_table["T"][t_table["accuracy"].idxmax()])
@@ -191,7 +192,7 @@ for key, label in (("g_var", "G-Var"), ("g_vendi", "G-Vendi")):
 # the samples are most accurate at $T=$ {glue:text}`best_T_acc`; whether the student distilled at
 # that temperature would be best is what a GPU run of the `gpu` profile answers.
 #
-# ## 12.4 A practitioner's ranking with a known answer
+# ## 10.4 A practitioner's ranking with a known answer
 #
 # `grace rank` is how a practitioner would use GRACE: candidate data sets for one student, ranked.
 # Here the candidates are the human solutions and three damaged copies — the final answer changed

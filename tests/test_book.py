@@ -250,3 +250,106 @@ def test_load_params_names_bad_entries(tmp_path, monkeypatch):
     (params / "99_x.yaml").write_text("smoke: 3\n")
     with pytest.raises(SystemExit, match="each profile must map to a mapping"):
         build.load_params("99_x", "smoke", src)
+
+
+# ------------------------------------------------------------------------------------------ what a reader sees
+
+
+BAD_PAGE = """<html><head><title>x</title><script>var nan = 1; // code is not prose</script></head><body>
+<nav class="bd-sidebar-primary"><p>NaN in a sidebar is not checked</p></nav>
+<main><article class="bd-article">
+<p>GRACE's oriented ρ is nan [nan, nan] (paper 0.86).</p>
+<div class="cell docutils container"><div class="cell_input docutils container"><pre>x = np.nan  # code</pre></div>
+<div class="cell_output docutils container"><div class="output text_plain highlight-myst-ansi"><pre>Claim(id='x', value=nan)</pre></div>
+<div class="output stderr"><pre>{venv}/lib/python3.11/site-packages/tqdm/auto.py:21: TqdmWarning: IProgress not found</pre></div>
+<div class="output text_plain"><pre>PosixPath('artifacts/smoke/results.json')</pre></div></div></div>
+<figure><figcaption><p>Mean for GRACE NaN; see {home}/notes.txt</p></figcaption></figure>
+<table><tr><td>-inf</td><td>&lt;grace.claims.Claim object at 0x7f00&gt;</td></tr></table>
+</article></main></body></html>"""
+
+GOOD_PAGE = """<html><body><main><article class="bd-article">
+<p>GRACE's oriented ρ is <em>not measured here</em> (only 2 temperatures); the nanoGPT baseline is finance-free.</p>
+<div class="cell_input"><pre>rho = np.nan; print(PosixPath('x'))  # code may say anything</pre></div>
+<p>Study log: artifacts/smoke/study/study.log; bound ∞; NaN-free; Warnings: none.</p>
+</article></main></body></html>"""
+
+
+def test_check_html_flags_plumbing_in_reader_text(tmp_path):
+    """The reader-text check can fail: a crafted page with every kind of plumbing is caught, code is not."""
+    paths = ["/home/builder", "/opt/venvs/grace"]
+    (tmp_path / "_static").mkdir()
+    (tmp_path / "index.html").write_text(GOOD_PAGE)
+    assert check_html.scan_text(tmp_path, paths) == []
+    (tmp_path / "bad.html").write_text(BAD_PAGE.format(venv=paths[1], home=paths[0]))
+    problems = check_html.scan_text(tmp_path, paths)
+    kinds = {p.split(": ")[1] for p in problems}
+    assert kinds == {"nan", "Python repr", "warning", "absolute path"}, problems
+    text = " ".join(problems)
+    for shown in ("ρ is nan", "Claim(id=", "TqdmWarning", "PosixPath(", "Mean for GRACE NaN", "object at 0x",
+                  "-inf", "/home/builder/notes.txt", "/opt/venvs/grace/lib"):
+        assert shown in text, (shown, problems)
+    assert "np.nan" not in text and "sidebar" not in text and "var nan" not in text
+    assert check_html.main([str(tmp_path)]) == 1
+
+
+def test_check_html_knows_this_machine():
+    paths = check_html.machine_paths()
+    assert str(REPO) in paths and sys.prefix in paths
+    assert check_html.reader_text_problems(f"saved to {REPO}/artifacts/x.json") != []
+    assert check_html.reader_text_problems("saved to artifacts/x.json") == []
+
+
+def _nb_with_glue(markdown: str, glued: dict):
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    code = nbformat.v4.new_code_cell("ch.glue(...)")
+    code.outputs = [nbformat.v4.new_output("display_data", data={"application/papermill.record/text/plain": repr(v)},
+                                           metadata={"scrapbook": {"name": k, "mime_prefix": "application/papermill.record/"}})
+                    for k, v in glued.items()]
+    nb.cells = [code, nbformat.v4.new_markdown_cell(markdown)]
+    return nb
+
+
+def test_paste_missing_says_why_instead_of_nan():
+    nan = float("nan")
+    nb = _nb_with_glue(
+        "Mean for GRACE {glue:text}`m:.2f` [{glue:text}`lo:.2f`, {glue:text}`hi:.2f`] (paper {glue:text}`p:.2f`), "
+        "G-Var {glue:text}`g:.2f` (95% CI {glue:text}`glo:.2f` to {glue:text}`ghi:.2f`); n = {glue:text}`n`.",
+        {"m": nan, "m__missing": "only 2 temperatures", "lo": nan, "lo__missing": "only 2 temperatures",
+         "hi": nan, "hi__missing": "only 2 temperatures", "p": 0.75, "g": nan, "g__missing": "only 2 temperatures",
+         "glo": nan, "glo__missing": "only 2 temperatures", "ghi": nan, "ghi__missing": "only 2 temperatures", "n": 4})
+    assert build.paste_missing(nb) == 2  # m and g; the CIs "[lo, hi]" and "(95% CI glo to ghi)" are dropped
+    assert nb.cells[1].source == (
+        "Mean for GRACE *not measured here* (only 2 temperatures) (paper {glue:text}`p:.2f`), "
+        "G-Var *not measured here*; n = {glue:text}`n`.")
+    nb = _nb_with_glue("from {glue:text}`a:.2f` to {glue:text}`b:.2f` over runs",
+                       {"a": nan, "a__missing": "no runs", "b": nan, "b__missing": "no runs"})
+    assert build.paste_missing(nb) == 1 and nb.cells[1].source == "from *not measured here* (no runs) over runs"
+
+
+def test_parameters_note_shows_the_values_used():
+    defaults = {"profile": "smoke", "out_dir": "artifacts/smoke/notebooks/06_x", "n_boot": 1000, "seed": 0}
+    injected = {"profile": "quick", "out_dir": "artifacts/quick/notebooks/06_x"}
+    note = build.parameters_note("quick", {"n_boot": 200}, defaults, injected)
+    assert note.startswith("**This page was built with profile `quick`.**")
+    assert "| `n_boot` | `200` | `1000` | profile `quick` |" in note
+    assert "| `profile` | `'quick'` | `'smoke'` | book/build.py |" in note
+    assert "The others keep their defaults: `seed = 0`." in note
+    same = build.parameters_note("smoke", {}, defaults, {k: defaults[k] for k in ("profile", "out_dir")})
+    assert same.startswith("**This page was built with profile `smoke`.** Every parameter has its default: "
+                           "`profile = 'smoke'`, ") and "`seed = 0`." in same
+    mine = REPO / "grace" / "profiles" / "smoke.yaml"  # a profile *file* is shown repo-relative, never absolute
+    assert build.display_value("profile", str(mine)) == repr("grace/profiles/smoke.yaml")
+
+
+def test_real_student_comes_before_the_appendices():
+    entries = build.toc_entries()
+    assert entries.index("book/_executed/12_real_student") < entries.index("book/_executed/10_appendix_benchmarks")
+    assert "Chapter 10" in (REPO / "book" / "intro.md").read_text()
+
+
+def test_build_reads_the_reason_the_chapters_glue():
+    from grace import notebook
+
+    assert build.MISSING_SUFFIX == notebook.MISSING_SUFFIX

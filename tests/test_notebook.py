@@ -113,12 +113,14 @@ def test_glue_md_and_paper_numbers(artifacts, tmp_path, glued):
 
 def test_claim_records_in_the_ledger(artifacts, tmp_path, glued):
     ch = Chapter("07_x", "smoke", tmp_path / "out", study=False)
-    c = ch.claim(id="x1", claim="a claim", paper="0.5", value=0.7, verdict="partly", rule="r",
-                 glue_as="verdict_x1")
+    assert ch.claim(id="x1", claim="a claim", paper="0.5", value=0.7, verdict="partly", rule="r",
+                    glue_as="verdict_x1", ci_low=0.5, ci_high=0.9) is None  # a cell ending here shows no repr
+    c = ch.claims[-1]
     ch.claim(id="x2", claim="another", paper="1", value=math.nan, verdict="not testable", rule="r")
     saved = read_json(artifacts / "smoke" / "claims" / "x1.json")
     assert saved["chapter"] == "07_x" and saved["profile"] == "smoke" and saved["value"] == 0.7
     assert c.verdict == "partly" and glued["verdict_x1"].data == "**partly**" and "verdict_x2" not in glued
+    assert glued["verdict_x1_line"].data == "**Paper:** a claim (0.5). **This build:** 0.70 [0.50, 0.90] — **partly**."
     assert list(ch.ledger(["id", "verdict"]).id) == ["x1", "x2"]
     assert list(claims.load(artifacts / "smoke").id) == ["x1", "x2"]
     with pytest.raises(ValueError, match="remove it, the chapter fills in chapter"):
@@ -133,11 +135,13 @@ def test_check_and_done(artifacts, tmp_path, capsys):
     with pytest.raises(AssertionError, match="check failed: broken: 1 vs 2"):
         ch.check("broken", False, "1 vs 2")
     assert [c["passed"] for c in ch.checks] == [True, False]
-    path = ch.done({"profile": "smoke", "checks": ch.checks})
+    assert ch.done({"profile": "smoke", "checks": ch.checks}) is None  # no PosixPath(...) under the cell
+    path = ch.results_path
     data = read_json(path)
     assert path == tmp_path / "out" / "results.json" and data["seconds"] >= 0 and len(data["checks"]) == 2
     assert "04_x done in" in capsys.readouterr().out
-    assert ch.done({}, filename="costs.json").name == "costs.json"
+    ch.done({}, filename="costs.json")
+    assert ch.results_path.name == "costs.json"
 
 
 def test_figure_and_show(artifacts, tmp_path, glued, monkeypatch):
@@ -147,9 +151,29 @@ def test_figure_and_show(artifacts, tmp_path, glued, monkeypatch):
     monkeypatch.setattr(IPython.display, "display", lambda obj: shown.append(obj))
     ch = Chapter("05_x", "smoke", tmp_path / "out", study=False)
     fig = P.placeholder_figure("hello")
-    assert ch.figure("fig_a", fig) == tmp_path / "out" / "fig_a.png" and (tmp_path / "out" / "fig_a.png").exists()
+    assert ch.figure("fig_a", fig) is None and (tmp_path / "out" / "fig_a.png").exists()
     assert glued["fig_a"].filename.endswith("fig_a.png")
-    assert ch.show(fig, "inline.png").exists() and shown[0].filename.endswith("inline.png")
+    assert ch.show(fig, "inline.png") is None and (tmp_path / "out" / "inline.png").exists()
+    assert shown[0].filename.endswith("inline.png")
+
+
+def test_glue_of_a_missing_number_says_why(artifacts, tmp_path, glued):
+    """A NaN glued for the prose comes with its reason, which book/build.py prints instead of `nan`."""
+    ch = Chapter("06_x", "smoke", tmp_path / "out", study=False)
+    ch.glue(a=1.0, b=math.nan, c=None)
+    ch.glue(d=np.float64("nan"), why="only 2 temperatures")
+    assert glued["b__missing"] == ch.WHY and glued["c__missing"] == ch.WHY
+    assert glued["d__missing"] == "only 2 temperatures" and "a__missing" not in glued
+
+
+def test_quiet_progress_import_leaves_other_warnings_alone():
+    import warnings
+
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        notebook.quiet_progress_import()
+        warnings.warn("still shown", UserWarning, stacklevel=1)
+    assert [str(w.message) for w in seen] == ["still shown"]
 
 
 # ------------------------------------------------------------------------------------------ formatting

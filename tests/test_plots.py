@@ -43,6 +43,8 @@ def test_score_vs_target(table):
     fig = P.plot_score_vs_target(table, "grace", orientation=ORIENT)
     ax = fig.axes[0]
     assert "ρ = " in ax.get_title() and "lower is better" in ax.get_xlabel()
+    raw, _ = A.spearman(table["grace"].to_numpy(float), table["student_avg_at_k"].to_numpy(float))
+    assert f"oriented ρ = {-raw:.2f} " in ax.get_title()  # the oriented ρ the captions print, not the raw one
     points, star = ax.collections[0], ax.collections[-1]
     assert len(points.get_offsets()) == len(table)
     best = table.loc[table["grace"].idxmin()]
