@@ -194,6 +194,7 @@ class WorldChecksSection:
 
     min_spread_points: float | int = 15
     n_pairs: int = 200
+    regime: str = "mixed-accuracy"  # whose acceptance rules judge the world (WORLD_REGIMES)
 
 
 @dataclass
@@ -240,6 +241,8 @@ PROJECTORS = ("rademacher", "sparse_jl", "factored", "identity")
 """``features.projector`` values (:func:`grace.projection.make_projector`)."""
 NORMS = ("sketch", "exact")
 """``features.norms`` values, with projector ``factored`` only (:class:`grace.factored.FactoredProjector`)."""
+WORLD_REGIMES = ("mixed-accuracy", "strong-teacher")
+"""``world_checks.regime`` values: whose acceptance rules judge a world (:data:`grace.world_checks.REGIMES`)."""
 
 SECTIONS: dict[str, type] = {
     "generation": GenerationSection, "features": FeaturesSection, "scores": ScoresSection,
@@ -299,7 +302,9 @@ def check_profile(p: dict[str, Any]) -> None:
             _check_keys(p[name], cls, name)
     for where, value, choices in (("dtype", p.get("dtype", "float32"), DTYPES),
                                   ("generation.backend", p.get("generation", {}).get("backend", "transformers"),
-                                   BACKENDS)):
+                                   BACKENDS),
+                                  ("world_checks.regime", (p.get("world_checks") or {}).get("regime", "mixed-accuracy"),
+                                   WORLD_REGIMES)):
         if value not in choices:
             raise ValueError(f"profile {where}={value!r}: use one of {choices}")
     feats = p.get("features") or {}
@@ -358,4 +363,4 @@ def parse_profile(p: dict[str, Any]) -> Profile:
     return _build(Profile, p)
 
 
-__all__ = ["BACKENDS", "DTYPES", "SECTIONS", "TASK_KEYS", "Profile", "check_profile", "parse_profile"]
+__all__ = ["BACKENDS", "DTYPES", "SECTIONS", "WORLD_REGIMES", "TASK_KEYS", "Profile", "check_profile", "parse_profile"]
