@@ -196,6 +196,7 @@ class WorldChecksSection:
 
     min_spread_points: float | int = 15
     n_pairs: int = 200
+    regime: str = "mixed-accuracy"  # whose acceptance rules judge the world (WORLD_REGIMES)
 
 
 @dataclass
@@ -268,6 +269,8 @@ PRECISIONS = ("ieee", "bf16x3", "tf32x3", "tf32")
 """``features.precision`` values: how the fused dense-Π kernel multiplies (:mod:`grace.kernels`)."""
 NORMS = ("sketch", "exact")
 """``features.norms`` values, with projector ``factored`` only (:class:`grace.factored.FactoredProjector`)."""
+WORLD_REGIMES = ("mixed-accuracy", "strong-teacher")
+"""``world_checks.regime`` values: whose acceptance rules judge a world (:data:`grace.world_checks.REGIMES`)."""
 
 SECTIONS: dict[str, type] = {
     "generation": GenerationSection, "features": FeaturesSection, "scores": ScoresSection,
@@ -327,7 +330,9 @@ def check_profile(p: dict[str, Any]) -> None:
             _check_keys(p[name], cls, name)
     for where, value, choices in (("dtype", p.get("dtype", "float32"), DTYPES),
                                   ("generation.backend", p.get("generation", {}).get("backend", "transformers"),
-                                   BACKENDS)):
+                                   BACKENDS),
+                                  ("world_checks.regime", (p.get("world_checks") or {}).get("regime", "mixed-accuracy"),
+                                   WORLD_REGIMES)):
         if value not in choices:
             raise ValueError(f"profile {where}={value!r}: use one of {choices}")
     feats = p.get("features") or {}
@@ -503,5 +508,5 @@ def parse_profile(p: dict[str, Any]) -> Profile:
     return _build(Profile, p)
 
 
-__all__ = ["BACKENDS", "DTYPES", "RANGES", "SECTIONS", "TASK_KEYS", "Profile", "check_profile", "check_ranges",
-           "check_teachers", "parse_profile"]
+__all__ = ["BACKENDS", "DTYPES", "RANGES", "SECTIONS", "TASK_KEYS", "WORLD_REGIMES", "Profile", "check_profile",
+           "check_ranges", "check_teachers", "parse_profile"]

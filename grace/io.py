@@ -2,7 +2,7 @@
 
 Every long stage writes through these: files appear atomically (write to a temporary file in the
 same directory, fsync, rename), arrays are stored as ``.npz`` with a JSON sidecar (never pickle), and
-cache keys are stable hashes of JSON-serialisable configs.
+cache keys are stable hashes of JSON-serialisable configs; so is every stage's seed (:func:`seed_for`).
 """
 
 from __future__ import annotations
@@ -166,6 +166,11 @@ def stable_hash(obj: Any, n: int = 12) -> str:
     """A short hex digest of a JSON-serialisable object, stable across runs and machines."""
     blob = json.dumps(obj, sort_keys=True, default=_json_default, separators=(",", ":"))
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:n]
+
+
+def seed_for(*parts: Any) -> int:
+    """A 31-bit seed derived from a stage's identity (independent of execution order; §3's seeded runs)."""
+    return int(stable_hash(list(parts), n=8), 16) % (2**31 - 1)
 
 
 

@@ -31,14 +31,15 @@ import shutil
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from grace.config import parse_profile
-from grace.io import read_json, read_jsonl, stable_hash, write_json, write_jsonl
+from grace.config import Profile, parse_profile
+from grace.io import read_json, read_jsonl, seed_for, stable_hash, write_json, write_jsonl
+from grace.tasks import make_task
 
 PROFILE_DIR = Path(__file__).parent / "profiles"
 RESULT_TARGETS = ("student_avg_at_k", "student_greedy", "student_best_of_k")
@@ -73,8 +74,9 @@ def load_profile(name_or_path: str | os.PathLike) -> dict[str, Any]:
     return profile
 
 
-def validate_profile(p: dict[str, Any]) -> None:
-    """Check a profile's structure; errors name the key and the fix (schema: :mod:`grace.config`)."""
+def validate_profile(p: dict[str, Any]) -> Profile:
+    """Check a profile's structure and return its typed sections; errors name the key and the fix (schema:
+    :mod:`grace.config`)."""
     P = parse_profile(p)  # unknown or mistyped keys raise here
     for key in ("task", "temperatures", "generation", "features", "scores", "distill", "evaluation"):
         if key not in p:
@@ -93,6 +95,20 @@ def validate_profile(p: dict[str, Any]) -> None:
                          "(D_eval is a subset of D_distill, paper §2.1)")
     if P.scores.n_folds > f.n:
         raise ValueError(f"scores n_folds={P.scores.n_folds} exceeds features n={f.n} prompts")
+    return P
+
+
+@dataclass(frozen=True)
+class StudyProfile:
+    """A profile parsed once for a whole run (paper §3's settings), handed to every stage.
+
+    ``typed`` holds the sections the stages read (:class:`grace.config.Profile`, defaults filled in);
+    ``raw`` is the mapping as written, which ``profile.json`` and the stage cache keys hash, so that a
+    changed default in :mod:`grace.config` is never mistaken for the same configuration.
+    """
+
+    raw: dict[str, Any]
+    typed: Profile
 
 
 # --------------------------------------------------------------------------------------------------
@@ -155,31 +171,19 @@ def _fmt(v: Any) -> str:
     return f"{v:.4g}" if isinstance(v, float) else str(v)
 
 
-def seed_for(*parts: Any) -> int:
-    """A 31-bit seed derived from a stage's identity (independent of execution order)."""
-    return int(stable_hash(list(parts), n=8), 16) % (2**31 - 1)
-
-
 # --------------------------------------------------------------------------------------------------
 # world / models
 
 
-def make_task(tcfg: dict[str, Any]):
-    from grace.tasks import get_task
-
-    kwargs = {k: v for k, v in tcfg.items() if k != "kind"}
-    return get_task(tcfg["kind"], **kwargs)
-
-
-def build_world(profile: dict[str, Any], task, out: Path, log: Log, progress: bool) -> dict[str, Any]:
+def build_world(sp: StudyProfile, task, out: Path, log: Log, progress: bool) -> dict[str, Any]:
     """Build (or reuse) the miniature world: tokenizer, bases, teachers (:mod:`grace.world`)."""
     import random
 
     from grace import world as W
     from grace.distill import TrainConfig
-    from grace.synthetic import STYLES, pretraining_corpus, render_solution
+    from grace.synthetic import FIT_STYLES, STYLES, pretraining_corpus, render_solution
 
-    P = parse_profile(profile)
+    profile, P = sp.raw, sp.typed
     w, raw_pre, seed, template = P.world, profile["world"].get("pretrain", {}), P.seed, P.template
     sizes = {k: W.ModelSize(**asdict(v)) for k, v in w.sizes.items()}
     wdir = out / "world"
@@ -189,6 +193,12 @@ def build_world(profile: dict[str, Any], task, out: Path, log: Log, progress: bo
                "corpus": pre.n_texts, "template": template}
     if varied or pre.worked_share:  # keys of the original world stay as they were
         tok_key.update(variation=varied, worked_share=raw_pre.get("worked_share"), worked_mix=pre.worked_mix)
+    # the strong world's vocabulary holds every FIT_STYLES family, whichever of them its pool uses; worlds
+    # without one keep their keys and vocabulary as they were
+    uses_fit = ({t.style for t in w.teachers} | set(pre.worked_mix or {})) & set(FIT_STYLES)
+    fit = sorted(FIT_STYLES) if uses_fit else []
+    if fit:
+        tok_key["fit_styles"] = fit
 
     def _tokenizer() -> dict[str, Any]:
         probs = task.problems("train", n_tok, seed_for(seed, "tokenizer"))
@@ -196,6 +206,7 @@ def build_world(profile: dict[str, Any], task, out: Path, log: Log, progress: bo
         texts = [p.question for p in probs] + [render_solution(p, s, rng) for p in probs for s in STYLES]
         if varied:  # every word a varied chain of thought can use is in the vocabulary
             texts += [render_solution(p, s, rng, varied=True) for p in probs for s in STYLES]
+        texts += [render_solution(p, s, rng) for p in probs for s in fit]
         texts += pretraining_corpus(n_tok, seed_for(seed, "tokenizer-corpus"), task.difficulty)
         texts += [template.format(prompt="")]
         tok = W.build_tokenizer(texts)
@@ -262,11 +273,11 @@ def build_world(profile: dict[str, Any], task, out: Path, log: Log, progress: bo
     return {"student": student, "teachers": teachers}
 
 
-def hub_models(profile: dict[str, Any]) -> dict[str, Any]:
+def hub_models(sp: StudyProfile) -> dict[str, Any]:
     """The ``models`` section of a GPU profile: Hub ids or local paths for the student and teachers."""
     from grace.world import default_pool
 
-    m = parse_profile(profile).models
+    profile, m = sp.raw, sp.typed.models
     rev = m.student_revision  # pinned revisions go into every cache key
     student = {"path": m.student, "key": stable_hash([m.student, rev] if rev else m.student),
                "params": m.student_params, "revision": rev}
@@ -290,9 +301,9 @@ def _load(path, device: str, dtype: str | None = None, revision: str | None = No
             load_tokenizer(path, revision=revision))
 
 
-def _dtype_key(profile: dict[str, Any]) -> dict[str, Any]:
+def _dtype_key(P: Profile) -> dict[str, Any]:
     """The cache-key part of the profile's dtype (empty for float32, so the miniature's keys are unchanged)."""
-    dtype = parse_profile(profile).dtype
+    dtype = P.dtype
     return {"dtype": dtype} if dtype != "float32" else {}
 
 
@@ -312,9 +323,9 @@ def _chat_key(profile: dict[str, Any], t: dict[str, Any]) -> dict[str, Any]:
     return kw if kw["chat"] else {}
 
 
-def _backend(profile: dict[str, Any], path) -> Any:
+def _backend(sp: StudyProfile, path) -> Any:
     """A :class:`grace.generation.VLLMBackend` for ``path`` when ``generation.backend`` is ``vllm``, else ``None``."""
-    P = parse_profile(profile)
+    profile, P = sp.raw, sp.typed
     if P.generation.backend != "vllm":
         return None
     from grace.generation import VLLMBackend
@@ -325,26 +336,26 @@ def _backend(profile: dict[str, Any], path) -> Any:
                        dtype=P.dtype if "dtype" in profile else "auto", seed=P.seed)
 
 
-def _teacher(profile: dict[str, Any], t: dict[str, Any], device: str):
+def _teacher(sp: StudyProfile, t: dict[str, Any], device: str):
     """``(model, tokenizer, backend)`` for sampling a teacher: vLLM's (no model loaded) or transformers'."""
-    backend = _backend(profile, t["path"])
+    backend = _backend(sp, t["path"])
     if backend is not None:
         return None, backend.tokenizer, backend
-    return (*_load(t["path"], device, parse_profile(profile).dtype, t.get("revision")), None)
+    return (*_load(t["path"], device, sp.typed.dtype, t.get("revision")), None)
 
 
-def stage_teacher_card(profile, task, name: str, t: dict[str, Any], test_prompts, out: Path, log: Log, progress: bool):
+def stage_teacher_card(sp: StudyProfile, task, name: str, t: dict[str, Any], test_prompts, out: Path, log: Log, progress: bool):
     """Teacher card: family, size, training steps and its own avg@k on the test split (paper Fig. 4)."""
     from grace.evaluation import evaluate
 
-    P = parse_profile(profile)
+    profile, P = sp.raw, sp.typed
     e, device = P.evaluation, P.device
     key = {"stage": "card", "teacher": t["key"], "eval": profile["evaluation"], "n_test": len(test_prompts), "template": profile["template"],
-           "test": stable_hash([p["prompt_id"] for p in test_prompts]), **_chat_key(profile, t), **_dtype_key(profile)}
+           "test": stable_hash([p["prompt_id"] for p in test_prompts]), **_chat_key(profile, t), **_dtype_key(P)}
     cdir = out / "cards" / name
 
     def _card() -> dict[str, Any]:
-        model, tok, backend = _teacher(profile, t, device)
+        model, tok, backend = _teacher(sp, t, device)
         metrics, per_prompt = evaluate(model, tok, test_prompts, task.is_correct, k=e.k, temperature=1.0,
                                        max_new_tokens=e.max_new_tokens, seed=seed_for(P.seed, "card", name),
                                        template=P.template, batch_size=e.batch_size,
@@ -358,21 +369,21 @@ def stage_teacher_card(profile, task, name: str, t: dict[str, Any], test_prompts
     return cached(cdir, key, _card, f"card/{name}", log)
 
 
-def stage_generate(profile, task, name: str, t: dict[str, Any], temperature: float, prompts, out: Path, log: Log,
+def stage_generate(sp: StudyProfile, task, name: str, t: dict[str, Any], temperature: float, prompts, out: Path, log: Log,
                    progress: bool) -> tuple[dict[str, Any], Path]:
     """D_distill for one configuration: N prompts × M responses at ``temperature`` (paper §3)."""
     from grace.generation import generate_records
 
-    P = parse_profile(profile)
+    profile, P = sp.raw, sp.typed
     g, device = P.generation, P.device
     config = f"{name}@{temperature:g}"
     gdir = out / "generations" / config
     key = {"stage": "generate", "teacher": t["key"], "T": temperature, "gen": profile["generation"], "template": profile["template"],
            "prompts": stable_hash([p["prompt_id"] for p in prompts]), "seed": profile["seed"], **_chat_key(profile, t),
-           **_dtype_key(profile)}
+           **_dtype_key(P)}
 
     def _gen() -> dict[str, Any]:
-        model, tok, backend = _teacher(profile, t, device)
+        model, tok, backend = _teacher(sp, t, device)
         recs = generate_records(model, tok, prompts, g.M, temperature, teacher=name, is_correct=task.is_correct,
                                 backend=backend, max_new_tokens=g.max_new_tokens, seed=seed_for(P.seed, "gen", config),
                                 template=P.template, batch_size=g.batch_size, device=device,
@@ -407,17 +418,17 @@ def scoring_subset(records: list[dict[str, Any]], prompt_ids: list[Any], m: int)
     return out
 
 
-def stage_features(profile, config: str, student: dict[str, Any], gen_key: str, gen_path: Path, score_prompt_ids,
+def stage_features(sp: StudyProfile, config: str, student: dict[str, Any], gen_key: str, gen_path: Path, score_prompt_ids,
                    out: Path, log: Log, progress: bool) -> Path:
     """Student gradient features on D_eval for one configuration (paper §2.1)."""
     from grace.features import compute_features
     from grace.projectors import make_projector
 
-    P = parse_profile(profile)
+    profile, P = sp.raw, sp.typed
     f, device = P.features, P.device
     fdir = out / "features" / config
     key = {"stage": "features", "student": student["key"], "gen": gen_key, "features": profile["features"], "template": profile["template"],
-           "prompts": stable_hash(list(score_prompt_ids)), "seed": profile["seed"], **_dtype_key(profile)}
+           "prompts": stable_hash(list(score_prompt_ids)), "seed": profile["seed"], **_dtype_key(P)}
 
     def _feat() -> dict[str, Any]:
         model, tok = _load(student["path"], device, P.dtype, student.get("revision"))
@@ -442,7 +453,7 @@ def stage_features(profile, config: str, student: dict[str, Any], gen_key: str, 
     return fdir / "features.npz"
 
 
-def stage_student(profile, task, config: str, student: dict[str, Any], gen_key: str, gen_path: Path, test_prompts,
+def stage_student(sp: StudyProfile, task, config: str, student: dict[str, Any], gen_key: str, gen_path: Path, test_prompts,
                   out: Path, log: Log, progress: bool, filtered: bool = False) -> dict[str, Any]:
     """Distil the student on all of D_distill, then evaluate it (paper §3).
 
@@ -451,7 +462,7 @@ def stage_student(profile, task, config: str, student: dict[str, Any], gen_key: 
     from grace.distill import distill
     from grace.evaluation import evaluate
 
-    P = parse_profile(profile)
+    profile, P = sp.raw, sp.typed
     d, e, device = dict(profile["distill"]), P.evaluation, P.device
     ds = dataclasses.replace(P.distill, filter_correct=True) if filtered else P.distill
     if filtered:
@@ -460,7 +471,7 @@ def stage_student(profile, task, config: str, student: dict[str, Any], gen_key: 
     sdir = out / "students" / config
     key = {"stage": "student", "student": student["key"], "gen": gen_key, "distill": d, "eval": profile["evaluation"],
            "template": profile["template"], "test": stable_hash([p["prompt_id"] for p in test_prompts]),
-           "seed": profile["seed"], **_dtype_key(profile)}
+           "seed": profile["seed"], **_dtype_key(P)}
 
     def _student() -> dict[str, Any]:
         model, tok = _load(student["path"], device, None, student.get("revision"))  # fp32 masters
@@ -472,7 +483,7 @@ def stage_student(profile, task, config: str, student: dict[str, Any], gen_key: 
             from grace.world import save_model
 
             save_model(model, tok, sdir / "model")  # vLLM samples the distilled student from disk
-            backend = _backend(profile, sdir / "model")
+            backend = _backend(sp, sdir / "model")
         metrics, per_prompt = evaluate(model, tok, test_prompts, task.is_correct, k=e.k, temperature=1.0,
                                        max_new_tokens=e.max_new_tokens, seed=seed_for(P.seed, "eval"),
                                        template=P.template, batch_size=e.batch_size,
@@ -485,12 +496,16 @@ def stage_student(profile, task, config: str, student: dict[str, Any], gen_key: 
     return cached(sdir, key, _student, f"student/{config}", log)
 
 
-def stage_world_checks(profile, out: Path, log: Log) -> dict[str, Any]:
-    """GRACE-free acceptance checks of the world (``analysis/world_checks.json``, issue 11)."""
+def stage_world_checks(sp: StudyProfile, out: Path, log: Log, results=None) -> dict[str, Any]:
+    """GRACE-free acceptance checks of the world (``analysis/world_checks.json``; paper §3's setting).
+
+    ``results``: the configurations' table when it is not (yet) ``out/results.csv``.
+    """
     from grace.world_checks import compute_world_checks, summary_lines
 
-    P = parse_profile(profile)
-    checks = compute_world_checks(out, n_pairs=P.world_checks.n_pairs, n_boot=P.analysis.n_boot)
+    P = sp.typed
+    checks = compute_world_checks(out, n_pairs=P.world_checks.n_pairs, n_boot=P.analysis.n_boot, profile=P,
+                                  results=results)
     log("\n".join(summary_lines(checks)))
     return checks
 
@@ -499,11 +514,17 @@ def stage_world_checks(profile, out: Path, log: Log) -> dict[str, Any]:
 # the study
 
 
-def run_study(profile: dict[str, Any], out: str | os.PathLike, progress: bool = True):
+def run_study(profile: dict[str, Any], out: str | os.PathLike, progress: bool = True, checks_only: bool = False):
     """Run every stage for every configuration and write ``results.csv`` + ``analysis/`` (paper §3).
 
+    ``checks_only=True`` runs the same stages (world, generations, features, students) but computes no
+    score: it writes only ``analysis/world_checks.json`` (:mod:`grace.world_checks`), so a new world is
+    judged by its GRACE-free acceptance checks before any score exists. A later full run reuses every
+    stage from the cache.
+
     Returns:
-        The results table (a pandas DataFrame, one row per teacher × temperature configuration).
+        The results table (a pandas DataFrame, one row per teacher × temperature configuration; without
+        score columns when ``checks_only``).
     """
     import pandas as pd
     import torch
@@ -512,41 +533,41 @@ def run_study(profile: dict[str, Any], out: str | os.PathLike, progress: bool = 
     from grace.scores import score_features
 
     profile = copy.deepcopy(profile)
-    validate_profile(profile)
+    P = validate_profile(profile)  # the one parse of this run: the stages get its typed sections
+    sp = StudyProfile(profile, P)
     out = Path(out)
     log = Log(out)
     t_start = time.time()
     # GRACE_THREADS overrides the profile (e.g. 1 each for two studies side by side on 2 cores)
-    P = parse_profile(profile)
     torch.set_num_threads(int(os.environ.get("GRACE_THREADS") or P.threads or torch.get_num_threads()))
     log(f"study profile={profile['name']} out={out} seed={profile['seed']}")
     write_json(out / "profile.json", profile)
 
-    task = make_task(profile["task"])
+    task = make_task(P.task)
     g, f, sc, seed = P.generation, P.features, P.scores, P.seed
     prompts = task.train_prompts(g.N, seed_for(seed, "distill-prompts"))
     test_prompts = task.test_prompts(P.evaluation.n_test, seed_for(seed, "test-prompts"))
     rng = np.random.default_rng(seed_for(seed, "score-prompts"))
     score_prompt_ids = [prompts[i]["prompt_id"] for i in sorted(rng.choice(len(prompts), f.n, replace=False))]
 
-    models = build_world(profile, task, out, log, progress) if "world" in profile else hub_models(profile)
+    models = build_world(sp, task, out, log, progress) if "world" in profile else hub_models(sp)
     student = models["student"]
 
     rows = []
     for name, t in models["teachers"].items():
-        card = stage_teacher_card(profile, task, name, t, test_prompts, out, log, progress)
+        card = stage_teacher_card(sp, task, name, t, test_prompts, out, log, progress)
         for temperature in P.temperatures:
             config = f"{name}@{temperature:g}"
-            gsum, gpath = stage_generate(profile, task, name, t, temperature, prompts, out, log, progress)
-            fpath = stage_features(profile, config, student, gsum["_key"], gpath, score_prompt_ids, out, log, progress)
-            ssum = stage_student(profile, task, config, student, gsum["_key"], gpath, test_prompts, out, log, progress)
+            gsum, gpath = stage_generate(sp, task, name, t, temperature, prompts, out, log, progress)
+            fpath = stage_features(sp, config, student, gsum["_key"], gpath, score_prompt_ids, out, log, progress)
+            ssum = stage_student(sp, task, config, student, gsum["_key"], gpath, test_prompts, out, log, progress)
             filt = {}
             if temperature in P.filter_ablation.temperatures and gsum["teacher_accuracy"] > 0:
-                fs = stage_student(profile, task, config, student, gsum["_key"], gpath, test_prompts, out, log,
+                fs = stage_student(sp, task, config, student, gsum["_key"], gpath, test_prompts, out, log,
                                    progress, filtered=True)
                 filt = {"student_avg_at_k_filtered": fs["avg_at_k"], "student_greedy_filtered": fs["greedy"]}
-            feats = Features.load(fpath)
-            scores = score_features(feats, n_folds=sc.n_folds, nu=sc.nu, seed=seed_for(seed, "folds"))
+            scores = {} if checks_only else score_features(Features.load(fpath), n_folds=sc.n_folds, nu=sc.nu,
+                                                           seed=seed_for(seed, "folds"))
             rows.append({
                 "config": config, "teacher": name, "family": t["family"], "style": t["style"],
                 "size_label": t["size_label"], "size_params": int(t["size_params"]), "temperature": temperature,
@@ -558,12 +579,16 @@ def run_study(profile: dict[str, Any], out: str | os.PathLike, progress: bool = 
                 "empty_responses": gsum["empty_responses"], **filt, **scores,
             })
     results = pd.DataFrame(rows)
+    if checks_only:  # no score was computed; results.csv and complete.json stay for the real run
+        stage_world_checks(sp, out, log, results)
+        log(f"world checks (no scores) done in {time.time() - t_start:.1f}s")
+        return results
     from grace.io import atomic_write_text
 
     atomic_write_text(out / "results.csv", results.to_csv(index=False, float_format="%.10g"))
     log(f"results: {len(results)} configurations -> {out / 'results.csv'}")
-    write_analysis(results, profile, out, log)
-    stage_world_checks(profile, out, log)
+    write_analysis(results, sp, out, log)
+    stage_world_checks(sp, out, log)
     write_json(out / "complete.json", {"profile": stable_hash(profile), "configs": len(results)})
     log(f"study done in {time.time() - t_start:.1f}s")
     return results
@@ -594,17 +619,17 @@ def _results_current(profile: dict[str, Any], out: Path) -> bool:
         return False
 
 
-def write_analysis(results, profile: dict[str, Any], out: Path, log: Log) -> None:
+def write_analysis(results, sp: StudyProfile, out: Path, log: Log) -> None:
     """Spearman tables (+ bootstrap CIs), gaps, budgets, families, temperatures, robustness (paper §3, App. C–D)."""
     from grace import analysis as A
     from grace.io import atomic_write_text
     from grace.scores import SCORE_ORIENTATION
 
-    a = parse_profile(profile).analysis
+    a = sp.typed.analysis
     adir = out / "analysis"
     scores = [s for s in SCORE_ORIENTATION if s in results.columns and results[s].notna().sum() >= 3
               and results[s].nunique() > 1]
-    seed, n_boot = int(profile["seed"]), a.n_boot
+    seed, n_boot = sp.typed.seed, a.n_boot
     if len(pool := A.main_pool(results)) >= 3:
         # the main pool alone (no self-distillation or answer-only anecdote), as the paper's 15 teachers
         tab = A.spearman_table(pool, target="student_avg_at_k", scores=scores, n_boot=n_boot, seed=seed)

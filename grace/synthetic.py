@@ -464,24 +464,138 @@ VARIED_STYLES: dict[str, Callable[..., str]] = {
 """The paper-regime renderers, keyed like :data:`STYLES`: ``f(problem, rng, steps=None)``."""
 
 
+# ----------------------------------------------------------------------------------------------
+# Strong teachers that differ in fit (the compatibility world)
+#
+# The paper's teachers are all competent instruct models; what separates their students is how well
+# each teacher's solutions fit the student. The renderers below all write correct arithmetic and keep
+# the GSM8K ``#### N`` ending; each changes one property of the solution that is known to change how
+# learnable it is for a small model, fixed here before any study ran on them:
+#
+# * ``fused`` — step granularity: the whole computation in one expression, ``(5+3)*2=16``, with no
+#   intermediate result. A small student must do two operations in one step ("small models struggle to
+#   learn from strong reasoners"; intermediate steps are what makes rationales learnable).
+# * ``prefix`` — a surface form rare in the student's pre-training: ``mul(8, 2) = 16``, the arithmetic
+#   the corpus states as ``8*2=16`` written in function notation (the corpus holds it at most at a
+#   small ``worked_mix`` weight).
+# * ``distract`` — text irrelevant to the answer: before a step, with probability 0.7, a sentence about
+#   the problem's people that carries another number (``Ava has 7 stamps.``), in the corpus's own
+#   narrative words (irrelevant context distracts, GSM-IC).
+# * ``resfirst`` — order unlike the computation's: each step writes its result before the operation
+#   that produces it, ``8 = 5+3`` (the output order of arithmetic decides how well small transformers
+#   learn it).
+#
+# ``calc`` (the GSM8K calculator format, the one the corpus holds most, one operation per step) is the
+# reference family beside them. Like :data:`VARIED_STYLES` these renderers take ``steps`` (for
+# :func:`render_pair`) and draw from ``rng`` independently of the numbers.
+
+_FIT_LEADS = ("", "", "So ", "Then ")
+_FUNCS = {"+": "add", "-": "sub", "*": "mul", "/": "div"}
+_DISTRACTORS = ("{F} has {x} {item2}.", "{F} has no {item}.", "{F} gives {x} {item2} to {G}.",
+                "{F} has {x} {item2} and {y} {item3}.", "Now {F} has {x} {item2}.")
+
+
+def fit_fused(problem: Problem, rng: random.Random, steps: list[Step] | None = None) -> str:
+    """Every operation in one expression, no intermediate result: ``(5+3)*2=16`` (or ``2*(5+3) = 16``).
+
+    A strong teacher's coarse step (paper §3's teacher responses; the strong world's granularity family).
+    """
+    steps = problem.steps if steps is None else steps
+    expr = str(steps[0].a)
+    for i, s in enumerate(steps):
+        left = f"({expr})" if i > 0 else expr
+        swap = rng.random() < 0.3 and s.op in "+*"
+        expr = f"{s.b}{s.op}{left}" if swap else f"{left}{s.op}{s.b}"
+    eq = f" = {steps[-1].result}" if rng.random() < 0.4 else f"={steps[-1].result}"
+    unit = f" {problem.item}." if rng.random() < 0.5 else ""
+    return "\n".join([f"{rng.choice(_FIT_LEADS)}{expr}{eq}{unit}", f"#### {steps[-1].result}"])
+
+
+def fit_prefix(problem: Problem, rng: random.Random, steps: list[Step] | None = None) -> str:
+    """Function notation per step: ``add(5, 3) = 8`` then ``mul(8, 2) = 16`` (operands of + and * in either order).
+
+    A surface form rare in the student's pre-training (paper §3's teacher responses; the strong world).
+    """
+    steps = problem.steps if steps is None else steps
+    lines = []
+    for i, s in enumerate(steps):
+        a, b = (s.b, s.a) if rng.random() < 0.3 and s.op in "+*" else (s.a, s.b)
+        lines.append(f"{_lead(i, rng)}{_FUNCS[s.op]}({a}, {b}) = {s.result}")
+    return "\n".join(lines + [f"#### {steps[-1].result}"])
+
+
+def _distractor(problem: Problem, rng: random.Random) -> str:
+    """A sentence about someone in the problem, with numbers that play no part in the answer."""
+    others = [f for f, _ in NAMES if f not in (problem.name, problem.friend)]
+    items = [i for i in ITEMS if i != problem.item]
+    item2, item3 = rng.sample(items, 2)
+    return rng.choice(_DISTRACTORS).format(F=rng.choice([problem.friend, *others[:3]]), G=rng.choice(others),
+                                           item=problem.item, item2=item2, item3=item3,
+                                           x=rng.randint(2, 20), y=rng.randint(2, 20))
+
+
+def fit_distract(problem: Problem, rng: random.Random, steps: list[Step] | None = None) -> str:
+    """Equations with irrelevant sentences between them: ``Ava has 7 stamps.`` / ``5+3=8`` / ...
+
+    Text irrelevant to the answer (paper §3's teacher responses; the strong world).
+    """
+    steps = problem.steps if steps is None else steps
+    lines = []
+    for s in steps:
+        if rng.random() < 0.7:
+            lines.append(_distractor(problem, rng))
+        lines.append(f"{_expr(s, rng)}={s.result}")
+    return "\n".join(lines + [f"#### {steps[-1].result}"])
+
+
+def fit_resfirst(problem: Problem, rng: random.Random, steps: list[Step] | None = None) -> str:
+    """Each step's result before its operation: ``8 = 5+3`` then ``16 = 8*2``.
+
+    An order unlike the computation's (paper §3's teacher responses; the strong world).
+    """
+    steps = problem.steps if steps is None else steps
+    lines = [f"{_lead(i, rng)}{s.result} = {_expr(s, rng)}" for i, s in enumerate(steps)]
+    return "\n".join(lines + [f"#### {steps[-1].result}"])
+
+
+FIT_STYLES: dict[str, Callable[..., str]] = {
+    "fused": fit_fused,
+    "prefix": fit_prefix,
+    "distract": fit_distract,
+    "resfirst": fit_resfirst,
+}
+"""The strong world's families, keyed by style: ``f(problem, rng, steps=None)``, varied by nature."""
+
+CHAIN_STYLES: tuple[str, ...] = ("calc", "verbose", "terse", *FIT_STYLES)
+"""Every chain-of-thought style (correct step by step arithmetic; :func:`render_pair` and the worked corpus)."""
+
+
+def _varied_renderer(style: str) -> Callable[..., str]:
+    return FIT_STYLES[style] if style in FIT_STYLES else VARIED_STYLES[style]
+
+
 def render_solution(problem: Problem, style: str = "calc", rng: random.Random | None = None,
                     varied: bool = False) -> str:
     """Render ``problem``'s solution in a teacher style (the teachers' responses of paper §3).
 
     Args:
         problem: a synthetic :class:`Problem`.
-        style: a key of :data:`STYLES`.
-        rng: randomness for stochastic styles (``slip``, and every style when ``varied``); ``None``
-            derives it from the problem uid, so the same problem always renders the same way.
+        style: a key of :data:`STYLES` or :data:`FIT_STYLES`.
+        rng: randomness for stochastic styles (``slip``, every :data:`FIT_STYLES` style, and every style
+            when ``varied``); ``None`` derives it from the problem uid, so the same problem always renders
+            the same way.
         varied: draw wording, operand order and unit words per call (:data:`VARIED_STYLES`), as real
-            chains of thought vary between samples; ``False`` renders today's one canonical form.
+            chains of thought vary between samples; ``False`` renders today's one canonical form. The
+            :data:`FIT_STYLES` exist only varied (they draw from ``rng`` either way).
 
     Returns:
         The solution text; it always ends with a ``#### N`` line.
     """
-    if style not in STYLES:
-        raise ValueError(f"style={style!r}: use one of {sorted(STYLES)}")
+    if style not in STYLES and style not in FIT_STYLES:
+        raise ValueError(f"style={style!r}: use one of {sorted(STYLES) + sorted(FIT_STYLES)}")
     rng = _rng_for(problem, style, rng)
+    if style in FIT_STYLES:
+        return FIT_STYLES[style](problem, rng)
     return VARIED_STYLES[style](problem, rng) if varied else STYLES[style](problem, rng)
 
 
@@ -490,19 +604,20 @@ def render_pair(problem: Problem, style: str, rng: random.Random,
     """A correct and a corrupted (arithmetic-slipped) varied solution with identical wording.
 
     Used by the world checks' ``loss_separation``: the two texts differ only in numbers. Returns
-    ``None`` when no step slipped (the texts would be equal).
+    ``None`` when the texts would be equal (no step slipped, or only hidden intermediate results did).
     """
-    if style not in ("calc", "verbose", "terse"):
-        raise ValueError(f"style={style!r}: render_pair needs a chain-of-thought style (calc, verbose, terse)")
+    if style not in CHAIN_STYLES:
+        raise ValueError(f"style={style!r}: render_pair needs a chain-of-thought style ({', '.join(CHAIN_STYLES)})")
     flawed = slip_steps(problem, rng, slip_prob)
     if [s.result for s in flawed] == [s.result for s in problem.steps]:
         return None
     wording = random.Random(rng.random())
     wording_state = wording.getstate()
-    good = VARIED_STYLES[style](problem, wording)
+    render = _varied_renderer(style)
+    good = render(problem, wording)
     wording.setstate(wording_state)
-    bad = VARIED_STYLES[style](problem, wording, flawed)
-    return good, bad
+    bad = render(problem, wording, flawed)
+    return (good, bad) if good != bad else None  # a fused solution shows only the last result
 
 
 # ----------------------------------------------------------------------------------------------
@@ -567,18 +682,19 @@ def worked_solutions(n: int, seed: int, d: Difficulty, mix: dict[str, float], te
 
     The analogue of the worked math in a web corpus (issue 11's paper regime): train-split problems,
     correct arithmetic, each solution a varied rendering (:data:`VARIED_STYLES`) in a style drawn with
-    the weights of ``mix`` (e.g. ``{"calc": 0.5, "terse": 0.3, "verbose": 0.2}``).
+    the weights of ``mix`` (e.g. ``{"calc": 0.5, "terse": 0.3, "verbose": 0.2}``; any of
+    :data:`CHAIN_STYLES`, so a strong world can hold a :data:`FIT_STYLES` form at a small weight).
     """
-    bad = set(mix) - {"calc", "verbose", "terse"}
+    bad = set(mix) - set(CHAIN_STYLES)
     if bad or not mix or min(mix.values()) < 0 or sum(mix.values()) <= 0:
-        raise ValueError(f"worked-solution mix {mix!r}: use positive weights over calc, verbose and terse")
+        raise ValueError(f"worked-solution mix {mix!r}: use positive weights over {', '.join(CHAIN_STYLES)}")
     if "{prompt}" not in template:
         raise ValueError(f"template {template!r} has no '{{prompt}}' placeholder")
     rng = random.Random(seed_int("worked-solutions", seed, asdict(d), sorted(mix.items())))
     probs = generate_problems(n, seed=seed_int("pretrain-worked", seed), split="train",
                               min_steps=min_steps, max_steps=max_steps, difficulty=d)
     styles, weights = zip(*sorted(mix.items()), strict=True)
-    return [template.format(prompt=p.question) + VARIED_STYLES[rng.choices(styles, weights)[0]](p, rng)
+    return [template.format(prompt=p.question) + _varied_renderer(rng.choices(styles, weights)[0])(p, rng)
             for p in probs]
 
 
@@ -651,7 +767,7 @@ def style_table(task: Any, tokenizer: Any, problems: Sequence[Any], rng: Any) ->
 
 
 __all__ = [
-    "DIFFICULTIES", "ITEMS", "NAMES", "STYLES", "TEST_FRACTION", "VARIED_STYLES", "Difficulty", "Problem", "Step",
+    "CHAIN_STYLES", "DIFFICULTIES", "FIT_STYLES", "ITEMS", "NAMES", "STYLES", "TEST_FRACTION", "VARIED_STYLES", "Difficulty", "Problem", "Step",
     "apply_op", "count_tokens", "generate_problems", "get_difficulty", "pretraining_corpus", "render_pair",
     "render_solution", "seed_int", "slip_steps", "split_of", "style_table", "worked_solutions",
 ]

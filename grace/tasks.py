@@ -13,11 +13,13 @@ chat/prompt template belongs to the model side. The pieces live one module each:
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import random
 from typing import Any
 
 from grace.answers import extract_boxed, extract_gsm8k_answer, gsm8k_is_correct, math_is_correct
+from grace.config import TASK_KEYS
 from grace.data import default_data_dir, load_gsm8k, load_math, load_math_train
 from grace.synthetic import (
     Difficulty,
@@ -175,4 +177,17 @@ def get_task(name: str, **kwargs: Any) -> Task:
     return TASKS[name](**kwargs)
 
 
-__all__ = ["TASKS", "GSM8KTask", "MathTask", "SyntheticTask", "Task", "get_task"]
+def make_task(section: Any) -> Task:
+    """The task a profile's ``task`` section names (paper §3's datasets, or the miniature).
+
+    ``section``: a :class:`grace.config.TaskSection` or the section as written (a mapping with ``kind``).
+    Only the keys of the task's ``kind`` reach its constructor.
+    """
+    raw = dataclasses.asdict(section) if dataclasses.is_dataclass(section) else dict(section)
+    kind = raw.get("kind", "synthetic")
+    if kind not in TASK_KEYS:
+        raise ValueError(f"task.kind={kind!r}: use one of {sorted(TASK_KEYS)}")
+    return get_task(kind, **{k: v for k, v in raw.items() if k in TASK_KEYS[kind] - {"kind"}})
+
+
+__all__ = ["TASKS", "GSM8KTask", "MathTask", "SyntheticTask", "Task", "get_task", "make_task"]

@@ -66,7 +66,8 @@ def test_distill_max_length_reaches_training(monkeypatch, tmp_path):
     gen = tmp_path / "g.jsonl"
     gen.write_text('{"prompt_id": "a", "prompt": "q", "response": "r"}\n')
     with pytest.raises(RuntimeError, match="stop here"):
-        S.stage_student(p, None, "c@1", {"key": "k", "path": "x"}, "g", gen, [], tmp_path, S.Log(tmp_path), False)
+        S.stage_student(S.StudyProfile(p, validate_profile(p)), None, "c@1", {"key": "k", "path": "x"}, "g", gen, [],
+                        tmp_path, S.Log(tmp_path), False)
     assert seen["max_length"] == 77
 
 

@@ -434,3 +434,77 @@ def test_math_verify_is_installed_and_catches_what_the_fallback_misses():
         assert math_is_correct(response, ref, use_math_verify=True), (response, ref)
     assert not math_is_correct("\\boxed{2\\sqrt2}", "\\sqrt8", use_math_verify=False)
     assert not math_is_correct("\\boxed{3}", "4")
+
+
+# ---------------------------------------------------------------------------------------------
+# the strong world's families: correct arithmetic, one learnability property changed each
+
+
+@pytest.fixture(scope="module")
+def two_step_problems():
+    mini = {"name": "mini", "ops": "+-*/", "max_add": 12, "max_factor": 3, "max_value": 99}
+    return generate_problems(200, seed=4, split="train", min_steps=2, max_steps=2, difficulty=mini)
+
+
+@pytest.mark.parametrize("style", sorted(synthetic.FIT_STYLES))
+def test_fit_styles_parse_to_the_answer_and_vary(style, two_step_problems):
+    import random
+
+    rng = random.Random(0)
+    sols = [render_solution(p, style, rng) for p in two_step_problems]
+    for p, sol in zip(two_step_problems, sols, strict=True):
+        assert sol.endswith(f"\n#### {p.answer}") and gsm8k_is_correct(sol, p.answer), sol
+    assert synthetic.FIT_STYLES[style].__doc__
+    again = [render_solution(p, style, random.Random(1)) for p in two_step_problems]
+    assert sum(a != b for a, b in zip(sols, again, strict=True)) > len(sols) // 4  # samples differ
+    assert render_solution(two_step_problems[0], style) == render_solution(two_step_problems[0], style)
+
+
+def _lines(sol: str) -> list[str]:
+    """The solution's lines before ``#### N``, without the optional openers."""
+    return [re.sub(r"^(So|Then|Now) ", "", line) for line in sol.split("\n")[:-1]]
+
+
+def test_fit_styles_have_their_mechanism(two_step_problems):
+    import random
+
+    rng = random.Random(2)
+    for p in two_step_problems:
+        fused = _lines(render_solution(p, "fused", rng))
+        assert len(fused) == 1  # one step for the whole computation, no intermediate result
+        expr, value = fused[0].replace(" ", "").removesuffix(f"{p.item}.").split("=")
+        assert safe_eval(expr) == int(value) == p.answer and expr.count("(") == 1
+        prefix = _lines(render_solution(p, "prefix", rng))
+        assert len(prefix) == 2
+        for line, s in zip(prefix, p.steps, strict=True):
+            m = re.fullmatch(r"(add|sub|mul|div)\((\d+), (\d+)\) = (\d+)", line)
+            assert m and int(m.group(4)) == s.result and {int(m.group(2)), int(m.group(3))} == {s.a, s.b}
+        first = _lines(render_solution(p, "resfirst", rng))
+        for line, s in zip(first, p.steps, strict=True):
+            lhs, rhs = line.split(" = ")
+            assert int(lhs) == s.result == safe_eval(rhs)  # the result is written before its operation
+    # distractors: sentences between the steps, about the problem's people, that leave the answer alone
+    sols = [render_solution(p, "distract", rng) for p in two_step_problems]
+    extra = [line for s in sols for line in _lines(s) if not re.fullmatch(r"[\d+\-*/]+=\d+", line)]
+    assert 0.5 * len(sols) < len(extra) < 2 * len(sols)
+    assert all(line.endswith(".") and any(c.isalpha() for c in line) for line in extra)
+    assert sum(bool(re.search(r"\d", line)) for line in extra) > len(extra) // 2  # numbers that do not matter
+    corpus_words = {w for t in pretraining_corpus(3000, seed=0) for w in re.findall(r"[A-Za-z]+", t)}
+    assert {w for line in extra for w in re.findall(r"[A-Za-z]+", line)} <= corpus_words
+
+
+def test_fit_styles_are_not_in_the_default_registry_and_pairs_work(two_step_problems):
+    import random
+
+    assert not set(synthetic.FIT_STYLES) & set(STYLES)  # the other worlds' tokenizers stay as they were
+    assert set(synthetic.CHAIN_STYLES) == {"calc", "verbose", "terse", *synthetic.FIT_STYLES}
+    rng = random.Random(3)
+    for style in synthetic.FIT_STYLES:
+        pairs = [synthetic.render_pair(p, style, rng, slip_prob=1.0) for p in two_step_problems[:60]]
+        pairs = [q for q in pairs if q is not None]
+        assert len(pairs) > 30, style
+        strip = lambda t: "".join(c for c in t if not c.isdigit())  # noqa: E731
+        assert all(g != b and strip(g) == strip(b) for g, b in pairs), style
+    worked = synthetic.worked_solutions(40, 0, synthetic.get_difficulty("easy"), {"calc": 0.5, "prefix": 0.5},
+                                        "Q: {prompt}\nA:", 2, 2)
+    assert any("<<" in t for t in worked) and any(re.search(r"(add|sub|mul|div)\(", t) for t in worked)

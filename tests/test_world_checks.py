@@ -21,6 +21,7 @@ import pytest
 from grace import answers, synthetic
 from grace.world_checks import (
     ACCEPTANCE,
+    REGIMES,
     acceptance,
     loss_separation,
     outside_span_share,
@@ -121,6 +122,52 @@ def test_acceptance_rules_fail_where_a_criterion_fails():
     assert ACCEPTANCE["max_loss_ratio"] == 0.5
 
 
+def test_strong_teacher_rules_fail_where_a_criterion_fails():
+    """The strong-teacher regime: accuracy in [0.85, 0.98] and |Spearman(accuracy, student)| <= 0.4."""
+    from grace.config import WORLD_REGIMES
+
+    assert set(REGIMES) == set(WORLD_REGIMES) and REGIMES["mixed-accuracy"] is ACCEPTANCE
+
+    def strong(acc=0.9, rho=0.1, **over):
+        c = _checks(teacher_vs_student_spearman=rho, **over)
+        for v in c["configs"].values():
+            v["teacher_accuracy"] = acc
+        return c
+
+    ok = acceptance(strong(), min_spread_points=10, regime="strong-teacher")
+    assert ok["all_pass"] and ok["teacher_vs_student_spearman"]["pass"]
+    assert "teacher_vs_student_spearman" not in acceptance(strong())  # not a rule of the default regime
+    assert acceptance(_checks())["all_pass"] and not acceptance(_checks(), regime="strong-teacher")["all_pass"]
+    for acc in (0.84, 0.99):  # too weak for a strong pool; too sure to be a sampled instruct model
+        assert not acceptance(strong(acc=acc), 10, "strong-teacher")["teacher_accuracy"]["pass"], acc
+    mixed = strong()
+    mixed["configs"]["t0@1"]["teacher_accuracy"] = 0.7  # one weak teacher fails the whole pool
+    assert not acceptance(mixed, 10, "strong-teacher")["teacher_accuracy"]["pass"]
+    for rho in (0.5, -0.45, float("nan")):  # accuracy deciding the student (either way), or not measurable
+        assert not acceptance(strong(rho=rho), 10, "strong-teacher")["teacher_vs_student_spearman"]["pass"], rho
+    assert acceptance(strong(rho=-0.4), 10, "strong-teacher")["all_pass"]
+    assert not acceptance(strong(student_avg_at_k_spread=14.0), 15, "strong-teacher")["all_pass"]
+    bad_loss = strong()
+    bad_loss["configs"]["t1@1"]["loss_ratio"] = 0.6
+    assert not acceptance(bad_loss, 10, "strong-teacher")["loss_ratio"]["pass"]
+    with pytest.raises(ValueError, match="strong-teacher"):
+        acceptance(strong(), regime="strong")
+
+
+def test_the_profile_chooses_the_rules():
+    import copy
+
+    from grace.study import load_profile, validate_profile
+
+    for name in ("strong-smoke", "strong-quick", "strong-full"):
+        assert validate_profile(load_profile(name)).world_checks.regime == "strong-teacher", name
+    assert validate_profile(load_profile("quick")).world_checks.regime == "mixed-accuracy"
+    p = copy.deepcopy(load_profile("quick"))
+    p["world_checks"]["regime"] = "paper"
+    with pytest.raises(ValueError, match=r"world_checks.regime='paper'.*strong-teacher"):
+        validate_profile(p)
+
+
 def test_sequence_losses_and_separation_on_a_trained_world(tmp_path):
     """A student trained on correct worked solutions finds corrupted ones less likely (CI above 0)."""
     import torch
@@ -188,3 +235,29 @@ def test_regime_summary_and_words_follow_the_numbers():
     checks = pd.DataFrame([{"regime": "paper", "seed": 0, "all_pass": True, "loss_ratio_max": 0.2,
                             "outside_span_share_max": 0.05, "student_avg_at_k_spread": 16.0}])
     assert "pass in 1 of 1" in describe(summ, checks)
+
+
+def test_strong_smoke_study_is_judged_by_the_strong_teacher_rules(tmp_path):
+    """The strong world's pipeline end to end at toy size: its families train, its checks use its rules, and
+    a checks-only run judges the world without computing any score (the full run's checks are the same)."""
+    out = tmp_path / "strong"
+    code = ("import sys; from grace.study import load_profile, run_study; "
+            "r = run_study(load_profile('strong-smoke'), sys.argv[1], progress=False, checks_only=True); "
+            "print(sorted(r.columns))")
+    res = subprocess.run([sys.executable, "-c", code, str(out)], capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert "'grace'" not in res.stdout and "'student_avg_at_k'" in res.stdout  # no score was computed
+    assert not (out / "results.csv").exists() and not (out / "complete.json").exists()
+    first = (out / "analysis" / "world_checks.json").read_text()
+    res = subprocess.run([sys.executable, "-m", "grace.cli", "study", "--profile", "strong-smoke", "--out", str(out),
+                          "--quiet"], capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert (out / "analysis" / "world_checks.json").read_text() == first  # text: NaN != NaN in a dict
+    checks = json.loads(first)
+    assert checks["regime"] == "strong-teacher" and checks["profile"] == "strong-smoke"
+    acc = checks["acceptance"]
+    assert {"loss_ratio", "loss_separation", "teacher_accuracy", "teacher_vs_student_spearman",
+            "student_avg_at_k_spread", "all_pass"} <= set(acc)
+    assert acc["teacher_accuracy"]["rule"].endswith("[0.85, 0.98]")
+    assert set(acc["teacher_accuracy"]["value"]) == {"calc-M", "fused-M", "prefix-M", "distract-M", "resfirst-M"}
+    assert checks["n_main_pool"] == 5 and checks["loss_separation"]["n_pairs"] > 10
