@@ -14,7 +14,7 @@ Given a finished study directory it
 3. scores both with :func:`grace.scores.all_scores` exactly as :func:`grace.study.run_study` does
    (the profile's ``n_folds``/``nu``, fold seed ``seed_for(seed, "folds")``) and reports
    Spearman(GRACE_b, GRACE_c) across configurations and each against ``student_avg_at_k``; the
-   factored projector (:class:`grace.factored.FactoredProjector`, ``--factored-k``, issue 9) is a
+   factored projector (:class:`grace.factored.FactoredProjector`, ``--factored-k``) is a
    third variant ``f``, applied to the same explicit gradients (its fast path gives the same map);
 4. measures inner-product distortion against exact gradients (:class:`IdentityProjector`) on the
    study's student for ``--distortion-samples`` examples at d ∈ ``--distortion-dims``.
@@ -23,6 +23,7 @@ Target (the issue): Spearman(GRACE_b, GRACE_c) ≥ 0.95; if missed, (b) stays th
 
     python benchmarks/bench_fidelity.py --study artifacts/quick/study            # ~1-2 min
     python benchmarks/bench_fidelity.py --study artifacts/smoke/study --max-configs 4
+    python benchmarks/bench_fidelity.py --study artifacts/full/study --lora 8 --factored-k 0   # LoRA vs full
 """
 
 from __future__ import annotations
@@ -138,13 +139,19 @@ def spearman(x, y) -> float:
 # ---------------------------------------------------------------------------------------------------
 # Part 1: GRACE from (b) vs (c) across configurations
 # ---------------------------------------------------------------------------------------------------
-def fidelity_across_configs(args, profile: dict, study: Path, model, tok) -> dict[str, Any]:
-    """Per configuration: rebuild D_eval, recompute features with (b), (c) [and (c) with block=1], score all."""
+def fidelity_across_configs(args, profile: dict, study: Path, model, tok, lora_model=None) -> dict[str, Any]:
+    """Per configuration: rebuild D_eval, recompute features with (b), (c) [and (c) with block=1], score all.
+
+    With ``lora_model`` (the student with LoRA adapters, :func:`grace.lora.lora_student`) a variant
+    ``lora`` takes the gradient with respect to the adapters only, projected by a dense Π of their size,
+    in its own pass (``seconds`` per variant pass are reported).
+    """
     f, sc, seed = profile["features"], profile["scores"], int(profile["seed"])
     m, bs, n_folds, nu = int(f["m"]), int(f.get("batch_size", 8)), int(sc["n_folds"]), float(sc["nu"])
     fold_seed = seed_for(seed, "folds")
     configs = load_configs(study, args.max_configs)
-    rows, t_grad = [], 0.0
+    rows, t_grad, t_lora = [], 0.0, 0.0
+    D_lora = sum(p.numel() for p in lora_model.parameters() if p.requires_grad) if lora_model is not None else 0
     for c in configs:
         name = c["config"]
         saved = Features.load(study / "features" / name / "features.npz")
@@ -177,6 +184,13 @@ def fidelity_across_configs(args, profile: dict, study: Path, model, tok) -> dic
         kw = dict(loss=new.loss, mean_prob=new.mean_prob, correct=new.correct, grad_norms=new.grad_norm,
                   n_folds=n_folds, nu=nu, seed=fold_seed)  # fmt: skip
         scores = {k: all_scores(h, new.prompt_ids, **kw) for k, h in H.items()}
+        if lora_model is not None:  # adapters start at B = 0: the same outputs, so the same loss
+            t0 = time.perf_counter()
+            lo = compute_features(lora_model, tok, subset, RademacherProjector(D_lora, d, seed=pb.seed, device=dev),
+                                  length_scale=meta["length_scale"], template=meta["template"], batch_size=bs,
+                                  device=dev, progress=False, max_length=meta.get("max_length"))
+            t_lora += time.perf_counter() - t0
+            scores["lora"] = all_scores(lo.H, lo.prompt_ids, **kw)
         rows.append({"config": name, "rows": len(new), "d": d, "student_avg_at_k": c["student_avg_at_k"],
                      "grace_results_csv": c["grace"], **{f"grace_{k}": s["grace"] for k, s in scores.items()},
                      "loss_max_abs_diff": loss_diff, "H_b_max_rel_diff": h_diff,
@@ -185,18 +199,21 @@ def fidelity_across_configs(args, profile: dict, study: Path, model, tok) -> dic
               + ", ".join(f"{k} {s['grace']:.4g}" for k, s in scores.items()), flush=True)  # fmt: skip
 
     y = [r["student_avg_at_k"] for r in rows]
-    g = {k: [r[f"grace_{k}"] for r in rows] for k in variants}
+    names = [*variants, *(["lora"] if lora_model is not None else [])]
+    g = {k: [r[f"grace_{k}"] for r in rows] for k in names}
     per_score = {}
     for k, sign in SCORE_ORIENTATION.items():
         if k not in rows[0]["scores_b"]:
             continue
-        v = {name: [r[f"scores_{name}"][k] for r in rows] for name in variants}
+        v = {name: [r[f"scores_{name}"][k] for r in rows] for name in names}
         per_score[k] = {"b_vs_c": spearman(v["b"], v["c"]),
-                        **{f"{name}_vs_avg_at_k": sign * spearman(v[name], y) for name in variants}}  # fmt: skip
+                        **{f"{name}_vs_avg_at_k": sign * spearman(v[name], y) for name in names}}  # fmt: skip
         if "c_block1" in v:
             per_score[k]["b_vs_c_block1"] = spearman(v["b"], v["c_block1"])
         if "f" in v:
             per_score[k]["b_vs_f"] = spearman(v["b"], v["f"])
+        if "lora" in v:
+            per_score[k]["b_vs_lora"] = spearman(v["b"], v["lora"])
     rho_bc = spearman(g["b"], g["c"])
     out = {
         "configs": rows,
@@ -219,6 +236,12 @@ def fidelity_across_configs(args, profile: dict, study: Path, model, tok) -> dic
         out["spearman_grace_b_vs_c_block1"] = spearman(g["b"], g["c_block1"])
     if "f" in g:
         out["spearman_grace_b_vs_f"] = spearman(g["b"], g["f"])
+    if "lora" in g:
+        n_rows = sum(r["rows"] for r in rows)
+        out["spearman_grace_b_vs_lora"] = spearman(g["b"], g["lora"])
+        out["lora"] = {"spec": vars(args).get("lora_spec"), "D_lora": D_lora,
+                       "ms_per_example": 1e3 * t_lora / n_rows,
+                       "stacked_pass_ms_per_example": 1e3 * t_grad / n_rows}
     return out
 
 
@@ -307,11 +330,20 @@ def run(args) -> dict[str, Any]:
     D = sum(p.numel() for p in model.parameters() if p.requires_grad)
     print(f"study {study} (profile {profile['name']}), student {path}: D = {D:,}; nnz={args.nnz}, block={args.block}")
     t0 = time.perf_counter()
-    fid = fidelity_across_configs(args, profile, study, model, tok)
+    lora_model = None
+    if args.lora:
+        from grace.config import LoraSpec
+        from grace.lora import lora_student
+
+        spec = LoraSpec(rank=args.lora, alpha=2.0 * args.lora)
+        args.lora_spec = spec.meta()
+        lora_model = lora_student(load_model(path, device=args.device), spec, seed=0)
+    fid = fidelity_across_configs(args, profile, study, model, tok, lora_model)
     print(f"Spearman GRACE (b) vs (c): {fid['spearman_grace_b_vs_c']:.3f} (target >= {SPEARMAN_TARGET}); "
           f"vs student avg@k: (b) {fid['spearman_grace_b_vs_avg_at_k']:.3f}, (c) {fid['spearman_grace_c_vs_avg_at_k']:.3f}; "
           f"(b) vs (c, block=1): {fid.get('spearman_grace_b_vs_c_block1', math.nan):.3f}; "
-          f"(b) vs factored: {fid.get('spearman_grace_b_vs_f', math.nan):.3f} "
+          f"(b) vs factored: {fid.get('spearman_grace_b_vs_f', math.nan):.3f}; "
+          f"(b) vs LoRA: {fid.get('spearman_grace_b_vs_lora', math.nan):.3f} "
           f"[{fid['n_configs']} configs]", flush=True)  # fmt: skip
     dis = distortion(args, profile, study, model, tok, D) if args.distortion_samples > 0 else None
     return {
@@ -340,6 +372,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--loss-tol", type=float, default=1e-5, help="max |recomputed − saved| per-sample loss")
     ap.add_argument("--threads", type=int, default=1, help="torch threads (the CI box has 2 shared cores)")
     ap.add_argument("--device", default=None, help="torch device (default: the study profile's device)")
+    ap.add_argument("--lora", type=int, default=0, help="also GRACE from LoRA adapters of this rank (alpha 2·rank; "
+                    "grace.lora) against the full gradient's (b), and their cost (0 = skip)")
     ap.add_argument("--out", default="artifacts/bench/fidelity.json")
     args = ap.parse_args(argv)
     if args.max_configs is not None and args.max_configs < 1:

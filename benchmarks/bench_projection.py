@@ -304,7 +304,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def print_plan(args) -> int:
-    """``--plan``: the chunk plan of RademacherProjector at a size this machine need not hold (issue 12)."""
+    """``--plan``: the chunk plan of RademacherProjector at a size this machine need not hold."""
     from grace.projection import CUDA_BUDGET_BYTES, RademacherProjector
 
     budget = int(args.budget_gb * 2**30) if args.budget_gb else (CUDA_BUDGET_BYTES if args.device == "cuda" else None)

@@ -1,4 +1,4 @@
-"""Benchmark: gradient features of a real pretrained student on the CPU (issue 9, Appendix A).
+"""Benchmark: gradient features of a real pretrained student on the CPU (Appendix A).
 
 The student is SmolLM2-135M-Instruct (``smollm2-135m-instruct``, :mod:`grace.sources`; D = 134.5 M), the
 examples real GSM8K train solutions from ``../shared/data`` under the release's prompt template. Each
@@ -9,7 +9,7 @@ method runs in its own process (so each peak is its own) on the same examples an
 * ``floor`` — one plain forward + backward per example (``loss.backward()`` into ``.grad``), nothing else;
 * ``floor_tail`` — the same, asking the output layer for the scored positions' logits only
   (``logits_to_keep``, as ``factored`` does): how much of ``factored``'s lead is that alone;
-* ``vmap`` — the path ``grace rank`` took before issue 12: ``vmap(grad)`` over a batch, then the dense Π;
+* ``vmap`` — the path ``grace rank`` took before the hooks path: ``vmap(grad)`` over a batch, then the dense Π;
 * ``dense`` — the paper's Π (:class:`~grace.projection.RademacherProjector`, d = 512), one example at
   a time, projected from each parameter's ``.grad`` as it stands (within the ``4·D·4`` bound);
 * ``sparse_jl`` — the same loop with :class:`~grace.projection.SparseJLProjector` (nnz 4, block 32, cached);
@@ -162,6 +162,23 @@ def dense_floor(D: int, d: int) -> dict:
             "ns_per_entry": per_entry * 1e9}
 
 
+def candidate_sets(model, tok, n: int, out: str | None, default_dir: str) -> dict[str, list[dict]]:
+    """Chapter 12's candidate sets (:mod:`grace.real`): ``n`` human GSM8K solutions, the three damaged
+    copies of them, and the model's own answers at four temperatures (half as many prompts, two answers
+    each; sampled once, cached under ``out`` or ``artifacts/bench/<default_dir>``)."""
+    from grace import real
+    from grace.data import default_data_dir, load_gsm8k
+
+    prompts = load_gsm8k("train", default_data_dir() / "gsm8k")[:n]
+    human = real.human_records(prompts)
+    sets = {"human": human, **{k: real.degrade(human, k, 0) for k in real.DEGRADATIONS}}
+    temps = (0.3, 0.5, 0.7, 1.0)
+    self_dir = Path(out).with_suffix("") if out else Path("artifacts/bench") / default_dir
+    samples = real.self_samples(model, tok, prompts[:max(2, n // 2)], temps, 2, self_dir / "self",
+                                max_new_tokens=128, progress=False)
+    return sets | {f"self@{T:g}": samples[T] for T in temps}
+
+
 def fidelity(args) -> dict:
     """Factored vs dense Π on the real student: GRACE across candidate sets, and inner-product distortion.
 
@@ -175,8 +192,6 @@ def fidelity(args) -> dict:
     import numpy as np
     from bench_fidelity import StackedProjector, distortion_stats, spearman
 
-    from grace import real
-    from grace.data import default_data_dir, load_gsm8k
     from grace.encoding import DEFAULT_TEMPLATE
     from grace.factored import FactoredProjector
     from grace.features import compute_features
@@ -186,14 +201,8 @@ def fidelity(args) -> dict:
 
     model, tok = load_model(args.model), load_tokenizer(args.model)
     D = sum(p.numel() for p in model.parameters())
-    prompts = load_gsm8k("train", default_data_dir() / "gsm8k")[:args.fid_n]
-    human = real.human_records(prompts)
-    sets = {"human": human, **{k: real.degrade(human, k, 0) for k in real.DEGRADATIONS}}
-    temps = (0.3, 0.5, 0.7, 1.0)
-    self_dir = Path(args.out).with_suffix("") if args.out else Path("artifacts/bench/real_self")
-    samples = real.self_samples(model, tok, prompts[:max(2, args.fid_n // 2)], temps, 2, self_dir / "self",
-                                max_new_tokens=128, progress=False)
-    sets.update({f"self@{T:g}": samples[T] for T in temps})
+    sets = candidate_sets(model, tok, args.fid_n, args.out, "real_self")
+    human = sets["human"]
     dense, fact = RademacherProjector(D, args.d, seed=0), FactoredProjector(model, args.d, seed=0)
     stack = StackedProjector([dense, fact])
     budget = (args.fid_block + 4) * 4 * D
@@ -228,9 +237,7 @@ def lora_fidelity(args) -> dict:
     """
     from bench_fidelity import spearman
 
-    from grace import real
     from grace.config import LoraSpec
-    from grace.data import default_data_dir, load_gsm8k
     from grace.encoding import DEFAULT_TEMPLATE
     from grace.factored import FactoredProjector
     from grace.features import compute_features
@@ -240,14 +247,7 @@ def lora_fidelity(args) -> dict:
     from grace.world import load_model, load_tokenizer
 
     model, tok = load_model(args.model), load_tokenizer(args.model)
-    prompts = load_gsm8k("train", default_data_dir() / "gsm8k")[:args.fid_n]
-    human = real.human_records(prompts)
-    sets = {"human": human, **{k: real.degrade(human, k, 0) for k in real.DEGRADATIONS}}
-    temps = (0.3, 0.5, 0.7, 1.0)
-    self_dir = Path(args.out).with_suffix("") if args.out else Path("artifacts/bench/real_lora")
-    samples = real.self_samples(model, tok, prompts[:max(2, args.fid_n // 2)], temps, 2, self_dir / "self",
-                                max_new_tokens=128, progress=False)
-    sets.update({f"self@{T:g}": samples[T] for T in temps})
+    sets = candidate_sets(model, tok, args.fid_n, args.out, "real_lora")
     fact = FactoredProjector(model, args.d, seed=0)
     spec = LoraSpec(rank=args.lora, alpha=2.0 * args.lora)
     lmodel = lora_student(load_model(args.model), spec, seed=0)

@@ -238,3 +238,78 @@ def real_values(real: dict | None, fidelity: dict | None) -> dict[str, Any]:
         V["real_fid_gram_factored"] = fidelity["distortion"]["factored"]["gram_fro"]
     return V
 
+
+# ----------------------------------------------------------------------------- A.8 GPU and LoRA
+
+
+def gpu_table(gpu: dict) -> pd.DataFrame:
+    """Feature-path rows of ``benchmarks/bench_gpu.py`` (one GPU, a Llama-3.2-1B-shaped student): ms per
+    example and ratio to the batched forward + backward floor measured in the same run (Appendix A.8)."""
+    f, dn = gpu["floor_ms"], gpu["dense"]
+    rows = [("batched forward + backward (the floor)", f),
+            ("factored projector", gpu["factored_ms"]),
+            ("dense Π, fused kernel (hooks gradients + projection)", dn["dense_fused_ms"]),
+            ("dense Π, fused kernel, per-example loop gradients", dn["dense_fused_loop_ms"]),
+            ("dense Π, torch path (Π in memory, then a GEMM)", dn["dense_torch_ms"])]
+    rows += [(f"projection alone, precision {p}", r["ms_per_example"]) for p, r in dn.get("precisions", {}).items()]
+    return pd.DataFrame([{"path": name, "ms per example": round(ms, 1), "ratio to floor": round(ms / f, 2)}
+                         for name, ms in rows])
+
+
+def gpu_values(gpu: dict | None) -> dict[str, Any]:
+    """The numbers Appendix A.8 quotes from ``gpu.json`` (empty when it is absent)."""
+    if gpu is None:
+        return {}
+    dn = gpu["dense"]
+    return {"gpu_device": gpu["device"], "gpu_D": gpu["D"], "gpu_floor_ms": gpu["floor_ms"],
+            "gpu_factored_ratio": gpu["factored_ms"] / gpu["floor_ms"], "gpu_dense_ms": dn["dense_fused_ms"],
+            "gpu_torch_ms": dn["dense_torch_ms"], "gpu_bitwise": "yes" if all(gpu["bitwise"].values()) else "no",
+            "gpu_novel_ratio": min(r["ratio"] for r in gpu["per_example"].values())}
+
+
+def lora_values(real_lora: dict | None, fidelity: dict | None) -> dict[str, Any]:
+    """LoRA-adapter GRACE against the full gradient's (Appendix A.8): on the study's configurations
+    (``bench_fidelity.py --lora``) and on chapter 10's real-student candidate sets (``bench_real.py --lora``)."""
+    V: dict[str, Any] = {}
+    lo = (fidelity or {}).get("lora")
+    if lo is not None:
+        V.update(lora_rho=fidelity["spearman_grace_b_vs_lora"], lora_configs=fidelity["n_configs"],
+                 lora_rank=lo["spec"]["rank"], lora_D=lo["D_lora"], lora_ms=lo["ms_per_example"],
+                 lora_full_ms=lo["stacked_pass_ms_per_example"],
+                 lora_rho_y=fidelity["per_score"]["grace"]["lora_vs_avg_at_k"],
+                 lora_rho_b_y=fidelity["per_score"]["grace"]["b_vs_avg_at_k"])
+    if real_lora is not None:
+        ms = real_lora["ms_per_example"]
+        V.update(real_lora_rho=real_lora["spearman_grace_full_vs_lora"], real_lora_sets=len(real_lora["sets"]),
+                 real_lora_rank=real_lora["lora"]["rank"], real_lora_D=real_lora["D_lora"],
+                 real_lora_ratio=ms["lora"] / ms["full_factored"])
+    return V
+
+
+def gpu_summary(gpu: dict | None) -> str:
+    """Appendix A.8's paragraph on ``gpu.json`` (Markdown), or what to run when it is absent."""
+    if gpu is None:
+        return ("*Not measured in this build (no `gpu.json` in `bench_dir`; it needs a GPU). The README's "
+                "table holds one run on an H200.*")
+    V = gpu_values(gpu)
+    return (f"On this file's device ({V['gpu_device']}, $D=$ {V['gpu_D']:,}) the floor costs "
+            f"{V['gpu_floor_ms']:.1f} ms an example, the factored projector {V['gpu_factored_ratio']:.2f}× that, "
+            f"and the paper's dense Π {V['gpu_dense_ms']:.1f} ms through the fused kernel against "
+            f"{V['gpu_torch_ms']:.0f} ms through the torch path. The kernel's Π is bit-identical to the CPU's: "
+            f"{V['gpu_bitwise']}. A sequence length never seen before costs {V['gpu_novel_ratio']:.2f}× a "
+            "repeated one (lengths padded to multiples of 64, attention kernels that do not plan per shape).")
+
+
+def real_lora_summary(real_lora: dict | None) -> str:
+    """Appendix A.8's sentence on ``real_lora.json`` (``bench_real.py --lora``; Markdown)."""
+    if real_lora is None:
+        return ("*On the real student: not measured in this build (no `real_lora.json` in `bench_dir`; run "
+                "`make real` and `python benchmarks/bench_real.py --lora 8 --out artifacts/bench/real_lora.json`).*")
+    V = lora_values(real_lora, None)
+    return (f"On the real student, across {V['real_lora_sets']} candidate sets of chapter 10, GRACE from "
+            f"rank-{V['real_lora_rank']} adapters ($D=$ {V['real_lora_D']:,}) has Spearman "
+            f"{V['real_lora_rho']:.3f} with GRACE from the full gradient (through the factored projector), at "
+            f"{V['real_lora_ratio']:.2f}× its time on the CPU that ran it: adapters shrink what is projected, "
+            "not the per-example forward and backward pass, while the factored projector forms no per-sample "
+            "gradient at all.")
+

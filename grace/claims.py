@@ -190,8 +190,7 @@ def load(root: str | os.PathLike):
 def beside(ledger, others: dict):
     """``ledger`` with one ``verdict (<name>)`` and ``value (<name>)`` column per other ledger, matched by claim id.
 
-    Chapter 9 uses it to list the ``format-shock`` regime's verdicts beside the paper regime's
-    (issue 11). ``others`` maps a name to a ledger DataFrame (:func:`load`); a claim the other ledger
+    Chapter 9 uses it to list the ``format-shock`` regime's verdicts beside the paper regime's. ``others`` maps a name to a ledger DataFrame (:func:`load`); a claim the other ledger
     lacks gets ``–``/NaN.
     """
     out = ledger.copy()

@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -114,8 +115,11 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default=None, help="artifact directory (default artifacts/<profile>)")
     p.add_argument("--seed", type=NONNEG, default=None, help="override the profile's seed")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--checks-only", action="store_true",
+                   help="run the stages and write only analysis/world_checks.json, computing no score: judge a new "
+                        "world by its GRACE-free acceptance checks first; a later full run reuses the cache")
 
-    p = sub.add_parser("world-check", help="GRACE-free acceptance checks of a finished study's world (issue 11)")
+    p = sub.add_parser("world-check", help="GRACE-free acceptance checks of a finished study's world")
     p.add_argument("--study", required=True, help="a study directory written by `grace study`")
     p.add_argument("--n-pairs", type=COUNT, default=200, help="problems for the correct/corrupted loss separation")
 
@@ -202,7 +206,11 @@ def _dispatch(args: argparse.Namespace) -> int:
             profile["seed"] = args.seed
         check_device(profile.get("device", "cpu"), f"profile {profile['name']!r}: device")
         out = output_dir(Path(args.out) if args.out else Path("artifacts") / safe_name(profile["name"], "profile name"))
-        run_study(profile, out, progress=not args.quiet)
+        run_study(profile, out, progress=not args.quiet, checks_only=args.checks_only)
+        if args.checks_only:
+            from grace.world_checks import summary_lines
+
+            print("\n".join(summary_lines(json.loads((out / "analysis" / "world_checks.json").read_text()))))
         return 0
     if args.cmd == "world-check":
         from grace.world_checks import compute_world_checks, summary_lines

@@ -1,7 +1,7 @@
 """A factored projector: per-sample gradient features without forming a per-sample gradient (LoGra-style).
 
 **Not the paper's Π** (that is :class:`grace.projection.RademacherProjector`): an opt-in projector for
-students too large for the dense Π on the hardware at hand (issue 9). For a linear layer ``y = W x``
+students too large for the dense Π on the hardware at hand. For a linear layer ``y = W x``
 the per-sample gradient is a sum of outer products, ``∂L/∂W = Σ_t δ_t x_tᵀ`` (``δ_t = ∂L/∂y_t``), so
 with two small seeded sign matrices ``P_out [out, k]`` and ``P_in [in, k]`` (entries ``±1/√k``)
 
@@ -65,7 +65,7 @@ from grace.encoding import IGNORE_INDEX
 from grace.io import stable_hash
 from grace.projection import Projector, RademacherProjector
 
-__all__ = ["Block", "FactoredProjector", "factored_layout", "rms_hat", "scored_tail"]
+__all__ = ["Block", "FactoredProjector", "factored_layout", "hooked_backward", "rms_hat", "scored_tail"]
 
 
 @dataclass(frozen=True)
@@ -160,6 +160,51 @@ def scored_tail(model: nn.Module, labels: torch.Tensor) -> dict[str, int]:
             return {name: keep}
     return {}
 
+
+
+def hooked_backward(model: nn.Module, pmap: dict[int, Any], ids: torch.Tensor, labels: torch.Tensor, loss_fn,
+                    on_linear, on_embedding, on_norm) -> tuple[torch.Tensor, torch.Tensor]:
+    """One forward + backward of a batch in which layer hooks, not ``.grad``, collect the gradients (App. C.3).
+
+    ``pmap`` maps ``id(parameter)`` to its block; the Linear, Embedding and RMSNorm modules whose weight is
+    in it get the matching forward hook (which registers a backward hook on the output). The parameters are
+    frozen for the pass, so autograd accumulates no ``.grad``; a frozen input embedding (e.g. LoRA) still
+    starts the graph. ``ids, labels [B, T]``; ``loss_fn(logits [B, T', V], labels [B, T']) -> (loss [B],
+    mean_prob [B])``. Returns ``(loss, mean_prob)``, detached.
+    """
+    def start_graph(m, inputs, output):
+        return output if output.requires_grad else output.requires_grad_(True)
+
+    handles, frozen = [], []
+    try:
+        emb = model.get_input_embeddings() if hasattr(model, "get_input_embeddings") else None
+        if emb is not None and id(getattr(emb, "weight", None)) not in pmap:
+            handles.append(emb.register_forward_hook(start_graph))
+        for m in model.modules():
+            w = getattr(m, "weight", None)
+            if not isinstance(w, nn.Parameter) or id(w) not in pmap:
+                continue
+            if isinstance(m, nn.Embedding):
+                handles.append(m.register_forward_hook(on_embedding))
+            elif isinstance(m, nn.Linear):
+                handles.append(m.register_forward_hook(on_linear))
+            elif _is_rmsnorm(m):
+                handles.append(m.register_forward_hook(on_norm))
+        for p in model.parameters():
+            if p.requires_grad:
+                p.requires_grad_(False)
+                frozen.append(p)
+        with torch.enable_grad():
+            keep = scored_tail(model, labels)  # logits only where a loss is taken (the rest has δ = 0)
+            logits = model(input_ids=ids, use_cache=False, **keep).logits  # [B, T', V]
+            loss, mean_prob = loss_fn(logits, labels[:, ids.shape[1] - logits.shape[1]:])
+            loss.sum().backward()
+    finally:
+        for h in handles:
+            h.remove()
+        for p in frozen:
+            p.requires_grad_(True)
+    return loss.detach(), mean_prob.detach()
 
 def _grams_are_cheaper(T: int, n_out: int, n_in: int) -> bool:
     """Whether ``‖Σ_t δ_t x_tᵀ‖²`` costs less from the ``[T, T]`` Grams (``T²·(in + out)`` MACs) than from the
@@ -268,7 +313,7 @@ class FactoredProjector(Projector):
         B = ids.shape[0]
         z = torch.zeros(B, self.z_dim, dtype=torch.float32, device=self.device)
         sq = torch.zeros(B, dtype=torch.float64, device=self.device)
-        handles, frozen, stash = [], [], {}
+        stash = {}
         grams: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}  # id(layer input) -> (that input, its Gram)
         pmap = {id(p): self.by_name[n] for n, p in model.named_parameters() if n in self.by_name}
         emb_ids = {id(m.weight) for m in model.modules() if isinstance(m, nn.Embedding)}
@@ -340,31 +385,7 @@ class FactoredProjector(Projector):
 
             output.register_hook(back)
 
-        try:
-            for m in model.modules():
-                w = getattr(m, "weight", None)
-                if not isinstance(w, nn.Parameter) or id(w) not in pmap:
-                    continue
-                if isinstance(m, nn.Embedding):
-                    handles.append(m.register_forward_hook(on_embedding))
-                elif isinstance(m, nn.Linear):
-                    handles.append(m.register_forward_hook(on_linear))
-                elif _is_rmsnorm(m):
-                    handles.append(m.register_forward_hook(on_norm))
-            for p in model.parameters():
-                if p.requires_grad:
-                    p.requires_grad_(False)
-                    frozen.append(p)
-            with torch.enable_grad():
-                keep = scored_tail(model, labels)  # logits only where a loss is taken (the rest has δ = 0)
-                logits = model(input_ids=ids, use_cache=False, **keep).logits  # [B, T', V]
-                loss, mean_prob = loss_fn(logits, labels[:, T - logits.shape[1]:])
-                loss.sum().backward()
-        finally:
-            for h in handles:
-                h.remove()
-            for p in frozen:
-                p.requires_grad_(True)
+        loss, mean_prob = hooked_backward(model, pmap, ids, labels, loss_fn, on_linear, on_embedding, on_norm)
         H = self.final.project(z) * self.rescale
         norm = sq.sqrt().float() if exact else torch.linalg.vector_norm(z.double(), dim=1).float()  # ‖g‖ | ‖z‖
         return H, loss.detach(), mean_prob.detach(), norm

@@ -12,6 +12,8 @@ Not the paper's default (it projects the full gradient); Appendix A compares the
 
 from __future__ import annotations
 
+import warnings
+
 import torch
 import torch.nn as nn
 
@@ -37,7 +39,8 @@ def lora_student(model: nn.Module, spec: LoraSpec, seed: int = 0) -> nn.Module:
         raise ValueError(f"lora target_modules {missing} are not Linear layers of this model; it has {sorted(present)}")
     config = LoraConfig(r=spec.rank, lora_alpha=spec.alpha, target_modules=list(spec.target_modules),
                         lora_dropout=0.0, bias="none")
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+    with torch.random.fork_rng(devices=[]), warnings.catch_warnings():
+        torch.manual_seed(seed)  # peft asks transformers about a renamed method: not the user's concern
+        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
         peft_model = get_peft_model(model, config)
     return peft_model.get_base_model()  # the same modules, adapters inside: HF's forward and keywords

@@ -23,7 +23,7 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from grace.factored import Block, factored_layout, rms_hat, scored_tail
+from grace.factored import Block, factored_layout, hooked_backward, rms_hat
 
 __all__ = ["covers", "grads_hooks"]
 
@@ -87,33 +87,4 @@ def grads_hooks(model: nn.Module, ids: torch.Tensor, labels: torch.Tensor, G: to
 
         output.register_hook(back)
 
-    def start_graph(m, inputs, output):  # frozen embeddings (e.g. LoRA): gradients still start here
-        return output.requires_grad_(True) if not output.requires_grad else output
-
-    handles, frozen = [], []
-    try:
-        emb = model.get_input_embeddings() if hasattr(model, "get_input_embeddings") else None
-        if emb is not None and id(getattr(emb, "weight", None)) not in pmap:
-            handles.append(emb.register_forward_hook(start_graph))
-        for m in model.modules():
-            w = getattr(m, "weight", None)
-            if not isinstance(w, nn.Parameter) or id(w) not in pmap:
-                continue
-            kind = (on_embedding if isinstance(m, nn.Embedding) else on_linear if isinstance(m, nn.Linear)
-                    else on_norm)
-            handles.append(m.register_forward_hook(kind))
-        for p in model.parameters():
-            if p.requires_grad:
-                p.requires_grad_(False)
-                frozen.append(p)
-        with torch.enable_grad():
-            keep = scored_tail(model, labels)  # logits only where a loss is taken (the rest has δ = 0)
-            logits = model(input_ids=ids, use_cache=False, **keep).logits  # [B, T', V]
-            loss, mean_prob = loss_fn(logits, labels[:, T - logits.shape[1] :])
-            loss.sum().backward()
-    finally:
-        for h in handles:
-            h.remove()
-        for p in frozen:
-            p.requires_grad_(True)
-    return loss.detach(), mean_prob.detach()
+    return hooked_backward(model, pmap, ids, labels, loss_fn, on_linear, on_embedding, on_norm)

@@ -396,7 +396,7 @@ class RademacherProjector(Projector):
         self.cache_mode = mode
 
     def plan(self, samples_per_call: int = 1) -> dict[str, Any]:
-        """How applying Π runs at this size, checkable without a GPU (issue 12: Π at real scale).
+        """How applying Π runs at this size, checkable without a GPU (Π at real scale).
 
         ``ops_per_chunk`` is *counted*: one chunk of this class's own code path runs on a tiny CPU
         twin under a dispatch counter, and every aten op that computes (views excluded) is one kernel

@@ -1,4 +1,4 @@
-"""A real pretrained student on real GSM8K, without distillation: the diagnostics of chapter 12 (issue 9).
+"""A real pretrained student on real GSM8K, without distillation: the diagnostics of chapter 12.
 
 The miniature's students are trained here from scratch; this module points the same scores at a real
 LM (``smollm2-135m-instruct``, :mod:`grace.sources`) on GSM8K train problems:

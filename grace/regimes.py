@@ -1,4 +1,4 @@
-"""A map of when GRACE works: the study over regimes × world seeds (issue 11; paper §3).
+"""A map of when GRACE works: the study over regimes × world seeds (paper §3).
 
 A *regime* is a world design (a profile): ``format-shock`` (the student never saw a worked
 solution, every teacher renders one canonical solution), ``paper`` (the student has read worked

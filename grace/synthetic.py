@@ -680,7 +680,7 @@ def worked_solutions(n: int, seed: int, d: Difficulty, mix: dict[str, float], te
                      min_steps: int = 1, max_steps: int = 4) -> list[str]:
     """``n`` worked solutions ``template(question) + solution`` in the surface forms of ``mix``.
 
-    The analogue of the worked math in a web corpus (issue 11's paper regime): train-split problems,
+    The analogue of the worked math in a web corpus (the paper regime): train-split problems,
     correct arithmetic, each solution a varied rendering (:data:`VARIED_STYLES`) in a style drawn with
     the weights of ``mix`` (e.g. ``{"calc": 0.5, "terse": 0.3, "verbose": 0.2}``; any of
     :data:`CHAIN_STYLES`, so a strong world can hold a :data:`FIT_STYLES` form at a small weight).

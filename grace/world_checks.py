@@ -1,4 +1,4 @@
-"""GRACE-free acceptance checks: is a world in the paper's regime? (issue 11; paper §3 "Settings").
+"""GRACE-free acceptance checks: is a world in the paper's regime? (paper §3 "Settings").
 
 GRACE scores a teacher by how the *pre-trained* student's gradients on the teacher's data spread.
 The paper's student (Llama-1B-Base) has read a great deal of worked math, its teachers are competent

@@ -39,7 +39,7 @@ bench_dir = "artifacts/bench"  # where benchmark JSON files are read from
 run_missing = True  # run a benchmark (smallest mode) when its JSON is missing; results go to out_dir/bench
 projection_args = ["--quick", "--sizes", "0.5M", "--dims", "512", "--naive-cols", "65536"]
 scores_args = ["--n-prompts", "256", "--teachers", "5", "--repeats", "5"]
-fidelity_args = ["--max-configs", "6", "--distortion-samples", "32"]
+fidelity_args = ["--max-configs", "6", "--distortion-samples", "32", "--lora", "8"]
 timeout_s = 900  # per benchmark run
 
 # %% tags=["hide-input"]
@@ -447,3 +447,51 @@ BM.real_table(real) if real is not None else pd.DataFrame()
 # factored projector with GRACE from the dense Π is {glue:text}`real_fid_rho:.3f`, and on exact
 # gradients the relative Frobenius error of the Gram matrix at $d=512$ is
 # {glue:text}`real_fid_gram_factored:.3f` (dense Π: {glue:text}`real_fid_gram_dense:.3f`).
+
+# %% [markdown]
+# ## A.8 On a GPU, and with LoRA adapters
+#
+# On a GPU the balance changes again: a batched forward + backward is cheap, and what is left of the
+# dense Π is the projection itself. `benchmarks/gpu_check.sh` runs `benchmarks/bench_gpu.py` on a random
+# Llama-3.2-1B-shaped student ($D = 1.24\cdot10^9$, $d = 512$, ~200-token sequences) and writes its JSON;
+# copied to `bench_dir/gpu.json` it fills this section. Its rows are the feature paths of the library:
+# the dense Π through the fused Triton kernel (`grace.kernels`: signs hashed in registers, never stored)
+# with the per-sample gradients of one batched pass (`grace.persample`), the same with the per-example
+# loop, and the torch path that first writes Π's chunks to memory. The README's *On a GPU box* table
+# holds one such run on an H200.
+
+# %%
+gpu_path, real_lora_path = Path(bench_dir) / "gpu.json", Path(bench_dir) / "real_lora.json"
+gpu = read_json(gpu_path) if gpu_path.exists() else None  # bash benchmarks/gpu_check.sh, on a GPU
+real_lora = read_json(real_lora_path) if real_lora_path.exists() else None  # bench_real.py --lora 8
+ch.md(gpu_text=BM.gpu_summary(gpu), real_lora_text=BM.real_lora_summary(real_lora))
+BM.gpu_table(gpu) if gpu is not None else None
+
+# %% [markdown]
+# {glue:md}`gpu_text`
+#
+# ### LoRA gradient features
+#
+# The paper's release and LESS can take the student's gradients with respect to LoRA adapters instead
+# of all its weights (`features.lora` in a profile, `--lora-rank` on the command line; `grace.lora`,
+# with peft). At initialisation the adapters change nothing ($B = 0$), so the losses are the student's;
+# only $D$ shrinks, from every weight to the adapters' $r\,(\mathrm{in}+\mathrm{out})$ per target
+# layer. Does GRACE keep its ranking? `bench_fidelity.py --lora 8` (in A.5's run) scores every
+# configuration of the study with both; `bench_real.py --lora 8` does the same on chapter 10's
+# candidate sets of the real student.
+
+# %%
+V.update(BM.lora_values(None, fid["fidelity"] if fid is not None else None))
+ch.glue(why="the fidelity benchmark of this build ran without --lora",
+        **{k: V.get(k, np.nan) for k in ("lora_rho", "lora_configs", "lora_rank", "lora_D", "lora_ms", "lora_full_ms",
+                                         "lora_rho_y", "lora_rho_b_y")})
+
+# %% [markdown]
+# On this build's study ({glue:text}`lora_configs` configurations) GRACE from rank-{glue:text}`lora_rank`
+# adapters ($D=$ {glue:text}`lora_D`) has Spearman {glue:text}`lora_rho:.3f` with GRACE from the full
+# gradient and the study's Π; against the students' avg@k, oriented (+ ranks teachers the right way),
+# {glue:text}`lora_rho_y:.3f` for LoRA and {glue:text}`lora_rho_b_y:.3f` for the full gradient. Its
+# pass costs {glue:text}`lora_ms:.1f` ms an example, against {glue:text}`lora_full_ms:.1f` ms for the
+# full gradients' pass projected by every variant of A.5 at once.
+#
+# {glue:md}`real_lora_text`

@@ -389,6 +389,27 @@ def test_score_targets_and_real_values():
     assert BM.real_table(real)["ms per example"].tolist() == [100, 2000]
 
 
+def test_gpu_and_lora_values():
+    gpu = {"device": "X", "D": 10, "floor_ms": 10.0, "factored_ms": 9.0, "bitwise": {"a": True, "b": False},
+           "per_example": {"p": {"ratio": 3.0}, "q": {"ratio": 0.9}},
+           "dense": {"dense_fused_ms": 60.0, "dense_fused_loop_ms": 100.0, "dense_torch_ms": 400.0,
+                     "precisions": {"tf32x3": {"ms_per_example": 40.0}}}}
+    V = BM.gpu_values(gpu)
+    assert V["gpu_factored_ratio"] == 0.9 and V["gpu_bitwise"] == "no" and V["gpu_novel_ratio"] == 0.9
+    t = BM.gpu_table(gpu)
+    assert t["ratio to floor"].tolist() == [1.0, 0.9, 6.0, 10.0, 40.0, 4.0]
+    assert "0.90×" in BM.gpu_summary(gpu) and "Not measured" in BM.gpu_summary(None) and BM.gpu_values(None) == {}
+    fid = {"n_configs": 6, "spearman_grace_b_vs_lora": 0.8,
+           "lora": {"spec": {"rank": 8}, "D_lora": 100, "ms_per_example": 2.0, "stacked_pass_ms_per_example": 3.0},
+           "per_score": {"grace": {"lora_vs_avg_at_k": 0.5, "b_vs_avg_at_k": 0.4}}}
+    real = {"sets": {"a": {}, "b": {}}, "spearman_grace_full_vs_lora": 1.0, "lora": {"rank": 8}, "D_lora": 5,
+            "ms_per_example": {"lora": 3.0, "full_factored": 2.0}}
+    V = BM.lora_values(real, fid)
+    assert (V["lora_rho"], V["lora_rho_y"], V["real_lora_ratio"], V["real_lora_sets"]) == (0.8, 0.5, 1.5, 2)
+    assert BM.lora_values(None, {"n_configs": 1}) == {}  # a fidelity run without --lora
+    assert "1.50×" in BM.real_lora_summary(real) and "make real" in BM.real_lora_summary(None)
+
+
 def test_study_cost_figure_builds():
     cost = {s: {"gpu_h": 1.0} for s in ("generate_full", "distill", "evaluate", "features_dense", "select_by_grace")}
     assert isinstance(P.plot_study_cost(cost, 120), Figure)
