@@ -199,8 +199,9 @@ def _dispatch(args: argparse.Namespace) -> int:
         print(table.to_string(float_format=lambda x: f"{x:.4g}"))
         return 0
     if args.cmd == "study":
-        from grace.study import load_profile, run_study
+        from grace.study import env_threads, load_profile, run_study
 
+        env_threads()  # a bad GRACE_THREADS is refused before anything is written
         profile = load_profile(args.profile)
         if args.seed is not None:
             profile["seed"] = args.seed

@@ -120,9 +120,25 @@ def generate_cli(args) -> list[dict]:
                                 backend=backend, batch_size=args.batch_size, **kw)
     with loading(args.model, "--model"):
         model = load_model(args.model, device=args.device, dtype=args.dtype)
+    check_prompt_lengths(tok, prompts, args.max_new_tokens, model_context(model))
     return generate_to_file(model, tok, prompts, args.out, args.n_samples, args.temperature,
                             teacher=Path(args.model).name, is_correct=is_correct, seed=args.seed,
                             batch_size=args.batch_size, device=args.device, **kw)
+
+
+def check_prompt_lengths(tok, prompts: list[dict], max_new_tokens: int, context: int | None) -> None:
+    """Refuse prompts whose tokens plus ``max_new_tokens`` exceed the model's ``context`` (before generating).
+
+    The prompt's own tokens are a lower bound (a chat template or a prompt template adds a few more).
+    """
+    if context is None:
+        return
+    for p in prompts:
+        n = len(tok(p["prompt"], add_special_tokens=False)["input_ids"])
+        if n + max_new_tokens > context:
+            raise ValueError(f"prompt_id={p['prompt_id']!r} is at least {n} tokens; with --max-new-tokens "
+                             f"{max_new_tokens} it exceeds the model's context of {context} positions; pass "
+                             f"--max-new-tokens {max(1, context - n - 1)} or less, or drop the prompt")
 
 
 def features_for_records(student, records, out: Path, *, d: int = 512, projector: str = "auto",

@@ -514,6 +514,16 @@ def stage_world_checks(sp: StudyProfile, out: Path, log: Log, results=None) -> d
 # the study
 
 
+def env_threads() -> int | None:
+    """``GRACE_THREADS`` (torch threads for a study, over the profile's ``threads``), checked; None when unset."""
+    v = os.environ.get("GRACE_THREADS", "").strip()
+    if not v:
+        return None
+    if not v.isdigit() or int(v) < 1:
+        raise ValueError(f"GRACE_THREADS={v!r} is not a whole number >= 1; unset it, or set e.g. GRACE_THREADS=1")
+    return int(v)
+
+
 def run_study(profile: dict[str, Any], out: str | os.PathLike, progress: bool = True, checks_only: bool = False):
     """Run every stage for every configuration and write ``results.csv`` + ``analysis/`` (paper §3).
 
@@ -539,7 +549,7 @@ def run_study(profile: dict[str, Any], out: str | os.PathLike, progress: bool = 
     log = Log(out)
     t_start = time.time()
     # GRACE_THREADS overrides the profile (e.g. 1 each for two studies side by side on 2 cores)
-    torch.set_num_threads(int(os.environ.get("GRACE_THREADS") or P.threads or torch.get_num_threads()))
+    torch.set_num_threads(env_threads() or P.threads or torch.get_num_threads())
     log(f"study profile={profile['name']} out={out} seed={profile['seed']}")
     write_json(out / "profile.json", profile)
 

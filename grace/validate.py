@@ -236,6 +236,11 @@ def model_source(spec: str | os.PathLike, where: str) -> None:
     if p.is_file():
         raise problem(where, s, "is a file, not a model directory", "pass the directory that holds config.json")
     if not p.is_dir():
+        if s not in SOURCES and not _hub_cached(s) and not _hub_reachable():
+            raise problem(where, s, "is a Hub id that is not in the local Hugging Face cache, and the Hub cannot "
+                          "be reached from here (offline mode or no network)",
+                          "download it once where there is a network (it is then cached), or pass a local "
+                          "model directory")
         return
     if not (p / "config.json").exists():
         raise problem(where, str(spec), "is a directory without config.json, not a model",
@@ -247,6 +252,34 @@ def model_source(spec: str | os.PathLike, where: str) -> None:
     if not any((p / f).exists() for f in TOKENIZER_FILES):
         raise problem(where, str(spec), f"has no tokenizer files (one of {list(TOKENIZER_FILES)})",
                       "save the tokenizer there too (tokenizer.save_pretrained)")
+
+
+def _hub_cached(repo_id: str) -> bool:
+    """Whether the Hub model ``repo_id`` has a config in the local cache (no network)."""
+    from huggingface_hub import try_to_load_from_cache
+
+    try:
+        return isinstance(try_to_load_from_cache(repo_id, "config.json"), str)
+    except Exception:  # an id huggingface_hub refuses: from_pretrained names the problem
+        return True
+
+
+def _hub_reachable(timeout_s: float = 3.0) -> bool:
+    """Whether the Hub's host answers a TCP connection within ``timeout_s`` (and offline mode is off):
+    a quick probe, so that a missing network is one line instead of a minute of retries."""
+    import socket
+    from urllib.parse import urlparse
+
+    from huggingface_hub import constants
+
+    if constants.HF_HUB_OFFLINE:
+        return False
+    url = urlparse(constants.ENDPOINT)
+    try:
+        socket.create_connection((url.hostname, url.port or 443), timeout=timeout_s).close()
+    except OSError:
+        return False
+    return True
 
 
 @contextmanager

@@ -387,7 +387,7 @@ MODELS = [  # (which --model, extra env, the message)
     ("no-tok", {}, "has no tokenizer files"),
     ("not-model", {}, "is a directory without config.json, not a model"),
     ("missing-dir/", {}, "is not a model directory, and not a Hub id of the form org/name"),
-    ("no-such-org/no-such-model", {"HF_HUB_OFFLINE": "1"}, "'no-such-org/no-such-model' could not be loaded ("),
+    ("no-such-org/no-such-model", {"HF_HUB_OFFLINE": "1"}, "is a Hub id that is not in the local Hugging Face cache"),
 ]
 
 
@@ -504,3 +504,21 @@ def test_corrupt_or_pickled_features_file_is_refused_by_name(tmp_path):
     np.savez(d / "features.npz", H=np.array([{"x": 1}], dtype=object))  # pickled objects: never loaded
     res = _grace("score", str(d))
     assert res.returncode == 2 and "not a readable npz archive" in res.stderr
+
+
+@pytest.mark.parametrize("value", ["x", "0", "-2", "1.5"])
+def test_bad_grace_threads_is_refused_before_anything_is_written(tmp_path, value):
+    line = _one_error_line(_grace("study", "--profile", "smoke", "--out", str(tmp_path / "s"),
+                                  env={"GRACE_THREADS": value}), "study")
+    assert f"GRACE_THREADS='{value}' is not a whole number >= 1" in line
+    assert not (tmp_path / "s").exists()
+
+
+
+def test_generate_refuses_a_prompt_longer_than_the_context(tmp_path, tiny_model):
+    prompts = _write_jsonl(tmp_path / "p.jsonl", [{"prompt_id": 0, "prompt": "1 + 1 ="},
+                                                  {"prompt_id": 7, "prompt": " ".join(["one plus"] * 40)}])
+    line = _one_error_line(_grace("generate", "--model", str(tiny_model), "--prompts", str(prompts), "--out",
+                                  str(tmp_path / "o.jsonl"), "--max-new-tokens", "8"), "generate")
+    assert "prompt_id=7 is at least" in line and "exceeds the model's context of 32 positions" in line
+    assert not (tmp_path / "o.jsonl").exists()
