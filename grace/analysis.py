@@ -1294,3 +1294,36 @@ def spread_configs(target: pd.Series, configs: Sequence[str], k: int) -> list[st
 
 
 
+
+
+def hypothesis_test(pool: pd.DataFrame, all_pass: bool) -> pd.DataFrame:
+    """The strong-teacher world's pre-registered test of the paper's claim (§3; ``grace/profiles/strong-teacher.md``).
+
+    ``pool`` is a study's ``analysis/spearman_student_avg_at_k_pool.csv`` (oriented ρ with its percentile
+    bootstrap CI per score, over the main pool's configurations); ``all_pass`` whether the world passed
+    every GRACE-free acceptance check. Rows:
+
+    * **H1**: GRACE's oriented ρ is positive and its 95 % CI lies above 0;
+    * **H2 (loss)**, **H2 (accuracy)**: GRACE's oriented ρ is above that of the student's loss on the
+      teacher's data, and above that of the teacher's accuracy (point estimates).
+
+    ``verdict`` is ``supported`` / ``not supported``, ``not measured`` when a number is missing, and
+    ``not a test`` when the world failed a check (the numbers are then what they are, not evidence).
+    """
+    by = pool.set_index("score")
+
+    def get(score: str, col: str) -> float:
+        return float(by.at[score, col]) if score in by.index else float("nan")
+
+    g, lo = get("grace", "rho_oriented"), get("grace", "ci_low")
+    rows = [("H1", "GRACE's oriented ρ > 0 with its 95 % CI above 0", g, lo, bool(g > 0 and lo > 0))]
+    for score, name in (("student_loss", "the student's loss"), ("teacher_accuracy", "the teacher's accuracy")):
+        other = get(score, "rho_oriented")
+        rows.append((f"H2 ({score})", f"GRACE's oriented ρ above {name}'s", g, other, bool(g > other)))
+    out = []
+    for h, rule, value, against, ok in rows:
+        missing = not (np.isfinite(value) and np.isfinite(against))
+        verdict = ("not measured" if missing else "not a test" if not all_pass
+                   else "supported" if ok else "not supported")
+        out.append({"hypothesis": h, "rule": rule, "grace_rho": value, "against": against, "verdict": verdict})
+    return pd.DataFrame(out)

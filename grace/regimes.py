@@ -170,4 +170,39 @@ def contrast(summary: pd.DataFrame) -> str:
     return " ".join(parts)
 
 
-__all__ = ["contrast", "describe", "load_regime_map", "run_regime_map", "study_rows", "summarize"]
+def describe_strong_study(hyp: pd.DataFrame, checks: dict, pool: pd.DataFrame, results: pd.DataFrame) -> str:
+    """The strong-teacher world's paragraph (chapter 6), assembled from its numbers, whatever they are.
+
+    Args:
+        hyp: :func:`grace.analysis.hypothesis_test`'s table.
+        checks: the study's ``analysis/world_checks.json``.
+        pool: its ``analysis/spearman_student_avg_at_k_pool.csv``.
+        results: its ``results.csv``.
+    """
+    from grace.formatting import rho_ci
+
+    main = results[results["in_pool"].astype(bool)]
+    acc, y = main["teacher_accuracy"].astype(float), main["student_avg_at_k"].astype(float)
+    by = pool.set_index("score")
+    rho = {k: rho_ci(*by.loc[k, ["rho_oriented", "ci_low", "ci_high"]]) if k in by.index else "not measured"
+           for k in ("grace", "student_loss", "teacher_accuracy", "g_var")}
+    passed = bool(checks["acceptance"]["all_pass"])
+    failed = [k for k, v in checks["acceptance"].items() if k != "all_pass" and not v["pass"]]
+    text = (f"In this world ({len(main)} main-pool configurations) the teachers' generations are "
+            f"{acc.min():.0%} to {acc.max():.0%} correct and their students reach {y.min():.1%} to {y.max():.1%} "
+            f"avg@k. The world {'passes every acceptance check' if passed else 'fails ' + ', '.join(failed)}. "
+            f"Oriented Spearman ρ with the students (95 % CI): GRACE {rho['grace']}, the student's loss "
+            f"{rho['student_loss']}, the teacher's accuracy {rho['teacher_accuracy']}, G-Var {rho['g_var']}.")
+    verdicts = "; ".join(f"{r.hypothesis}: **{r.verdict}**" for r in hyp.itertuples())
+    if not passed:
+        return text + f" The pre-registered hypotheses are therefore not tested here ({verdicts})."
+    h1 = hyp.set_index("hypothesis").at["H1", "verdict"]
+    reading = {"supported": "In the paper's regime, where every teacher is strong and what differs is how well its "
+                            "solutions fit the student, GRACE ranks the teachers the right way in this miniature.",
+               "not supported": "Even in the paper's regime, where every teacher is strong and what differs is how "
+                                "well its solutions fit the student, GRACE does not rank the teachers the right way "
+                                "in this miniature, with the confidence the test asks for."}
+    return text + f" Pre-registered verdicts: {verdicts}. " + reading.get(h1, "GRACE's correlation was not measured.")
+
+
+__all__ = ["contrast", "describe", "describe_strong_study", "load_regime_map", "run_regime_map", "study_rows", "summarize"]

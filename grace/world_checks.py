@@ -282,6 +282,8 @@ def checks_table(checks: dict[str, Any]):
 def _shown(v: dict[str, Any]) -> str:
     """An acceptance entry's value as text: per-teacher values joined, a CI appended where there is one."""
     val = v["value"]
+    if not isinstance(val, dict) and not math.isfinite(val):
+        return "not measured (a correlation over constant values or too few points)"
     shown = ", ".join(f"{t} {a:.2f}" for t, a in sorted(val.items())) if isinstance(val, dict) else f"{val:.3f}"
     return shown + (f" [{v['ci'][0]:.3f}, {v['ci'][1]:.3f}]" if "ci" in v else "")
 

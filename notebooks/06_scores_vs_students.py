@@ -50,9 +50,13 @@ subset_frac = 0.6  # Fig 23: fraction of the configurations in each subset
 robust_q = 0.05  # Fig 23: the band reported is the [q, 1 - q] range over subsets
 robust_floor = 0.5  # Fig 23: consistently high means the q-quantile of the GRACE rho reaches this
 regime_map_dir = "artifacts/regime-map"  # written by `grace regime-map` (§6.11); skipped when absent
+strong_profile = "strong-quick"  # §6.12: the strong-teacher world (grace/profiles/strong-teacher.md)
+strong_study_dir = "artifacts/strong-quick"  # its study: `grace study --profile strong-quick --out ...`
+strong_run = False  # run that study when it is missing (it takes ~30 min on 2 cores at strong-quick)
 
 # %% tags=["hide-input"]
 import math
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -68,6 +72,7 @@ from grace import world_checks as WC
 from grace.analysis import rho_of
 from grace.notebook import Chapter
 from grace.scores import SCORE_ORIENTATION
+from grace.study import ensure_study
 
 # %% tags=["hide-input"]
 ch = Chapter("06_scores_vs_students", profile, out_dir)  # runs (or reuses) the profile's study
@@ -732,7 +737,50 @@ else:
 # %% [markdown]
 # {glue:md}`regime_md`
 #
-# ## 6.12 Summary
+# ## 6.12 Strong teachers that differ in fit: the paper's own regime
+#
+# In the worlds above the teachers' accuracy decides the student. In the paper it does not: all 15
+# teachers are strong instruct models, and what separates their students is how well each teacher's
+# solutions *fit* the student. The `strong-teacher` world is built for that regime
+# (`grace/profiles/strong-teacher.md`, written with its profiles, acceptance rules and hypotheses before
+# any score was computed on it): two-step arithmetic, a small student pre-trained mostly on
+# calculator-style solutions, and teachers of one size that are each strong but write in a family that
+# changes one property known to change how learnable a solution is — the calculator format the
+# student read most (`calc`), a surface form rare in its pre-training (`prefix`, `mul(8, 2) = 16`),
+# irrelevant sentences before steps (`distract`), and results written before the operation that
+# produces them (`resfirst`). Its acceptance checks add two rules to §6.0's: every teacher is
+# 85–98 % correct, and the teachers' accuracy does not predict their students (|ρ| ≤ 0.4). The
+# pre-registered test: **H1**, GRACE's oriented ρ with the students is positive with its 95 % CI above
+# 0; **H2**, it exceeds that of the student's loss and that of the teacher's accuracy.
+#
+# ```bash
+# grace study --profile strong-quick --out artifacts/strong-quick --checks-only   # the checks, no score
+# grace study --profile strong-quick --out artifacts/strong-quick                 # then the scores
+# ```
+
+# %%
+strong_ok = strong_run or (Path(strong_study_dir) / "results.csv").exists()
+if strong_run:
+    ensure_study(strong_profile, strong_study_dir)
+if not strong_ok:
+    ch.md(strong_md=f"*No strong-teacher study at `{strong_study_dir}` in this build; run the commands above.*")
+else:
+    s_res, s_checks = pd.read_csv(Path(strong_study_dir) / "results.csv"), WC.load_world_checks(strong_study_dir)
+    s_pool = pd.read_csv(Path(strong_study_dir) / "analysis" / "spearman_student_avg_at_k_pool.csv")
+    s_hyp = A.hypothesis_test(s_pool, bool(s_checks["acceptance"]["all_pass"]))
+    ch.md(strong_md=RG.describe_strong_study(s_hyp, s_checks, s_pool, s_res))
+
+# %%
+if strong_ok:
+    display(F.table(WC.acceptance_table(s_checks).set_index("check")))
+    display(F.table(s_hyp.set_index("hypothesis")))
+    keep = s_pool["score"].isin(["grace", "g_var", "g_vendi", "student_loss", "teacher_accuracy"])
+    display(F.table(s_pool[keep].drop(columns="score").set_index("label")))
+
+# %% [markdown]
+# {glue:md}`strong_md`
+#
+# ## 6.13 Summary
 
 # %% tags=["hide-input"]
 ledger = ch.ledger(["id", "paper", "value", "ci_low", "ci_high", "verdict"])

@@ -289,3 +289,19 @@ def test_claims_beside_matches_by_id():
     side = claims.beside(mine, {"format-shock": other})
     assert list(side["verdict (format-shock)"]) == ["–", "not reproduced"]
     assert side["value (format-shock)"].iloc[1] == -2.0 and np.isnan(side["value (format-shock)"].iloc[0])
+
+
+def test_hypothesis_test_reads_the_preregistered_rules():
+    import pandas as pd
+
+    from grace.analysis import hypothesis_test
+
+    pool = pd.DataFrame({"score": ["grace", "student_loss", "teacher_accuracy"],
+                         "rho_oriented": [0.5, 0.6, 0.1], "ci_low": [0.1, 0.2, -0.4]})
+    t = hypothesis_test(pool, all_pass=True).set_index("hypothesis")
+    assert t.verdict.tolist() == ["supported", "not supported", "supported"]
+    assert t.at["H1", "against"] == 0.1 and t.at["H2 (student_loss)", "against"] == 0.6
+    pool.loc[0, "ci_low"] = -0.05  # positive point estimate, CI reaching below 0: H1 fails
+    assert hypothesis_test(pool, all_pass=True).verdict[0] == "not supported"
+    assert set(hypothesis_test(pool, all_pass=False).verdict) == {"not a test"}  # a world that failed a check
+    assert hypothesis_test(pool.iloc[1:], all_pass=True).verdict.tolist() == ["not measured"] * 3
