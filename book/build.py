@@ -25,7 +25,8 @@ Pipeline:
 3. MathJax v3 is installed with npm into ``book/_vendor`` (git-ignored via its own ``.gitignore``)
    and its ``es5`` folder is served from ``_static/mathjax`` (see ``_config.yml``).
 4. ``jupyter-book build --all -W -n --keep-going .`` from the repo root, into ``_build/html``.
-5. ``book/check_html.py`` fails the build if the HTML references any external resource.
+5. ``book/check_html.py`` fails the build if the HTML references any external resource; ``book/check_layout.py``
+   if a page is cut off on the right at 1280 px (with chromium installed; without it the layout is not checked).
 """
 
 from __future__ import annotations
@@ -547,6 +548,9 @@ def main(argv: list[str] | None = None) -> int:
     if check.returncode != 0:
         raise SystemExit("[build] FAILED: the HTML references external resources or shows a reader nan, a repr, a warning "
                          "or a path of this machine (see above)")
+    layout = subprocess.run([sys.executable, str(BOOK / "check_layout.py"), str(HTML)])
+    if layout.returncode != 0:
+        raise SystemExit("[build] FAILED: a page is cut off on the right at 1280 px (see above)")
     print(f"[build] done in {time.time() - t0:.1f} s (execution {t_exec:.1f} s)")
     print(f"[build] open {HTML / 'index.html'}")
     return 0
