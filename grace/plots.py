@@ -905,7 +905,48 @@ def save_figure(fig: Figure, path: str | os.PathLike, dpi: int = 150) -> None:
     atomic_write_bytes(path, buf.getvalue())
 
 
+# ----------------------------------------------------------------------------------------------
+# When does GRACE work? The regime map (chapter 6, §6.11)
+
+
+@_styled
+def plot_regime_map(table: pd.DataFrame, scores: Sequence[str] | None = None) -> Figure:
+    """Regimes × scores: each cell's colour is the seeds' mean oriented Spearman ρ with the students,
+    its number that mean, and one dot per world seed (coloured by that seed's ρ) along the cell's foot.
+
+    Args:
+        table: :func:`grace.regimes.run_regime_map`'s table (``regime, seed, score, label, rho_oriented``).
+        scores: the columns, in order (default: every score in the table).
+    """
+    _check_columns(table, ["regime", "seed", "score", "label", "rho_oriented"], "plot_regime_map")
+    scores = list(scores) if scores is not None else list(dict.fromkeys(table["score"]))
+    t = table[table["score"].isin(scores)]
+    regimes = list(dict.fromkeys(t["regime"]))
+    labels = dict(zip(t["score"], t["label"], strict=False))
+    mean = t.groupby(["regime", "score"])["rho_oriented"].mean().unstack("score")  # all-NaN cells kept
+    mean = mean.reindex(index=regimes, columns=[s for s in scores if s in set(t["score"])])
+    fig, ax = _fig_and_ax(None, size=(1.1 * mean.shape[1] + 2.5, 0.75 * len(regimes) + 1.6))
+    cmap, norm = sns.color_palette("vlag_r", as_cmap=True), (-1.0, 1.0)
+    ax.imshow(mean.to_numpy(float), cmap=cmap, vmin=norm[0], vmax=norm[1], aspect="auto")
+    for i, regime in enumerate(mean.index):
+        for j, score in enumerate(mean.columns):
+            v = mean.iat[i, j]
+            ax.text(j, i - 0.1, "—" if pd.isna(v) else f"{v:+.2f}", ha="center", va="center", fontsize=9)
+            seeds = t[(t["regime"] == regime) & (t["score"] == score)]["rho_oriented"].to_numpy(float)
+            xs = j + (np.arange(len(seeds)) - (len(seeds) - 1) / 2) * 0.18
+            ax.scatter(xs, np.full(len(seeds), i + 0.28), c=seeds, cmap=cmap, vmin=norm[0], vmax=norm[1],
+                       s=28, edgecolors="black", linewidths=0.6, zorder=3)
+    ax.set_xticks(range(mean.shape[1]), [labels.get(s, s) for s in mean.columns])
+    ax.set_yticks(range(len(mean.index)), list(mean.index))
+    _rotate_xticks(ax, 30)
+    ax.grid(False)
+    ax.set_title("Oriented Spearman ρ with the students (+ = the paper's way); dots: world seeds")
+    return fig
+
+
+
 __all__ = [
+    "plot_regime_map",
     "family_palette", "marker_map", "plot_correlation_bars", "plot_score_vs_target",
     "plot_teacher_case_study", "plot_temperature_curves", "plot_temperature_violins",
     "plot_size_budgets", "plot_gaps", "plot_robustness", "plot_grad_norm_vs_length",

@@ -32,8 +32,10 @@ def study_rows(regime: str, seed: int | str, study_dir: Path, n_boot: int = 1000
     pool = A.main_pool(pd.read_csv(study_dir / "results.csv"))
     scores = [s for s in SCORE_ORIENTATION if s in pool.columns and pool[s].notna().sum() >= 3 and pool[s].nunique() > 1]
     tab = A.spearman_table(pool, target="student_avg_at_k", scores=scores, n_boot=n_boot, seed=0)
+    gaps = A.selection_gaps(pool, scores, "student_avg_at_k").set_index("score")["gap"] if scores else {}
     rows = [{"regime": regime, "seed": seed, "score": r.score, "label": r.label, "n": int(r.n),
-             "rho_oriented": r.rho_oriented, "ci_low": r.ci_low, "ci_high": r.ci_high} for r in tab.itertuples()]
+             "rho_oriented": r.rho_oriented, "ci_low": r.ci_low, "ci_high": r.ci_high,
+             "gap": float(gaps[r.score]) if r.score in gaps else float("nan")} for r in tab.itertuples()]
     checks = read_json(study_dir / "analysis" / "world_checks.json")
     acc = checks["acceptance"]
     sep = checks["loss_separation"] or {}
@@ -70,7 +72,7 @@ def run_regime_map(regimes: dict[str, str | os.PathLike], seeds: list[int], out:
     from grace.study import ensure_study, load_profile
 
     if not regimes or not seeds:
-        raise ValueError("regime map needs at least one regime and one seed, e.g. --regime paper=quick --seeds 0 1 2")
+        raise ValueError("regime map needs at least one regime and one seed, e.g. --regime mixed-accuracy=quick --seeds 0 1 2")
     rows, checks = [], []
     for regime, profile_name in regimes.items():
         for seed in seeds:
@@ -111,9 +113,12 @@ def summarize(table: pd.DataFrame, scores: list[str] | None = None) -> pd.DataFr
     """
     t = table if scores is None else table[table["score"].isin(scores)]
     g = t.groupby(["regime", "score", "label"], sort=False)
-    return g.agg(seeds=("seed", "nunique"), rho_mean=("rho_oriented", "mean"), rho_min=("rho_oriented", "min"),
-                 rho_max=("rho_oriented", "max"), ci_above_0=("ci_low", lambda x: int((x > 0).sum())),
-                 ci_below_0=("ci_high", lambda x: int((x < 0).sum()))).reset_index()
+    agg = dict(seeds=("seed", "nunique"), rho_mean=("rho_oriented", "mean"), rho_min=("rho_oriented", "min"),
+               rho_max=("rho_oriented", "max"), ci_above_0=("ci_low", lambda x: int((x > 0).sum())),
+               ci_below_0=("ci_high", lambda x: int((x < 0).sum())))
+    if "gap" in t.columns:  # maps written before the decision metric was recorded have no gap column
+        agg["gap_mean"] = ("gap", "mean")
+    return g.agg(**agg).reset_index()
 
 
 def describe(summary: pd.DataFrame, checks: pd.DataFrame) -> str:
@@ -134,9 +139,11 @@ def describe(summary: pd.DataFrame, checks: pd.DataFrame) -> str:
         for score in ("grace", "g_var", "g_vendi", "student_loss", "teacher_accuracy"):
             if score in rows.index:
                 r = rows.loc[score]
+                gap = (f"; its pick trails the best student by {100 * r['gap_mean']:.1f} points on average"
+                       if pd.notna(r.get("gap_mean", float("nan"))) else "")
                 text += (f" {r['label']}: oriented ρ {r['rho_mean']:+.2f} on average (seeds {r['rho_min']:+.2f} to "
                          f"{r['rho_max']:+.2f}; CI above 0 in {int(r['ci_above_0'])}, below 0 in {int(r['ci_below_0'])} "
-                         f"of {int(r['seeds'])}).")
+                         f"of {int(r['seeds'])}{gap}).")
         parts.append(text)
     return "\n\n".join(parts)
 

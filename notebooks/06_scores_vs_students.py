@@ -50,6 +50,8 @@ subset_frac = 0.6  # Fig 23: fraction of the configurations in each subset
 robust_q = 0.05  # Fig 23: the band reported is the [q, 1 - q] range over subsets
 robust_floor = 0.5  # Fig 23: consistently high means the q-quantile of the GRACE rho reaches this
 regime_map_dir = "artifacts/regime-map"  # written by `grace regime-map` (§6.11); skipped when absent
+regime_map_run = {}  # {regime: profile}: build the map here when it is missing (the smoke build maps toys)
+regime_map_seeds = [0, 1, 2]  # world seeds of a map built here
 strong_profile = "strong-quick"  # §6.12: the strong-teacher world (grace/profiles/strong-teacher.md)
 strong_study_dir = "artifacts/strong-quick"  # its study: `grace study --profile strong-quick --out ...`
 strong_run = False  # run that study when it is missing (it takes ~30 min on 2 cores at strong-quick)
@@ -73,6 +75,8 @@ from grace.analysis import rho_of
 from grace.notebook import Chapter
 from grace.scores import SCORE_ORIENTATION
 from grace.study import ensure_study
+
+MAP_SCORES = ["grace", "g_var", "g_vendi", "student_loss", "teacher_accuracy"]  # the map's columns
 
 # %% tags=["hide-input"]
 ch = Chapter("06_scores_vs_students", profile, out_dir)  # runs (or reuses) the profile's study
@@ -710,29 +714,37 @@ ch.md(drv_reading=" ".join(lines))
 # ## 6.11 The regime map: GRACE across worlds
 #
 # One world cannot say *when* GRACE works. `grace regime-map` runs the study in several regimes, each
-# over three world seeds (the whole world redrawn), and collects each study's acceptance checks and
-# every score's oriented ρ over its main pool:
+# over three world seeds (the whole world redrawn), and collects each study's acceptance checks, every
+# score's oriented ρ over its main pool, and the paper's decision metric: how far the student of the
+# teacher a score picks trails the best student (Figs. 7, 13):
 #
 # ```bash
-# grace regime-map --regime paper=quick --regime format-shock=format-shock-quick --seeds 0 1 2 \
-#     --extra paper-full=artifacts/full/study --out artifacts/regime-map
+# grace regime-map --regime format-shock=format-shock-quick --regime mixed-accuracy=quick \
+#     --regime between=between-quick --regime strong-teacher=strong-quick --seeds 0 1 2 \
+#     --extra strong-teacher-full=artifacts/strong-full --out artifacts/regime-map
 # ```
 #
 # `format-shock` is the world of this book's first edition: a student pre-trained without a single
-# worked solution and teachers that each render one canonical solution per problem. `paper` is the
-# world above: the same task and sizes, with worked solutions in pre-training and varied teachers.
+# worked solution and teachers that each render one canonical solution per problem. `mixed-accuracy` is
+# the world above: the same task and sizes, with worked solutions in pre-training and varied teachers
+# whose accuracy differs. `strong-teacher` is §6.12's world, where every teacher is strong and they
+# differ in fit; `between` holds its teachers at two training budgets, so that accuracy and fit both vary.
+# The smoke build maps two toy regimes over two seeds, to show the page's shape; its numbers mean nothing.
 
 # %%
 rmap = RG.load_regime_map(regime_map_dir)
+if rmap is None and regime_map_run:
+    RG.run_regime_map(regime_map_run, regime_map_seeds, Path(regime_map_dir), n_boot=n_boot)
+    rmap = RG.load_regime_map(regime_map_dir)
 if rmap is None:
-    ch.md(regime_md=f"No regime map at `{regime_map_dir}` in this build; run the command above.")
-    print(f"no regime map at {regime_map_dir}")
+    ch.md(regime_md=f"*No regime map at `{regime_map_dir}` in this build; run the command above.*")
 else:
     rtab, rchecks = rmap
-    rsum_map = RG.summarize(rtab, ["grace", "g_var", "g_vendi", "student_loss", "teacher_accuracy"])
+    rsum_map = RG.summarize(rtab, MAP_SCORES)
     ch.md(regime_md=RG.describe(rsum_map, rchecks) + "\n\n" + RG.contrast(rsum_map))
-    display(rchecks.round(3))
-    display(rsum_map.round(3))
+    ch.show(P.plot_regime_map(rtab, MAP_SCORES), "regime_map.png")
+    display(F.table(rchecks.set_index(["regime", "seed"])))
+    display(F.table(rsum_map.drop(columns="score").set_index(["regime", "label"])))
 
 # %% [markdown]
 # {glue:md}`regime_md`

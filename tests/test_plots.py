@@ -138,3 +138,20 @@ def test_no_pyplot_figures_left_open(table):
     before = len(plt.get_fignums())
     P.plot_correlation_bars(A.spearman_table(table, orientation=ORIENT, n_boot=0))
     assert len(plt.get_fignums()) == before
+
+
+def test_regime_map_figure_has_a_cell_per_regime_and_score_and_a_dot_per_seed():
+    import pandas as pd
+
+    from grace.plots import plot_regime_map
+
+    t = pd.DataFrame([{"regime": r, "seed": s, "score": sc, "label": sc.upper(), "rho_oriented": v}
+                      for r, base in (("a", 0.5), ("b", -0.5)) for s in (0, 1, 2)
+                      for sc, v in (("grace", base + 0.1 * s), ("g_var", float("nan")))])
+    fig = plot_regime_map(t, ["grace", "g_var"])
+    ax = fig.axes[0]
+    assert [x.get_text() for x in ax.get_yticklabels()] == ["a", "b"]
+    assert [x.get_text() for x in ax.get_xticklabels()] == ["GRACE", "G_VAR"]
+    texts = sorted(x.get_text() for x in ax.texts)
+    assert texts == ["+0.60", "-0.40", "—", "—"]  # the seeds' means; a cell without a number says so
+    assert sum(len(c.get_offsets()) for c in ax.collections) == 12  # one dot per seed and cell
