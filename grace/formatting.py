@@ -201,6 +201,23 @@ def findings_sentence(counts: Mapping[str, int], n_claims: int) -> str:
             + " on this build; chapter 9 lists each with the rule that decided it.")
 
 
+def strong_finding(hyp=None, passed: bool | None = None) -> str:
+    """The landing page's sentence on the strong-teacher world (chapter 6, §6.12): GRACE's oriented ρ and the
+    pre-registered H1's verdict (``hyp``: :func:`grace.analysis.hypothesis_test`'s table), or that it was
+    not run in this build (``hyp`` None)."""
+    if hyp is None:
+        return ("The world built for the paper's own regime (every teacher strong, the teachers differing in how "
+                "well their solutions fit the student; chapter 6, §6.12) was not run in this build.")
+    h1 = hyp.set_index("hypothesis").loc["H1"]
+    world = "which passes its acceptance checks" if passed else "which fails at least one acceptance check"
+    verdict = {"supported": "the pre-registered test that it ranks the teachers the right way is passed",
+               "not supported": "the pre-registered test that it ranks the teachers the right way is failed",
+               "not a test": "not a test of the paper's claim, since the world is not in its regime",
+               }.get(h1["verdict"], "it could not be measured")
+    return (f"In the world built for the paper's own regime (every teacher strong, the teachers differing in fit; "
+            f"§6.12), {world}, GRACE's oriented ρ is {number(h1['grace_rho'], 'rho')}: {verdict}.")
+
+
 def findings(pool, spearman_df, grace_rho: tuple[float, float, float], paper_rho: float, profile: str) -> dict[str, str]:
     """The landing page's findings as plain sentences from chapter 6's numbers (paper §3, Figs. 1–2):
     ``finding_profile``, ``finding_students`` (the students' spread), ``finding_grace`` (GRACE's oriented ρ

@@ -781,6 +781,8 @@ else:
     s_pool = pd.read_csv(Path(strong_study_dir) / "analysis" / "spearman_student_avg_at_k_pool.csv")
     s_hyp = A.hypothesis_test(s_pool, bool(s_checks["acceptance"]["all_pass"]))
     ch.md(strong_md=RG.describe_strong_study(s_hyp, s_checks, s_pool, s_res))
+ch.glue(finding_strong=F.strong_finding(s_hyp if strong_ok else None,
+                                        strong_ok and bool(s_checks["acceptance"]["all_pass"])))
 
 # %%
 if strong_ok:

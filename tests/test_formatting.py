@@ -70,3 +70,18 @@ def test_findings_sentences():
     g = F.findings(pool, sp.assign(rho_oriented=np.nan), (math.nan,) * 3, 0.86, "smoke")
     assert "not measured here" in g["finding_grace"] and "nan" not in " ".join(g.values())
     assert F.findings_sentence({"reproduced": 2, "partly": 1}, 5).startswith("Of the 5 claims")
+
+
+def test_strong_finding_says_what_was_run_and_decided():
+    import pandas as pd
+
+    from grace.formatting import strong_finding
+
+    assert "was not run in this build" in strong_finding(None)
+    hyp = pd.DataFrame({"hypothesis": ["H1"], "grace_rho": [0.612], "verdict": ["supported"]})
+    text = strong_finding(hyp, True)
+    assert "passes its acceptance checks" in text and "0.61" in text and "is passed" in text
+    hyp.loc[0, "verdict"] = "not a test"
+    assert "fails at least one" in strong_finding(hyp, False) and "not a test" in strong_finding(hyp, False)
+    hyp.loc[0, "verdict"] = "not supported"
+    assert "is failed" in strong_finding(hyp, True)
