@@ -11,10 +11,13 @@ chapter 9), numeric checks that stop the build (``ch.check``) and the closing ``
 
 from __future__ import annotations
 
+import contextlib
+import io
 import math
 import os
 import textwrap
 import time
+import types
 from pathlib import Path
 from typing import Any
 
@@ -123,22 +126,30 @@ class Chapter:
         ``study_log``: a download link for the chapter's prose. The study logs every stage to
         ``study_dir/study.log``; when it ran here, everything it printed (log lines and any warning) is kept
         in ``out/study_output.txt`` and that is the file linked."""
-        import contextlib
-        import io
-
         from grace.io import read_json
         from grace.study import ensure_study
 
-        with contextlib.redirect_stderr(io.StringIO()) as log:  # the study writes every line to study.log too
+        with self.off_page("study_output.txt") as printed:  # the study writes every line to study.log too
             self.results, self.study_dir = ensure_study(self.source, out=self.root / "study")
         self.prof = read_json(self.study_dir / "profile.json")
-        ran = "ran in this chapter" if log.getvalue().strip() else "was reused from its cache"
-        path = self.study_dir / "study.log"
-        if log.getvalue().strip():
-            path = self.out / "study_output.txt"
-            path.write_text(log.getvalue(), encoding="utf-8")
+        ran = "ran in this chapter" if printed.path.exists() else "was reused from its cache"
+        path = printed.path if printed.path.exists() else self.study_dir / "study.log"
         link = f"{{download}}`its log <{_source_path(path)}>`" if path.exists() else "no log"
         self.md(study_log=f"The study {ran} ({link}).")
+
+    @contextlib.contextmanager
+    def off_page(self, filename: str):
+        """Run a long stage with what it prints to stderr (log lines, warnings) kept off the page: it goes to
+        ``out/filename`` instead, written only when something was printed. Yields an object whose ``path``
+        names that file, so a chapter can link it."""
+        buf = io.StringIO()
+        sink = types.SimpleNamespace(path=self.out / filename)
+        if sink.path.exists():
+            sink.path.unlink()  # a stale file from an earlier run would claim the stage ran here
+        with contextlib.redirect_stderr(buf):
+            yield sink
+        if buf.getvalue().strip():
+            sink.path.write_text(buf.getvalue(), encoding="utf-8")
 
     @property
     def miniature(self) -> bool:

@@ -734,7 +734,8 @@ ch.md(drv_reading=" ".join(lines))
 # %%
 rmap = RG.load_regime_map(regime_map_dir)
 if rmap is None and regime_map_run:
-    RG.run_regime_map(regime_map_run, regime_map_seeds, Path(regime_map_dir), n_boot=n_boot)
+    with ch.off_page("regime_map_output.txt"):  # the studies' log lines go to a file, not the page
+        RG.run_regime_map(regime_map_run, regime_map_seeds, Path(regime_map_dir), n_boot=n_boot)
     rmap = RG.load_regime_map(regime_map_dir)
 if rmap is None:
     ch.md(regime_md=f"*No regime map at `{regime_map_dir}` in this build; run the command above.*")
@@ -773,7 +774,8 @@ else:
 # %%
 strong_ok = strong_run or (Path(strong_study_dir) / "results.csv").exists()
 if strong_run:
-    ensure_study(strong_profile, strong_study_dir)
+    with ch.off_page("strong_study_output.txt"):
+        ensure_study(strong_profile, strong_study_dir)
 if not strong_ok:
     ch.md(strong_md=f"*No strong-teacher study at `{strong_study_dir}` in this build; run the commands above.*")
 else:
