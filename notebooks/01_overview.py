@@ -35,9 +35,10 @@
 #   \mathbf G_\mu(\mathcal D_i)^\top\Big).$$
 #
 # It is a gradient *variance* weighted by the inverse spectrum of the gradient directions: variance
-# along directions the rest of the data rarely visits costs the most. **Lower is better.** Chapter 4
-# derives it and its link to leave-one-out conditional mutual information; chapters 3 and 5 build
-# the inputs.
+# along directions the rest of the data rarely visits costs the most ({prf:ref}`lem-spectral`). **Lower
+# is better.** Chapter 4 derives it and its link to leave-one-out conditional mutual information (the
+# bound of {prf:ref}`thm-lemma-b1`, whose data-dependent part is GRACE by {prf:ref}`lem-c-equals-n`);
+# chapters 3 and 5 build the inputs.
 #
 # **How this book checks it.** The paper's experiment (15 teachers × 8 temperatures, 1B–3B students on
 # GSM8K/MATH) needs GPUs. This book runs the *same pipeline* in a **miniature world**: tiny Llama

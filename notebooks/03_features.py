@@ -319,4 +319,6 @@ ch.done({"profile": profile, "device": device, "D": D, "config": config, "h_err"
 # **Summary.** The features are gradients of the response-only loss (checked by recomputing stored
 # rows), rescaled by $\log|\mathbf y|$ because the raw norm falls with length — the claims ledger
 # records what the miniature says about the paper's $1/\log T$ — and projected with a random sign
-# matrix whose distortion follows the Johnson–Lindenstrauss rate on real gradients.
+# matrix whose distortion follows the Johnson–Lindenstrauss rate on real gradients. Chapter 4 states
+# what the scores computed from these rows are ({prf:ref}`lem-trace-one` for G-Vendi,
+# {prf:ref}`lem-gvar-forms` for G-Var).

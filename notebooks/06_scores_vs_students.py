@@ -105,7 +105,7 @@ print(f"profile {profile}: {len(pool)} configurations ({pool['teacher'].nunique(
 # can reverse GRACE for reasons unrelated to the method (the `format-shock` regime, §6.11). Per
 # configuration: the pre-trained student's per-token loss on the scored generations and its ratio to
 # $\ln V$ (a uniform guess), the generations' accuracy, and the share of a held-out fold's squared
-# gradient norm outside the span of the other folds (where eq. 4 weights by $d/\nu$).
+# gradient norm outside the span of the other folds (where eq. 4 weights by $d/\nu$, {prf:ref}`lem-spectral`).
 
 # %%
 wchecks = WC.load_world_checks(study_dir)

@@ -216,7 +216,10 @@ ablation_view(tab_c, "n_folds")
 # released code's eigenvalue smoothing, see `grace.scores`). And §2.1 motivates the $\log|\mathbf
 # y|$ factor by Fig. 21 (gradient norms fall like $1/\log T$) without ablating it. Both are
 # recomputed exactly from the saved features. No paper claim is attached to them, so nothing is
-# recorded in the ledger.
+# recorded in the ledger. What to expect from $\nu$ follows from {prf:ref}`lem-spectral`: a direction with
+# eigenvalue $\lambda_k$ is weighted by $1/(\lambda_k+\nu/d)$, so a small $\nu$ matters only where some
+# held-out gradient leaves the span of the other folds, and a large $\nu$ flattens every weight towards
+# $d/\nu$ (GRACE then ranks like a variance).
 
 # %%
 tab_nu = AB.ablation_within(study_dir, results, "nu", nu_values, **ablate)

@@ -42,8 +42,8 @@
 #
 # The paper's eq. 4 instead uses $C=10$ disjoint prompt folds, rows centred at the fold mean, and
 # $\mathbf h=\log|\mathbf y|\cdot\Pi\mathbf g$ on $n=512$ prompts. Chapter 4 compared these
-# definitions on synthetic gradients; here they are compared on the miniature's real student
-# gradients.
+# definitions on synthetic gradients (global and fold centring differ by the non-negative term of
+# {prf:ref}`prop-global-fold`); here they are compared on the miniature's real student gradients.
 
 # %% tags=["parameters"]
 profile = "smoke"
