@@ -578,3 +578,132 @@ summary.groupby(summary.check.str.split("(").str[0].str.strip()).passed.agg(["co
 # data-dependent part is exactly leave-one-prompt-out GRACE (with global centring); and the
 # "sensitivity term is 5–10× smaller" remark is a property of the gradients at hand, not of the
 # construction.
+
+
+# %% [markdown]
+# ## 4.6 Exercises
+#
+# Answers are checked with `grace.course.check(id, answer)`, which says right or wrong (and why) without showing the expected value. Everything here runs on synthetic gradients or small matrices, in seconds.
+
+# %% [markdown]
+# ::::{exercise} Eq. 5 from eq. 4 on a 2×2 example
+# :label: ch4-ex1
+#
+# By hand: two prompts with two responses each, $d=2$, $\nu=0.2$, each prompt its own fold ($C=n=2$). Prompt
+# 0's rows are $(2,0)$ and $(0,2)$, prompt 1's are $(1,1)$ and $(3,1)$
+# (`grace.course.two_by_two_example()`). Using {prf:ref}`prop-global-fold`, compute eq. 5 (global centring)
+# minus eq. 4 (fold centring).
+# ::::
+#
+# ::::{solution-start} ch4-ex1
+# :class: dropdown
+# ::::
+#
+# $\mu=(1.5,1)$, $\mu_0=(1,1)$, $\mu_1=(2,1)$, so $\mu_0-\mu=(-0.5,0)$ and $\mu_1-\mu=(0.5,0)$.
+# $\mathbf M(\mathcal D_{-0})$ is built from fold 1's unit rows $(1,1)/\sqrt2$ and $(3,1)/\sqrt{10}$:
+# $\tilde\Sigma=\begin{pmatrix}0.7&0.4\\0.4&0.3\end{pmatrix}$, plus $\nu/d=0.1$ on the diagonal; its inverse is
+# $\begin{pmatrix}2.5&-2.5\\-2.5&5\end{pmatrix}$, and the quadratic form at $(-0.5,0)$ is $0.625$.
+# $\mathbf M(\mathcal D_{-1})$ comes from $(1,0)$ and $(0,1)$: $\tilde\Sigma=I/2$, plus $0.1$, inverse
+# $I/0.6$, form $0.25/0.6\approx0.4167$. So $B=\frac14(2\cdot0.625+2\cdot0.4167)\approx0.521$.
+
+# %% tags=["solution"]
+from grace import course
+
+assert course.check("ch4-ex1", (2 * 0.625 + 2 * 0.25 / 0.6) / 4)
+
+# %% [markdown]
+# ::::{solution-end}
+# ::::
+
+# %% [markdown]
+# ::::{exercise} When every held-out gradient lies in the training span
+# :label: ch4-ex2
+#
+# By hand first: by {prf:ref}`lem-spectral`, what happens to GRACE as $\nu\to0$ when every held-out row lies
+# in the span of the other folds' rows, and what when one does not? Then check on
+# `grace.course.in_span_example(nu)` (16 prompts × 2 responses in $d=4$, every fold spans $\mathbb R^4$):
+# answer with GRACE at $\nu=10^{-6}$ divided by GRACE at $\nu=10^{-3}$.
+# ::::
+#
+# ::::{solution-start} ch4-ex2
+# :class: dropdown
+# ::::
+#
+# A held-out row in the span has no component along an eigenvector with $\lambda_k=0$, so every weight
+# $1/(\lambda_k+\nu/d)$ it meets stays bounded as $\nu\to0$: GRACE converges (to the pseudo-inverse form) and
+# the ratio is close to 1. A component outside the span is weighted by $d/\nu$, so that term grows like
+# $1/\nu$ and the ratio approaches 1000 (`grace.course.outside_span_example` adds one such direction). This is
+# why the world checks of chapter 6 measure the share of held-out gradient outside the span.
+
+# %% tags=["solution"]
+import pandas as pd
+
+from grace import course
+
+ratio_in = course.in_span_example(1e-6) / course.in_span_example(1e-3)
+ratio_out = course.outside_span_example(1e-6) / course.outside_span_example(1e-3)
+assert course.check("ch4-ex2", ratio_in)
+pd.DataFrame({"GRACE at ν = 1e-6 over GRACE at ν = 1e-3": [ratio_in, ratio_out]},
+             index=["every held-out row in the span", "one held-out direction outside it"]).round(3)
+
+# %% [markdown]
+# ::::{solution-end}
+# ::::
+
+# %% [markdown]
+# ::::{exercise} Change ν and predict the ranking
+# :label: ch4-ex3
+#
+# *Predict before running*: eight synthetic teachers (`theory.synthetic_teacher_table(8, 32, 2, 8, 4, nu,
+# seed=0)`) are ranked by eq. 4 at $\nu=10^{-3}$ and at $\nu=1$. Will the two rankings agree (Spearman ρ near 1)
+# or not? Then compute ρ between the two `"eq. 4"` columns.
+# ::::
+#
+# ::::{solution-start} ch4-ex3
+# :class: dropdown
+# ::::
+#
+# At $\nu=1$ the ridge $\nu/d=1/8$ is comparable to the eigenvalues of $\tilde\Sigma$ (they sum to 1), so the
+# weights $1/(\lambda_k+\nu/d)$ flatten and GRACE moves towards a plain (fold-centred) variance; at
+# $\nu=10^{-3}$ the small eigenvalues dominate. The two rankings can therefore differ a lot — here they do.
+
+# %% tags=["solution"]
+from scipy.stats import spearmanr
+
+from grace import course, theory
+
+small = theory.synthetic_teacher_table(8, 32, 2, 8, 4, 1e-3, seed=0)["eq. 4"]
+large = theory.synthetic_teacher_table(8, 32, 2, 8, 4, 1.0, seed=0)["eq. 4"]
+assert course.check("ch4-ex3", spearmanr(small, large).statistic)
+
+# %% [markdown]
+# ::::{solution-end}
+# ::::
+
+# %% [markdown]
+# ::::{exercise} The largest G-Vendi
+# :label: ch4-ex4
+#
+# By hand: using {prf:ref}`lem-trace-one`, what is the largest G-Vendi a feature matrix with $d=16$ columns
+# can have, and which rows reach it?
+# ::::
+#
+# ::::{solution-start} ch4-ex4
+# :class: dropdown
+# ::::
+#
+# The eigenvalues of $\tilde\Sigma$ are a probability vector on 16 outcomes, whose entropy is at most
+# $\log 16\approx2.77$ (natural logarithm), reached when $\tilde\Sigma=I/16$ — e.g. 16 orthonormal rows, or
+# any set of unit rows whose directions are spread evenly.
+
+# %% tags=["solution"]
+import numpy as np
+
+from grace import course, scores
+
+assert course.check("ch4-ex4", np.log(16))
+scores.g_vendi(np.eye(16))  # 16 orthonormal rows reach it
+
+# %% [markdown]
+# ::::{solution-end}
+# ::::
