@@ -215,3 +215,21 @@ def test_student_edition_removes_every_solution_node():
     assert not list(doc.findall(solution_node)) and list(doc.findall(exercise_node))
     assert "course.check" not in doc.astext() and "after" in doc.astext()
     assert app.env.sphinx_exercise_registry == {}
+
+
+def test_exercise_times_finds_every_coded_solution():
+    import sys
+
+    sys.path.insert(0, str(REPO / "book"))
+    try:
+        import exercise_times
+    finally:
+        sys.path.remove(str(REPO / "book"))
+    assert set(exercise_times.solution_sources()) == set(course.EXERCISES)
+
+
+def test_the_teaching_page_lists_every_exercise_once():
+    page = (REPO / "book" / "teaching.md").read_text()
+    listed = re.findall(r"\{ref\}`(ch\d+-ex\d+) <\1>`", page)
+    every = [i for v in _exercises().values() for i in v]
+    assert sorted(listed) == sorted(every)
