@@ -270,7 +270,7 @@ def grace_pick(df, score: str = "grace") -> str:
 
 
 def two_by_two_example() -> tuple[np.ndarray, np.ndarray, float]:
-    """The hand exercise of chapter 4 (ch4-ex1): two prompts, two responses each, d = 2, ν = 0.2.
+    """The hand exercise of chapter 4 (ch4-ex1, eqs. 4–5): two prompts, two responses each, d = 2, ν = 0.2.
 
     Returns ``H`` (4, 2), ``prompt_ids`` (4,) and ν; each prompt is its own fold (C = n = 2).
     """
@@ -279,7 +279,7 @@ def two_by_two_example() -> tuple[np.ndarray, np.ndarray, float]:
 
 
 def in_span_example(nu: float) -> float:
-    """GRACE (eq. 4, C = 4 folds) of 16 prompts × 2 responses in d = 4, every fold spanning R^4 (ch4-ex2)."""
+    """GRACE (eq. 4, C = 4 folds, §2.2) of 16 prompts × 2 responses in d = 4, every fold spanning R^4 (ch4-ex2)."""
     from grace import scores, theory
 
     H, pid = theory.synthetic_gradients(16, 2, 4, seed=3)
@@ -287,7 +287,8 @@ def in_span_example(nu: float) -> float:
 
 
 def outside_span_example(nu: float) -> float:
-    """The same as :func:`in_span_example`, with one held-out row given a direction no other row has."""
+    """The same as :func:`in_span_example` (eq. 4), with one held-out row given a direction no other row has:
+    that direction has eigenvalue 0 in the other folds' Σ̃ and is weighted by d/ν."""
     from grace import scores, theory
 
     H, pid = theory.synthetic_gradients(16, 2, 4, seed=3)
@@ -297,7 +298,8 @@ def outside_span_example(nu: float) -> float:
 
 
 def ledger_counts(ctx: Context) -> dict[str, int]:
-    """How many of the profile's recorded claims got each verdict (:func:`grace.claims.load`)."""
+    """How many of the profile's recorded claims got each verdict (:func:`grace.claims.load`; chapter 9's ledger
+    of the paper's claims)."""
     from grace import claims
 
     ledger = claims.load(ctx.study_dir.parent)  # the claims ledger sits next to the study (chapter 9)
