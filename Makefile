@@ -1,7 +1,9 @@
 # grace-book: two entry points.
 #   make run    set up .venv, run the miniature study through the notebooks and build the book
 #               (PROFILE=quick by default; smoke | quick | full | gpu, or your own profile.yaml)
-#   make test   set up .venv, run the default test suite and build the book on the smoke profile
+#   make test   set up .venv, run the default test suite and build the book on the smoke profile (and its
+#               student edition, the exercises without their solutions)
+#   make book-student   the student edition of the book (PROFILE as for make run) into _build/student/_build/html
 # GPU users: make run TORCH_SPEC="torch" TRITON_SPEC=   (any pip spec; the defaults pin the CPU wheel and the
 #            Triton whose interpreter runs the kernel tests; an empty TRITON_SPEC keeps the one torch brings)
 PYTHON     ?= python3
@@ -15,7 +17,7 @@ OUT        ?= artifacts/$(PROFILE)
 BIN   := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(EXTRAS)
 
-.PHONY: run test book demo venv lint clean real
+.PHONY: run test book book-student demo venv lint clean real
 
 venv: $(STAMP)
 
@@ -32,9 +34,13 @@ run: venv
 test: venv
 	$(BIN)/python -m pytest -q
 	$(BIN)/python book/build.py --profile smoke
+	$(BIN)/python book/build.py --profile smoke --skip-execute --student
 
 book: venv
 	$(BIN)/python book/build.py --profile $(PROFILE)
+
+book-student: venv  # the exercises without their solutions; reuses executed chapters of the same profile if asked
+	$(BIN)/python book/build.py --profile $(PROFILE) --student $(if $(SKIP_EXECUTE),--skip-execute)
 
 demo: venv
 	$(BIN)/grace demo --out $(OUT)/demo

@@ -24,7 +24,10 @@ Pipeline:
    rendered.
 3. MathJax v3 is installed with npm into ``book/_vendor`` (git-ignored via its own ``.gitignore``)
    and its ``es5`` folder is served from ``_static/mathjax`` (see ``_config.yml``).
-4. ``jupyter-book build --all -W -n --keep-going .`` from the repo root, into ``_build/html``.
+4. ``jupyter-book build --all -W -n --keep-going .`` from the repo root, into ``_build/html``. With
+   ``--student`` the same pages are rendered without the exercises' solutions (``book/student_edition.py``,
+   a local Sphinx extension named in a copy of ``_config.yml``) into ``_build/student/_build/html``: the
+   edition to hand to a class.
 5. ``book/check_html.py`` fails the build if the HTML references any external resource; ``book/check_layout.py``
    if a page is cut off on the right at 1280 px (with chromium installed; without it the layout is not checked).
 """
@@ -51,6 +54,8 @@ VENDOR = BOOK / "_vendor"
 MATHJAX_SPEC = "mathjax@3"
 MATHJAX_STATIC = VENDOR / "static" / "mathjax"
 HTML = REPO / "_build" / "html"
+STUDENT_OUT = REPO / "_build" / "student"  # jupyter-book writes <path-output>/_build/html
+STUDENT_HTML = STUDENT_OUT / "_build" / "html"
 PROFILES = ("smoke", "quick", "full", "gpu")  # every chapter's params file has an entry for each
 INJECTED = ("out_dir", "profile")  # parameters every notebook receives from this script
 TOC_HEADER = (
@@ -481,19 +486,44 @@ def vendor_mathjax() -> None:
         shutil.copytree(es5 / sub, MATHJAX_STATIC / sub)
 
 
-def render() -> None:
-    """``jupyter-book build --all -W -n --keep-going .`` from the repo root."""
-    shutil.rmtree(HTML, ignore_errors=True)  # --all rebuilds but does not delete pages that left the toc
+def student_config() -> Path:
+    """A copy of ``_config.yml`` for the student edition: ``book/student_edition.py`` (a local Sphinx extension)
+    removes every exercise's solution, gated code cells included, the pages' sources (whose ``.ipynb`` hold
+    the solutions) are neither copied nor offered for download, and the title says so. Written under
+    ``_build/`` (git-ignored); returns its path."""
+    import yaml
+
+    cfg = yaml.safe_load((REPO / "_config.yml").read_text())
+    cfg.setdefault("sphinx", {}).setdefault("local_extensions", {})["student_edition"] = str(BOOK)  # an absolute path: the copy lives in _build/
+    cfg["title"] = f"{cfg.get('title', 'grace-book')} (student edition)"
+    sphinx_cfg = cfg["sphinx"].setdefault("config", {})
+    sphinx_cfg["html_copy_source"] = False  # the downloadable .ipynb sources hold the solutions
+    sphinx_cfg.setdefault("html_theme_options", {})["use_download_button"] = False
+    cfg.setdefault("html", {})["use_download_button"] = False
+    path = REPO / "_build" / "_config.student.yml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(cfg, sort_keys=False, allow_unicode=True))
+    return path
+
+
+def render(student: bool = False) -> Path:
+    """``jupyter-book build --all -W -n --keep-going .`` from the repo root; returns the HTML folder
+    (``_build/html``, or ``_build/student/_build/html`` for the student edition without solutions)."""
+    html = STUDENT_HTML if student else HTML
+    shutil.rmtree(html, ignore_errors=True)  # --all rebuilds but does not delete pages that left the toc
     jb = Path(sys.executable).parent / "jupyter-book"
     cmd = [str(jb) if jb.exists() else "jupyter-book", "build", "--all", "-W", "-n", "--keep-going", "."]
+    if student:
+        cmd += ["--config", str(student_config().relative_to(REPO)), "--path-output", str(STUDENT_OUT.relative_to(REPO))]
     print(f"[build] {' '.join(cmd[1:])}", flush=True)
     proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
-    log = REPO / "_build" / "build.log"
+    log = REPO / "_build" / ("build.student.log" if student else "build.log")
     log.parent.mkdir(parents=True, exist_ok=True)
     log.write_text(proc.stdout + "\n" + proc.stderr)
     if proc.returncode != 0:
         print("\n".join((proc.stdout + proc.stderr).strip().splitlines()[-40:]), file=sys.stderr)
         raise SystemExit(f"[build] FAILED: jupyter-book exited {proc.returncode} (full log: {log.relative_to(REPO)})")
+    return html
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -503,6 +533,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--skip-execute", action="store_true", help="render the existing executed copies")
     ap.add_argument("--write-toc", action="store_true", help="only regenerate _toc.yml and exit")
     ap.add_argument("--no-render", action="store_true", help="execute the chapters but do not render")
+    ap.add_argument("--student", action="store_true",
+                    help="render the student edition: the exercises without their solutions, into "
+                         "_build/student/_build/html (add --skip-execute to reuse the executed chapters)")
     ap.add_argument("--only", nargs="+", metavar="CHAPTER",
                     help="execute only these chapters (e.g. 05_distillation) and do not render")
     ap.add_argument("--print-params", metavar="CHAPTER",
@@ -543,16 +576,16 @@ def main(argv: list[str] | None = None) -> int:
     if args.no_render:
         return 0
     vendor_mathjax()
-    render()
-    check = subprocess.run([sys.executable, str(BOOK / "check_html.py"), str(HTML)])
+    html = render(student=args.student)
+    check = subprocess.run([sys.executable, str(BOOK / "check_html.py"), str(html)])
     if check.returncode != 0:
         raise SystemExit("[build] FAILED: the HTML references external resources or shows a reader nan, a repr, a warning "
                          "or a path of this machine (see above)")
-    layout = subprocess.run([sys.executable, str(BOOK / "check_layout.py"), str(HTML)])
+    layout = subprocess.run([sys.executable, str(BOOK / "check_layout.py"), str(html)])
     if layout.returncode != 0:
         raise SystemExit("[build] FAILED: a page is cut off on the right at 1280 px (see above)")
     print(f"[build] done in {time.time() - t0:.1f} s (execution {t_exec:.1f} s)")
-    print(f"[build] open {HTML / 'index.html'}")
+    print(f"[build] open {html / 'index.html'}")
     return 0
 
 

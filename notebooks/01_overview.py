@@ -35,9 +35,10 @@
 #   \mathbf G_\mu(\mathcal D_i)^\top\Big).$$
 #
 # It is a gradient *variance* weighted by the inverse spectrum of the gradient directions: variance
-# along directions the rest of the data rarely visits costs the most. **Lower is better.** Chapter 4
-# derives it and its link to leave-one-out conditional mutual information; chapters 3 and 5 build
-# the inputs.
+# along directions the rest of the data rarely visits costs the most ({prf:ref}`lem-spectral`). **Lower
+# is better.** Chapter 4 derives it and its link to leave-one-out conditional mutual information (the
+# bound of {prf:ref}`thm-lemma-b1`, whose data-dependent part is GRACE by {prf:ref}`lem-c-equals-n`);
+# chapters 3 and 5 build the inputs.
 #
 # **How this book checks it.** The paper's experiment (15 teachers × 8 temperatures, 1B–3B students on
 # GSM8K/MATH) needs GPUs. This book runs the *same pipeline* in a **miniature world**: tiny Llama
@@ -274,3 +275,87 @@ ch.done({"profile": profile, "study_dir": str(study_dir), "teachers": list(cards
 # **Summary.** The teacher pool of this profile, the student it distils into, and a first ranking with
 # `grace rank` next to the students actually distilled. Everything above was computed by the package
 # from the study's files; the same command works on any student and any set of generations files.
+
+
+# %% [markdown]
+# ## 1.4 Exercises
+#
+# Answers are checked with `grace.course.check(id, answer)`, which says right or wrong (and why) without showing the expected value. The coded ones run in seconds on a laptop CPU with the smoke world (`python book/build.py --profile smoke` builds it).
+
+# %% [markdown]
+# ::::{exercise} GRACE's pick
+# :label: ch1-ex1
+#
+# Using the study's results table (`ch.results`, or `artifacts/smoke/study/results.csv`), find the
+# configuration of the main pool (`grace.analysis.main_pool`) that GRACE ranks best. Remember which
+# direction is better.
+# ::::
+#
+# ::::{solution-start} ch1-ex1
+# :class: dropdown
+# ::::
+#
+# GRACE is a variance weighted by the inverse spectrum: **lower is better**
+# (`grace.scores.SCORE_ORIENTATION["grace"]` is −1). So the pick is the row with the smallest score.
+
+# %% tags=["solution"]
+from grace import course
+from grace.analysis import main_pool
+
+pool = main_pool(ch.results)
+pick = pool.loc[pool["grace"].idxmin(), "config"]  # lowest GRACE = best teacher
+assert course.check("ch1-ex1", pick, study_dir=ch.study_dir)
+
+# %% [markdown]
+# ::::{solution-end}
+# ::::
+
+# %% [markdown]
+# ::::{exercise} GRACE against G-Var
+# :label: ch1-ex2
+#
+# *Predict first*: G-Var (eq. 3) measures the plain spread of the gradients, GRACE the spread weighted
+# by the inverse spectrum. Should they rank the configurations alike? Then compute the Spearman
+# correlation of the two columns over the main pool.
+# ::::
+#
+# ::::{solution-start} ch1-ex2
+# :class: dropdown
+# ::::
+#
+# Both grow with the spread of the rows, so a positive ρ is expected; they part where the spread lies in
+# directions the other folds rarely visit, which GRACE weights up ({prf:ref}`lem-spectral`). On the
+# smoke world the pool is tiny, so read the number as an illustration only.
+
+# %% tags=["solution"]
+from scipy.stats import spearmanr
+
+from grace import course
+from grace.analysis import main_pool
+
+pool = main_pool(ch.results)
+rho = spearmanr(pool["grace"], pool["g_var"]).statistic
+assert course.check("ch1-ex2", rho, study_dir=ch.study_dir)
+
+# %% [markdown]
+# ::::{solution-end}
+# ::::
+
+# %% [markdown]
+# ::::{exercise} Reading the ranking figure
+# :label: ch1-ex3
+#
+# Look at the figure of §1.2 (the `grace rank` ranking against the students actually distilled). What
+# would the figure look like for a score that ranked the teachers perfectly? For one that ranked them
+# backwards? What does a flat row of students (all the same avg@k) tell you about the correlation?
+# ::::
+#
+# ::::{solution} ch1-ex3
+# :class: dropdown
+#
+# A perfect score puts the points on a monotone curve: the best-ranked teacher's student is the best
+# student, and so on (Spearman ρ = 1 after orienting the score). A backwards score gives the mirror image
+# (oriented ρ = −1). If every student has the same avg@k, the ranking of the students is a tie and the
+# correlation is undefined: the book prints *not measured here* rather than a number. That is what the
+# smoke world often shows; the quick and full profiles distil students that differ.
+# ::::

@@ -228,3 +228,74 @@ ch.done({"profile": profile, "study_dir": str(study_dir), "temperatures": temps,
 # distillation sets as the temperature changes: accuracy, length, answer format and blank responses,
 # all read from the generation files. Whether any of this predicts the distilled student is the
 # subject of chapter 6 and the chapters after it; chapter 3 turns the responses into the student's gradient features.
+
+
+# %% [markdown]
+# ## 2.7 Exercises
+#
+# Answers are checked with `grace.course.check(id, answer)`, which says right or wrong (and why) without showing the expected value. The coded ones run in seconds on a laptop CPU with the smoke world (`python book/build.py --profile smoke` builds it).
+
+# %% [markdown]
+# ::::{exercise} Which temperature makes the teachers more accurate?
+# :label: ch2-ex1
+#
+# From the results table, average `teacher_accuracy` over the main-pool teachers at each temperature
+# and answer with the temperature that has the higher mean.
+# ::::
+#
+# ::::{solution-start} ch2-ex1
+# :class: dropdown
+# ::::
+#
+# A group-by over the temperature column of the main pool, then the index of the largest mean.
+# Lower temperatures usually make a teacher more accurate (less random sampling), but the miniature
+# teachers are small, so check rather than assume.
+
+# %% tags=["solution"]
+from grace import course
+from grace.analysis import main_pool
+
+acc_by_T = main_pool(ch.results).groupby("temperature")["teacher_accuracy"].mean()
+assert course.check("ch2-ex1", float(acc_by_T.idxmax()), study_dir=ch.study_dir)
+
+# %% [markdown]
+# ::::{solution-end}
+# ::::
+
+# %% [markdown]
+# ::::{exercise} The limit of zero temperature
+# :label: ch2-ex2
+#
+# By hand: as the temperature goes to 0, all $m$ generations of a prompt become the same greedy response.
+# What happens then to (a) the within-prompt part of G-Var, (b) GRACE with one prompt per fold and fold
+# centring, and (c) GRACE with $C<n$ folds?
+# ::::
+#
+# ::::{solution} ch2-ex2
+# :class: dropdown
+#
+# (a) Every row of a prompt equals the prompt's mean, so the within-prompt spread is 0; G-Var keeps only the
+# spread of the prompt means. (b) With $C=n$ a fold is one prompt; fold centring subtracts the prompt mean
+# from identical rows, so every centred row is 0 and the score is 0 (the $m=1$ case of
+# {prf:ref}`lem-c-equals-n`). (c) With fewer folds, a fold holds several prompts, and eq. 4 still sees the
+# spread between the prompts of a fold: the score does not vanish, but it no longer measures anything about
+# sampling diversity.
+# ::::
+
+# %% [markdown]
+# ::::{exercise} Reading the accuracy figure
+# :label: ch2-ex3
+#
+# In the figure of §2.4 (teacher accuracy against temperature), which teacher's accuracy changes fastest
+# with temperature? If you had to pick one temperature for every teacher, what would the figure tell you,
+# and what would it not?
+# ::::
+#
+# ::::{solution} ch2-ex3
+# :class: dropdown
+#
+# Read the slope of each line between the temperatures; the steepest one is the teacher whose samples
+# degrade fastest. The figure tells you how accurate each teacher's *distillation data* is; it does not tell
+# you which data makes the best *student* — that is chapter 6's question, and in the paper accuracy alone
+# predicts the student poorly (chapter 5, §5.4).
+# ::::

@@ -319,4 +319,87 @@ ch.done({"profile": profile, "device": device, "D": D, "config": config, "h_err"
 # **Summary.** The features are gradients of the response-only loss (checked by recomputing stored
 # rows), rescaled by $\log|\mathbf y|$ because the raw norm falls with length — the claims ledger
 # records what the miniature says about the paper's $1/\log T$ — and projected with a random sign
-# matrix whose distortion follows the Johnson–Lindenstrauss rate on real gradients.
+# matrix whose distortion follows the Johnson–Lindenstrauss rate on real gradients. Chapter 4 states
+# what the scores computed from these rows are ({prf:ref}`lem-trace-one` for G-Vendi,
+# {prf:ref}`lem-gvar-forms` for G-Var).
+
+
+# %% [markdown]
+# ## 3.4 Exercises
+#
+# Answers are checked with `grace.course.check(id, answer)`, which says right or wrong (and why) without showing the expected value. The coded ones run in seconds on a laptop CPU with the smoke world (`python book/build.py --profile smoke` builds it).
+
+# %% [markdown]
+# ::::{exercise} Recompute G-Var from the saved features
+# :label: ch3-ex1
+#
+# Load the features of the first configuration of `results.csv` (`grace.features.Features.load` on
+# `<study>/features/<config>/features.npz`) and compute G-Var (eq. 3) with numpy only: the mean squared
+# distance of the rows $\mathbf h$ from their mean.
+# ::::
+#
+# ::::{solution-start} ch3-ex1
+# :class: dropdown
+# ::::
+#
+# Eq. 3 uses the raw rows (not the unit-normalised ones of eq. 1) and the mean over **all** rows, not the
+# per-prompt means ({prf:ref}`lem-gvar-forms`). The value matches the study's `g_var` column.
+
+# %% tags=["solution"]
+from grace import course
+from grace.features import Features
+
+config = ch.results["config"].iloc[0]
+H = Features.load(ch.study_dir / "features" / config / "features.npz").H.astype("float64")  # (n·m, d)
+g_var_mine = float(((H - H.mean(0)) ** 2).sum(1).mean())
+assert course.check("ch3-ex1", g_var_mine, study_dir=ch.study_dir)
+
+# %% [markdown]
+# ::::{solution-end}
+# ::::
+
+# %% [markdown]
+# ::::{exercise} What the length factor does
+# :label: ch3-ex2
+#
+# By hand: two responses have the same projected gradient $\Pi\mathbf g$, one 8 tokens long and one 64.
+# By what factor does $\|\mathbf h\|$ of the long one exceed the short one's under the book's scaling
+# $\mathbf h=\log|\mathbf y|\cdot\Pi\mathbf g$?
+# ::::
+#
+# ::::{solution-start} ch3-ex2
+# :class: dropdown
+# ::::
+#
+# $\|\mathbf h\|$ is proportional to $\log|\mathbf y|$, so the factor is $\log 64/\log 8=6\log2/(3\log2)=2$,
+# whatever the base of the logarithm. The factor undoes the fall of the raw gradient norm with length
+# (§3.2), which is roughly $1/\log T$.
+
+# %% tags=["solution"]
+import numpy as np
+
+from grace import course
+
+assert course.check("ch3-ex2", np.log(64) / np.log(8))
+
+# %% [markdown]
+# ::::{solution-end}
+# ::::
+
+# %% [markdown]
+# ::::{exercise} Why a random sign projection keeps norms
+# :label: ch3-ex3
+#
+# By hand: let $\Pi\in\mathbb R^{d\times D}$ have independent entries $\pm1/\sqrt d$ with equal probability.
+# Show that $\mathbb E\|\Pi\mathbf g\|^2=\|\mathbf g\|^2$ for every $\mathbf g$, and say why the distortion of
+# the §3.3 check shrinks as $d$ grows.
+# ::::
+#
+# ::::{solution} ch3-ex3
+# :class: dropdown
+#
+# Row $k$ gives $(\Pi\mathbf g)_k=\sum_j\Pi_{kj}g_j$, so $\mathbb E(\Pi\mathbf g)_k^2=\sum_{j,l}
+# \mathbb E[\Pi_{kj}\Pi_{kl}]g_jg_l=\sum_j\frac1d g_j^2$ (the cross terms have mean 0). Summing the $d$ rows
+# gives $\|\mathbf g\|^2$. $\|\Pi\mathbf g\|^2$ is an average of $d$ independent terms, so its relative spread
+# falls like $1/\sqrt d$ — the Johnson–Lindenstrauss rate the figure of §3.3 follows.
+# ::::

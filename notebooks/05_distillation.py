@@ -355,3 +355,85 @@ ch.ledger(["id", "paper", "value", "ci_low", "ci_high", "verdict", "rule"])
 # are in the ledger (chapter 9). What this chapter establishes for the next one: the students'
 # avg@k is the ground truth GRACE has to predict, measured {glue:md}`recipe_md`. How well the teacher's own strength predicts it:
 # {glue:md}`teacher_summary_md`
+
+
+# %% [markdown]
+# ## 5.7 Exercises
+#
+# Answers are checked with `grace.course.check(id, answer)`, which says right or wrong (and why) without showing the expected value. The coded ones run in seconds on a laptop CPU with the smoke world (`python book/build.py --profile smoke` builds it).
+
+# %% [markdown]
+# ::::{exercise} avg@k and best-of-k by hand
+# :label: ch5-ex1
+#
+# A student answers 4 test prompts with $k=3$ samples each; the correctness matrix is
+# `grace.course.CORRECTNESS_EXAMPLE`, rows = prompts: (✓ ✗ ✗), (✓ ✓ ✓), (✗ ✗ ✗), (✗ ✓ ✗). Compute
+# best-of-k by hand (and avg@k for comparison).
+# ::::
+#
+# ::::{solution-start} ch5-ex1
+# :class: dropdown
+# ::::
+#
+# avg@k is the mean over all 12 samples, $5/12\approx0.42$. best-of-k counts a prompt as solved when any of its
+# $k$ samples is right: prompts 1, 2 and 4, so $3/4$. best-of-k ≥ avg@k always, which chapter 5 checks for
+# every student.
+
+# %% tags=["solution"]
+from grace import course
+from grace.evaluation import accuracy_metrics
+
+assert course.check("ch5-ex1", 3 / 4)
+accuracy_metrics(course.CORRECTNESS_EXAMPLE)
+
+# %% [markdown]
+# ::::{solution-end}
+# ::::
+
+# %% [markdown]
+# ::::{exercise} Does the most accurate teacher make the best student?
+# :label: ch5-ex2
+#
+# In the main pool, find the configuration with the highest `teacher_accuracy` (ties: the first name in
+# sort order) and compute the gap, in avg@k points, between the best student and that configuration's
+# student.
+# ::::
+#
+# ::::{solution-start} ch5-ex2
+# :class: dropdown
+# ::::
+#
+# A gap of 0 means the most accurate teacher also gives the best student. On the smoke world the students
+# often tie, so the gap is usually 0 there; on the quick and full profiles it is the "stronger teacher is
+# not always better" effect of §5.4.
+
+# %% tags=["solution"]
+from grace import course
+from grace.analysis import main_pool
+
+pool = main_pool(ch.results)
+top = pool.sort_values(["teacher_accuracy", "config"], ascending=[False, True]).iloc[0]
+gap_points = 100 * (pool["student_avg_at_k"].max() - top["student_avg_at_k"])
+assert course.check("ch5-ex2", gap_points, study_dir=ch.study_dir)
+
+# %% [markdown]
+# ::::{solution-end}
+# ::::
+
+# %% [markdown]
+# ::::{exercise} Filtering for correctness
+# :label: ch5-ex3
+#
+# §5.5 keeps only a teacher's correct responses before distilling. Give two reasons why this can fail to
+# help the student, or even hurt it.
+# ::::
+#
+# ::::{solution} ch5-ex3
+# :class: dropdown
+#
+# (1) It shrinks the training set, most for the weakest teachers, so the students see fewer and less varied
+# examples. (2) It keeps the teacher's *style* (format, length, reasoning pattern), which the student may
+# fit badly whatever the answers' correctness; the paper's point is that how well the student can absorb the
+# data matters more than its accuracy (App. D.1). (3) Correct answers with wrong reasoning stay in, so the
+# filter is noisier than it looks.
+# ::::

@@ -105,7 +105,7 @@ print(f"profile {profile}: {len(pool)} configurations ({pool['teacher'].nunique(
 # can reverse GRACE for reasons unrelated to the method (the `format-shock` regime, §6.11). Per
 # configuration: the pre-trained student's per-token loss on the scored generations and its ratio to
 # $\ln V$ (a uniform guess), the generations' accuracy, and the share of a held-out fold's squared
-# gradient norm outside the span of the other folds (where eq. 4 weights by $d/\nu$).
+# gradient norm outside the span of the other folds (where eq. 4 weights by $d/\nu$, {prf:ref}`lem-spectral`).
 
 # %%
 wchecks = WC.load_world_checks(study_dir)
@@ -869,3 +869,108 @@ ledger.round(3)
 # pre-trained student on a small teacher sample, then a distilled student per configuration — so
 # every number above can be regenerated with the GPU profile on the paper's models, where the
 # teacher pool and the number of configurations match the paper's.
+
+
+# %% [markdown]
+# ## 6.12 Exercises
+#
+# Answers are checked with `grace.course.check(id, answer)`, which says right or wrong (and why) without showing the expected value. The coded ones run in seconds on a laptop CPU with the smoke world (`python book/build.py --profile smoke` builds it).
+
+# %% [markdown]
+# ::::{exercise} Break a world's acceptance check on purpose
+# :label: ch6-ex1
+#
+# Load the world checks (`grace.world_checks.load_world_checks(study_dir)`) and judge them with
+# `grace.world_checks.acceptance(checks, min_spread_points=...)`. First make the spread criterion fail on
+# purpose (demand 101 points); then set the threshold to 0, so that it cannot fail, and answer with the list
+# of criteria that *still* fail.
+# ::::
+#
+# ::::{solution-start} ch6-ex1
+# :class: dropdown
+# ::::
+#
+# The spread of the students is the only criterion a profile can tune; the others (loss ratio, loss
+# separation, teacher accuracy, share outside the span) are properties of the world. A world that fails one
+# of those is outside the paper's regime whatever the threshold, which is why §6.0 reads the checks before
+# any score. The smoke world is deliberately tiny, so several fail there.
+
+# %% tags=["solution"]
+from grace import course
+from grace import world_checks as WC
+
+wc = WC.load_world_checks(ch.study_dir)
+regime = wc.get("regime", "mixed-accuracy")
+strict = WC.acceptance(wc, min_spread_points=101.0, regime=regime)
+relaxed = WC.acceptance(wc, min_spread_points=0.0, regime=regime)
+print("the spread criterion passes at 101 points:", strict["student_avg_at_k_spread"]["pass"])
+still_failing = sorted(k for k, v in relaxed.items() if k != "all_pass" and not v["pass"])
+assert course.check("ch6-ex1", still_failing, study_dir=ch.study_dir)
+
+# %% [markdown]
+# ::::{solution-end}
+# ::::
+
+# %% [markdown]
+# ::::{exercise} The gap of GRACE's pick
+# :label: ch6-ex2
+#
+# The paper's decision metric: how many avg@k points does the student of GRACE's pick lose to the best
+# student in the main pool? Compute it with pandas (lower GRACE is better).
+# ::::
+#
+# ::::{solution-start} ch6-ex2
+# :class: dropdown
+# ::::
+#
+# Take the row with the smallest GRACE, and subtract its `student_avg_at_k` from the column's maximum. This is
+# the `gap` of §6.3 for GRACE. On the smoke world the students often tie, so the gap is usually 0.
+
+# %% tags=["solution"]
+from grace import course
+from grace.analysis import main_pool
+
+pool = main_pool(ch.results)
+picked = pool.loc[pool["grace"].idxmin()]
+gap_points = 100 * (pool["student_avg_at_k"].max() - picked["student_avg_at_k"])
+assert course.check("ch6-ex2", gap_points, study_dir=ch.study_dir)
+
+# %% [markdown]
+# ::::{solution-end}
+# ::::
+
+# %% [markdown]
+# ::::{exercise} Reading Fig. 1
+# :label: ch6-ex3
+#
+# In Fig. 1 of §6.1 (every score's oriented Spearman ρ with the student), what does a bar below zero mean?
+# What does a confidence interval that crosses zero mean, and why are the intervals so wide in the
+# miniature?
+# ::::
+#
+# ::::{solution} ch6-ex3
+# :class: dropdown
+#
+# Oriented ρ is positive exactly when the score ranks teachers the right way, whatever its sign convention;
+# a bar below zero is a score that ranks them backwards. An interval crossing zero means the data cannot
+# tell the score from a random ranking. With a handful of configurations (the paper has 120), swapping one
+# pair of teachers moves ρ a lot, so the bootstrap intervals are wide; the full profile narrows them.
+# ::::
+
+# %% [markdown]
+# ::::{exercise} Why check the world before any score
+# :label: ch6-ex4
+#
+# Why does this chapter show the world checks (§6.0) *before* reading any score, and why are those checks
+# free of GRACE?
+# ::::
+#
+# ::::{solution} ch6-ex4
+# :class: dropdown
+#
+# A world that breaks the paper's premises (a student that cannot read the teachers' format, teachers all
+# wrong, gradients outside each other's span) can reverse GRACE for reasons unrelated to the method. Judging
+# the world by rules chosen without looking at any score keeps the test honest: a verdict on GRACE is only
+# drawn in a world that was accepted first, so a bad result cannot be explained away afterwards, nor a good
+# one manufactured by choosing the world after seeing the scores.
+# ::::

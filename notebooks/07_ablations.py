@@ -216,7 +216,10 @@ ablation_view(tab_c, "n_folds")
 # released code's eigenvalue smoothing, see `grace.scores`). And §2.1 motivates the $\log|\mathbf
 # y|$ factor by Fig. 21 (gradient norms fall like $1/\log T$) without ablating it. Both are
 # recomputed exactly from the saved features. No paper claim is attached to them, so nothing is
-# recorded in the ledger.
+# recorded in the ledger. What to expect from $\nu$ follows from {prf:ref}`lem-spectral`: a direction with
+# eigenvalue $\lambda_k$ is weighted by $1/(\lambda_k+\nu/d)$, so a small $\nu$ matters only where some
+# held-out gradient leaves the span of the other folds, and a large $\nu$ flattens every weight towards
+# $d/\nu$ (GRACE then ranks like a variance).
 
 # %%
 tab_nu = AB.ablation_within(study_dir, results, "nu", nu_values, **ablate)
@@ -314,3 +317,89 @@ summary
 # recomputed from the study's saved features; none needed a new gradient. The miniature has far
 # fewer configurations than the paper's 15 teachers × 8 temperatures, so a single swapped pair of
 # teachers moves $\rho$ noticeably: read the sd bands before the point estimates.
+
+
+# %% [markdown]
+# ## 7.7 Exercises
+#
+# Answers are checked with `grace.course.check(id, answer)`, which says right or wrong (and why) without showing the expected value. The coded ones run in seconds on a laptop CPU with the smoke world (`python book/build.py --profile smoke` builds it).
+
+# %% [markdown]
+# ::::{exercise} Change ν and predict GRACE's pick
+# :label: ch7-ex1
+#
+# *Predict before running*: if the study's GRACE were recomputed with $\nu=1$ instead of the study's value,
+# would the configuration it ranks best change? Then rescore every configuration from the saved features
+# (`grace.ablations.rescore(feats, nu=1.0, ...)`, the study's other settings from
+# `grace.ablations.score_settings`) and answer with the new pick.
+# ::::
+#
+# ::::{solution-start} ch7-ex1
+# :class: dropdown
+# ::::
+#
+# A larger ν flattens the weights $1/(\lambda_k+\nu/d)$ ({prf:ref}`lem-spectral`), so GRACE moves towards a
+# plain variance; the pick changes only if the configurations' order in that variance differs from their
+# order in the whitened one. The cell shows both picks.
+
+# %% tags=["solution"]
+from grace import ablations as AB
+from grace import course
+
+settings = AB.score_settings(ch.study_dir)
+at_nu1 = AB.rescore(AB.load_study_features(ch.study_dir), **{**settings, "nu": 1.0})
+print("study's pick:", ch.results.loc[ch.results["grace"].idxmin(), "config"], "| pick at ν = 1:", at_nu1.idxmin())
+assert course.check("ch7-ex1", at_nu1.idxmin(), study_dir=ch.study_dir)
+
+# %% [markdown]
+# ::::{solution-end}
+# ::::
+
+# %% [markdown]
+# ::::{exercise} How much do the folds matter?
+# :label: ch7-ex2
+#
+# Rescore GRACE with $C=2$ folds and with the study's $C$, every other setting the study's, and answer with
+# the Spearman correlation of the two over all configurations.
+# ::::
+#
+# ::::{solution-start} ch7-ex2
+# :class: dropdown
+# ::::
+#
+# With $C=2$ each held-out fold is half the data and each $\mathbf M(\mathcal D_{-i})$ is estimated from the
+# other half; more folds estimate it from more rows. A ρ near 1 means the ranking is insensitive to $C$
+# (Fig. 20 of §7.3 shows the same over a grid).
+
+# %% tags=["solution"]
+from scipy.stats import spearmanr
+
+from grace import ablations as AB
+from grace import course
+
+feats, settings = AB.load_study_features(ch.study_dir), AB.score_settings(ch.study_dir)
+two, study_C = AB.rescore(feats, **{**settings, "n_folds": 2}), AB.rescore(feats, **settings)
+assert course.check("ch7-ex2", spearmanr(two, study_C.loc[two.index]).statistic, study_dir=ch.study_dir)
+
+# %% [markdown]
+# ::::{solution-end}
+# ::::
+
+# %% [markdown]
+# ::::{exercise} Large ν
+# :label: ch7-ex3
+#
+# By hand: show that as $\nu\to\infty$, $\frac{\nu}{d}\,\mathrm{GRACE}$ converges to the fold-centred variance
+# $\frac{1}{nm}\sum_i\|\mathbf G_\mu(\mathcal D_i)\|_F^2$. What does that say about GRACE's ranking for very
+# large ν?
+# ::::
+#
+# ::::{solution} ch7-ex3
+# :class: dropdown
+#
+# $\mathbf M(\mathcal D_{-i})^{-1}=(\tilde\Sigma_{-i}+\frac\nu dI)^{-1}=\frac d\nu(I+\frac d\nu\tilde\Sigma_{-i})^{-1}
+# =\frac d\nu\big(I+O(1/\nu)\big)$, because $\tilde\Sigma_{-i}$ is bounded (trace 1). So
+# $\frac\nu d\operatorname{Tr}(\mathbf G_\mu\mathbf M^{-1}\mathbf G_\mu^\top)\to\|\mathbf G_\mu(\mathcal D_i)\|_F^2$,
+# and summing over folds gives the claim. A positive factor does not change a ranking, so for very large ν
+# GRACE ranks teachers like a within-fold G-Var: the whitening, which is what distinguishes GRACE, is gone.
+# ::::

@@ -42,8 +42,8 @@
 #
 # The paper's eq. 4 instead uses $C=10$ disjoint prompt folds, rows centred at the fold mean, and
 # $\mathbf h=\log|\mathbf y|\cdot\Pi\mathbf g$ on $n=512$ prompts. Chapter 4 compared these
-# definitions on synthetic gradients; here they are compared on the miniature's real student
-# gradients.
+# definitions on synthetic gradients (global and fold centring differ by the non-negative term of
+# {prf:ref}`prop-global-fold`); here they are compared on the miniature's real student gradients.
 
 # %% tags=["parameters"]
 profile = "smoke"
@@ -282,3 +282,56 @@ summary
 #   at most a token and is not measured here.
 #
 # {glue:text}`n_claims_08` claims from this chapter go to the ledger (chapter 9).
+
+
+# %% [markdown]
+# ## 8.6 Exercises
+#
+# Answers are checked with `grace.course.check(id, answer)`, which says right or wrong (and why) without showing the expected value. The coded ones run in seconds on a laptop CPU with the smoke world (`python book/build.py --profile smoke` builds it).
+
+# %% [markdown]
+# ::::{exercise} Paper against release
+# :label: ch8-ex1
+#
+# Over the main pool, compute the Spearman correlation between the paper's GRACE (column `grace`) and the
+# released code's (column `grace_release`).
+# ::::
+#
+# ::::{solution-start} ch8-ex1
+# :class: dropdown
+# ::::
+#
+# The two differ in centring, folds and smoothing (§8.1); what matters for selection is whether they rank
+# alike, which a ρ near 1 says they do on this world.
+
+# %% tags=["solution"]
+from scipy.stats import spearmanr
+
+from grace import course
+from grace.analysis import main_pool
+
+pool = main_pool(ch.results)
+assert course.check("ch8-ex1", spearmanr(pool["grace"], pool["grace_release"]).statistic, study_dir=ch.study_dir)
+
+# %% [markdown]
+# ::::{solution-end}
+# ::::
+
+# %% [markdown]
+# ::::{exercise} What uncentred rows add
+# :label: ch8-ex2
+#
+# The released code scores raw, uncentred rows. By hand, for one held-out fold with mean $\mu_i$ and
+# $\mathbf A=\mathbf M^{-1}$, split $\sum_{\mathbf h\in\mathcal D_i}\mathbf h^\top\mathbf A\mathbf h$ into a
+# fold-centred part and a remainder, and say when the remainder dominates.
+# ::::
+#
+# ::::{solution} ch8-ex2
+# :class: dropdown
+#
+# As in the proof of {prf:ref}`prop-global-fold`, with $\mathbf h=(\mathbf h-\mu_i)+\mu_i$ the cross term
+# vanishes and $\sum\mathbf h^\top\mathbf A\mathbf h=\sum(\mathbf h-\mu_i)^\top\mathbf A(\mathbf h-\mu_i)
+# +r_i\,\mu_i^\top\mathbf A\mu_i$. The remainder is the fold mean's energy in the whitened metric; it dominates
+# when all gradients share a strong mean direction (a common "push" of the student), which is typical
+# early in fine-tuning, and it then ranks teachers by how large that push is rather than by their spread.
+# ::::

@@ -122,3 +122,54 @@ ch.done({"profile": profile, "root": str(ch.root), "counts": counts, "n_claims":
 display(Markdown(text))
 if n_claims:
     display(ledger.groupby(["chapter", "verdict"]).size().unstack(fill_value=0))
+
+
+# %% [markdown]
+# ## 9.4 Exercises
+#
+# Answers are checked with `grace.course.check(id, answer)`, which says right or wrong (and why) without showing the expected value. The coded ones run in seconds on a laptop CPU with the smoke world (`python book/build.py --profile smoke` builds it).
+
+# %% [markdown]
+# ::::{exercise} Count the reproduced claims
+# :label: ch9-ex1
+#
+# Load this build's ledger (`grace.claims.load(root)`, where `root` is the folder above the study, e.g.
+# `artifacts/smoke`), keep the rows of this profile, and count the claims whose verdict is `reproduced`.
+# ::::
+#
+# ::::{solution-start} ch9-ex1
+# :class: dropdown
+# ::::
+#
+# The ledger is one JSON file per claim under `<root>/claims/`; the chapters write them as they run, and
+# this chapter runs last. Filtering by profile keeps another profile's claims out of the count.
+
+# %% tags=["solution"]
+from grace import claims, course
+
+mine = claims.load(ch.root)
+mine = mine[mine["profile"].isin([ch.profile, ""])] if len(mine) else mine
+n_reproduced = int((mine["verdict"] == "reproduced").sum()) if len(mine) else 0
+assert course.check("ch9-ex1", n_reproduced, study_dir=ch.root / "study")
+
+# %% [markdown]
+# ::::{solution-end}
+# ::::
+
+# %% [markdown]
+# ::::{exercise} What makes a verdict
+# :label: ch9-ex2
+#
+# Pick one claim in the ledger marked *not testable* on this profile. What would have to change in the
+# world or the profile for it to become testable, and why is its rule written before the number is seen?
+# ::::
+#
+# ::::{solution} ch9-ex2
+# :class: dropdown
+#
+# A claim is *not testable* when the build cannot measure it (too few configurations for a correlation,
+# students that all tie, a quantity the miniature does not have). A larger profile (quick, full) or a world
+# whose students differ makes it testable. The rule (threshold and direction) is fixed in the code before
+# the study runs so the verdict cannot be tuned to the result: a pre-registered rule turns a number into a
+# test.
+# ::::

@@ -495,3 +495,56 @@ ch.glue(why="the fidelity benchmark of this build ran without --lora",
 # full gradients' pass projected by every variant of A.5 at once.
 #
 # {glue:md}`real_lora_text`
+
+
+# %% [markdown]
+# ## A.9 Exercises
+#
+# Answers are checked with `grace.course.check(id, answer)`, which says right or wrong (and why) without showing the expected value. The coded ones run in seconds on a laptop CPU with the smoke world (`python book/build.py --profile smoke` builds it).
+
+# %% [markdown]
+# ::::{exercise} How big are the stored features?
+# :label: ch10-ex1
+#
+# By hand: the smoke world stores, per configuration, $n\cdot m$ rows of $d$ fp32 numbers (its profile's
+# `features` section). How many bytes is that? Check your formula against the array on disk.
+# ::::
+#
+# ::::{solution-start} ch10-ex1
+# :class: dropdown
+# ::::
+#
+# $n\cdot m\cdot d\cdot4$ bytes: the features are tiny next to the gradients they summarise, which is what
+# makes every ablation of chapter 7 a matter of seconds. (`grace.costs.feature_storage` does the same
+# arithmetic at the paper's scale: 4.3 MB in Table 1.)
+
+# %% tags=["solution"]
+from grace import course
+from grace.features import Features
+
+f = ch.prof["features"]
+nbytes = f["n"] * f["m"] * f["d"] * 4
+on_disk = Features.load(ch.study_dir / "features" / ch.results["config"].iloc[0] / "features.npz").H.nbytes
+print("formula:", nbytes, "bytes | the array on disk:", on_disk, "bytes")
+assert course.check("ch10-ex1", nbytes, study_dir=ch.study_dir)
+
+# %% [markdown]
+# ::::{solution-end}
+# ::::
+
+# %% [markdown]
+# ::::{exercise} A loop against vmap
+# :label: ch10-ex2
+#
+# §A.2 computes per-sample gradients with `torch.func.vmap(grad(...))` and with a plain loop. Why is the
+# vmap version faster on a small model, and what does it cost in memory?
+# ::::
+#
+# ::::{solution} ch10-ex2
+# :class: dropdown
+#
+# vmap batches the per-sample backward passes into one set of larger matrix products, so the fixed cost of
+# each small kernel launch and each Python step is paid once per batch instead of once per sample. The price
+# is memory: it materialises one full gradient per sample of the batch at once ($B\cdot D$ numbers), where the
+# loop holds one; for a 1B-parameter student that forces small batches (Appendix B).
+# ::::

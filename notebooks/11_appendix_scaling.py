@@ -265,3 +265,54 @@ ch.done({"label": "ESTIMATES (grace.costs; not measurements)", "profile": profil
                          "plan": {k: v for k, v in asdict(plan).items() if k != "teachers"}},
          "per_sample": {"gradient": g, "dense": b, "sparse": c}, "per_config": fc, "storage": st,
          "study": {str(G): v for G, v in by_gpus.items()}}, filename="costs.json")
+
+
+# %% [markdown]
+# ## B.7 Exercises
+#
+# Answers are checked with `grace.course.check(id, answer)`, which says right or wrong (and why) without showing the expected value. Everything here is arithmetic on stated assumptions.
+
+# %% [markdown]
+# ::::{exercise} Why Π is never stored
+# :label: ch11-ex1
+#
+# By hand: the dense projection $\Pi\in\mathbb R^{d\times D}$ for the paper's student ($D$ =
+# `grace.costs.LLAMA_3_2_1B.params`) and $d$ = `grace.costs.Workload().d`. How many GB would it take in
+# fp32?
+# ::::
+#
+# ::::{solution-start} ch11-ex1
+# :class: dropdown
+# ::::
+#
+# $4\,dD$ bytes: with $D\approx1.24\cdot10^9$ and $d=512$, about 2.5 TB — far beyond any GPU, so $\Pi$ is
+# regenerated from a seed in blocks (or replaced by a sparse JL transform), as §B.3 costs it.
+
+# %% tags=["solution"]
+from grace import costs, course
+
+pi_gb = 4 * costs.Workload().d * costs.LLAMA_3_2_1B.params / 1e9
+assert course.check("ch11-ex1", pi_gb)
+
+# %% [markdown]
+# ::::{solution-end}
+# ::::
+
+# %% [markdown]
+# ::::{exercise} Scaling the study
+# :label: ch11-ex2
+#
+# From the tables of §B.4–B.5, which stage dominates the cost of the full study (teachers × temperatures):
+# generation, features or distillation? Which of them would GRACE let you skip for the configurations it
+# rules out?
+# ::::
+#
+# ::::{solution} ch11-ex2
+# :class: dropdown
+#
+# Distilling and evaluating a student per configuration dominates (every configuration needs its own
+# fine-tuning run and $k$ samples per test prompt), then generation; the features are small (a few
+# thousand gradients projected once). GRACE needs only the generations of a small scored sample and one
+# feature pass per configuration, so the distillation runs of the configurations it ranks low are the cost
+# it saves — the reason to select a teacher before distilling.
+# ::::

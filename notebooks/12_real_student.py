@@ -226,3 +226,45 @@ ch.glue(**{k: V.get(k, "n/a" if k in STRINGS else np.nan) for k in (
     "rho_T_g_var", "rho_T_g_vendi", "rho_T_grace", "rho_T_accuracy", "best_T_grace", "best_T_acc",
     "human_grace_rank", "n_self", "m_self", "n_candidates", "seconds", *STRINGS)})
 pd.Series({k: V.get(k) for k in ("loss_ratio", "gn_b", "rho_T_g_var", "rho_T_g_vendi", "grace_best", "seconds")})
+
+
+# %% [markdown]
+# ## 10.5 Exercises
+#
+# Answers are checked with `grace.course.check(id, answer)`, which says right or wrong (and why) without showing the expected value. These exercises read the figures and tables of this chapter.
+
+# %% [markdown]
+# ::::{exercise} The slope of the gradient norm
+# :label: ch12-ex1
+#
+# §10.2 fits the gradient norm against response length. If the raw norm fell exactly like $1/\log|\mathbf y|$,
+# what would the rows $\mathbf h=\log|\mathbf y|\cdot\Pi\mathbf g$ look like as a function of length, and
+# what would a slope steeper than that imply for long responses?
+# ::::
+#
+# ::::{solution} ch12-ex1
+# :class: dropdown
+#
+# Multiplying by $\log|\mathbf y|$ would make $\|\mathbf h\|$ flat in length: no response would weigh more in
+# the scores just for being short. A steeper fall means long responses still have smaller $\mathbf h$ after
+# the factor, so a teacher that writes long answers gets a smaller spread — and a smaller GRACE, i.e. a
+# better rank — partly because of length alone.
+# ::::
+
+# %% [markdown]
+# ::::{exercise} The model as its own teacher
+# :label: ch12-ex2
+#
+# In §10.3 the real student is its own teacher at several temperatures. Before reading the table: how
+# should G-Vendi and G-Var move as the temperature rises, and why does that not mean a hotter teacher is
+# better?
+# ::::
+#
+# ::::{solution} ch12-ex2
+# :class: dropdown
+#
+# Hotter sampling makes the responses more varied, so the gradients spread more: G-Var and G-Vendi rise.
+# Diversity is not quality: past some temperature the samples are wrong or incoherent, which a variance
+# cannot see — the paper's argument for GRACE, which weighs the spread by what the rest of the data already
+# covers, over the diversity scores.
+# ::::
