@@ -254,3 +254,57 @@ def entropy_by_tau(w: StudyWorld, results: pd.DataFrame, configs: list[str], tau
         enc = encode_all(tok, w.generations(config)[:n_examples], w.template, 256)
         rows[config] = teacher_entropy(model, enc, taus, tok.pad_token_id)
     return pd.DataFrame.from_dict(rows, orient="index")
+
+
+# ------------------------------------------------------------------------------------------------ rationales
+
+
+def nearest_config(results: pd.DataFrame, teacher: str, temperature: float) -> str:
+    """The teacher's configuration at the study temperature nearest ``temperature``."""
+    sub = results[results["teacher"] == teacher]
+    if not len(sub):
+        raise ValueError(f"teacher={teacher!r} is not in the study; use one of {sorted(results['teacher'].unique())}")
+    return str(sub.iloc[int(np.argmin(np.abs(sub["temperature"].to_numpy(float) - temperature)))]["config"])
+
+
+def strongest_teacher(pool: pd.DataFrame) -> str:
+    """The main-pool teacher with the highest own avg@k (its card; ties: first by name) — a GRACE-free choice."""
+    t = pool.groupby("teacher")["teacher_avg_at_k"].first().sort_index()
+    return str(t.idxmax())
+
+
+def rationales_for(w: StudyWorld, config: str, prompts: list[dict[str, Any]], kind: str, ks: list[int],
+                   seed: int = 0, ig_steps: int = 16, max_target_tokens: int | None = None) -> pd.DataFrame:
+    """Rationales of one configuration's teacher for ``prompts`` (arXiv 2409.12586 §3 and its checks).
+
+    ``kind``: ``saliency`` or ``integrated_gradients`` (Captum on the teacher, target: its first sampled response
+    to the prompt), ``random`` (k question tokens drawn uniformly) or ``cot`` (the teacher's chain of thought,
+    Distilling step-by-step; ``k`` is 0). Rows: ``prompt_id, k, rationale, operand_share``.
+    """
+    from grace import saliency as S
+    from grace.world import load_model, load_tokenizer
+
+    teacher = config.split("@")[0]
+    first = first_samples(w.generations(config))
+    if kind == "cot":
+        return pd.DataFrame([{"prompt_id": p["prompt_id"], "k": 0, "rationale": cot_body(first[p["prompt_id"]]["response"])
+                              if p["prompt_id"] in first else "", "operand_share": np.nan} for p in prompts])
+    probs = w.problems()
+    tok = load_tokenizer(w.teacher_path(teacher))
+    model = None if kind == "random" else load_model(w.teacher_path(teacher))
+    method = "saliency" if kind == "random" else kind
+    cfg = S.SaliencyConfig(method=method, k=max(ks), ig_steps=ig_steps, max_target_tokens=max_target_tokens)
+    recs = [{"prompt_id": p["prompt_id"], "prompt": p["prompt"], "target": first[p["prompt_id"]]["response"]}
+            for p in prompts if p["prompt_id"] in first]
+    rows = S.extract(model, tok, recs, w.template, cfg, lambda r: probs[r["prompt_id"]].operands, ks=ks,
+                     random_seed=(seed, "random") if kind == "random" else None)
+    return pd.DataFrame(rows)
+
+
+def operand_base_rate(w: StudyWorld, prompts: list[dict[str, Any]], tokenizer) -> float:
+    """Mean share of a question's tokens that are gold operands: the random pick's expected share."""
+    from grace import saliency as S
+
+    probs = w.problems()
+    return float(np.mean([S.operand_base_rate(tokenizer, p["prompt"], w.template, probs[p["prompt_id"]].operands)
+                          for p in prompts]))

@@ -64,7 +64,6 @@ import torch
 
 from grace import analysis as A
 from grace import claims
-from grace import formatting as F
 from grace import method_runs as MR
 from grace.notebook import Chapter
 
