@@ -308,3 +308,37 @@ def operand_base_rate(w: StudyWorld, prompts: list[dict[str, Any]], tokenizer) -
     probs = w.problems()
     return float(np.mean([S.operand_base_rate(tokenizer, p["prompt"], w.template, probs[p["prompt_id"]].operands)
                           for p in prompts]))
+
+
+# ------------------------------------------------------------------------------------------------ chapter tables
+
+
+def grid_cell(grid: pd.DataFrame, tau: float, alpha: float) -> pd.Series:
+    """``config → avg@k`` of the soft-label students of one (τ, α) cell of :func:`soft_label_grid`."""
+    sel = grid[(grid["method"] == "soft") & (grid["tau"] == tau) & (grid["alpha"] == alpha)]
+    return sel.set_index("config")["avg_at_k"]
+
+
+def rationale_records(prompts: list[dict[str, Any]], table: pd.DataFrame | None, k: int | None = None) -> list[dict]:
+    """:func:`dual_records` from a :func:`rationales_for` table (its rows of ``k``; None: answer only)."""
+    if table is None:
+        return dual_records(prompts, None)
+    sub = table if k is None else table[table["k"] == k]
+    return dual_records(prompts, dict(zip(sub["prompt_id"], sub["rationale"], strict=True)))
+
+
+def paired_seed_diff(runs: pd.DataFrame, a: str, b: str, ci: float = 0.95) -> tuple[float, float, float]:
+    """Mean over seeds of avg@k(condition a) − avg@k(condition b), paired by seed, with :func:`seed_ci`."""
+    x = runs[runs["condition"] == a].set_index("seed")["avg_at_k"]
+    y = runs[runs["condition"] == b].set_index("seed")["avg_at_k"]
+    return seed_ci((x - y).dropna().to_numpy(), ci)
+
+
+def better_verdict(m: float, lo: float, what: str) -> tuple[str, str]:
+    """Verdict for "A beats B" from a mean difference and its CI low (grace.claims.verdict_bool): reproduced if
+    the CI is above 0 (or, without a CI, the mean), partly if the mean is above 0."""
+    from grace.claims import verdict_bool
+
+    holds = None if not np.isfinite(m) else (bool(lo > 0) if np.isfinite(lo) else bool(m > 0))
+    return verdict_bool(holds, partly=bool(np.isfinite(m) and m > 0),
+                        rule=f"reproduced if the CI of {what} is above 0; partly if the mean is")

@@ -149,19 +149,12 @@ ch.md(best_cell=f"**{cell_means.index[0]}**")
 # ## 11.3 The overview's claims
 
 # %%
-def cell(tau, alpha):
-    sel = grid[(grid["method"] == "soft") & (grid["tau"] == tau) & (grid["alpha"] == alpha)]
-    return sel.set_index("config")["avg_at_k"]
-
-
 sft = grid[grid["method"] == "sft"].set_index("config")["avg_at_k"]
-soft_default = cell(default_tau, default_alpha)
+soft_default = MR.grid_cell(grid, default_tau, default_alpha)
 d1 = (soft_default - sft).dropna()
 m1, lo1, hi1 = A.mean_ci(d1.to_numpy(), n_boot=n_boot, seed=seed, ci=ci)
-v, rule = claims.verdict_bool(None if not np.isfinite(m1) else (bool(lo1 > 0) if np.isfinite(lo1) else bool(m1 > 0)),
-                              partly=bool(np.isfinite(m1) and m1 > 0),
-                              rule=f"reproduced if the CI of mean(soft − SFT avg@k) over configurations, at τ = "
-                                   f"{default_tau:g}, α = {default_alpha:g}, is above 0; partly if the mean is")
+v, rule = MR.better_verdict(m1, lo1, f"mean(soft − SFT avg@k) over configurations at τ = {default_tau:g}, "
+                                     f"α = {default_alpha:g}")
 ch.claim(id="kd_soft_beats_hard", claim="Soft labels give the student more than the argmax: a soft-label student "
          "beats the SFT student on the same teacher text (overview, soft labels)", paper="soft > hard",
          value=m1, ci_low=lo1, ci_high=hi1, verdict=v, rule=rule, glue_as="v_soft", kind="acc")
@@ -171,7 +164,7 @@ t_hi = [t for t in taus if t > 1]
 diffs = []
 for a in [x for x in alphas if x > 0]:
     if 1.0 in taus and t_hi:
-        diffs.append((cell(max(t_hi), a) - cell(1.0, a)).dropna())
+        diffs.append((MR.grid_cell(grid, max(t_hi), a) - MR.grid_cell(grid, 1.0, a)).dropna())
 d2 = pd.concat(diffs) if diffs else pd.Series(dtype=float)
 m2, lo2, hi2 = A.mean_ci(d2.to_numpy(), n_boot=n_boot, seed=seed, ci=ci)
 holds = None if not np.isfinite(m2) else bool(ent_increasing and (lo2 > 0 if np.isfinite(lo2) else m2 > 0))
@@ -187,7 +180,7 @@ ch.claim(id="kd_temperature_dark_knowledge", claim="Temperature scaling reveals 
 se = math.sqrt(max(float(grid["avg_at_k"].mean()), 1e-9) * (1 - float(grid["avg_at_k"].mean())) / (n_eval * k))
 spread = []
 for config in configs:
-    vals = [sft.get(config, np.nan)] + [cell(default_tau, a).get(config, np.nan) for a in alphas if a > 0]
+    vals = [sft.get(config, np.nan)] + [MR.grid_cell(grid, default_tau, a).get(config, np.nan) for a in alphas if a > 0]
     spread.append(np.nanmax(vals) - np.nanmin(vals))
 m3, lo3, hi3 = A.mean_ci(spread, n_boot=n_boot, seed=seed, ci=ci)
 v, rule = claims.verdict_bool(None if not np.isfinite(m3) else bool(np.isfinite(lo3) and lo3 > 2 * se),

@@ -139,16 +139,11 @@ ch.glue(base_rate=base_rate, share5=m5, share_ig5=float(ig5["operand_share"].mea
 # ## 12.2 Students: rationales against the baselines
 
 # %%
-def records(table: pd.DataFrame | None, k: int | None = None) -> list[dict]:
-    if table is None:
-        return MR.dual_records(prompts, None)
-    sub = table if k is None else table[table["k"] == k]
-    return MR.dual_records(prompts, dict(zip(sub["prompt_id"], sub["rationale"], strict=True)))
-
-
-conditions = {"answer only": records(None), "step-by-step (teacher's CoT)": records(cot)}
-conditions |= {f"saliency k = {k}": records(sal, k) for k in ks}
-conditions |= {"integrated gradients k = 5": records(ig5), "random tokens k = 5": records(rnd, 5)}
+conditions = {"answer only": MR.rationale_records(prompts, None),
+              "step-by-step (teacher's CoT)": MR.rationale_records(prompts, cot)}
+conditions |= {f"saliency k = {k}": MR.rationale_records(prompts, sal, k) for k in ks}
+conditions |= {"integrated gradients k = 5": MR.rationale_records(prompts, ig5),
+               "random tokens k = 5": MR.rationale_records(prompts, rnd, 5)}
 rows = []
 with ch.off_page("training_log.txt"):
     for cond, recs in conditions.items():
@@ -167,30 +162,19 @@ comp = pd.DataFrame(comp).set_index("condition")
 comp
 
 # %% tags=["hide-input"]
-def paired(a: str, b: str) -> tuple[float, float, float]:
-    x = runs[runs["condition"] == a].set_index("seed")["avg_at_k"]
-    y = runs[runs["condition"] == b].set_index("seed")["avg_at_k"]
-    return MR.seed_ci((x - y).dropna().to_numpy(), ci)
-
-
-def diff_claim(cid: str, text: str, paper: str, a: str, b: str, glue_as: str) -> None:
-    m, lo, hi = paired(a, b)
-    holds = None if not np.isfinite(m) else (bool(lo > 0) if np.isfinite(lo) else bool(m > 0))
-    v, rule = claims.verdict_bool(holds, partly=bool(np.isfinite(m) and m > 0),
-                                  rule=f"reproduced if the CI over seeds of avg@k({a}) − avg@k({b}) is above 0; "
-                                       "partly if the mean is")
-    ch.claim(id=cid, claim=text, paper=paper, value=m, ci_low=lo, ci_high=hi, verdict=v, rule=rule,
-             glue_as=glue_as, kind="acc")
-
-
-diff_claim("rat_beats_finetuning", "Saliency rationales (k = 5) train a better student than plain fine-tuning on "
-           "the answers (arXiv 2409.12586, Table 2)", "rationale > fine-tuning", "saliency k = 5", "answer only",
-           "v_ft")
-diff_claim("rat_beats_step_by_step", "Saliency rationales (k = 5) train a better student than the teacher's full "
-           "chain of thought, Distilling step-by-step (arXiv 2409.12586, Table 2)", "rationale > step-by-step",
-           "saliency k = 5", "step-by-step (teacher's CoT)", "v_sbs")
-diff_claim("rat_beats_random", "Salient tokens beat random tokens as rationales (the source's proposed check)",
-           "salient > random", "saliency k = 5", "random tokens k = 5", "v_rand")
+for cid, text, paper, a, b, glue_as in [
+    ("rat_beats_finetuning", "Saliency rationales (k = 5) train a better student than plain fine-tuning on the answers "
+     "(arXiv 2409.12586, Table 2)", "rationale > fine-tuning", "saliency k = 5", "answer only", "v_ft"),
+    ("rat_beats_step_by_step", "Saliency rationales (k = 5) train a better student than the teacher's full chain of "
+     "thought, Distilling step-by-step (arXiv 2409.12586, Table 2)", "rationale > step-by-step", "saliency k = 5",
+     "step-by-step (teacher's CoT)", "v_sbs"),
+    ("rat_beats_random", "Salient tokens beat random tokens as rationales (the source's proposed check)",
+     "salient > random", "saliency k = 5", "random tokens k = 5", "v_rand"),
+]:
+    m, lo, hi = MR.paired_seed_diff(runs, a, b, ci)
+    v, rule = MR.better_verdict(m, lo, f"avg@k({a}) − avg@k({b}) over seeds")
+    ch.claim(id=cid, claim=text, paper=paper, value=m, ci_low=lo, ci_high=hi, verdict=v, rule=rule, glue_as=glue_as,
+             kind="acc")
 kmeans = comp.loc[[f"saliency k = {k}" for k in ks], "avg@k"]
 best_k = int(kmeans.idxmax().split("= ")[1])
 k5 = comp.loc["saliency k = 5"]
@@ -225,7 +209,7 @@ if grace_teachers:
             sal_c = sal if c == config else MR.rationales_for(w, c, prompts, "saliency", ks,
                                                               max_target_tokens=max_target_tokens)
             slug = "saliency_k__5"
-            r = MR.run_student(w, ch.out / "students", f"{c}/{slug}/seed0", "rationale", rcfg, records(sal_c, 5),
+            r = MR.run_student(w, ch.out / "students", f"{c}/{slug}/seed0", "rationale", rcfg, MR.rationale_records(prompts, sal_c, 5),
                                seed=0, max_steps=max_steps, n_test=n_test)
             g_rows.append({"config": c, "rationale student avg@k": r["avg_at_k"],
                            "operand share": float(sal_c[sal_c["k"] == 5]["operand_share"].mean())})
