@@ -53,6 +53,7 @@ n_boot = 1000
 ci = 0.95
 seed = 0
 threads = 2
+world_profile = None  # the miniature study whose world the students come from (None: the chapter's profile)
 
 # %% tags=["hide-input"]
 import math
@@ -61,6 +62,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import torch
+from IPython.display import Markdown, display
 
 from grace import analysis as A
 from grace import claims
@@ -68,7 +70,10 @@ from grace import method_runs as MR
 from grace.notebook import Chapter
 
 # %% tags=["hide-input"]
-ch = Chapter("13_soft_labels", profile, out_dir)
+ch = Chapter("13_soft_labels", world_profile or profile, out_dir)  # students need a miniature world
+if world_profile and world_profile != profile:
+    display(Markdown(f"**The students of this chapter are miniature models**, so this `{profile}` build trains them in "
+                     f"the `{world_profile}` world; its numbers and claims belong to that profile."))
 torch.set_num_threads(threads)
 results, study_dir = ch.results, ch.study_dir
 check = ch.check

@@ -54,6 +54,7 @@ n_boot = 1000
 ci = 0.95
 seed = 0
 threads = 2
+world_profile = None  # the miniature study whose world the students come from (None: the chapter's profile)
 
 # %% tags=["hide-input"]
 import numpy as np
@@ -68,7 +69,10 @@ from grace import saliency as S
 from grace.notebook import Chapter
 
 # %% tags=["hide-input"]
-ch = Chapter("14_rationales", profile, out_dir)
+ch = Chapter("14_rationales", world_profile or profile, out_dir)  # students need a miniature world
+if world_profile and world_profile != profile:
+    display(Markdown(f"**The students of this chapter are miniature models**, so this `{profile}` build trains them in "
+                     f"the `{world_profile}` world; its numbers and claims belong to that profile."))
 from grace.methods.rationale import RationaleConfig  # after Chapter: it imports tqdm quietly first
 
 torch.set_num_threads(threads)
