@@ -10,7 +10,7 @@ PYTHON     ?= python3
 VENV       ?= .venv
 TORCH_SPEC ?= torch==2.13.0
 TRITON_SPEC ?= triton==3.6.0
-EXTRAS     ?= dev,book
+EXTRAS     ?= dev,book,methods
 PROFILE    ?= quick
 OUT        ?= artifacts/$(PROFILE)
 

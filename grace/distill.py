@@ -145,7 +145,9 @@ def filter_correct(examples: Sequence[dict[str, Any]], seed: int = 0) -> list[di
 
 
 def train_causal_lm(model, tokenizer, encoded: Sequence[dict[str, list[int]]], cfg: TrainConfig,
-                    work_dir: str | os.PathLike, progress: bool = True, callbacks=None) -> dict[str, float]:
+                    work_dir: str | os.PathLike, progress: bool = True, callbacks=None, trainer_cls=None,
+                    trainer_kwargs: Mapping[str, Any] | None = None, collator=None,
+                    key_extra: Mapping[str, Any] | None = None) -> dict[str, float]:
     """Train ``model`` in place with HF ``Trainer`` on pre-encoded examples (paper §3 recipe shape).
 
     Args:
@@ -156,6 +158,12 @@ def train_causal_lm(model, tokenizer, encoded: Sequence[dict[str, list[int]]], c
         work_dir: scratch directory for ``Trainer``; with ``cfg.save_steps`` it holds the checkpoints.
         progress: show the Trainer's progress bar.
         callbacks: extra ``TrainerCallback`` objects.
+        trainer_cls: a ``Trainer`` subclass with its own ``compute_loss`` (the distillation methods of
+            :mod:`grace.methods`); default HF ``Trainer`` (the model's own cross-entropy).
+        trainer_kwargs: extra constructor arguments of ``trainer_cls`` (a teacher, a temperature).
+        collator: ``batch -> tensors``; default :func:`collate` with the tokenizer's pad id.
+        key_extra: what else the resume key depends on (a method's config), so checkpoints of another
+            method's run are never resumed.
 
     Resume: with ``cfg.save_steps > 0`` a rerun on the same ``work_dir``, config and examples continues
     from the last checkpoint (HF ``resume_from_checkpoint``: weights, optimizer, scheduler and RNG
@@ -187,7 +195,8 @@ def train_causal_lm(model, tokenizer, encoded: Sequence[dict[str, list[int]]], c
     save_every = -(-cfg.save_steps // log_every) * log_every  # a checkpoint falls on a logging step
     last = None
     if cfg.save_steps:
-        key = stable_hash({"cfg": asdict(cfg), "data": stable_hash([[e["input_ids"], e["labels"]] for e in encoded])})
+        key = stable_hash({"cfg": asdict(cfg), "data": stable_hash([[e["input_ids"], e["labels"]] for e in encoded]),
+                           **({"method": dict(key_extra)} if key_extra else {})})
         if work_dir.exists() and (not (work_dir / "run.json").exists() or read_json(work_dir / "run.json")["key"] != key):
             shutil.rmtree(work_dir)  # another run's checkpoints
         write_json(work_dir / "run.json", {"key": key})
@@ -216,12 +225,13 @@ def train_causal_lm(model, tokenizer, encoded: Sequence[dict[str, list[int]]], c
         disable_tqdm=not progress,
         remove_unused_columns=False,
     )
-    trainer = Trainer(
+    trainer = (trainer_cls or Trainer)(
         model=model,
         args=args,
         train_dataset=_ListDataset(encoded),
-        data_collator=lambda batch: collate(batch, pad_id),
+        data_collator=collator or (lambda batch: collate(batch, pad_id)),
         callbacks=callbacks,
+        **dict(trainer_kwargs or {}),
     )
     if not progress:
         from transformers.trainer_callback import PrinterCallback, ProgressCallback

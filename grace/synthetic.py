@@ -102,6 +102,12 @@ class Problem:
     def n_steps(self) -> int:
         return len(self.steps)
 
+    @property
+    def operands(self) -> set[str]:
+        """The numbers the gold solution computes with: the start value and each step's operand ``b`` (the
+        ground truth a saliency rationale is checked against, arXiv 2409.12586 §4)."""
+        return {str(self.start)} | {str(s.b) for s in self.steps}
+
     def to_dict(self) -> dict[str, Any]:
         """A JSON-serialisable dict (``steps`` become dicts)."""
         d = asdict(self)

@@ -12,7 +12,7 @@ tomllib = pytest.importorskip("tomllib")  # Python >= 3.11
 
 REPO = Path(__file__).resolve().parent.parent
 CONDA_NAMES = {"pytorch": "torch"}  # conda-forge name -> PyPI name
-EXTRAS = ("dev", "book")  # the extras environment.yml mirrors (vllm is GPU-only; real: `make real`, pip)
+EXTRAS = ("dev", "book", "methods")  # the extras environment.yml mirrors (vllm is GPU-only; real: `make real`, pip)
 
 
 def _split(spec: str) -> tuple[str, str]:
