@@ -431,6 +431,59 @@ _ex("ch11-ex1", "Answer with the size in GB of the dense Π (fp32) for the paper
     mistakes={"that is Π stored as bits (±1 signs); the question asks for fp32 entries":
               lambda c: _projection_gb() / 32})
 
+_ex("ch13-ex1", "Answer with the soft-label loss at α = 1, τ = 2 for the logits of the exercise.",
+    lambda c: _soft_example(compensate=True), rtol=1e-4,
+    mistakes={"that leaves out the τ² factor that keeps the soft term's gradients the same size as τ changes":
+              lambda c: _soft_example(compensate=False),
+              "that is KL(student ‖ teacher); distillation's soft term is KL(teacher ‖ student)":
+              lambda c: _soft_example(compensate=True, reverse=True)})
+_ex("ch14-ex1", "Answer with the expected share of gold operands among k random tokens of the question.",
+    lambda c: _random_share(), rtol=1e-6,
+    mistakes={"that is the expected *count* of operands among the k tokens; the share divides it by k":
+              lambda c: _random_share() * RANDOM_PICK_EXAMPLE["k"]})
+_ex("ch14-ex2", "Answer with the sum of the Integrated-Gradients attributions of the exercise's linear model.",
+    lambda c: _ig_sum(absolute=False), rtol=1e-3,
+    mistakes={"that sums the attributions' magnitudes; completeness holds for the signed sum":
+              lambda c: _ig_sum(absolute=True)})
+
+SOFT_EXAMPLE = {"teacher": [2.0, 1.0, 0.0], "student": [0.0, 0.0, 0.0], "tau": 2.0}
+"""Exercise ch13-ex1: one token's teacher and student logits over a 3-token vocabulary, and τ."""
+
+RANDOM_PICK_EXAMPLE = {"n": 12, "operands": 3, "k": 5}
+"""Exercise ch14-ex1: question tokens, how many of them are gold operands, tokens picked at random."""
+
+IG_EXAMPLE = {"w": [1.0, -2.0, 3.0], "x": [1.0, 1.0, 1.0]}
+"""Exercise ch14-ex2: the linear model f(x) = w·x and the input; the baseline is 0."""
+
+
+def _soft_example(compensate: bool, reverse: bool = False) -> float:
+    import torch
+
+    from grace.methods.soft import SoftLabelConfig, soft_label_loss
+
+    t = torch.tensor([[SOFT_EXAMPLE["teacher"]]])  # (B=1, T=1, V=3)
+    s = torch.tensor([[SOFT_EXAMPLE["student"]]])
+    if reverse:
+        t, s = s, t
+    cfg = SoftLabelConfig(temperature=SOFT_EXAMPLE["tau"], alpha=1.0, compensate=compensate)
+    return float(soft_label_loss(s, t, torch.tensor([[0]]), cfg)["loss"])
+
+
+def _random_share() -> float:
+    from scipy.stats import hypergeom
+
+    n, g, k = RANDOM_PICK_EXAMPLE["n"], RANDOM_PICK_EXAMPLE["operands"], RANDOM_PICK_EXAMPLE["k"]
+    return float(hypergeom(n, g, k).mean() / k)  # E[operands among k drawn without replacement] / k
+
+
+def _ig_sum(absolute: bool) -> float:
+    import torch
+    from captum.attr import IntegratedGradients
+
+    w, x = torch.tensor(IG_EXAMPLE["w"]), torch.tensor([IG_EXAMPLE["x"]])
+    attr = IntegratedGradients(lambda v: v @ w).attribute(x, baselines=torch.zeros_like(x), n_steps=64)
+    return float(attr.abs().sum() if absolute else attr.sum())
+
 
 def _g_var_of(ctx: Context, config: str, unit: bool = False) -> float:
     from grace import scores

@@ -278,3 +278,82 @@ ch.ledger(["id", "paper", "value", "ci_low", "ci_high", "verdict", "rule"])
 # The four claims above are in the ledger (chapter 9) with the rules that produced their verdicts.
 # Soft labels need what the paper's setting does not give: the teacher's logits over the student's
 # vocabulary. The next chapter asks for even more of the teacher — its input gradients.
+
+
+# %% [markdown]
+# ## 11.6 Exercises
+#
+# Answers are checked with `grace.course.check(id, answer)`, which says right or wrong (and why) without
+# showing the expected value.
+
+# %% [markdown]
+# ::::{exercise} The soft term by hand
+# :label: ch13-ex1
+#
+# One response token, a vocabulary of three tokens: the teacher's logits are $z_T = (2, 1, 0)$, the
+# student's $z_S = (0, 0, 0)$ (`grace.course.SOFT_EXAMPLE`). Compute the loss above at $\alpha = 1$,
+# $\tau = 2$ by hand: soften both, take $\mathrm{KL}(p_T \,\|\, p_S)$, and do not forget the factor in
+# front.
+# ::::
+#
+# ::::{solution-start} ch13-ex1
+# :class: dropdown
+# ::::
+#
+# $z_T/\tau = (1, 0.5, 0)$, so $p_T \approx (0.507, 0.307, 0.186)$; $p_S$ is uniform, $1/3$ each.
+# $\mathrm{KL}(p_T\|p_S) = \sum_i p_{T,i}\ln(3p_{T,i}) \approx 0.078$, and $\tau^2 = 4$ times that is about
+# $0.314$. Without $\tau^2$ the answer is four times too small; with the two distributions swapped
+# ($\mathrm{KL}(p_S\|p_T)$, the "reverse" KL) it is about 4 % too large.
+
+# %% tags=["solution"]
+import torch
+
+from grace import course
+from grace.methods.soft import SoftLabelConfig, soft_label_loss
+
+t, s = torch.tensor([[course.SOFT_EXAMPLE["teacher"]]]), torch.tensor([[course.SOFT_EXAMPLE["student"]]])
+loss = soft_label_loss(s, t, torch.tensor([[0]]), SoftLabelConfig(temperature=2.0, alpha=1.0))["loss"]
+assert course.check("ch13-ex1", float(loss))
+
+# %% [markdown]
+# ::::{solution-end}
+# ::::
+
+# %% [markdown]
+# ::::{exercise} Why τ²?
+# :label: ch13-ex2
+#
+# Show that the gradient of $\mathrm{KL}(\mathrm{softmax}(z_T/\tau)\,\|\,\mathrm{softmax}(z_S/\tau))$ with
+# respect to the student's logits $z_S$ is $\frac1\tau(p_S - p_T)$, and argue that for large τ and
+# logits of mean zero it is about $\frac{1}{V\tau^2}(z_S - z_T)$. What would happen to the balance between the
+# soft and hard terms as τ grows without the $\tau^2$ factor?
+# ::::
+#
+# ::::{solution} ch13-ex2
+# :class: dropdown
+#
+# The gradient of cross-entropy $-\sum_i p_{T,i} \log \mathrm{softmax}(u)_i$ in $u$ is $\mathrm{softmax}(u) - p_T$, and
+# $u = z_S/\tau$ adds a factor $1/\tau$. For large τ, $\mathrm{softmax}(z/\tau)_i \approx \frac1V(1 + z_i/\tau)$
+# when the logits have mean zero, so $p_S - p_T \approx \frac{1}{V\tau}(z_S - z_T)$ and the gradient is
+# $\approx \frac{1}{V\tau^2}(z_S - z_T)$ (Hinton et al., 2015, §2.1). Without the $\tau^2$ factor the soft term's
+# gradients shrink like $1/\tau^2$ and at τ = 4 the hard term would dominate 16 times more than at τ = 1,
+# whatever α says; the factor keeps α meaning the same thing at every τ.
+# ::::
+
+# %% [markdown]
+# ::::{exercise} Reading the entropy table
+# :label: ch13-ex3
+#
+# In §11.1's table of the teachers' soft-label entropy, which teacher's soft labels are closest to
+# one-hot at τ = 1, and which value does every row approach as τ grows? Why does a teacher whose labels are
+# nearly one-hot give a soft-label student little beyond SFT?
+# ::::
+#
+# ::::{solution} ch13-ex3
+# :class: dropdown
+#
+# The row with the smallest entropy at τ = 1 is the most confident teacher. Every row approaches $\ln V$,
+# the entropy of the uniform distribution over the world's vocabulary, because $z/\tau \to 0$. A one-hot
+# soft label is exactly the hard label the SFT student already gets: the "dark knowledge" is the mass on the
+# other tokens, and a teacher that puts almost none there has little to add, which is why τ > 1 is tried.
+# ::::

@@ -293,3 +293,93 @@ ch.ledger(["id", "paper", "value", "ci_low", "ci_high", "verdict", "rule"])
 # The source's claims are in the ledger (chapter 9) with the rules that produced their verdicts. Of the
 # three methods, this one asks the most of the teacher — a backward pass per answer token — and
 # gives the student the least text.
+
+
+# %% [markdown]
+# ## 12.6 Exercises
+#
+# Answers are checked with `grace.course.check(id, answer)`, which says right or wrong (and why) without
+# showing the expected value.
+
+# %% [markdown]
+# ::::{exercise} What a random rationale scores
+# :label: ch14-ex1
+#
+# A question has 12 tokens, 3 of them numbers of the gold solution (`grace.course.RANDOM_PICK_EXAMPLE`).
+# A random rationale picks $k = 5$ of the 12 without replacement. What share of the picked tokens are gold
+# operands, in expectation? This is the bar the salient pick has to clear in §12.1.
+# ::::
+#
+# ::::{solution-start} ch14-ex1
+# :class: dropdown
+# ::::
+#
+# Each of the 12 tokens is picked with probability $5/12$, so the expected number of operands picked is
+# $3 \cdot 5/12 = 1.25$ (the hypergeometric mean) and the expected share is $1.25/5 = 3/12 = 0.25$: the
+# operands' share of the question, whatever k is. The source's 68 % means something only next to this base
+# rate, which is why the chapter prints it beside every share.
+
+# %% tags=["solution"]
+from scipy.stats import hypergeom
+
+from grace import course
+
+n, g, k = (course.RANDOM_PICK_EXAMPLE[key] for key in ("n", "operands", "k"))
+assert course.check("ch14-ex1", hypergeom(n, g, k).mean() / k)
+
+# %% [markdown]
+# ::::{solution-end}
+# ::::
+
+# %% [markdown]
+# ::::{exercise} Integrated Gradients add up
+# :label: ch14-ex2
+#
+# For the linear model $f(x) = w \cdot x$ with $w = (1, -2, 3)$ at $x = (1, 1, 1)$ and the baseline
+# $x' = 0$ (`grace.course.IG_EXAMPLE`), compute each feature's Integrated-Gradients attribution
+# $(x_i - x'_i)\int_0^1 \partial_i f(x' + a(x - x'))\,da$ by hand, and their sum. Then check it with Captum.
+# ::::
+#
+# ::::{solution-start} ch14-ex2
+# :class: dropdown
+# ::::
+#
+# The gradient is $w$ everywhere, so the attributions are $(1, -2, 3)$ and they sum to
+# $2 = f(x) - f(x')$: the completeness property that makes IG's scores add up to the change in the output.
+# Ranking tokens for a rationale uses their magnitudes ($3, 2, 1$ here), but completeness holds for the
+# signed sum, not for $6 = \sum_i |\cdot|$.
+
+# %% tags=["solution"]
+import torch
+from captum.attr import IntegratedGradients
+
+from grace import course
+
+w, x = torch.tensor(course.IG_EXAMPLE["w"]), torch.tensor([course.IG_EXAMPLE["x"]])
+attr = IntegratedGradients(lambda v: v @ w).attribute(x, baselines=torch.zeros_like(x), n_steps=64)
+assert course.check("ch14-ex2", float(attr.sum()))
+
+# %% [markdown]
+# ::::{solution-end}
+# ::::
+
+# %% [markdown]
+# ::::{exercise} Decoder-only students
+# :label: ch14-ex3
+#
+# The source trained T5 encoder–decoders: the rationale and the label are two *outputs* decoded from one
+# encoded input. This chapter's students are decoder-only, and the rationale is text the student writes
+# under its own task prefix. Name one way this can change whether rationales help, and say which of §12.2's
+# comparisons would show it.
+# ::::
+#
+# ::::{solution} ch14-ex3
+# :class: dropdown
+#
+# In an encoder–decoder the two tasks share the encoder, so learning to emit the rationale shapes the input
+# representation the label decoder reads. In a decoder-only student the two tasks share all the weights but
+# never one sequence: the label is predicted without the rationale in its context, so the rationale helps
+# only through what the shared weights learn. If that sharing carries little, salient-token students should
+# match answer-only ones, and salient should not beat random tokens — the "rationale beats fine-tuning" and
+# "salient beats random" rows of §12.2's comparisons, read with their CIs over seeds.
+# ::::
