@@ -1296,6 +1296,11 @@ def spread_configs(target: pd.Series, configs: Sequence[str], k: int) -> list[st
 
 
 
+PRE_REGISTERED_PROFILE = "strong-full"
+"""The study the strong-teacher world's hypotheses are tested on (``grace/profiles/strong-teacher.md``); a
+study of another profile of that world (``strong-quick``: reduced size, one world seed) gives indications."""
+
+
 def hypothesis_test(pool: pd.DataFrame, all_pass: bool) -> pd.DataFrame:
     """The strong-teacher world's pre-registered test of the paper's claim (§3; ``grace/profiles/strong-teacher.md``).
 

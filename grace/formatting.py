@@ -201,10 +201,13 @@ def findings_sentence(counts: Mapping[str, int], n_claims: int) -> str:
             + " on this build; chapter 9 lists each with the rule that decided it.")
 
 
-def strong_finding(hyp=None, passed: bool | None = None) -> str:
-    """The landing page's sentence on the strong-teacher world (chapter 6, §6.12): GRACE's oriented ρ and the
-    pre-registered H1's verdict (``hyp``: :func:`grace.analysis.hypothesis_test`'s table), or that it was
-    not run in this build (``hyp`` None)."""
+def strong_finding(hyp=None, passed: bool | None = None, ci: tuple[Any, Any] | None = None,
+                   indicative: bool = False) -> str:
+    """The landing page's sentence on the strong-teacher world (chapter 6, §6.12): GRACE's oriented ρ (with
+    its 95 % CI when ``ci`` is given) and the pre-registered H1's verdict (``hyp``:
+    :func:`grace.analysis.hypothesis_test`'s table), or that it was not run in this build (``hyp`` None).
+    ``indicative``: the study is not the pre-registered one (a reduced size, one world seed), so its verdict
+    is an indication, not the test."""
     if hyp is None:
         return ("The world built for the paper's own regime (every teacher strong, the teachers differing in how "
                 "well their solutions fit the student; chapter 6, §6.12) was not run in this build.")
@@ -214,8 +217,13 @@ def strong_finding(hyp=None, passed: bool | None = None) -> str:
                "not supported": "the pre-registered test that it ranks the teachers the right way is failed",
                "not a test": "not a test of the paper's claim, since the world is not in its regime",
                }.get(h1["verdict"], "it could not be measured")
+    if indicative and h1["verdict"] in ("supported", "not supported"):
+        verdict = ({"supported": "in line with the paper's claim", "not supported": "short of the paper's claim"}
+                   [h1["verdict"]] + " at reduced size and one world seed — an indication; the pre-registered "
+                   "test is the full-size study")
+    rho = rho_ci(h1["grace_rho"], *ci) if ci is not None else number(h1["grace_rho"], "rho")
     return (f"In the world built for the paper's own regime (every teacher strong, the teachers differing in fit; "
-            f"§6.12), {world}, GRACE's oriented ρ is {number(h1['grace_rho'], 'rho')}: {verdict}.")
+            f"§6.12), {world}, GRACE's oriented ρ is {rho}: {verdict}.")
 
 
 def findings(pool, spearman_df, grace_rho: tuple[float, float, float], paper_rho: float, profile: str) -> dict[str, str]:

@@ -180,15 +180,22 @@ def contrast(summary: pd.DataFrame) -> str:
 def describe_strong_study(hyp: pd.DataFrame, checks: dict, pool: pd.DataFrame, results: pd.DataFrame) -> str:
     """The strong-teacher world's paragraph (chapter 6), assembled from its numbers, whatever they are.
 
+    Besides the pre-registered verdicts: whether the study is the pre-registered one
+    (:data:`grace.analysis.PRE_REGISTERED_PROFILE`) or an indication; the paper's decision metric on the
+    main pool (the gap between the best student and the student of the teacher each score ranks first;
+    App. C.2, Figs. 7, 13); and where GRACE puts the teachers beside the pool (self-distillation,
+    answer-only), which the paper's pool does not have.
+
     Args:
         hyp: :func:`grace.analysis.hypothesis_test`'s table.
         checks: the study's ``analysis/world_checks.json``.
         pool: its ``analysis/spearman_student_avg_at_k_pool.csv``.
         results: its ``results.csv``.
     """
+    from grace.analysis import PRE_REGISTERED_PROFILE, main_pool
     from grace.formatting import rho_ci
 
-    main = results[results["in_pool"].astype(bool)]
+    main = main_pool(results)
     acc, y = main["teacher_accuracy"].astype(float), main["student_avg_at_k"].astype(float)
     by = pool.set_index("score")
     rho = {k: rho_ci(*by.loc[k, ["rho_oriented", "ci_low", "ci_high"]]) if k in by.index else "not measured"
@@ -200,9 +207,15 @@ def describe_strong_study(hyp: pd.DataFrame, checks: dict, pool: pd.DataFrame, r
             f"avg@k. The world {'passes every acceptance check' if passed else 'fails ' + ', '.join(failed)}. "
             f"Oriented Spearman ρ with the students (95 % CI): GRACE {rho['grace']}, the student's loss "
             f"{rho['student_loss']}, the teacher's accuracy {rho['teacher_accuracy']}, G-Var {rho['g_var']}.")
+    text += " " + _pool_gaps(main) + _beside_pool(results, main)
     verdicts = "; ".join(f"{r.hypothesis}: **{r.verdict}**" for r in hyp.itertuples())
     if not passed:
         return text + f" The pre-registered hypotheses are therefore not tested here ({verdicts})."
+    profile = checks.get("profile")
+    if profile != PRE_REGISTERED_PROFILE:
+        return text + (f" The pre-registered rules applied to this study (`{profile}`: reduced size, one world seed) "
+                       f"give {verdicts} — an indication only: the pre-registered test is the `{PRE_REGISTERED_PROFILE}` "
+                       "study, with two teacher sizes per family and three temperatures.")
     h1 = hyp.set_index("hypothesis").at["H1", "verdict"]
     reading = {"supported": "In the paper's regime, where every teacher is strong and what differs is how well its "
                             "solutions fit the student, GRACE ranks the teachers the right way in this miniature.",
@@ -210,6 +223,42 @@ def describe_strong_study(hyp: pd.DataFrame, checks: dict, pool: pd.DataFrame, r
                                 "well its solutions fit the student, GRACE does not rank the teachers the right way "
                                 "in this miniature, with the confidence the test asks for."}
     return text + f" Pre-registered verdicts: {verdicts}. " + reading.get(h1, "GRACE's correlation was not measured.")
+
+
+def _pool_gaps(main: pd.DataFrame) -> str:
+    """The paper's decision metric on the main pool, one clause per score (App. C.2)."""
+    from grace.analysis import selection_gaps
+
+    keys = [k for k in ("grace", "student_loss", "teacher_accuracy") if k in main.columns and main[k].notna().any()]
+    if not keys or len(main) < 2:
+        return ""
+    g = selection_gaps(main, keys, "student_avg_at_k").set_index("score")
+    names = {"grace": "GRACE", "student_loss": "the student's loss", "teacher_accuracy": "the teacher's accuracy"}
+    parts = [f"{names[k]} picks {g.at[k, 'picked_config']} ({100 * g.at[k, 'gap']:.1f} points below the best)"
+             for k in keys]
+    return (f"Choosing the teacher each score ranks first (the paper's decision metric; the best student here "
+            f"learns from {g.at[keys[0], 'best_config']}, {g.at[keys[0], 'best_target']:.1%}): " + "; ".join(parts) + ".")
+
+
+def _beside_pool(results: pd.DataFrame, main: pd.DataFrame) -> str:
+    """Where GRACE ranks the teachers beside the pool (self-distillation, answer-only) against the pool."""
+    from grace.scores import SCORE_ORIENTATION
+
+    if "grace" not in results.columns or main["grace"].isna().all():
+        return ""
+    sign = SCORE_ORIENTATION["grace"]  # +1: higher is better; -1: lower is better
+    best_in_pool = (sign * main["grace"].astype(float)).max()
+    in_pool = results["in_pool"] if "in_pool" in results.columns else ~results["is_self"].astype(bool)
+    out = results[~in_pool.astype(bool)]
+    if out.empty:
+        return ""
+    ahead = [r for r in out.itertuples() if sign * float(r.grace) > best_in_pool]
+    if not ahead:
+        return " Beside the pool, GRACE ranks no anecdote teacher (self-distillation, answer-only) above the pool's best."
+    who = ", ".join(f"{r.teacher}@{r.temperature:g} ({r.teacher_accuracy:.0%} correct, its student {r.student_avg_at_k:.1%})"
+                    for r in ahead)
+    return (f" Beside the pool, GRACE ranks {who} above every pool teacher: the score does not see whether a "
+            "solution is right, so it should rank only a pool of competent teachers, as the paper's is.")
 
 
 __all__ = ["contrast", "describe", "describe_strong_study", "load_regime_map", "run_regime_map", "study_rows", "summarize"]

@@ -305,3 +305,38 @@ def test_hypothesis_test_reads_the_preregistered_rules():
     assert hypothesis_test(pool, all_pass=True).verdict[0] == "not supported"
     assert set(hypothesis_test(pool, all_pass=False).verdict) == {"not a test"}  # a world that failed a check
     assert hypothesis_test(pool.iloc[1:], all_pass=True).verdict.tolist() == ["not measured"] * 3
+
+
+def _strong_results():
+    import pandas as pd
+
+    rows = [("calc-M", 0.5, 0.24, 0.98, 300.0, True), ("prefix-M", 0.5, 0.15, 0.97, 200.0, True),
+            ("resfirst-M", 0.5, 0.07, 0.96, 900.0, True), ("student", 0.5, 0.05, 0.05, 50.0, False)]
+    return pd.DataFrame(rows, columns=["teacher", "temperature", "student_avg_at_k", "teacher_accuracy", "grace",
+                                       "in_pool"]).assign(student_loss=[0.5, 0.9, 1.4, 0.4],
+                                                          config=["calc-M@0.5", "prefix-M@0.5", "resfirst-M@0.5",
+                                                                  "student@0.5"])
+
+
+def test_strong_study_paragraph_gives_the_pool_gaps_the_anecdotes_and_whether_it_is_the_test():
+    import pandas as pd
+
+    from grace.analysis import PRE_REGISTERED_PROFILE, hypothesis_test
+    from grace.regimes import describe_strong_study
+
+    res = _strong_results()
+    pool = pd.DataFrame({"score": ["grace", "student_loss", "teacher_accuracy"], "rho_oriented": [0.5, 1.0, 1.0],
+                         "ci_low": [0.1, 0.2, 0.3], "ci_high": [0.9, 1.0, 1.0]})
+    hyp = hypothesis_test(pool, all_pass=True)
+    checks = {"acceptance": {"all_pass": True}, "profile": "strong-quick"}
+    text = describe_strong_study(hyp, checks, pool, res)
+    # GRACE (lower is better) picks prefix-M (0.15) against the best calc-M (0.24): 9.0 points
+    assert "GRACE picks prefix-M@0.5 (9.0 points below the best)" in text
+    assert "the student's loss picks calc-M@0.5 (0.0 points" in text
+    # the self-distillation teacher has the lowest GRACE of all: said, with its accuracy
+    assert "GRACE ranks student@0.5 (5% correct" in text
+    assert "an indication only" in text and PRE_REGISTERED_PROFILE in text
+    full = describe_strong_study(hyp, {**checks, "profile": PRE_REGISTERED_PROFILE}, pool, res)
+    assert "Pre-registered verdicts" in full and "an indication only" not in full
+    res.loc[3, "grace"] = 5000.0  # the anecdote now ranks last: no warning
+    assert "ranks no anecdote teacher" in describe_strong_study(hyp, checks, pool, res)

@@ -85,3 +85,15 @@ def test_strong_finding_says_what_was_run_and_decided():
     assert "fails at least one" in strong_finding(hyp, False) and "not a test" in strong_finding(hyp, False)
     hyp.loc[0, "verdict"] = "not supported"
     assert "is failed" in strong_finding(hyp, True)
+
+
+def test_strong_finding_of_a_reduced_study_is_an_indication_with_its_ci():
+    import pandas as pd
+
+    from grace.formatting import strong_finding
+
+    hyp = pd.DataFrame({"hypothesis": ["H1"], "grace_rho": [0.762], "verdict": ["supported"]})
+    text = strong_finding(hyp, True, ci=(0.089, 1.0), indicative=True)
+    assert "0.76 [0.09, 1.00]" in text and "an indication" in text and "test is passed" not in text
+    hyp.loc[0, "verdict"] = "not supported"
+    assert "short of the paper's claim" in strong_finding(hyp, True, indicative=True)
