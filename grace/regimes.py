@@ -261,4 +261,25 @@ def _beside_pool(results: pd.DataFrame, main: pd.DataFrame) -> str:
             "solution is right, so it should rank only a pool of competent teachers, as the paper's is.")
 
 
-__all__ = ["contrast", "describe", "describe_strong_study", "load_regime_map", "run_regime_map", "study_rows", "summarize"]
+
+def seeds_sentence(summary: pd.DataFrame, checks: pd.DataFrame, regime: str) -> str:
+    """One sentence for the landing page: GRACE across a regime's world seeds in the map, beside the student's
+    loss, with how many seeds pass their checks ("" when the map has no such regime)."""
+    from grace.formatting import number
+
+    rows = summary[summary["regime"] == regime].set_index("score")
+    if "grace" not in rows.index:
+        return ""
+    g = rows.loc["grace"]
+    n_pass = int(checks.loc[checks["regime"] == regime, "all_pass"].astype(bool).sum())
+    text = (f"Over {int(g.seeds)} world seeds of that world in the regime map (§6.11), {n_pass} of which pass{'es' if n_pass == 1 else ''} every "
+            f"check, GRACE's oriented ρ runs from {number(g.rho_min, 'rho')} to {number(g.rho_max, 'rho')} "
+            f"(mean {number(g.rho_mean, 'rho')}; CI above 0 in {int(g.ci_above_0)})")
+    if "student_loss" in rows.index:
+        l = rows.loc["student_loss"]
+        text += (f", the student's loss from {number(l.rho_min, 'rho')} to {number(l.rho_max, 'rho')} "
+                 f"(mean {number(l.rho_mean, 'rho')})")
+    return text + "."
+
+__all__ = ["contrast", "describe", "describe_strong_study", "load_regime_map", "run_regime_map", "seeds_sentence",
+           "study_rows", "summarize"]

@@ -340,3 +340,20 @@ def test_strong_study_paragraph_gives_the_pool_gaps_the_anecdotes_and_whether_it
     assert "Pre-registered verdicts" in full and "an indication only" not in full
     res.loc[3, "grace"] = 5000.0  # the anecdote now ranks last: no warning
     assert "ranks no anecdote teacher" in describe_strong_study(hyp, checks, pool, res)
+
+
+def test_seeds_sentence_reads_grace_and_the_loss_across_a_regimes_seeds():
+    import pandas as pd
+
+    from grace.regimes import seeds_sentence, summarize
+
+    rows = [("strong", s, k, k, 8, r, lo, 1.0, 0.0) for s, k, r, lo in
+            [(0, "grace", 0.76, 0.09), (1, "grace", 0.21, -0.7), (2, "grace", 0.33, -0.8),
+             (0, "student_loss", 0.38, -0.7), (1, "student_loss", 0.88, 0.2), (2, "student_loss", 0.74, 0.1)]]
+    table = pd.DataFrame(rows, columns=["regime", "seed", "score", "label", "n", "rho_oriented", "ci_low", "ci_high",
+                                        "gap"])
+    checks = pd.DataFrame({"regime": ["strong"] * 3, "seed": [0, 1, 2], "all_pass": [True, False, False]})
+    text = seeds_sentence(summarize(table), checks, "strong")
+    assert "Over 3 world seeds" in text and "1 of which passes" in text and "CI above 0 in 1" in text
+    assert "from 0.21 to 0.76" in text and "mean 0.43" in text and "from 0.38 to 0.88" in text
+    assert seeds_sentence(summarize(table), checks, "other") == ""
