@@ -272,14 +272,16 @@ def seeds_sentence(summary: pd.DataFrame, checks: pd.DataFrame, regime: str) -> 
         return ""
     g = rows.loc["grace"]
     n_pass = int(checks.loc[checks["regime"] == regime, "all_pass"].astype(bool).sum())
-    text = (f"Over {int(g.seeds)} world seeds of that world in the regime map (§6.11), {n_pass} of which pass{'es' if n_pass == 1 else ''} every "
-            f"check, GRACE's oriented ρ runs from {number(g.rho_min, 'rho')} to {number(g.rho_max, 'rho')} "
+    passes = "passes" if n_pass == 1 else "pass"
+    text = (f"Over {int(g.seeds)} world seeds of that world in the regime map (§6.11), {n_pass} of which {passes} "
+            f"every check, GRACE's oriented ρ runs from {number(g.rho_min, 'rho')} to {number(g.rho_max, 'rho')} "
             f"(mean {number(g.rho_mean, 'rho')}; CI above 0 in {int(g.ci_above_0)})")
     if "student_loss" in rows.index:
         l = rows.loc["student_loss"]
         text += (f", the student's loss from {number(l.rho_min, 'rho')} to {number(l.rho_max, 'rho')} "
                  f"(mean {number(l.rho_mean, 'rho')})")
     return text + "."
+
 
 __all__ = ["contrast", "describe", "describe_strong_study", "load_regime_map", "run_regime_map", "seeds_sentence",
            "study_rows", "summarize"]
