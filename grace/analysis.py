@@ -48,14 +48,19 @@ DEFAULT_TARGET = "student_avg_at_k"
 
 
 
-def main_pool(results: pd.DataFrame) -> pd.DataFrame:
-    """The configurations whose correlations a study reports (§3.1: the paper's pool of 15 teachers).
+def in_main_pool(results: pd.DataFrame) -> pd.Series:
+    """Which rows of a results table belong to the main pool (§3.1: the paper's pool of 15 teachers).
 
-    Rows with ``in_pool`` true; tables written before that column existed count every teacher but the
-    student itself (``is_self``). The self-distillation and answer-only anecdote teachers are left out.
+    ``in_pool``; tables written before that column existed count every teacher but the student itself
+    (``is_self``). The self-distillation and answer-only anecdote teachers are out.
     """
     keep = results["in_pool"] if "in_pool" in results.columns else ~results["is_self"].astype(bool)
-    return results[keep.astype(bool)].reset_index(drop=True)
+    return keep.astype(bool)
+
+
+def main_pool(results: pd.DataFrame) -> pd.DataFrame:
+    """The configurations whose correlations a study reports (:func:`in_main_pool`'s rows, re-indexed)."""
+    return results[in_main_pool(results)].reset_index(drop=True)
 
 
 # ----------------------------------------------------------------------------------------------

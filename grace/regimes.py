@@ -207,7 +207,7 @@ def describe_strong_study(hyp: pd.DataFrame, checks: dict, pool: pd.DataFrame, r
             f"avg@k. The world {'passes every acceptance check' if passed else 'fails ' + ', '.join(failed)}. "
             f"Oriented Spearman ρ with the students (95 % CI): GRACE {rho['grace']}, the student's loss "
             f"{rho['student_loss']}, the teacher's accuracy {rho['teacher_accuracy']}, G-Var {rho['g_var']}.")
-    text += " " + _pool_gaps(main) + _beside_pool(results, main)
+    text += _pool_gaps(main) + _beside_pool(results, main)
     verdicts = "; ".join(f"{r.hypothesis}: **{r.verdict}**" for r in hyp.itertuples())
     if not passed:
         return text + f" The pre-registered hypotheses are therefore not tested here ({verdicts})."
@@ -226,7 +226,8 @@ def describe_strong_study(hyp: pd.DataFrame, checks: dict, pool: pd.DataFrame, r
 
 
 def _pool_gaps(main: pd.DataFrame) -> str:
-    """The paper's decision metric on the main pool, one clause per score (App. C.2)."""
+    """The paper's decision metric on the main pool, one clause per score (App. C.2); "" or a sentence with a
+    leading space, as :func:`_beside_pool`."""
     from grace.analysis import selection_gaps
 
     keys = [k for k in ("grace", "student_loss", "teacher_accuracy") if k in main.columns and main[k].notna().any()]
@@ -236,20 +237,20 @@ def _pool_gaps(main: pd.DataFrame) -> str:
     names = {"grace": "GRACE", "student_loss": "the student's loss", "teacher_accuracy": "the teacher's accuracy"}
     parts = [f"{names[k]} picks {g.at[k, 'picked_config']} ({100 * g.at[k, 'gap']:.1f} points below the best)"
              for k in keys]
-    return (f"Choosing the teacher each score ranks first (the paper's decision metric; the best student here "
+    return (f" Choosing the teacher each score ranks first (the paper's decision metric; the best student here "
             f"learns from {g.at[keys[0], 'best_config']}, {g.at[keys[0], 'best_target']:.1%}): " + "; ".join(parts) + ".")
 
 
 def _beside_pool(results: pd.DataFrame, main: pd.DataFrame) -> str:
     """Where GRACE ranks the teachers beside the pool (self-distillation, answer-only) against the pool."""
+    from grace.analysis import in_main_pool
     from grace.scores import SCORE_ORIENTATION
 
     if "grace" not in results.columns or main["grace"].isna().all():
         return ""
     sign = SCORE_ORIENTATION["grace"]  # +1: higher is better; -1: lower is better
     best_in_pool = (sign * main["grace"].astype(float)).max()
-    in_pool = results["in_pool"] if "in_pool" in results.columns else ~results["is_self"].astype(bool)
-    out = results[~in_pool.astype(bool)]
+    out = results[~in_main_pool(results)]
     if out.empty:
         return ""
     ahead = [r for r in out.itertuples() if sign * float(r.grace) > best_in_pool]
@@ -259,7 +260,6 @@ def _beside_pool(results: pd.DataFrame, main: pd.DataFrame) -> str:
                     for r in ahead)
     return (f" Beside the pool, GRACE ranks {who} above every pool teacher: the score does not see whether a "
             "solution is right, so it should rank only a pool of competent teachers, as the paper's is.")
-
 
 
 def seeds_sentence(summary: pd.DataFrame, checks: pd.DataFrame, regime: str) -> str:
