@@ -197,6 +197,14 @@ class Chapter:
         for name, text in texts.items():
             glue(name, Markdown(text), display=False)
 
+    def html(self, **texts: str) -> None:
+        """Glue every ``name=html`` as HTML, for a ``{glue}`` directive that pastes it into another page (a
+        cross-document paste takes images and HTML, not Markdown)."""
+        from IPython.display import HTML
+
+        for name, text in texts.items():
+            glue(name, HTML(text), display=False)
+
     def glue_paper(self) -> None:
         """Glue every number the paper prints (``grace.claims.PAPER``) as ``paper_<key>`` (chapters 5–6)."""
         from grace.claims import PAPER
@@ -219,9 +227,12 @@ class Chapter:
         save_figure(fig, path)
         glue(name, Image(filename=str(path)), display=False)
 
-    def show(self, fig, filename: str) -> None:
+    def show(self, fig, filename: str, glue_as: str | None = None) -> None:
         """Save ``fig`` as ``out/<filename>`` and show that PNG where the cell is (the saved file is what the
-        reader sees, as for :meth:`figure`; returns nothing, so no path is shown after it)."""
+        reader sees, as for :meth:`figure`; returns nothing, so no path is shown after it).
+
+        ``glue_as`` also glues the same PNG under that name, for a page that shows it elsewhere (the landing
+        page pastes chapter 6's regime map with ``{glue} name`` and ``:doc:``)."""
         import matplotlib.pyplot as plt
         from IPython.display import Image, display
 
@@ -230,6 +241,8 @@ class Chapter:
         path = self.out / filename
         save_figure(fig, path)
         display(Image(filename=str(path)))
+        if glue_as:
+            glue(glue_as, Image(filename=str(path)), display=False)
         plt.close(fig)  # a pyplot figure would be shown a second time at the end of the cell
 
     # ----------------------------------------------------------------------------- claims and checks

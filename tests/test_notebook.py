@@ -154,7 +154,17 @@ def test_figure_and_show(artifacts, tmp_path, glued, monkeypatch):
     assert ch.figure("fig_a", fig) is None and (tmp_path / "out" / "fig_a.png").exists()
     assert glued["fig_a"].filename.endswith("fig_a.png")
     assert ch.show(fig, "inline.png") is None and (tmp_path / "out" / "inline.png").exists()
-    assert shown[0].filename.endswith("inline.png")
+    assert shown[0].filename.endswith("inline.png") and "inline.png" not in glued
+    ch.show(fig, "map.png", glue_as="finding_map")  # shown here and glued for the landing page
+    assert shown[1].filename.endswith("map.png") and glued["finding_map"].filename == shown[1].filename
+
+
+def test_html_glue_for_a_cross_document_paste(artifacts, tmp_path, glued):
+    from IPython.display import HTML
+
+    ch = Chapter("05_x", "smoke", tmp_path / "out", study=False)
+    ch.html(finding_map="<p>no map</p>")
+    assert isinstance(glued["finding_map"], HTML) and glued["finding_map"].data == "<p>no map</p>"
 
 
 def test_glue_of_a_missing_number_says_why(artifacts, tmp_path, glued):
