@@ -283,5 +283,71 @@ def seeds_sentence(summary: pd.DataFrame, checks: pd.DataFrame, regime: str) -> 
     return text + "."
 
 
-__all__ = ["contrast", "describe", "describe_strong_study", "load_regime_map", "run_regime_map", "seeds_sentence",
-           "study_rows", "summarize"]
+def _map_claims(strong_rho: float):
+    """The paper's claims that the regime map measures in every study, as ``(claim, judge)``; ``judge``
+    takes one study's map rows (indexed by score) and returns a verdict (:mod:`grace.claims`' rules, as
+    chapter 6 applies them to the book's own study; the map keeps no CI of a gap, so the gap's point
+    estimate is judged)."""
+    from grace import claims as C
+
+    def rho(rows, score, col="rho_oriented"):
+        return float(rows.at[score, col]) if score in rows.index else float("nan")
+
+    def above(other):
+        def judge(rows):
+            g, o = rho(rows, "grace"), rho(rows, other)
+            return C.verdict_bool(None if pd.isna(g) or pd.isna(o) else bool(g > o))[0]
+        return judge
+
+    def gap(rows):
+        v = rho(rows, "grace", "gap") if "gap" in rows.columns else float("nan")
+        return C.verdict_at_most(v, v, C.PAPER["gap_to_best"], partly=0.03)[0]
+
+    return [
+        (f"GRACE's oriented ρ with the students is high (Fig 2; CI low ≥ {strong_rho:g})",
+         lambda rows: C.verdict_at_least(rho(rows, "grace"), rho(rows, "grace", "ci_low"), strong_rho)[0]),
+        ("GRACE's ρ above the student's loss's (Fig 1; point estimates)",
+         above("student_loss")),
+        ("GRACE's ρ above the teacher's accuracy's (Fig 1; point estimates)",
+         above("teacher_accuracy")),
+        ("GRACE's ρ above G-Var's (Fig 2; point estimates)", above("g_var")),
+        ("GRACE's pick within 1 point of the best student (§1; partly within 3)", gap),
+    ]
+
+
+def claim_verdicts(table: pd.DataFrame, checks: pd.DataFrame, strong_rho: float = 0.75) -> pd.DataFrame:
+    """The paper's map-measurable claims judged in every study of the regime map, counted per regime.
+
+    Each claim of :func:`_map_claims` is judged per study (regime × seed) with the rule chapter 6 applies to
+    the book's own study; a cell counts the verdicts over the regime's seeds, e.g. ``reproduced 2/3, not
+    reproduced 1/3``. The last row says in how many of those studies the world passed its acceptance checks
+    (a verdict in a world outside the paper's regime is a finding about that world, not a test of the paper).
+
+    Args:
+        table: :func:`run_regime_map`'s table (``regime, seed, score, rho_oriented, ci_low[, gap]``).
+        checks: its ``regime_checks.csv`` (``regime, seed, all_pass``).
+        strong_rho: chapter 6's "strong correlation" bar (the paper's 0.75 in Fig 7).
+
+    Returns:
+        One row per claim (index ``claim``) and one column per regime, in the map's order.
+    """
+    from grace.claims import VERDICTS
+
+    regimes = list(dict.fromkeys(table["regime"]))
+    rules = _map_claims(strong_rho)
+    cells: dict[str, dict[str, str]] = {r: {} for r in regimes}
+    for regime in regimes:
+        studies = [rows.set_index("score") for _, rows in table[table["regime"] == regime].groupby("seed", sort=False)]
+        n = len(studies)
+        for claim, judge in rules:
+            verdicts = [judge(rows) for rows in studies]
+            cells[regime][claim] = ", ".join(f"{v} {verdicts.count(v)}/{n}" for v in VERDICTS if v in verdicts)
+        c = checks[checks["regime"] == regime]
+        cells[regime]["world passes its acceptance checks"] = f"{int(c['all_pass'].astype(bool).sum())}/{len(c)}"
+    out = pd.DataFrame(cells, columns=regimes)
+    out.index.name = "claim"
+    return out
+
+
+__all__ = ["claim_verdicts", "contrast", "describe", "describe_strong_study", "load_regime_map", "run_regime_map",
+           "seeds_sentence", "study_rows", "summarize"]

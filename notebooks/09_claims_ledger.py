@@ -30,6 +30,7 @@ profile = "smoke"
 out_dir = "artifacts/smoke/notebooks/09_claims_ledger"
 max_rule_chars = 160  # rules longer than this are shortened in the displayed table (not in the CSV)
 beside_profiles = []  # other profiles whose verdicts are listed beside (full: the format-shock regime)
+regime_map_dir = "artifacts/regime-map"  # chapter 6's regime map (§6.11), judged claim by claim in §9.3
 
 # %% tags=["hide-input"]
 import pandas as pd
@@ -37,6 +38,7 @@ from IPython.display import Markdown, display
 
 from grace import claims
 from grace import formatting as F
+from grace import regimes as RG
 from grace.notebook import Chapter, profile_root, shorten
 
 # the ledger lives next to the study, $GRACE_ARTIFACTS/<profile>/claims; this chapter only reads it
@@ -108,7 +110,24 @@ if others and n_claims:
               f"{int((both['verdict'] != both[f'verdict ({o})']).sum())}")
 
 # %% [markdown]
-# ## 9.3 Summary
+# ## 9.3 Per regime: the claims the regime map measures
+#
+# Chapter 6's regime map (§6.11) runs the study in several kinds of world, each over several world seeds.
+# The claims it measures in every study are judged there with chapter 6's rules, one study at a time; a
+# cell counts the verdicts over that regime's seeds. The last row says how many of those worlds passed
+# their acceptance checks: a verdict in a world outside the paper's regime describes that world and does
+# not test the paper.
+
+# %% tags=["hide-input"]
+rmap = RG.load_regime_map(regime_map_dir)
+if rmap is None:
+    display(Markdown(f"*No regime map at `{regime_map_dir}` in this build; chapter 6, §6.11 gives the command "
+                     "that builds it.*"))
+else:
+    display(F.table(RG.claim_verdicts(*rmap)))
+
+# %% [markdown]
+# ## 9.4 Summary
 #
 # The ledger holds {glue:text}`n_claims` claims from {glue:text}`n_chapters` chapters. Of these,
 # {glue:text}`n_reproduced` are *reproduced*, {glue:text}`n_partly` *partly* reproduced,
@@ -125,7 +144,7 @@ if n_claims:
 
 
 # %% [markdown]
-# ## 9.4 Exercises
+# ## 9.5 Exercises
 #
 # Answers are checked with `grace.course.check(id, answer)`, which says right or wrong (and why) without showing the expected value. The coded ones run in seconds on a laptop CPU with the smoke world (`python book/build.py --profile smoke` builds it).
 

@@ -237,6 +237,29 @@ def test_regime_summary_and_words_follow_the_numbers():
     assert "pass in 1 of 1" in describe(summ, checks)
 
 
+def test_claim_verdicts_count_each_regimes_seeds_by_chapter_6s_rules():
+    from grace.regimes import claim_verdicts
+
+    def study(regime, seed, grace, lo, gap, loss):
+        return [{"regime": regime, "seed": seed, "score": "grace", "rho_oriented": grace, "ci_low": lo, "gap": gap},
+                {"regime": regime, "seed": seed, "score": "student_loss", "rho_oriented": loss, "ci_low": -1,
+                 "gap": 0.2}]
+    rows = (study("strong", 0, 0.9, 0.8, 0.0, 0.3) + study("strong", 1, 0.5, 0.1, 0.02, 0.6)
+            + study("shock", 0, -0.5, -0.8, 0.2, 0.1))
+    checks = pd.DataFrame({"regime": ["strong", "strong", "shock"], "seed": [0, 1, 0], "all_pass": [True, False, True]})
+    v = claim_verdicts(pd.DataFrame(rows), checks)
+    assert list(v.columns) == ["strong", "shock"]  # the map's order
+    high, loss, gap = (v.index[v.index.str.startswith(p)][0] for p in
+                       ("GRACE's oriented ρ with the students is high", "GRACE's ρ above the student's loss",
+                        "GRACE's pick within 1 point"))
+    assert v.at[high, "strong"] == "reproduced 1/2, partly 1/2"  # CI low 0.8 >= 0.75; 0.5 >= half the bar
+    assert v.at[high, "shock"] == "not reproduced 1/1"
+    assert v.at[loss, "strong"] == "reproduced 1/2, not reproduced 1/2"  # 0.9 > 0.3, 0.5 < 0.6
+    assert v.at[gap, "strong"] == "reproduced 1/2, partly 1/2" and v.at[gap, "shock"] == "not reproduced 1/1"
+    assert v.filter(like="teacher's accuracy", axis=0).iloc[0].tolist() == ["not testable 2/2", "not testable 1/1"]
+    assert v.loc["world passes its acceptance checks"].tolist() == ["1/2", "1/1"]
+
+
 def test_strong_smoke_study_is_judged_by_the_strong_teacher_rules(tmp_path):
     """The strong world's pipeline end to end at toy size: its families train, its checks use its rules, and
     a checks-only run judges the world without computing any score (the full run's checks are the same)."""
