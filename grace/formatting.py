@@ -223,7 +223,24 @@ def strong_finding(hyp=None, passed: bool | None = None, ci: tuple[Any, Any] | N
                    "test is the full-size study")
     rho = rho_ci(h1["grace_rho"], *ci) if ci is not None else number(h1["grace_rho"], "rho")
     return (f"In the world built for the paper's own regime (every teacher strong, the teachers differing in fit; "
-            f"§6.12), {world}, GRACE's oriented ρ is {rho}: {verdict}.")
+            f"§6.12), {world}, GRACE's oriented ρ is {rho}: {verdict}." + _h2_clause(hyp, indicative))
+
+
+def _h2_clause(hyp, indicative: bool) -> str:
+    """" H2 (...) is passed/failed: ..." for :func:`strong_finding` when ``hyp`` has both H2 rows with a
+    verdict ("" otherwise)."""
+    rows = hyp.set_index("hypothesis")
+    keys = ("H2 (student_loss)", "H2 (teacher_accuracy)")
+    if not all(k in rows.index for k in keys):
+        return ""
+    verdicts = [rows.at[k, "verdict"] for k in keys]
+    if any(v not in ("supported", "not supported") for v in verdicts):
+        return ""
+    passed = all(v == "supported" for v in verdicts)
+    word = ("in line with it" if passed else "short of it") if indicative else ("passed" if passed else "failed")
+    return (f" The second pre-registered test, that GRACE also beats the student's loss and the teacher's accuracy, "
+            f"is {word}: their oriented ρ are {number(rows.at[keys[0], 'against'], 'rho')} and "
+            f"{number(rows.at[keys[1], 'against'], 'rho')}.")
 
 
 def findings(pool, spearman_df, grace_rho: tuple[float, float, float], paper_rho: float, profile: str) -> dict[str, str]:

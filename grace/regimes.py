@@ -272,6 +272,13 @@ def seeds_sentence(summary: pd.DataFrame, checks: pd.DataFrame, regime: str) -> 
         return ""
     g = rows.loc["grace"]
     n_pass = int(checks.loc[checks["regime"] == regime, "all_pass"].astype(bool).sum())
+    if int(g.seeds) == 1:  # one study: its ρ, not a range
+        text = (f"In the regime map (§6.11), one world seed of that world, which {'passes' if n_pass else 'fails'} "
+                f"its checks, gives GRACE an oriented ρ of {number(g.rho_mean, 'rho')} (CI "
+                f"{'above 0' if g.ci_above_0 else 'not above 0'})")
+        if "student_loss" in rows.index:
+            text += f" and the student's loss {number(rows.loc['student_loss'].rho_mean, 'rho')}"
+        return text + "."
     passes = "passes" if n_pass == 1 else "pass"
     text = (f"Over {int(g.seeds)} world seeds of that world in the regime map (§6.11), {n_pass} of which {passes} "
             f"every check, GRACE's oriented ρ runs from {number(g.rho_min, 'rho')} to {number(g.rho_max, 'rho')} "

@@ -357,3 +357,6 @@ def test_seeds_sentence_reads_grace_and_the_loss_across_a_regimes_seeds():
     assert "Over 3 world seeds" in text and "1 of which passes" in text and "CI above 0 in 1" in text
     assert "from 0.21 to 0.76" in text and "mean 0.43" in text and "from 0.38 to 0.88" in text
     assert seeds_sentence(summarize(table), checks, "other") == ""
+    one = seeds_sentence(summarize(table[table["seed"] == 0]), checks[checks["seed"] == 0], "strong")
+    assert one == ("In the regime map (§6.11), one world seed of that world, which passes its checks, gives GRACE an "
+                   "oriented ρ of 0.76 (CI above 0) and the student's loss 0.38.")

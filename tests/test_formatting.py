@@ -84,7 +84,13 @@ def test_strong_finding_says_what_was_run_and_decided():
     hyp.loc[0, "verdict"] = "not a test"
     assert "fails at least one" in strong_finding(hyp, False) and "not a test" in strong_finding(hyp, False)
     hyp.loc[0, "verdict"] = "not supported"
-    assert "is failed" in strong_finding(hyp, True)
+    assert "is failed" in strong_finding(hyp, True) and "second" not in strong_finding(hyp, True)
+    h2 = pd.DataFrame({"hypothesis": ["H1", "H2 (student_loss)", "H2 (teacher_accuracy)"], "grace_rho": [0.56] * 3,
+                       "against": [0.0, 0.70, -0.02], "verdict": ["supported", "not supported", "supported"]})
+    text = strong_finding(h2, True)
+    assert "is passed" in text and "The second pre-registered test" in text and "is failed" in text
+    assert "their oriented ρ are 0.70 and -0.02" in text
+    assert "short of it" in strong_finding(h2, True, indicative=True)
 
 
 def test_strong_finding_of_a_reduced_study_is_an_indication_with_its_ci():
