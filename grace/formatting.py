@@ -204,14 +204,15 @@ def findings_sentence(counts: Mapping[str, int], n_claims: int) -> str:
 def strong_finding(hyp=None, passed: bool | None = None, ci: tuple[Any, Any] | None = None,
                    indicative: bool = False) -> str:
     """The landing page's sentence on the strong-teacher world (chapter 6, §6.12): GRACE's oriented ρ (with
-    its 95 % CI when ``ci`` is given) and the pre-registered H1's verdict (``hyp``:
+    its 95 % CI when ``ci`` is given) and the pre-registered H1's and H2's verdicts (``hyp``:
     :func:`grace.analysis.hypothesis_test`'s table), or that it was not run in this build (``hyp`` None).
     ``indicative``: the study is not the pre-registered one (a reduced size, one world seed), so its verdict
     is an indication, not the test."""
     if hyp is None:
         return ("The world built for the paper's own regime (every teacher strong, the teachers differing in how "
                 "well their solutions fit the student; chapter 6, §6.12) was not run in this build.")
-    h1 = hyp.set_index("hypothesis").loc["H1"]
+    rows = hyp.set_index("hypothesis")
+    h1 = rows.loc["H1"]
     world = "which passes its acceptance checks" if passed else "which fails at least one acceptance check"
     verdict = {"supported": "the pre-registered test that it ranks the teachers the right way is passed",
                "not supported": "the pre-registered test that it ranks the teachers the right way is failed",
@@ -223,13 +224,12 @@ def strong_finding(hyp=None, passed: bool | None = None, ci: tuple[Any, Any] | N
                    "test is the full-size study")
     rho = rho_ci(h1["grace_rho"], *ci) if ci is not None else number(h1["grace_rho"], "rho")
     return (f"In the world built for the paper's own regime (every teacher strong, the teachers differing in fit; "
-            f"§6.12), {world}, GRACE's oriented ρ is {rho}: {verdict}." + _h2_clause(hyp, indicative))
+            f"§6.12), {world}, GRACE's oriented ρ is {rho}: {verdict}." + _h2_clause(rows, indicative))
 
 
-def _h2_clause(hyp, indicative: bool) -> str:
-    """" H2 (...) is passed/failed: ..." for :func:`strong_finding` when ``hyp`` has both H2 rows with a
-    verdict ("" otherwise)."""
-    rows = hyp.set_index("hypothesis")
+def _h2_clause(rows, indicative: bool) -> str:
+    """" The second pre-registered test ... is passed/failed: ..." for :func:`strong_finding`, from its
+    hypothesis table indexed by ``hypothesis``, when both H2 rows have a verdict ("" otherwise)."""
     keys = ("H2 (student_loss)", "H2 (teacher_accuracy)")
     if not all(k in rows.index for k in keys):
         return ""
