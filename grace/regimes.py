@@ -12,6 +12,12 @@ and two things are collected:
 
 Outputs under ``out``: ``<regime>/seed<k>/`` (each study), ``regime_map.csv`` (one row per regime ×
 seed × score) and ``regime_checks.csv`` (one row per regime × seed).
+
+Regimes that share part of a world (the ``between`` regime trains strong-teacher's teachers and adds
+short-trained ones) share its trained stages: each study may take a world stage (tokenizer, base,
+teacher) from the same seed's earlier studies when that stage's cache key is the one it would train
+(:func:`grace.study.cached`), so a shared teacher is trained once, in whichever regime comes first,
+and the numbers are those of a study run alone.
 """
 
 from __future__ import annotations
@@ -78,7 +84,9 @@ def run_regime_map(regimes: dict[str, str | os.PathLike], seeds: list[int], out:
         for seed in seeds:
             profile = load_profile(profile_name)
             profile["seed"] = int(seed)
-            _, study_dir = ensure_study(profile, out / regime / f"seed{seed}", progress=progress)
+            others = [out / r / f"seed{seed}" for r in regimes if r != regime]  # the same seed's other worlds
+            _, study_dir = ensure_study(profile, out / regime / f"seed{seed}", progress=progress,
+                                        share_world_from=others)
             r, c = study_rows(regime, seed, study_dir, n_boot)
             rows += r
             checks.append(c)

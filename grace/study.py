@@ -30,7 +30,7 @@ import os
 import shutil
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -129,8 +129,13 @@ class Log:
             f.write(line + "\n")
 
 
-def cached(stage_dir: Path, key: dict[str, Any], fn: Callable[[], dict[str, Any]], label: str, log: Log) -> dict[str, Any]:
-    """Run ``fn`` unless ``stage_dir/done.json`` records the same ``key``; return its summary."""
+def cached(stage_dir: Path, key: dict[str, Any], fn: Callable[[], dict[str, Any]], label: str, log: Log,
+           donors: Sequence[Path] = ()) -> dict[str, Any]:
+    """Run ``fn`` unless ``stage_dir/done.json`` records the same ``key``; return its summary.
+
+    ``donors`` are the same stage in other studies (e.g. a teacher two regimes share): the first whose
+    ``done.json`` records this key is copied into ``stage_dir`` instead of running ``fn``.
+    """
     from grace import __version__
 
     marker = stage_dir / "done.json"
@@ -139,6 +144,16 @@ def cached(stage_dir: Path, key: dict[str, Any], fn: Callable[[], dict[str, Any]
         done = read_json(marker)
         if done.get("key") == h:
             return done["summary"] | {"_key": h}
+    for donor in donors:
+        if (donor / "done.json").exists() and read_json(donor / "done.json").get("key") == h:
+            tmp = stage_dir.with_name(stage_dir.name + ".copying")  # done.json last, then one rename: a kill
+            shutil.rmtree(tmp, ignore_errors=True)                   # leaves no half-copied stage marked done
+            shutil.copytree(donor, tmp, ignore=shutil.ignore_patterns(partial_dir(donor).name, "done.json"))
+            shutil.copy2(donor / "done.json", tmp / "done.json")
+            shutil.rmtree(stage_dir, ignore_errors=True)
+            tmp.rename(stage_dir)
+            log(f"{label}: copied from {donor}")
+            return read_json(marker)["summary"] | {"_key": h}
     scratch = partial_dir(stage_dir)
     resumed = (scratch / "key.json").exists() and read_json(scratch / "key.json").get("key") == h
     if stage_dir.exists():  # stale or interrupted: start clean, but keep an interrupted run's own batches
@@ -175,8 +190,12 @@ def _fmt(v: Any) -> str:
 # world / models
 
 
-def build_world(sp: StudyProfile, task, out: Path, log: Log, progress: bool) -> dict[str, Any]:
-    """Build (or reuse) the miniature world: tokenizer, bases, teachers (:mod:`grace.world`)."""
+def build_world(sp: StudyProfile, task, out: Path, log: Log, progress: bool,
+                donors: Sequence[Path] = ()) -> dict[str, Any]:
+    """Build (or reuse) the miniature world: tokenizer, bases, teachers (:mod:`grace.world`).
+
+    ``donors``: other studies' directories whose world stages may be copied where their cache keys match.
+    """
     import random
 
     from grace import world as W
@@ -213,7 +232,10 @@ def build_world(sp: StudyProfile, task, out: Path, log: Log, progress: bool) -> 
         tok.save_pretrained(wdir / "tokenizer")
         return {"vocab": len(tok)}
 
-    tok_sum = cached(wdir / "tokenizer", tok_key, _tokenizer, "world/tokenizer", log)
+    def given(stage: str) -> list[Path]:  # the same stage in the donor studies
+        return [Path(d) / "world" / stage for d in donors]
+
+    tok_sum = cached(wdir / "tokenizer", tok_key, _tokenizer, "world/tokenizer", log, given("tokenizer"))
     tokenizer = W.load_tokenizer(wdir / "tokenizer")
 
     needed = sorted({w.student} | {t.size or w.student for t in w.teachers if t.style != "self"})
@@ -236,7 +258,7 @@ def build_world(sp: StudyProfile, task, out: Path, log: Log, progress: bool) -> 
             shutil.rmtree(wdir / "bases" / size / "_trainer", ignore_errors=True)
             return s
 
-        s = cached(wdir / "bases" / size, key, _base, f"world/base-{size}", log)
+        s = cached(wdir / "bases" / size, key, _base, f"world/base-{size}", log, given(f"bases/{size}"))
         bases[size] = {"path": wdir / "bases" / size, "key": s["_key"], "params": s["params"]}
 
     student = bases[w.student]
@@ -267,7 +289,7 @@ def build_world(sp: StudyProfile, task, out: Path, log: Log, progress: bool) -> 
             shutil.rmtree(tdir / "_trainer", ignore_errors=True)
             return {k: v for k, v in s.items() if isinstance(v, int | float | str)}
 
-        s = cached(tdir, key, _teacher, f"world/teacher-{spec.name}", log)
+        s = cached(tdir, key, _teacher, f"world/teacher-{spec.name}", log, given(f"teachers/{spec.name}"))
         teachers[spec.name] = {"path": tdir, "key": s["_key"], "family": spec.family, "size_label": spec.size,
                                "size_params": s["params"], "style": spec.style, "steps": spec.steps, "pool": spec.pool}
     return {"student": student, "teachers": teachers}
@@ -524,13 +546,15 @@ def env_threads() -> int | None:
     return int(v)
 
 
-def run_study(profile: dict[str, Any], out: str | os.PathLike, progress: bool = True, checks_only: bool = False):
+def run_study(profile: dict[str, Any], out: str | os.PathLike, progress: bool = True, checks_only: bool = False,
+              share_world_from: Sequence[str | os.PathLike] = ()):
     """Run every stage for every configuration and write ``results.csv`` + ``analysis/`` (paper §3).
 
     ``checks_only=True`` runs the same stages (world, generations, features, students) but computes no
     score: it writes only ``analysis/world_checks.json`` (:mod:`grace.world_checks`), so a new world is
     judged by its GRACE-free acceptance checks before any score exists. A later full run reuses every
-    stage from the cache.
+    stage from the cache. ``share_world_from``: other studies whose trained world stages (tokenizer,
+    bases, teachers) are copied where their cache keys match, instead of training them again.
 
     Returns:
         The results table (a pandas DataFrame, one row per teacher × temperature configuration; without
@@ -560,7 +584,7 @@ def run_study(profile: dict[str, Any], out: str | os.PathLike, progress: bool = 
     rng = np.random.default_rng(seed_for(seed, "score-prompts"))
     score_prompt_ids = [prompts[i]["prompt_id"] for i in sorted(rng.choice(len(prompts), f.n, replace=False))]
 
-    models = build_world(sp, task, out, log, progress) if "world" in profile else hub_models(sp)
+    models = build_world(sp, task, out, log, progress, share_world_from) if "world" in profile else hub_models(sp)
     student = models["student"]
 
     rows = []
@@ -605,7 +629,7 @@ def run_study(profile: dict[str, Any], out: str | os.PathLike, progress: bool = 
 
 
 def ensure_study(profile: str | os.PathLike | dict[str, Any], out: str | os.PathLike | None = None,
-                 progress: bool = False):
+                 progress: bool = False, share_world_from: Sequence[str | os.PathLike] = ()):
     """Run (or reuse, thanks to the stage cache) a study and return ``(results, out_dir)``.
 
     Notebooks call this: the first chapter to need the study pays for it, later ones read the cache.
@@ -617,7 +641,7 @@ def ensure_study(profile: str | os.PathLike | dict[str, Any], out: str | os.Path
     prof = profile if isinstance(profile, dict) else load_profile(profile)
     out = Path(out) if out is not None else Path(os.environ.get("GRACE_ARTIFACTS", "artifacts")) / prof["name"] / "study"
     if not (out / "results.csv").exists() or not _results_current(prof, out):
-        run_study(prof, out, progress=progress)
+        run_study(prof, out, progress=progress, share_world_from=share_world_from)
     return pd.read_csv(out / "results.csv"), out
 
 

@@ -194,10 +194,18 @@ def test_sequence_losses_and_separation_on_a_trained_world(tmp_path):
 def test_world_check_cli_and_regime_map(tmp_path):
     """``grace world-check`` rewrites the smoke study's checks; ``grace regime-map`` collects them."""
     out = tmp_path / "map"
-    res = subprocess.run([sys.executable, "-m", "grace.cli", "regime-map", "--regime", "paper=smoke",
-                          "--seeds", "0", "--out", str(out), "--quiet"], capture_output=True, text=True, timeout=600)
+    res = subprocess.run([sys.executable, "-m", "grace.cli", "regime-map", "--regime", "paper=smoke", "--regime",
+                          "twin=smoke", "--seeds", "0", "--out", str(out), "--quiet"],
+                         capture_output=True, text=True, timeout=600)
     assert res.returncode == 0, res.stderr[-3000:]
     study = out / "paper" / "seed0"
+    # the twin regime (same world) reuses the first one's trained world and trains nothing of its own ...
+    assert "world/teacher-" in (study / "study.log").read_text()
+    twin_log = (out / "twin" / "seed0" / "study.log").read_text()
+    assert "world/teacher-calc-S: copied from" in twin_log and "student/" in twin_log
+    assert not [line for line in twin_log.splitlines() if line.split("] ")[-1].startswith("world/") and "copied" not in line]
+    # ... and gets the same numbers
+    pd.testing.assert_frame_equal(pd.read_csv(study / "results.csv"), pd.read_csv(out / "twin" / "seed0" / "results.csv"))
     checks = json.loads((study / "analysis" / "world_checks.json").read_text())
     for key in ("log_vocab", "configs", "loss_separation", "student_avg_at_k_spread", "teacher_vs_student_spearman",
                 "acceptance"):
@@ -207,8 +215,8 @@ def test_world_check_cli_and_regime_map(tmp_path):
         assert v["loss_ratio"] == pytest.approx(v["student_loss_per_token"] / checks["log_vocab"])
     table = pd.read_csv(out / "regime_map.csv")
     assert {"regime", "seed", "score", "rho_oriented", "ci_low", "ci_high"} <= set(table.columns)
-    assert set(table["regime"]) == {"paper"} and "grace" in set(table["score"])
-    assert len(pd.read_csv(out / "regime_checks.csv")) == 1
+    assert set(table["regime"]) == {"paper", "twin"} and "grace" in set(table["score"])
+    assert len(pd.read_csv(out / "regime_checks.csv")) == 2
     res = subprocess.run([sys.executable, "-m", "grace.cli", "world-check", "--study", str(study), "--n-pairs", "20"],
                          capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stderr[-3000:]
@@ -284,3 +292,31 @@ def test_strong_smoke_study_is_judged_by_the_strong_teacher_rules(tmp_path):
     assert acc["teacher_accuracy"]["rule"].endswith("[0.85, 0.98]")
     assert set(acc["teacher_accuracy"]["value"]) == {"calc-M", "fused-M", "prefix-M", "distract-M", "resfirst-M"}
     assert checks["n_main_pool"] == 5 and checks["loss_separation"]["n_pairs"] > 10
+
+
+
+def test_a_stage_is_copied_from_a_donor_only_when_its_key_matches(tmp_path):
+    """The stage cache takes a donor's stage only for the same key, and never its unfinished batches."""
+    from grace.study import Log, cached
+
+    log, calls = Log(tmp_path / "log"), []
+
+    def make(tag):
+        def fn():
+            calls.append(tag)
+            (tmp_path / tag).mkdir(exist_ok=True)
+            return {"tag": tag}
+        return fn
+
+    donor = tmp_path / "a" / "world" / "teachers" / "t"
+    cached(donor, {"steps": 10}, make("a"), "t", log)
+    (donor / "_partial").mkdir()
+    (donor / "weights").write_text("a's")
+    here = tmp_path / "b" / "world" / "teachers" / "t"
+    assert cached(here, {"steps": 20}, make("b"), "t", log, [donor])["tag"] == "b"  # another key: trained
+    assert calls == ["a", "b"]
+    there = tmp_path / "c" / "world" / "teachers" / "t"
+    assert cached(there, {"steps": 10}, make("c"), "t", log, [tmp_path / "missing", donor])["tag"] == "a"
+    assert calls == ["a", "b"] and (there / "weights").read_text() == "a's" and not (there / "_partial").exists()
+    assert not there.with_name("t.copying").exists()
+    assert cached(there, {"steps": 10}, make("c"), "t", log)["tag"] == "a"  # and it is this study's own now
