@@ -214,8 +214,8 @@ def strong_finding(hyp=None, passed: bool | None = None, ci: tuple[Any, Any] | N
     rows = hyp.set_index("hypothesis")
     h1 = rows.loc["H1"]
     world = "which passes its acceptance checks" if passed else "which fails at least one acceptance check"
-    verdict = {"supported": "the pre-registered test that it ranks the teachers the right way is passed",
-               "not supported": "the pre-registered test that it ranks the teachers the right way is failed",
+    verdict = {"supported": "the pre-registered test that it ranks the teachers the right way passes",
+               "not supported": "the pre-registered test that it ranks the teachers the right way fails",
                "not a test": "not a test of the paper's claim, since the world is not in its regime",
                }.get(h1["verdict"], "it could not be measured")
     if indicative and h1["verdict"] in ("supported", "not supported"):
@@ -228,7 +228,7 @@ def strong_finding(hyp=None, passed: bool | None = None, ci: tuple[Any, Any] | N
 
 
 def _h2_clause(rows, indicative: bool) -> str:
-    """" The second pre-registered test ... is passed/failed: ..." for :func:`strong_finding`, from its
+    """" The second pre-registered test ... passes/fails: ..." for :func:`strong_finding`, from its
     hypothesis table indexed by ``hypothesis``, when both H2 rows have a verdict ("" otherwise)."""
     keys = ("H2 (student_loss)", "H2 (teacher_accuracy)")
     if not all(k in rows.index for k in keys):
@@ -237,10 +237,10 @@ def _h2_clause(rows, indicative: bool) -> str:
     if any(v not in ("supported", "not supported") for v in verdicts):
         return ""
     passed = all(v == "supported" for v in verdicts)
-    word = ("in line with it" if passed else "short of it") if indicative else ("passed" if passed else "failed")
+    verb = ("would pass" if passed else "would fail") if indicative else ("passes" if passed else "fails")
     return (f" The second pre-registered test, that GRACE also beats the student's loss and the teacher's accuracy, "
-            f"is {word}: their oriented ρ are {number(rows.at[keys[0], 'against'], 'rho')} and "
-            f"{number(rows.at[keys[1], 'against'], 'rho')}.")
+            f"{verb}{' here' if indicative else ''}: their oriented ρ are {number(rows.at[keys[0], 'against'], 'rho')} "
+            f"and {number(rows.at[keys[1], 'against'], 'rho')}.")
 
 
 def findings(pool, spearman_df, grace_rho: tuple[float, float, float], paper_rho: float, profile: str) -> dict[str, str]:

@@ -298,7 +298,7 @@ def seeds_sentence(summary: pd.DataFrame, checks: pd.DataFrame, regime: str) -> 
     return text + "."
 
 
-def _map_claims(strong_rho: float):
+def _map_claims(strong_rho: float, gap_partly: float):
     """The paper's claims that the regime map measures in every study, as ``(claim, judge)``; ``judge``
     takes one study's map rows (indexed by score) and returns a verdict (:mod:`grace.claims`' rules, as
     chapter 6 applies them to the book's own study; the map keeps no CI of a gap, so the gap's point
@@ -316,7 +316,7 @@ def _map_claims(strong_rho: float):
 
     def gap(rows):
         v = rho(rows, "grace", "gap") if "gap" in rows.columns else float("nan")
-        return C.verdict_at_most(v, v, C.PAPER["gap_to_best"], partly=0.03)[0]
+        return C.verdict_at_most(v, v, C.PAPER["gap_to_best"], partly=gap_partly)[0]
 
     return [
         (f"GRACE's oriented ρ with the students is high (Fig 2; CI low ≥ {strong_rho:g})",
@@ -326,42 +326,48 @@ def _map_claims(strong_rho: float):
         ("GRACE's ρ above the teacher's accuracy's (Fig 1; point estimates)",
          above("teacher_accuracy")),
         ("GRACE's ρ above G-Var's (Fig 2; point estimates)", above("g_var")),
-        ("GRACE's pick within 1 point of the best student (§1; partly within 3)", gap),
+        (f"GRACE's pick within {100 * C.PAPER['gap_to_best']:g} point of the best student (§1; partly within "
+         f"{100 * gap_partly:g})", gap),
     ]
 
 
-def claim_verdicts(table: pd.DataFrame, checks: pd.DataFrame, strong_rho: float = 0.75) -> pd.DataFrame:
+VERDICT_COLUMNS = ("verdicts over the seeds", "worlds passing their checks")
+
+
+def claim_verdicts(table: pd.DataFrame, checks: pd.DataFrame, strong_rho: float = 0.75,
+                   gap_partly: float | None = None) -> pd.DataFrame:
     """The paper's map-measurable claims judged in every study of the regime map, counted per regime.
 
     Each claim of :func:`_map_claims` is judged per study (regime × seed) with the rule chapter 6 applies to
     the book's own study; a cell counts the verdicts over the regime's seeds, e.g. ``reproduced 2/3, not
-    reproduced 1/3``. The last row says in how many of those studies the world passed its acceptance checks
-    (a verdict in a world outside the paper's regime is a finding about that world, not a test of the paper).
+    reproduced 1/3``. Beside it: in how many of those studies the world passed its acceptance checks (a
+    verdict in a world outside the paper's regime is a finding about that world, not a test of the paper).
 
     Args:
         table: :func:`run_regime_map`'s table (``regime, seed, score, rho_oriented, ci_low[, gap]``).
         checks: its ``regime_checks.csv`` (``regime, seed, all_pass``).
         strong_rho: chapter 6's "strong correlation" bar (the paper's 0.75 in Fig 7).
+        gap_partly: a gap up to this is *partly* reproduced (default :data:`grace.claims.GAP_PARTLY`).
 
     Returns:
-        One row per claim (index ``claim``) and one column per regime, in the map's order.
+        One row per claim × regime (index ``claim, regime``; regimes in the map's order) and the two
+        :data:`VERDICT_COLUMNS` — long rather than one column per regime, so that it stays narrow.
     """
-    from grace.claims import VERDICTS
+    from grace.claims import GAP_PARTLY, VERDICTS
 
     regimes = list(dict.fromkeys(table["regime"]))
-    rules = _map_claims(strong_rho)
-    cells: dict[str, dict[str, str]] = {r: {} for r in regimes}
-    for regime in regimes:
-        studies = [rows.set_index("score") for _, rows in table[table["regime"] == regime].groupby("seed", sort=False)]
-        n = len(studies)
-        for claim, judge in rules:
-            verdicts = [judge(rows) for rows in studies]
-            cells[regime][claim] = ", ".join(f"{v} {verdicts.count(v)}/{n}" for v in VERDICTS if v in verdicts)
-        c = checks[checks["regime"] == regime]
-        cells[regime]["world passes its acceptance checks"] = f"{int(c['all_pass'].astype(bool).sum())}/{len(c)}"
-    out = pd.DataFrame(cells, columns=regimes)
-    out.index.name = "claim"
-    return out
+    rules = _map_claims(strong_rho, GAP_PARTLY if gap_partly is None else gap_partly)
+    passed = {r: f"{int(c['all_pass'].astype(bool).sum())}/{len(c)}" for r, c in checks.groupby("regime", sort=False)}
+    rows = []
+    for claim, judge in rules:
+        for regime in regimes:
+            studies = [g.set_index("score") for _, g in table[table["regime"] == regime].groupby("seed", sort=False)]
+            verdicts = [judge(r) for r in studies]
+            rows.append({"claim": claim, "regime": regime,
+                         VERDICT_COLUMNS[0]: ", ".join(f"{v} {verdicts.count(v)}/{len(studies)}" for v in VERDICTS
+                                                       if v in verdicts),
+                         VERDICT_COLUMNS[1]: passed.get(regime, "–")})
+    return pd.DataFrame(rows).set_index(["claim", "regime"])
 
 
 __all__ = ["claim_verdicts", "contrast", "describe", "describe_strong_study", "load_regime_map", "run_regime_map",

@@ -113,10 +113,10 @@ if others and n_claims:
 # ## 9.3 Per regime: the claims the regime map measures
 #
 # Chapter 6's regime map (§6.11) runs the study in several kinds of world, each over several world seeds.
-# The claims it measures in every study are judged there with chapter 6's rules, one study at a time; a
-# cell counts the verdicts over that regime's seeds. The last row says how many of those worlds passed
-# their acceptance checks: a verdict in a world outside the paper's regime describes that world and does
-# not test the paper.
+# The claims it measures in every study are judged there with chapter 6's rules, one study at a time. For
+# each claim and regime the table counts the verdicts over that regime's seeds, and beside them how many
+# of those worlds passed their acceptance checks: a verdict in a world outside the paper's regime
+# describes that world and does not test the paper.
 
 # %% tags=["hide-input"]
 rmap = RG.load_regime_map(regime_map_dir)

@@ -80,17 +80,19 @@ def test_strong_finding_says_what_was_run_and_decided():
     assert "was not run in this build" in strong_finding(None)
     hyp = pd.DataFrame({"hypothesis": ["H1"], "grace_rho": [0.612], "verdict": ["supported"]})
     text = strong_finding(hyp, True)
-    assert "passes its acceptance checks" in text and "0.61" in text and "is passed" in text
+    assert "passes its acceptance checks" in text and "0.61" in text and "right way passes" in text
     hyp.loc[0, "verdict"] = "not a test"
     assert "fails at least one" in strong_finding(hyp, False) and "not a test" in strong_finding(hyp, False)
     hyp.loc[0, "verdict"] = "not supported"
-    assert "is failed" in strong_finding(hyp, True) and "second" not in strong_finding(hyp, True)
+    assert "right way fails" in strong_finding(hyp, True) and "second" not in strong_finding(hyp, True)
     h2 = pd.DataFrame({"hypothesis": ["H1", "H2 (student_loss)", "H2 (teacher_accuracy)"], "grace_rho": [0.56] * 3,
                        "against": [0.0, 0.70, -0.02], "verdict": ["supported", "not supported", "supported"]})
     text = strong_finding(h2, True)
-    assert "is passed" in text and "The second pre-registered test" in text and "is failed" in text
-    assert "their oriented ρ are 0.70 and -0.02" in text
-    assert "short of it" in strong_finding(h2, True, indicative=True)
+    assert "right way passes" in text and "the teacher's accuracy, fails: their oriented ρ are 0.70 and -0.02" in text
+    assert "accuracy, would fail here:" in strong_finding(h2, True, indicative=True)
+    h2["verdict"] = "supported"
+    assert "accuracy, passes:" in strong_finding(h2, True)
+    assert "accuracy, would pass here:" in strong_finding(h2, True, indicative=True)
 
 
 def test_strong_finding_of_a_reduced_study_is_an_indication_with_its_ci():
@@ -100,6 +102,6 @@ def test_strong_finding_of_a_reduced_study_is_an_indication_with_its_ci():
 
     hyp = pd.DataFrame({"hypothesis": ["H1"], "grace_rho": [0.762], "verdict": ["supported"]})
     text = strong_finding(hyp, True, ci=(0.089, 1.0), indicative=True)
-    assert "0.76 [0.09, 1.00]" in text and "an indication" in text and "test is passed" not in text
+    assert "0.76 [0.09, 1.00]" in text and "an indication" in text and "right way passes" not in text
     hyp.loc[0, "verdict"] = "not supported"
     assert "short of the paper's claim" in strong_finding(hyp, True, indicative=True)

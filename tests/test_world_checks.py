@@ -256,16 +256,24 @@ def test_claim_verdicts_count_each_regimes_seeds_by_chapter_6s_rules():
             + study("shock", 0, -0.5, -0.8, 0.2, 0.1))
     checks = pd.DataFrame({"regime": ["strong", "strong", "shock"], "seed": [0, 1, 0], "all_pass": [True, False, True]})
     v = claim_verdicts(pd.DataFrame(rows), checks)
-    assert list(v.columns) == ["strong", "shock"]  # the map's order
-    high, loss, gap = (v.index[v.index.str.startswith(p)][0] for p in
+    claims = list(dict.fromkeys(v.index.get_level_values("claim")))
+    assert v.index.get_level_values("regime").tolist() == ["strong", "shock"] * len(claims)  # the map's order
+    high, loss, gap = (next(c for c in claims if c.startswith(p)) for p in
                        ("GRACE's oriented ρ with the students is high", "GRACE's ρ above the student's loss",
-                        "GRACE's pick within 1 point"))
-    assert v.at[high, "strong"] == "reproduced 1/2, partly 1/2"  # CI low 0.8 >= 0.75; 0.5 >= half the bar
-    assert v.at[high, "shock"] == "not reproduced 1/1"
-    assert v.at[loss, "strong"] == "reproduced 1/2, not reproduced 1/2"  # 0.9 > 0.3, 0.5 < 0.6
-    assert v.at[gap, "strong"] == "reproduced 1/2, partly 1/2" and v.at[gap, "shock"] == "not reproduced 1/1"
-    assert v.filter(like="teacher's accuracy", axis=0).iloc[0].tolist() == ["not testable 2/2", "not testable 1/1"]
-    assert v.loc["world passes its acceptance checks"].tolist() == ["1/2", "1/1"]
+                        "GRACE's pick within 1 point of the best student (§1; partly within 3)"))
+    cell = v["verdicts over the seeds"]
+    assert cell[high, "strong"] == "reproduced 1/2, partly 1/2"  # CI low 0.8 >= 0.75; 0.5 >= half the bar
+    assert cell[high, "shock"] == "not reproduced 1/1"
+    assert cell[loss, "strong"] == "reproduced 1/2, not reproduced 1/2"  # 0.9 > 0.3, 0.5 < 0.6
+    assert cell[gap, "strong"] == "reproduced 1/2, partly 1/2" and cell[gap, "shock"] == "not reproduced 1/1"
+    acc = next(c for c in claims if "teacher's accuracy" in c)
+    assert [cell[acc, "strong"], cell[acc, "shock"]] == ["not testable 2/2", "not testable 1/1"]
+    assert set(v.loc[high, "worlds passing their checks"]) == {"1/2", "1/1"}
+    assert v.loc[(high, "strong"), "worlds passing their checks"] == "1/2"
+    # a stricter "partly" margin turns the 0.02 gap into "not reproduced"
+    strict = claim_verdicts(pd.DataFrame(rows), checks, gap_partly=0.01)["verdicts over the seeds"]
+    gap1 = next(c for c in strict.index.get_level_values("claim") if c.startswith("GRACE's pick"))
+    assert strict[gap1, "strong"] == "reproduced 1/2, not reproduced 1/2"
 
 
 def test_strong_smoke_study_is_judged_by_the_strong_teacher_rules(tmp_path):
