@@ -286,6 +286,23 @@ def lora_values(real_lora: dict | None, fidelity: dict | None) -> dict[str, Any]
     return V
 
 
+def pool_lora_summary(pool: dict | None) -> str:
+    """Appendix A.8's sentence on ``pool_lora.json``: ``bench_fidelity.py --lora`` on a full-size study's
+    every configuration (Markdown), or what to run when it is absent."""
+    if pool is None or (pool.get("fidelity") or {}).get("lora") is None:
+        return ("*On a full-size pool: not measured in this build (no `pool_lora.json` with a LoRA run in "
+                "`bench_dir`; run `python benchmarks/bench_fidelity.py --study artifacts/strong-full --lora 8 "
+                "--factored-k 0 --distortion-samples 0 --out artifacts/bench/pool_lora.json` after the "
+                "`strong-full` study).*")
+    fid = pool["fidelity"]
+    V, g = lora_values(None, fid), fid["per_score"]["grace"]
+    return (f"On a full-size pool — every one of the {V['lora_configs']} configurations of the `{pool['study']['profile']}` "
+            f"study, the teachers beside the main pool included — GRACE from rank-{V['lora_rank']} adapters "
+            f"($D=$ {V['lora_D']:,} of {pool['study']['params']:,}) has Spearman {V['lora_rho']:.3f} with GRACE from "
+            f"the full gradient; its oriented ρ with the students is {g['lora_vs_avg_at_k']:+.2f} against the full "
+            f"gradient's {g['b_vs_avg_at_k']:+.2f}.")
+
+
 def gpu_summary(gpu: dict | None) -> str:
     """Appendix A.8's paragraph on ``gpu.json`` (Markdown), or what to run when it is absent."""
     if gpu is None:

@@ -462,9 +462,12 @@ BM.real_table(real) if real is not None else pd.DataFrame()
 
 # %%
 gpu_path, real_lora_path = Path(bench_dir) / "gpu.json", Path(bench_dir) / "real_lora.json"
+pool_lora_path = Path(bench_dir) / "pool_lora.json"
 gpu = read_json(gpu_path) if gpu_path.exists() else None  # bash benchmarks/gpu_check.sh, on a GPU
 real_lora = read_json(real_lora_path) if real_lora_path.exists() else None  # bench_real.py --lora 8
-ch.md(gpu_text=BM.gpu_summary(gpu), real_lora_text=BM.real_lora_summary(real_lora))
+pool_lora = read_json(pool_lora_path) if pool_lora_path.exists() else None  # bench_fidelity.py --lora 8, full size
+ch.md(gpu_text=BM.gpu_summary(gpu), real_lora_text=BM.real_lora_summary(real_lora),
+      pool_lora_text=BM.pool_lora_summary(pool_lora))
 BM.gpu_table(gpu) if gpu is not None else None
 
 # %% [markdown]
@@ -493,6 +496,8 @@ ch.glue(why="the fidelity benchmark of this build ran without --lora",
 # {glue:text}`lora_rho_y:.3f` for LoRA and {glue:text}`lora_rho_b_y:.3f` for the full gradient. Its
 # pass costs {glue:text}`lora_ms:.1f` ms an example, against {glue:text}`lora_full_ms:.1f` ms for the
 # full gradients' pass projected by every variant of A.5 at once.
+#
+# {glue:md}`pool_lora_text`
 #
 # {glue:md}`real_lora_text`
 

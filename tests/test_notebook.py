@@ -418,6 +418,12 @@ def test_gpu_and_lora_values():
     assert (V["lora_rho"], V["lora_rho_y"], V["real_lora_ratio"], V["real_lora_sets"]) == (0.8, 0.5, 1.5, 2)
     assert BM.lora_values(None, {"n_configs": 1}) == {}  # a fidelity run without --lora
     assert "1.50×" in BM.real_lora_summary(real) and "make real" in BM.real_lora_summary(None)
+    pool = {"fidelity": fid, "study": {"profile": "strong-full", "params": 1000}}
+    text = BM.pool_lora_summary(pool)
+    assert "6 configurations of the `strong-full` study" in text and "Spearman 0.800" in text
+    assert "+0.50 against the full gradient's +0.40" in text and "$D=$ 100 of 1,000" in text
+    assert "not measured" in BM.pool_lora_summary(None)
+    assert "not measured" in BM.pool_lora_summary({"fidelity": {"n_configs": 1}, "study": {}})  # run without --lora
 
 
 def test_study_cost_figure_builds():
