@@ -4,6 +4,9 @@
 #   make test   set up .venv, run the default test suite and build the book on the smoke profile (and its
 #               student edition, the exercises without their solutions)
 #   make book-student   the student edition of the book (PROFILE as for make run) into _build/student/_build/html
+#   make map    the regime map of chapter 6 (sec. 6.11) and the landing page: the pre-registered strong-full
+#               study, then four regimes x three world seeds (hours on 2 cores; every stage resumes after a
+#               kill); the next make run shows it
 # GPU users: make run TORCH_SPEC="torch" TRITON_SPEC=   (any pip spec; the defaults pin the CPU wheel and the
 #            Triton whose interpreter runs the kernel tests; an empty TRITON_SPEC keeps the one torch brings)
 PYTHON     ?= python3
@@ -17,7 +20,7 @@ OUT        ?= artifacts/$(PROFILE)
 BIN   := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(EXTRAS)
 
-.PHONY: run test book book-student demo venv lint clean real
+.PHONY: run test book book-student demo venv lint clean real map
 
 venv: $(STAMP)
 
@@ -41,6 +44,12 @@ book: venv
 
 book-student: venv  # the exercises without their solutions; reuses executed chapters of the same profile if asked
 	$(BIN)/python book/build.py --profile $(PROFILE) --student $(if $(SKIP_EXECUTE),--skip-execute)
+
+map: venv
+	$(BIN)/grace study --profile strong-full --out artifacts/strong-full --quiet
+	$(BIN)/grace regime-map --regime format-shock=format-shock-quick --regime mixed-accuracy=quick \
+	    --regime between=between-quick --regime strong-teacher=strong-quick --seeds 0 1 2 \
+	    --extra strong-teacher-full=artifacts/strong-full --out artifacts/regime-map --quiet
 
 demo: venv
 	$(BIN)/grace demo --out $(OUT)/demo

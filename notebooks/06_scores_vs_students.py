@@ -740,9 +740,11 @@ if rmap is None and regime_map_run:
         RG.run_regime_map(regime_map_run, regime_map_seeds, Path(regime_map_dir), n_boot=n_boot)
     rmap = RG.load_regime_map(regime_map_dir)
 if rmap is None:
-    ch.md(regime_md=f"*No regime map at `{regime_map_dir}` in this build; run the command above.*")
+    ch.md(regime_md=f"*No regime map at `{regime_map_dir}` in this build; `make map` (or the command above) "
+                    "builds it, and the next build shows it.*")
     ch.html(finding_map="<p><em>The regime map (chapter 6, §6.11) is not in this build: its studies take "
-                        "hours on a CPU, and §6.11 gives the command that builds it.</em></p>")
+                        "hours on a CPU. <code>make map</code> builds it, and the next <code>make run</code> "
+                        "shows it here.</em></p>")
 else:
     rtab, rchecks = rmap
     rsum_map = RG.summarize(rtab, MAP_SCORES)
