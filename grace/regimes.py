@@ -25,19 +25,41 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from grace.io import atomic_write_text, read_json
 
 
+#: GRACE's scale-free factor (§6.10): GRACE / G-Var, the effect of whitening; a map column beside the scores
+WHITENING = "spectral_factor"
+WHITENING_LABEL = "GRACE / G-Var (whitening)"
+
+
 def study_rows(regime: str, seed: int | str, study_dir: Path, n_boot: int = 1000) -> tuple[list[dict], dict]:
-    """One study's map rows (every score's oriented ρ over the main pool) and its checks row."""
+    """One study's map rows (every score's oriented ρ over the main pool) and its checks row.
+
+    Beside the scores, GRACE's two factors (chapter 6 §6.10, :func:`grace.ablations.grace_drivers`): G-Var,
+    the gradient scale, is a score already; the scale-free whitening factor GRACE / G-Var is one more row
+    (:data:`WHITENING`, oriented like GRACE), and the checks row gets the median share of GRACE set by the
+    smoothing ν/d (eq. 6) — so the map can say, per regime, which factor carries GRACE's ranking.
+    """
+    from grace import ablations as AB
     from grace import analysis as A
     from grace.scores import SCORE_ORIENTATION
 
     pool = A.main_pool(pd.read_csv(study_dir / "results.csv"))
     scores = [s for s in SCORE_ORIENTATION if s in pool.columns and pool[s].notna().sum() >= 3 and pool[s].nunique() > 1]
-    tab = A.spearman_table(pool, target="student_avg_at_k", scores=scores, n_boot=n_boot, seed=0)
+    feats = AB.load_study_features(study_dir)
+    drv, _ = AB.grace_drivers({c: feats[c] for c in pool["config"]}, pool, **AB.score_settings(study_dir))
+    saved = pool.set_index("config")["grace"].reindex(drv.index).to_numpy(float)
+    if not np.allclose(drv["grace"].to_numpy(float), saved, rtol=1e-6, equal_nan=True):
+        raise ValueError(f"{study_dir}: GRACE recomputed from the saved features differs from results.csv; "
+                         "the features are not the study's (rerun `grace study` on that directory)")
+    pool = pool.merge(drv[[WHITENING, "smoothing_frac"]], left_on="config", right_index=True, how="left")
+    tab = A.spearman_table(pool, target="student_avg_at_k", scores=[*scores, WHITENING],
+                           orientation={**SCORE_ORIENTATION, WHITENING: -1}, n_boot=n_boot, seed=0)
+    tab.loc[tab["score"] == WHITENING, "label"] = WHITENING_LABEL
     gaps = A.selection_gaps(pool, scores, "student_avg_at_k").set_index("score")["gap"] if scores else {}
     rows = [{"regime": regime, "seed": seed, "score": r.score, "label": r.label, "n": int(r.n),
              "rho_oriented": r.rho_oriented, "ci_low": r.ci_low, "ci_high": r.ci_high,
@@ -54,6 +76,7 @@ def study_rows(regime: str, seed: int | str, study_dir: Path, n_boot: int = 1000
         "outside_span_share_max": acc["outside_span_share"]["value"],
         "student_avg_at_k_spread": checks["student_avg_at_k_spread"],
         "teacher_vs_student_spearman": checks["teacher_vs_student_spearman"],
+        "smoothing_share_median": float(pool["smoothing_frac"].median()),
         "all_pass": acc["all_pass"],
     }
     return rows, check_row
@@ -152,8 +175,27 @@ def describe(summary: pd.DataFrame, checks: pd.DataFrame) -> str:
                 text += (f" {r['label']}: oriented ρ {r['rho_mean']:+.2f} on average (seeds {r['rho_min']:+.2f} to "
                          f"{r['rho_max']:+.2f}; CI above 0 in {int(r['ci_above_0'])}, below 0 in {int(r['ci_below_0'])} "
                          f"of {int(r['seeds'])}{gap}).")
+        text += _factors(rows, c)
         parts.append(text)
     return "\n\n".join(parts)
+
+
+def _factors(rows: pd.DataFrame, checks: pd.DataFrame) -> str:
+    """Which of GRACE's two factors (§6.10) carries its ranking in a regime: the one whose mean oriented ρ
+    has GRACE's sign (both, or neither, said as such); plus the median share of GRACE set by smoothing."""
+    if not {"grace", "g_var", WHITENING} <= set(rows.index):
+        return ""
+    g, s, w = (float(rows.at[k, "rho_mean"]) for k in ("grace", "g_var", WHITENING))
+    if any(np.isnan(v) for v in (g, s, w)):
+        return ""
+    with_grace = [name for name, v in (("the gradient scale (G-Var)", s), ("the whitening (GRACE / G-Var)", w))
+                  if np.sign(v) == np.sign(g)]
+    carried = (f"GRACE's sign is that of {with_grace[0]}" if len(with_grace) == 1 else
+               "both factors share GRACE's sign" if with_grace else "neither factor alone has GRACE's sign")
+    share = checks["smoothing_share_median"].median() if "smoothing_share_median" in checks.columns else float("nan")
+    smooth = (f"; the smoothing ν/d sets a median {share:.0%} of GRACE" if not np.isnan(share) else "")
+    return (f" Of GRACE's two factors (§6.10), the scale ranks teachers with mean ρ {s:+.2f} and the whitening with "
+            f"{w:+.2f}: {carried}{smooth}.")
 
 
 def contrast(summary: pd.DataFrame) -> str:
@@ -169,13 +211,15 @@ def contrast(summary: pd.DataFrame) -> str:
     parts = []
     for regime, row in m.iterrows():
         bits = [f"{label} ranks teachers {way(row[k])} ({row[k]:+.2f})" for k, label in
-                (("grace", "GRACE"), ("g_var", "the gradient scale G-Var"), ("g_vendi", "the gradient diversity G-Vendi"),
-                 ("student_loss", "the student's loss")) if k in row and pd.notna(row[k])]
+                (("grace", "GRACE"), ("g_var", "the gradient scale G-Var"), (WHITENING, "the whitening GRACE / G-Var"),
+                 ("g_vendi", "the gradient diversity G-Vendi"), ("student_loss", "the student's loss"))
+                if k in row and pd.notna(row[k])]
         parts.append(f"In `{regime}`, averaged over its seeds, " + "; ".join(bits) + ".")
     if {"g_var", "g_vendi", "grace"} <= set(m.columns) and len(m) > 1:
-        flips = [k for k in ("g_var", "g_vendi", "student_loss", "grace") if k in m.columns
+        flips = [k for k in ("g_var", WHITENING, "g_vendi", "student_loss", "grace") if k in m.columns
                  and (m[k] > 0).nunique() > 1]
-        names = {"g_var": "G-Var", "g_vendi": "G-Vendi", "student_loss": "the student's loss", "grace": "GRACE"}
+        names = {"g_var": "G-Var", WHITENING: "GRACE / G-Var", "g_vendi": "G-Vendi", "student_loss": "the student's loss",
+                 "grace": "GRACE"}
         if flips:
             parts.append("Between the regimes the direction changes for " + ", ".join(names[k] for k in flips)
                          + "; it does not for " + (", ".join(names[k] for k in names if k in m.columns and k not in flips)

@@ -77,7 +77,7 @@ from grace.notebook import Chapter
 from grace.scores import SCORE_ORIENTATION
 from grace.study import ensure_study
 
-MAP_SCORES = ["grace", "g_var", "g_vendi", "student_loss", "teacher_accuracy"]  # the map's columns
+MAP_SCORES = ["grace", "g_var", "spectral_factor", "g_vendi", "student_loss", "teacher_accuracy"]  # the map's columns
 
 # %% tags=["hide-input"]
 ch = Chapter("06_scores_vs_students", profile, out_dir)  # runs (or reuses) the profile's study
@@ -731,6 +731,8 @@ ch.md(drv_reading=" ".join(lines))
 # the world above: the same task and sizes, with worked solutions in pre-training and varied teachers
 # whose accuracy differs. `strong-teacher` is §6.12's world, where every teacher is strong and they
 # differ in fit; `between` holds its teachers at two training budgets, so that accuracy and fit both vary.
+# Beside the scores the map has GRACE's scale-free factor, GRACE / G-Var (§6.10: what whitening adds to
+# the gradient scale), so that each regime's paragraph can say which of GRACE's two factors carries it.
 # The smoke build maps two toy regimes over two seeds, to show the page's shape; its numbers mean nothing.
 
 # %%

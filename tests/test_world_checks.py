@@ -215,8 +215,10 @@ def test_world_check_cli_and_regime_map(tmp_path):
         assert v["loss_ratio"] == pytest.approx(v["student_loss_per_token"] / checks["log_vocab"])
     table = pd.read_csv(out / "regime_map.csv")
     assert {"regime", "seed", "score", "rho_oriented", "ci_low", "ci_high"} <= set(table.columns)
-    assert set(table["regime"]) == {"paper", "twin"} and "grace" in set(table["score"])
-    assert len(pd.read_csv(out / "regime_checks.csv")) == 2
+    assert set(table["regime"]) == {"paper", "twin"} and {"grace", "g_var", "spectral_factor"} <= set(table["score"])
+    assert table.loc[table["score"] == "spectral_factor", "label"].eq("GRACE / G-Var (whitening)").all()
+    checks_csv = pd.read_csv(out / "regime_checks.csv")
+    assert len(checks_csv) == 2 and checks_csv["smoothing_share_median"].between(0, 1).all()
     res = subprocess.run([sys.executable, "-m", "grace.cli", "world-check", "--study", str(study), "--n-pairs", "20"],
                          capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stderr[-3000:]
@@ -243,6 +245,26 @@ def test_regime_summary_and_words_follow_the_numbers():
     checks = pd.DataFrame([{"regime": "paper", "seed": 0, "all_pass": True, "loss_ratio_max": 0.2,
                             "outside_span_share_max": 0.05, "student_avg_at_k_spread": 16.0}])
     assert "pass in 1 of 1" in describe(summ, checks)
+
+
+def test_the_map_says_which_of_graces_factors_carries_it():
+    from grace.regimes import describe, summarize
+
+    def rows(regime, grace, g_var, whitening):
+        return [{"regime": regime, "seed": s, "score": k, "label": k, "n": 8, "rho_oriented": v, "ci_low": v - 0.3,
+                 "ci_high": v + 0.3} for s in (0, 1) for k, v in (("grace", grace), ("g_var", g_var),
+                                                                  ("spectral_factor", whitening))]
+    summ = summarize(pd.DataFrame(rows("scale", 0.5, 0.6, -0.2) + rows("white", -0.4, 0.3, -0.7)
+                                  + rows("both", 0.3, 0.2, 0.4)))
+    checks = pd.DataFrame([{"regime": r, "seed": s, "all_pass": True, "loss_ratio_max": 0.2, "outside_span_share_max": 0,
+                            "student_avg_at_k_spread": 12.0, "smoothing_share_median": share}
+                           for r, share in (("scale", 0.1), ("white", 0.8), ("both", 0.5)) for s in (0, 1)])
+    text = describe(summ, checks)
+    scale, white, both = text.split("\n\n")
+    assert "scale ranks teachers with mean ρ +0.60 and the whitening with -0.20: GRACE's sign is that of the " \
+           "gradient scale (G-Var); the smoothing ν/d sets a median 10% of GRACE." in scale
+    assert "GRACE's sign is that of the whitening (GRACE / G-Var); the smoothing ν/d sets a median 80%" in white
+    assert "both factors share GRACE's sign" in both
 
 
 def test_claim_verdicts_count_each_regimes_seeds_by_chapter_6s_rules():
