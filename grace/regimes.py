@@ -30,7 +30,6 @@ import pandas as pd
 
 from grace.io import atomic_write_text, read_json
 
-
 #: GRACE's scale-free factor (§6.10): GRACE / G-Var, the effect of whitening; a map column beside the scores
 WHITENING = "spectral_factor"
 WHITENING_LABEL = "GRACE / G-Var (whitening)"
