@@ -374,7 +374,7 @@ def _map_claims(strong_rho: float, gap_partly: float):
     ]
 
 
-VERDICT_COLUMNS = ("verdicts over the seeds", "worlds passing their checks")
+VERDICT_COLUMNS = ("verdicts over the seeds", "checks passed")
 
 
 def claim_verdicts(table: pd.DataFrame, checks: pd.DataFrame, strong_rho: float = 0.75,

@@ -290,8 +290,8 @@ def test_claim_verdicts_count_each_regimes_seeds_by_chapter_6s_rules():
     assert cell[gap, "strong"] == "reproduced 1/2, partly 1/2" and cell[gap, "shock"] == "not reproduced 1/1"
     acc = next(c for c in claims if "teacher's accuracy" in c)
     assert [cell[acc, "strong"], cell[acc, "shock"]] == ["not testable 2/2", "not testable 1/1"]
-    assert set(v.loc[high, "worlds passing their checks"]) == {"1/2", "1/1"}
-    assert v.loc[(high, "strong"), "worlds passing their checks"] == "1/2"
+    assert set(v.loc[high, "checks passed"]) == {"1/2", "1/1"}
+    assert v.loc[(high, "strong"), "checks passed"] == "1/2"
     # a stricter "partly" margin turns the 0.02 gap into "not reproduced"
     strict = claim_verdicts(pd.DataFrame(rows), checks, gap_partly=0.01)["verdicts over the seeds"]
     gap1 = next(c for c in strict.index.get_level_values("claim") if c.startswith("GRACE's pick"))
