@@ -66,7 +66,8 @@ def number(x: Any, kind: str = "value", why: str | None = None) -> str:
         x = x.item()
     if isinstance(x, float) and math.isinf(x):
         return "∞" if x > 0 else "−∞"
-    return format(x, spec)
+    text = format(x, spec)
+    return text[1:] if text[:1] in "+-" and not any(ch in "123456789" for ch in text) else text  # "-0.00" -> "0.00"
 
 
 def rho_ci(rho: Any, lo: Any = None, hi: Any = None, why: str | None = None, kind: str = "rho") -> str:

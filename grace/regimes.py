@@ -143,7 +143,7 @@ def summarize(table: pd.DataFrame, scores: list[str] | None = None) -> pd.DataFr
     """
     t = table if scores is None else table[table["score"].isin(scores)]
     g = t.groupby(["regime", "score", "label"], sort=False)
-    agg = dict(seeds=("seed", "nunique"), rho_mean=("rho_oriented", "mean"), rho_min=("rho_oriented", "min"),
+    agg = dict(seeds=("seed", "nunique"), measured=("rho_oriented", "count"), rho_mean=("rho_oriented", "mean"), rho_min=("rho_oriented", "min"),
                rho_max=("rho_oriented", "max"), ci_above_0=("ci_low", lambda x: int((x > 0).sum())),
                ci_below_0=("ci_high", lambda x: int((x < 0).sum())))
     if "gap" in t.columns:  # maps written before the decision metric was recorded have no gap column
@@ -168,20 +168,34 @@ def describe(summary: pd.DataFrame, checks: pd.DataFrame) -> str:
         rows = summary[summary["regime"] == regime].set_index("score")
         for score in ("grace", "g_var", "g_vendi", "student_loss", "teacher_accuracy"):
             if score in rows.index:
-                r = rows.loc[score]
-                gap = (f"; its pick trails the best student by {100 * r['gap_mean']:.1f} points on average"
-                       if pd.notna(r.get("gap_mean", float("nan"))) else "")
-                text += (f" {r['label']}: oriented ρ {r['rho_mean']:+.2f} on average (seeds {r['rho_min']:+.2f} to "
-                         f"{r['rho_max']:+.2f}; CI above 0 in {int(r['ci_above_0'])}, below 0 in {int(r['ci_below_0'])} "
-                         f"of {int(r['seeds'])}{gap}).")
+                text += " " + _score_sentence(rows.loc[score])
         text += _factors(rows, c)
         parts.append(text)
     return "\n\n".join(parts)
 
 
+def _score_sentence(r: pd.Series) -> str:
+    """One score's line of :func:`describe`: its seeds' mean oriented ρ, their range, how many CIs exclude 0,
+    and the mean gap of its pick; seeds where ρ is undefined (constant students or scores) are said so."""
+    from grace.formatting import number
+
+    seeds, measured = int(r["seeds"]), int(r.get("measured", r["seeds"]))
+    if measured == 0:
+        return f"{r['label']}: {number(None, why='constant students or scores in every seed')}."
+    spread = (f"seeds {number(r['rho_min'], '+.2f')} to {number(r['rho_max'], '+.2f')}" if measured > 1 else "one seed")
+    if measured < seeds:
+        spread += f", measured in {measured} of {seeds}"
+    gap = (f"; its pick trails the best student by {100 * r['gap_mean']:.1f} points on average"
+           if pd.notna(r.get("gap_mean", float("nan"))) else "")
+    return (f"{r['label']}: oriented ρ {number(r['rho_mean'], '+.2f')} on average ({spread}; CI above 0 in "
+            f"{int(r['ci_above_0'])}, below 0 in {int(r['ci_below_0'])} of {seeds}{gap}).")
+
+
 def _factors(rows: pd.DataFrame, checks: pd.DataFrame) -> str:
     """Which of GRACE's two factors (§6.10) carries its ranking in a regime: the one whose mean oriented ρ
     has GRACE's sign (both, or neither, said as such); plus the median share of GRACE set by smoothing."""
+    from grace.formatting import number
+
     if not {"grace", "g_var", WHITENING} <= set(rows.index):
         return ""
     g, s, w = (float(rows.at[k, "rho_mean"]) for k in ("grace", "g_var", WHITENING))
@@ -193,8 +207,8 @@ def _factors(rows: pd.DataFrame, checks: pd.DataFrame) -> str:
                "both factors share GRACE's sign" if with_grace else "neither factor alone has GRACE's sign")
     share = checks["smoothing_share_median"].median() if "smoothing_share_median" in checks.columns else float("nan")
     smooth = (f"; the smoothing ν/d sets a median {share:.0%} of GRACE" if not np.isnan(share) else "")
-    return (f" Of GRACE's two factors (§6.10), the scale ranks teachers with mean ρ {s:+.2f} and the whitening with "
-            f"{w:+.2f}: {carried}{smooth}.")
+    return (f" Of GRACE's two factors (§6.10), the scale ranks teachers with mean ρ {number(s, '+.2f')} and the "
+            f"whitening with {number(w, '+.2f')}: {carried}{smooth}.")
 
 
 def contrast(summary: pd.DataFrame) -> str:
@@ -205,11 +219,13 @@ def contrast(summary: pd.DataFrame) -> str:
     """
     if summary.empty:
         return ""
+    from grace.formatting import number
+
     m = summary.pivot_table(index="regime", columns="score", values="rho_mean", sort=False)
     way = lambda r: "the paper's way" if r > 0 else "the wrong way"  # noqa: E731
     parts = []
     for regime, row in m.iterrows():
-        bits = [f"{label} ranks teachers {way(row[k])} ({row[k]:+.2f})" for k, label in
+        bits = [f"{label} ranks teachers {way(row[k])} ({number(row[k], '+.2f')})" for k, label in
                 (("grace", "GRACE"), ("g_var", "the gradient scale G-Var"), (WHITENING, "the whitening GRACE / G-Var"),
                  ("g_vendi", "the gradient diversity G-Vendi"), ("student_loss", "the student's loss"))
                 if k in row and pd.notna(row[k])]

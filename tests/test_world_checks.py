@@ -265,6 +265,13 @@ def test_the_map_says_which_of_graces_factors_carries_it():
            "gradient scale (G-Var); the smoothing ν/d sets a median 10% of GRACE." in scale
     assert "GRACE's sign is that of the whitening (GRACE / G-Var); the smoothing ν/d sets a median 80%" in white
     assert "both factors share GRACE's sign" in both
+    # a seed whose ρ is undefined is said so, and a rounded zero carries no sign
+    t = pd.DataFrame(rows("scale", 0.5, 0.6, -0.2))
+    t.loc[(t["seed"] == 1) & (t["score"] == "grace"), "rho_oriented"] = float("nan")
+    t.loc[t["score"] == "g_var", "rho_oriented"] = -0.001
+    text = describe(summarize(t), checks[checks["regime"] == "scale"])
+    assert "grace: oriented ρ +0.50 on average (one seed, measured in 1 of 2;" in text
+    assert "g_var: oriented ρ 0.00 on average (seeds 0.00 to 0.00;" in text and "nan" not in text
 
 
 def test_claim_verdicts_count_each_regimes_seeds_by_chapter_6s_rules():
