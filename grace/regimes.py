@@ -15,7 +15,7 @@ seed × score) and ``regime_checks.csv`` (one row per regime × seed).
 
 Regimes that share part of a world (the ``between`` regime trains strong-teacher's teachers and adds
 short-trained ones) share its trained stages: each study may take a world stage (tokenizer, base,
-teacher) from the same seed's earlier studies when that stage's cache key is the one it would train
+teacher) from the other regimes' studies of the same seed when that stage's cache key is the one it would train
 (:func:`grace.study.cached`), so a shared teacher is trained once, in whichever regime comes first,
 and the numbers are those of a study run alone.
 """
@@ -417,13 +417,14 @@ def claim_verdicts(table: pd.DataFrame, checks: pd.DataFrame, strong_rho: float 
     regimes = list(dict.fromkeys(table["regime"]))
     rules = _map_claims(strong_rho, GAP_PARTLY if gap_partly is None else gap_partly)
     passed = {r: f"{int(c['all_pass'].astype(bool).sum())}/{len(c)}" for r, c in checks.groupby("regime", sort=False)}
+    studies = {regime: [g.set_index("score") for _, g in table[table["regime"] == regime].groupby("seed", sort=False)]
+               for regime in regimes}  # each regime's studies, split once
     rows = []
     for claim, judge in rules:
         for regime in regimes:
-            studies = [g.set_index("score") for _, g in table[table["regime"] == regime].groupby("seed", sort=False)]
-            verdicts = [judge(r) for r in studies]
+            verdicts = [judge(r) for r in studies[regime]]
             rows.append({"claim": claim, "regime": regime,
-                         VERDICT_COLUMNS[0]: ", ".join(f"{v} {verdicts.count(v)}/{len(studies)}" for v in VERDICTS
+                         VERDICT_COLUMNS[0]: ", ".join(f"{v} {verdicts.count(v)}/{len(verdicts)}" for v in VERDICTS
                                                        if v in verdicts),
                          VERDICT_COLUMNS[1]: passed.get(regime, "–")})
     return pd.DataFrame(rows).set_index(["claim", "regime"])

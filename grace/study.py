@@ -145,7 +145,8 @@ def cached(stage_dir: Path, key: dict[str, Any], fn: Callable[[], dict[str, Any]
         if done.get("key") == h:
             return done["summary"] | {"_key": h}
     for donor in donors:
-        if (donor / "done.json").exists() and read_json(donor / "done.json").get("key") == h:
+        given = read_json(donor / "done.json") if (donor / "done.json").exists() else {}
+        if given.get("key") == h:
             tmp = stage_dir.with_name(stage_dir.name + ".copying")  # done.json last, then one rename: a kill
             shutil.rmtree(tmp, ignore_errors=True)                   # leaves no half-copied stage marked done
             shutil.copytree(donor, tmp, ignore=shutil.ignore_patterns(partial_dir(donor).name, "done.json"))
@@ -153,7 +154,7 @@ def cached(stage_dir: Path, key: dict[str, Any], fn: Callable[[], dict[str, Any]
             shutil.rmtree(stage_dir, ignore_errors=True)
             tmp.rename(stage_dir)
             log(f"{label}: copied from {donor}")
-            return read_json(marker)["summary"] | {"_key": h}
+            return given["summary"] | {"_key": h}
     scratch = partial_dir(stage_dir)
     resumed = (scratch / "key.json").exists() and read_json(scratch / "key.json").get("key") == h
     if stage_dir.exists():  # stale or interrupted: start clean, but keep an interrupted run's own batches
