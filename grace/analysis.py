@@ -1301,9 +1301,10 @@ def spread_configs(target: pd.Series, configs: Sequence[str], k: int) -> list[st
 
 
 
-PRE_REGISTERED_PROFILE = "strong-full"
-"""The study the strong-teacher world's hypotheses are tested on (``grace/profiles/strong-teacher.md``); a
-study of another profile of that world (``strong-quick``: reduced size, one world seed) gives indications."""
+PRE_REGISTERED_PROFILE = "full"
+"""The study the strong-teacher world's hypotheses are tested on (``grace/profiles/strong-teacher.md``; pre-registered
+as ``strong-full``); a study of another profile of that world (``quick``, ``strong-quick``: reduced sizes, one
+world seed) gives indications."""
 
 
 def hypothesis_test(pool: pd.DataFrame, all_pass: bool) -> pd.DataFrame:

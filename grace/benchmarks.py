@@ -291,9 +291,9 @@ def pool_lora_summary(pool: dict | None) -> str:
     every configuration (Markdown), or what to run when it is absent."""
     if pool is None or (pool.get("fidelity") or {}).get("lora") is None:
         return ("*On a full-size pool: not measured in this build (no `pool_lora.json` with a LoRA run in "
-                "`bench_dir`; run `python benchmarks/bench_fidelity.py --study artifacts/strong-full --lora 8 "
+                "`bench_dir`; run `python benchmarks/bench_fidelity.py --study artifacts/full/study --lora 8 "
                 "--factored-k 0 --distortion-samples 0 --out artifacts/bench/pool_lora.json` after the "
-                "`strong-full` study).*")
+                "`full` study).*")
     fid = pool["fidelity"]
     V, g = lora_values(None, fid), fid["per_score"]["grace"]
     return (f"On a full-size pool — every one of the {V['lora_configs']} configurations of the `{pool['study']['profile']}` "

@@ -125,10 +125,10 @@ def _build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("regime-map", help="studies over regimes x world seeds: checks and every score's rho")
     p.add_argument("--regime", action="append", required=True, metavar="NAME=PROFILE",
-                   help="a regime and its profile (repeat), e.g. mixed-accuracy=quick strong-teacher=strong-quick")
+                   help="a regime and its profile (repeat), e.g. mixed-accuracy=mixed-quick strong-teacher=strong-quick")
     p.add_argument("--seeds", type=NONNEG, nargs="+", default=[0, 1, 2], help="world seeds (default 0 1 2)")
     p.add_argument("--extra", action="append", default=[], metavar="NAME=STUDY_DIR",
-                   help="add a finished study to the map (e.g. strong-teacher-full=artifacts/strong-full)")
+                   help="add a finished study to the map (e.g. strong-teacher-full=artifacts/full/study)")
     p.add_argument("--out", default="artifacts/regime-map")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     return parser

@@ -48,8 +48,10 @@ def glue(name: str, value: Any, display: bool = False, why: str | None = None) -
 PROFILE_NOTES = {
     "smoke": "**Profile `smoke`:** tiny models trained for a few steps. The numbers on this page only "
              "exercise the code; they say nothing about the paper.",
-    "quick": "**Profile `quick`:** a reduced miniature study; the numbers are indicative only.",
-    "full": "**Profile `full`:** the full miniature study, the one whose numbers the book discusses.",
+    "quick": "**Profile `quick`:** the strong-teacher world at reduced size (one world seed, S-sized teachers); "
+             "the numbers are indications, not the test.",
+    "full": "**Profile `full`:** the strong-teacher world at full size, the study the book's pre-registered test of "
+            "the paper's claim runs on.",
     "gpu": "**Profile `gpu`:** the paper's student and teachers on GSM8K.",
 }
 

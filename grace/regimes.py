@@ -100,7 +100,7 @@ def run_regime_map(regimes: dict[str, str | os.PathLike], seeds: list[int], out:
     from grace.study import ensure_study, load_profile
 
     if not regimes or not seeds:
-        raise ValueError("regime map needs at least one regime and one seed, e.g. --regime mixed-accuracy=quick --seeds 0 1 2")
+        raise ValueError("regime map needs at least one regime and one seed, e.g. --regime mixed-accuracy=mixed-quick --seeds 0 1 2")
     rows, checks = [], []
     for regime, profile_name in regimes.items():
         for seed in seeds:

@@ -752,17 +752,19 @@ def count_tokens(text: str) -> int:
 
 
 
-def style_table(task: Any, tokenizer: Any, problems: Sequence[Any], rng: Any) -> pd.DataFrame:
+def style_table(task: Any, tokenizer: Any, problems: Sequence[Any], rng: Any,
+                styles: Sequence[str] | None = None) -> pd.DataFrame:
     """Mean length (student tokens) and correctness of each solution style written out faithfully
     (chapter 2.1; the miniature's stand-in for the paper's teacher formats, §3).
 
-    ``rng`` (a ``random.Random``) draws the styles' random choices, style after style.
+    ``rng`` (a ``random.Random``) draws the styles' random choices, style after style. ``styles``: the
+    styles to measure (default: every :data:`STYLES` style, then every :data:`FIT_STYLES` one).
     """
     import numpy as np
     import pandas as pd
 
     rows = []
-    for style in STYLES:
+    for style in (list(STYLES) + list(FIT_STYLES) if styles is None else styles):
         sols = [render_solution(p, style, rng) for p in problems]
         rows.append({
             "style": style,

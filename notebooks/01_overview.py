@@ -107,10 +107,15 @@ cards
 student_path, student_params = ch.student_path, A.format_params(ch.student_params)
 if ch.miniature:
     size = prof["world"]["student"]
+    pre = prof["world"]["pretrain"]
+    mix = ", ".join(f"`{k}` {v:.0%}" for k, v in (pre.get("worked_mix") or {}).items())
+    corpus = (f"short narratives and arithmetic facts, {pre['worked_share']:.0%} of them worked solutions in "
+              f"the surface forms of solution text in the wild ({mix})" if pre.get("worked_share")
+              else "arithmetic facts and short narratives that contain no teacher style")
     ch.md(world_md=f"The student is the pretrained base model of size **{size}** ({student_params} parameters, "
-          f"pretrained for {prof['world']['pretrain']['steps'][size]} steps on arithmetic facts and short narratives "
-          "that contain no teacher style). Each teacher is a base model fine-tuned to answer in one solution "
-          "style; the teacher called `student` is the student itself (self-distillation).")
+          f"pretrained for {pre['steps'][size]} steps on {corpus}). Each teacher is a base model fine-tuned to "
+          "answer in one solution style (chapter 2); the teacher called `student` is the student itself "
+          "(self-distillation).")
 else:
     ch.md(world_md=f"This is the `gpu` profile: the student is the Hub model `{student_path}` "
           f"({student_params} parameters) and the teachers are the Hub models below.")

@@ -65,20 +65,27 @@ print(f"study: {study_dir}; task: {prof['task']}; temperatures {temps}; teachers
 # ## 2.1 The task
 #
 # The paper distils on GSM8K and MATH. The miniature world replaces them with a procedurally
-# generated GSM-style task (`grace.tasks.SyntheticTask`): a person starts with some items, 1–4
-# exact integer steps ($+,-,\times,\div$) change the count, and the question asks for the final
-# number. Answers end with a GSM8K-style `#### N` line and are checked by extracting that number.
-# Each miniature teacher is trained to write solutions in one **style** (`grace.synthetic.STYLES`):
-# `calc` is the GSM8K reference format with calculator annotations, `verbose` explains each step,
+# generated GSM-style task (`grace.tasks.SyntheticTask`): a person starts with some items, a few
+# exact integer steps ($+,-,\times,\div$) change the count (the profile sets how many: two in the
+# default world), and the question asks for the final number. Answers end with a GSM8K-style `#### N`
+# line and are checked by extracting that number. Each miniature teacher is trained to write solutions
+# in one **style**. The first group (`grace.synthetic.STYLES`) are the forms of solution text in the
+# wild: `calc` is the GSM8K reference format with calculator annotations, `verbose` explains each step,
 # `terse` writes bare equations, `answer` gives only the number, and `slip` is the calculator format
-# with occasional arithmetic slips that propagate — a fluent but unreliable teacher.
+# with occasional arithmetic slips that propagate — a fluent but unreliable teacher. The second group
+# (`grace.synthetic.FIT_STYLES`) are the strong-teacher world's families, each always right but each
+# changing one property that makes a solution harder for a small student to learn from: `fused` writes
+# the whole computation in one expression, `prefix` uses function notation the student rarely read,
+# `distract` adds sentences that play no part in the answer, and `resfirst` writes each result before
+# the operation that produces it. The styles this study's teachers write are marked below.
 
 # %%
 if ch.miniature:
+    used_styles = set(results["style"])
     for p in task.problems("train", n_examples, seed=example_seed):
         print(f"PROBLEM ({p.n_steps} step{'s' if p.n_steps > 1 else ''}, answer {p.answer}): {p.question}")
-        for style in synthetic.STYLES:
-            print(f"  [{style}]")
+        for style in list(synthetic.STYLES) + list(synthetic.FIT_STYLES):
+            print(f"  [{style}]" + ("  <- a teacher of this study" if style in used_styles else ""))
             print(text_block(synthetic.render_solution(p, style), indent="    "))
         print()
 
@@ -101,7 +108,8 @@ if not ch.miniature:
 if ch.miniature:
     style_problems = task.problems("train", n_style_problems, seed=example_seed + 1)
     style_table = synthetic.style_table(task, tokenizer, style_problems, random.Random(seed))
-    display(style_table.round(3))
+    display(style_table.round(3).assign(**{"a teacher here": ["yes" if s in used_styles else ""
+                                                               for s in style_table.index]}))
 
 # %% tags=["hide-input"]
 if ch.miniature:

@@ -52,10 +52,8 @@ robust_floor = 0.5  # Fig 23: consistently high means the q-quantile of the GRAC
 regime_map_dir = "artifacts/regime-map"  # written by `grace regime-map` (§6.11); skipped when absent
 regime_map_run = {}  # {regime: profile}: build the map here when it is missing (the smoke build maps toys)
 regime_map_seeds = [0, 1, 2]  # world seeds of a map built here
-strong_profile = "strong-quick"  # §6.12: the strong-teacher world (grace/profiles/strong-teacher.md)
-strong_study_dir = "artifacts/strong-quick"  # its study: `grace study --profile strong-quick --out ...`
-strong_run = False  # run that study when it is missing (it takes ~30 min on 2 cores at strong-quick)
-strong_test_dir = "artifacts/strong-full"  # the pre-registered test's study: read instead, when it has run here
+strong_study_dir = None  # §6.12's indication: a strong-teacher study (None: this chapter's own, if in that regime)
+strong_test_dir = "artifacts/full/study"  # the pre-registered test's study (`full`): read instead, when it has run here
 
 # %% tags=["hide-input"]
 import math
@@ -75,7 +73,6 @@ from grace import world_checks as WC
 from grace.analysis import rho_of
 from grace.notebook import Chapter
 from grace.scores import SCORE_ORIENTATION
-from grace.study import ensure_study
 
 MAP_SCORES = ["grace", "g_var", "spectral_factor", "g_vendi", "student_loss", "teacher_accuracy"]  # the map's columns
 
@@ -115,14 +112,15 @@ wacc = wchecks["acceptance"]
 ch.glue(wc_log_vocab=wchecks["log_vocab"],
         wc_all_pass="passes every check" if wacc["all_pass"] else "fails at least one check",
         wc_failed=", ".join(k for k, v in wacc.items() if k != "all_pass" and not v["pass"]) or "none")
+ch.md(wc_regime=f"`{wchecks.get('regime', 'mixed-accuracy')}`")  # whose rules (grace.world_checks.REGIMES)
 WC.acceptance_table(wchecks)
 
 # %%
 WC.checks_table(wchecks).round(3)
 
 # %% [markdown]
-# With $\ln V=$ {glue:text}`wc_log_vocab:.2f`, the world {glue:text}`wc_all_pass` of the paper regime
-# (failed: {glue:text}`wc_failed`). On the `smoke` profile the models are untrained and every check is
+# With $\ln V=$ {glue:text}`wc_log_vocab:.2f`, the world {glue:text}`wc_all_pass` of its regime,
+# {glue:md}`wc_regime` (failed: {glue:text}`wc_failed`). On the `smoke` profile the models are untrained and every check is
 # expected to fail; the numbers below are then the pipeline's, not the method's.
 #
 # ## 6.1 How well each score tracks the student (Figs. 1, 2, 4)
@@ -721,16 +719,19 @@ ch.md(drv_reading=" ".join(lines))
 # teacher a score picks trails the best student (Figs. 7, 13):
 #
 # ```bash
-# grace regime-map --regime format-shock=format-shock-quick --regime mixed-accuracy=quick \
+# grace study --profile full --out artifacts/full/study        # the pre-registered test (§6.12), ~70 min
+# grace regime-map --regime format-shock=format-shock-quick --regime mixed-accuracy=mixed-quick \
 #     --regime between=between-quick --regime strong-teacher=strong-quick --seeds 0 1 2 \
-#     --extra strong-teacher-full=artifacts/strong-full --out artifacts/regime-map
+#     --extra strong-teacher-full=artifacts/full/study --out artifacts/regime-map
 # ```
 #
 # `format-shock` is the world of this book's first edition: a student pre-trained without a single
-# worked solution and teachers that each render one canonical solution per problem. `mixed-accuracy` is
-# the world above: the same task and sizes, with worked solutions in pre-training and varied teachers
-# whose accuracy differs. `strong-teacher` is §6.12's world, where every teacher is strong and they
-# differ in fit; `between` holds its teachers at two training budgets, so that accuracy and fit both vary.
+# worked solution and teachers that each render one canonical solution per problem. `mixed-accuracy` was
+# its second default world: the same task and sizes, with worked solutions in pre-training and varied
+# teachers whose accuracy differs. `strong-teacher` is the world of this build (§6.12): every teacher is
+# strong and they differ in fit; the map runs it with M-sized teachers (`strong-quick`) and adds the
+# pre-registered `full` study. `between` holds its teachers at two training budgets, so that accuracy and
+# fit both vary.
 # Beside the scores the map has GRACE's scale-free factor, GRACE / G-Var (§6.10: what whitening adds to
 # the gradient scale), so that each regime's paragraph can say which of GRACE's two factors carries it.
 # The smoke build maps two toy regimes over two seeds, to show the page's shape; its numbers mean nothing.
@@ -758,51 +759,48 @@ else:
 # %% [markdown]
 # {glue:md}`regime_md`
 #
-# ## 6.12 Strong teachers that differ in fit: the paper's own regime
+# ## 6.12 Strong teachers that differ in fit: the pre-registered test
 #
-# In the worlds above the teachers' accuracy decides the student. In the paper it does not: all 15
-# teachers are strong instruct models, and what separates their students is how well each teacher's
-# solutions *fit* the student. The `strong-teacher` world is built for that regime
+# The paper's claim is about a particular regime. All 15 of its teachers are strong instruct models, their
+# accuracy hardly predicts their students, and what separates the students is how well each teacher's
+# solutions *fit* the student. This book's default world is built for that regime
 # (`grace/profiles/strong-teacher.md`, written with its profiles, acceptance rules and hypotheses before
 # any score was computed on it): two-step arithmetic, a small student pre-trained mostly on
-# calculator-style solutions, and teachers of one size that are each strong but write in a family that
-# changes one property known to change how learnable a solution is — the calculator format the
-# student read most (`calc`), a surface form rare in its pre-training (`prefix`, `mul(8, 2) = 16`),
-# irrelevant sentences before steps (`distract`), and results written before the operation that
-# produces them (`resfirst`). Its acceptance checks add two rules to §6.0's: every teacher is
-# 85–98 % correct, and the teachers' accuracy does not predict their students (|ρ| ≤ 0.4). The
-# pre-registered test: **H1**, GRACE's oriented ρ with the students is positive with its 95 % CI above
-# 0; **H2**, it exceeds that of the student's loss and that of the teacher's accuracy.
+# calculator-style solutions, and teachers that are each strong but write in a family that changes one
+# property known to change how learnable a solution is — the calculator format the student read most
+# (`calc`), a surface form rare in its pre-training (`prefix`, `mul(8, 2) = 16`), irrelevant sentences
+# before steps (`distract`), and results written before the operation that produces them (`resfirst`).
+# Its acceptance checks add two rules to §6.0's: every teacher is 85–98 % correct, and the teachers'
+# accuracy does not predict their students (|ρ| ≤ 0.4). The pre-registered test: **H1**, GRACE's oriented
+# ρ with the students is positive with its 95 % CI above 0; **H2**, it exceeds that of the student's loss
+# and that of the teacher's accuracy.
 #
 # The checks run first, by a study that computes no score. On this world's first drafts two of them
 # failed, and each changed the world for that check alone, before any score existed (the profile's header
 # lists both, with their numbers): the student could not read the result-first solutions at all, so that
 # form now appears in its pre-training at 2 %, as function notation does; the result-first teachers were
-# then too weak, so they train twice as long. The hypotheses are tested on `strong-full` (two sizes per
-# family, three temperatures), which this section reads when it has run on the machine that builds the
-# book; otherwise `strong-quick` gives indications. On `strong-full` a third check failed
-# at first: with the calculator teachers both the best fit and the most accurate, the teachers' accuracy
-# predicted their students slightly too well (ρ = 0.42), so there they train 900 steps instead of 1200 and
-# are 95 % correct, strong but not the most accurate — as in the paper, where the best teacher is not the
-# most accurate one.
+# then too weak, so they train twice as long. The hypotheses are tested on `full` (M and L teachers, three
+# temperatures), which this section reads when it has run on the machine that builds the book; otherwise
+# this build's own study gives indications (`quick` has S-sized teachers, so that the whole book builds in
+# a quarter of an hour). On `full` a third check failed at first: with the calculator teachers both the
+# best fit and the most accurate, the teachers' accuracy predicted their students slightly too well
+# (ρ = 0.42), so there they train 900 steps instead of 1200 and are 95 % correct, strong but not the most
+# accurate — as in the paper, where the best teacher is not the most accurate one.
 #
 # ```bash
-# grace study --profile strong-quick --out artifacts/strong-quick --checks-only   # the checks, no score
-# grace study --profile strong-quick --out artifacts/strong-quick                 # then the scores
-# grace study --profile strong-full --out artifacts/strong-full --checks-only     # the test: ~55 min on 2 cores
-# grace study --profile strong-full --out artifacts/strong-full                   # its scores, seconds
+# grace study --profile full --out artifacts/full/study --checks-only   # the checks, no score: ~70 min on 2 cores
+# grace study --profile full --out artifacts/full/study                 # then the scores, seconds
 # ```
 
 # %%
-# the pre-registered test's study, when it has run here, beats the indication of strong_study_dir
+# the pre-registered test's study, when it has run here, beats the indication of this build's own study
 use_test = bool(strong_test_dir) and (Path(strong_test_dir) / "results.csv").exists()
-strong_dir = strong_test_dir if use_test else strong_study_dir  # the study this section reads
-if strong_run and not use_test:
-    with ch.off_page("strong_study_output.txt"):
-        ensure_study(strong_profile, strong_study_dir)
-strong_ok = (Path(strong_dir) / "results.csv").exists()
+own_strong = WC.load_world_checks(study_dir).get("regime") == "strong-teacher"
+strong_dir = strong_test_dir if use_test else (strong_study_dir or (study_dir if own_strong else None))
+strong_ok = strong_dir is not None and (Path(strong_dir) / "results.csv").exists()
 if not strong_ok:
-    ch.md(strong_md=f"*No strong-teacher study at `{strong_dir}` in this build; run the commands above.*")
+    ch.md(strong_md="*No strong-teacher study in this build (its world is another regime); run the commands "
+                    "above.*")
     ch.glue(finding_strong=F.strong_finding(None))
 else:
     s_res, s_checks = pd.read_csv(Path(strong_dir) / "results.csv"), WC.load_world_checks(strong_dir)
@@ -814,7 +812,7 @@ else:
     ch.md(strong_md=reads + " " + RG.describe_strong_study(s_hyp, s_checks, s_pool, s_res))
     s_ci = tuple(s_pool.set_index("score").reindex(["grace"])[["ci_low", "ci_high"]].iloc[0])
     s_seeds = RG.seeds_sentence(rsum_map, rchecks, "strong-teacher") if rmap is not None else ""
-    ch.glue(finding_strong=F.strong_finding(s_hyp, s_pass, ci=s_ci,  # a study other than strong-full: indicative
+    ch.glue(finding_strong=F.strong_finding(s_hyp, s_pass, ci=s_ci,  # a study other than full: indicative
                                             indicative=s_checks.get("profile") != A.PRE_REGISTERED_PROFILE)
             + (" " + s_seeds if s_seeds else ""))
 
@@ -875,7 +873,7 @@ parts.append(f"The world checks (§6.0): the student's loss on teacher data is a
              f"by {wacc['loss_separation']['value']:.3f} nats per token, at most "
              f"{wacc['outside_span_share']['value']:.0%} of a held-out fold's gradient lies outside the other folds' "
              f"span, and the world {'passes every' if wacc['all_pass'] else 'fails at least one'} acceptance check "
-             "of the paper regime.")
+             f"of its regime ({wchecks.get('regime', 'mixed-accuracy')}).")
 
 # %% tags=["hide-input"]
 if np.isfinite(g_v) and np.isfinite(s_v):
