@@ -159,10 +159,11 @@ def test_the_profile_chooses_the_rules():
 
     from grace.study import load_profile, validate_profile
 
-    for name in ("strong-smoke", "strong-quick", "strong-full"):
+    for name in ("smoke", "quick", "full", "strong-quick"):  # the defaults run the strong-teacher world
         assert validate_profile(load_profile(name)).world_checks.regime == "strong-teacher", name
-    assert validate_profile(load_profile("quick")).world_checks.regime == "mixed-accuracy"
-    p = copy.deepcopy(load_profile("quick"))
+    for name in ("mixed-smoke", "mixed-quick", "mixed-full", "between-quick"):
+        assert validate_profile(load_profile(name)).world_checks.regime == "mixed-accuracy", name
+    p = copy.deepcopy(load_profile("mixed-quick"))
     p["world_checks"]["regime"] = "paper"
     with pytest.raises(ValueError, match=r"world_checks.regime='paper'.*strong-teacher"):
         validate_profile(p)
@@ -202,7 +203,7 @@ def test_world_check_cli_and_regime_map(tmp_path):
     # the twin regime (same world) reuses the first one's trained world and trains nothing of its own ...
     assert "world/teacher-" in (study / "study.log").read_text()
     twin_log = (out / "twin" / "seed0" / "study.log").read_text()
-    assert "world/teacher-calc-S: copied from" in twin_log and "student/" in twin_log
+    assert "world/teacher-calc-M: copied from" in twin_log and "student/" in twin_log
     assert not [line for line in twin_log.splitlines() if line.split("] ")[-1].startswith("world/") and "copied" not in line]
     # ... and gets the same numbers
     pd.testing.assert_frame_equal(pd.read_csv(study / "results.csv"), pd.read_csv(out / "twin" / "seed0" / "results.csv"))
@@ -305,24 +306,24 @@ def test_claim_verdicts_count_each_regimes_seeds_by_chapter_6s_rules():
     assert strict[gap1, "strong"] == "reproduced 1/2, not reproduced 1/2"
 
 
-def test_strong_smoke_study_is_judged_by_the_strong_teacher_rules(tmp_path):
+def test_smoke_study_is_judged_by_the_strong_teacher_rules(tmp_path):
     """The strong world's pipeline end to end at toy size: its families train, its checks use its rules, and
     a checks-only run judges the world without computing any score (the full run's checks are the same)."""
     out = tmp_path / "strong"
     code = ("import sys; from grace.study import load_profile, run_study; "
-            "r = run_study(load_profile('strong-smoke'), sys.argv[1], progress=False, checks_only=True); "
+            "r = run_study(load_profile('smoke'), sys.argv[1], progress=False, checks_only=True); "
             "print(sorted(r.columns))")
     res = subprocess.run([sys.executable, "-c", code, str(out)], capture_output=True, text=True, timeout=600)
     assert res.returncode == 0, res.stderr[-3000:]
     assert "'grace'" not in res.stdout and "'student_avg_at_k'" in res.stdout  # no score was computed
     assert not (out / "results.csv").exists() and not (out / "complete.json").exists()
     first = (out / "analysis" / "world_checks.json").read_text()
-    res = subprocess.run([sys.executable, "-m", "grace.cli", "study", "--profile", "strong-smoke", "--out", str(out),
+    res = subprocess.run([sys.executable, "-m", "grace.cli", "study", "--profile", "smoke", "--out", str(out),
                           "--quiet"], capture_output=True, text=True, timeout=600)
     assert res.returncode == 0, res.stderr[-3000:]
     assert (out / "analysis" / "world_checks.json").read_text() == first  # text: NaN != NaN in a dict
     checks = json.loads(first)
-    assert checks["regime"] == "strong-teacher" and checks["profile"] == "strong-smoke"
+    assert checks["regime"] == "strong-teacher" and checks["profile"] == "smoke"
     acc = checks["acceptance"]
     assert {"loss_ratio", "loss_separation", "teacher_accuracy", "teacher_vs_student_spearman",
             "student_avg_at_k_spread", "all_pass"} <= set(acc)
