@@ -161,7 +161,8 @@ def verdict_trend(trend: dict, param: str, spec: str = ".2f") -> tuple[str, str]
     ``grace.ablations.trend``: reproduced if ρ rises from the smallest to the largest value with a rank
     correlation ≥ 0.8, partly if it only rises overall; value = ρ(largest) − ρ(smallest)."""
     delta, sp = trend["delta"], trend["spearman"]
-    shown = "NaN" if sp is None or (isinstance(sp, float) and math.isnan(sp)) else format(sp, spec)
+    shown = ("undefined" if sp is None or (isinstance(sp, float) and math.isnan(sp))
+             else format(sp, spec))
     rule = (f"reproduced if the mean ρ rises from the smallest to the largest {param} and its rank "
             f"correlation with {param} is ≥ 0.8 (here {shown}); partly if it only rises "
             f"overall; value = ρ(largest {param}) − ρ(smallest {param})")

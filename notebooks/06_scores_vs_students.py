@@ -551,8 +551,10 @@ if k_sub >= 3:
 top_median = bool(np.isfinite(g_med) and (rivals["median"].isna().all() or g_med > rivals["median"].max()))
 floor_ok = bool(np.isfinite(g_lo) and g_lo >= robust_floor)
 holds = None if not np.isfinite(g_med) else (top_median and floor_ok)
-ch.figure("fig23", P.plot_robustness(rob) if k_sub >= 3 else
-          P.placeholder_figure(f"{len(pool)} configurations: 60% subsets would hold {k_sub} (< 3)"))
+plotted = k_sub >= 3 and bool(np.isfinite(rob["rho_oriented"]).any())  # a constant student leaves ρ undefined
+ch.figure("fig23", P.plot_robustness(rob) if plotted else P.placeholder_figure(
+    f"{len(pool)} configurations: 60% subsets would hold {k_sub} (< 3)" if k_sub < 3
+    else "no subset has a defined ρ (the students do not vary)"))
 v, rule = claims.verdict_bool(holds, partly=top_median or floor_ok,
                               rule=f"reproduced if GRACE has the highest median ρ over the subsets (GRACE variants "
                                    f"excluded) and its {robust_q:.0%} quantile is ≥ {robust_floor:g}; partly if one "

@@ -29,7 +29,7 @@
 profile = "smoke"
 out_dir = "artifacts/smoke/notebooks/09_claims_ledger"
 max_rule_chars = 160  # rules longer than this are shortened in the displayed table (not in the CSV)
-beside_profiles = []  # other profiles whose verdicts are listed beside (full: the format-shock regime)
+beside_profiles = []  # other profiles whose verdicts are listed beside (full: mixed-full, format-shock)
 regime_map_dir = "artifacts/regime-map"  # chapter 6's regime map (§6.11), judged claim by claim in §9.3
 
 # %% tags=["hide-input"]
@@ -83,9 +83,10 @@ table
 # ## 9.2 Beside another regime
 #
 # The same claims judged on another world, when that profile's book has been built (its ledger
-# lives under `$GRACE_ARTIFACTS/<profile>/claims/`). On `full` this is the `format-shock` regime, the
-# world of this book's first edition, in which the student had never seen a worked solution
-# (chapter 6, §6.11).
+# lives under `$GRACE_ARTIFACTS/<profile>/claims/`). On `full` these are the `mixed-accuracy` regime
+# (`mixed-full`), the book's previous default world, whose teachers differ in accuracy, and the
+# `format-shock` regime, the world of its first edition, in which the student had never seen a worked
+# solution (chapter 6, §6.11).
 
 # %%
 others = {}

@@ -327,7 +327,7 @@ def test_verdict_trend():
     assert claims.verdict_trend({"delta": 0.2, "spearman": 0.5}, "n")[0] == "partly"
     assert claims.verdict_trend({"delta": -0.1, "spearman": -1.0}, "n")[0] == "not reproduced"
     v, rule = claims.verdict_trend({"delta": math.nan, "spearman": math.nan}, "n")
-    assert v == "not testable" and "(here NaN)" in rule
+    assert v == "not testable" and "(here undefined)" in rule
 
 
 def test_rho_of_spread_configs_and_ablation_view():
