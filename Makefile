@@ -5,7 +5,7 @@
 #               student edition, the exercises without their solutions)
 #   make book-student   the student edition of the book (PROFILE as for make run) into _build/student/_build/html
 #   make map    the regime map of chapter 6 (sec. 6.11) and the landing page: the pre-registered full
-#               study, then four regimes x three world seeds (hours on 2 cores; every stage resumes after a
+#               study, then five regimes x three world seeds (hours on 2 cores; every stage resumes after a
 #               kill); the next make run shows it
 # GPU users: make run TORCH_SPEC="torch" TRITON_SPEC=   (any pip spec; the defaults pin the CPU wheel and the
 #            Triton whose interpreter runs the kernel tests; an empty TRITON_SPEC keeps the one torch brings)
@@ -48,7 +48,8 @@ book-student: venv  # the exercises without their solutions; reuses executed cha
 map: venv
 	$(BIN)/grace study --profile full --out artifacts/full/study --quiet
 	$(BIN)/grace regime-map --regime format-shock=format-shock-quick --regime mixed-accuracy=mixed-quick \
-	    --regime between=between-quick --regime strong-teacher=strong-quick --seeds 0 1 2 \
+	    --regime between=between-quick --regime strong-teacher=strong-quick --regime strong-teacher-S=quick \
+	    --seeds 0 1 2 \
 	    --extra strong-teacher-full=artifacts/full/study --out artifacts/regime-map --quiet
 
 demo: venv

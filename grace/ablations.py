@@ -51,6 +51,7 @@ __all__ = [
     "oriented_spearman",
     "ranking_agreement",
     "recompute_features",
+    "study_drivers",
     "release_slice_prompts",
     "rescale_length",
     "rescore",
@@ -337,6 +338,27 @@ def grace_drivers(features_by_config: Mapping[str, Features], results: pd.DataFr
     per[target] = tgt.reindex(per.index)
     rho = pd.DataFrame([{"part": p, "rho_oriented": oriented_spearman(per[p], per[target], "grace")}
                         for p in DRIVERS]).set_index("part")
+    return per, rho
+
+
+def study_drivers(study_dir: str | os.PathLike, results: pd.DataFrame, *, nu: float | None = None,
+                  target: str = "student_avg_at_k") -> tuple[pd.DataFrame, pd.DataFrame]:
+    """:func:`grace_drivers` on a study's saved features with the study's own C, ν and fold seed (§2.2, eqs. 3, 6).
+
+    With the study's ν it first checks that GRACE recomputed from the features equals ``results``'
+    ``grace`` column, and raises ``ValueError`` if not (the features are not that study's). ``nu``: another
+    smoothing for the same features (no check then).
+    """
+    feats = load_study_features(study_dir)
+    settings = score_settings(study_dir)
+    if nu is not None:
+        settings["nu"] = float(nu)
+    per, rho = grace_drivers({c: feats[c] for c in results["config"]}, results, target=target, **settings)
+    if nu is None:
+        saved = results.set_index("config")["grace"].reindex(per.index).to_numpy(float)
+        if not np.allclose(per["grace"].to_numpy(float), saved, rtol=1e-6, equal_nan=True):
+            raise ValueError(f"{study_dir}: GRACE recomputed from the saved features differs from results.csv; "
+                             "the features are not the study's (rerun `grace study` on that directory)")
     return per, rho
 
 

@@ -49,12 +49,7 @@ def study_rows(regime: str, seed: int | str, study_dir: Path, n_boot: int = 1000
 
     pool = A.main_pool(pd.read_csv(study_dir / "results.csv"))
     scores = [s for s in SCORE_ORIENTATION if s in pool.columns and pool[s].notna().sum() >= 3 and pool[s].nunique() > 1]
-    feats = AB.load_study_features(study_dir)
-    drv, _ = AB.grace_drivers({c: feats[c] for c in pool["config"]}, pool, **AB.score_settings(study_dir))
-    saved = pool.set_index("config")["grace"].reindex(drv.index).to_numpy(float)
-    if not np.allclose(drv["grace"].to_numpy(float), saved, rtol=1e-6, equal_nan=True):
-        raise ValueError(f"{study_dir}: GRACE recomputed from the saved features differs from results.csv; "
-                         "the features are not the study's (rerun `grace study` on that directory)")
+    drv, _ = AB.study_drivers(study_dir, pool)  # raises if GRACE recomputed from the features is not results.csv's
     pool = pool.merge(drv[[WHITENING, "smoothing_frac"]], left_on="config", right_index=True, how="left")
     tab = A.spearman_table(pool, target="student_avg_at_k", scores=[*scores, WHITENING],
                            orientation={**SCORE_ORIENTATION, WHITENING: -1}, n_boot=n_boot, seed=0)

@@ -649,20 +649,15 @@ ch.glue(**dict(zip(keys, values, strict=True)))
 # (lower is better).
 
 # %%
-feats_all = AB.load_study_features(study_dir)
 settings = AB.score_settings(study_dir)  # the study's C, ν and fold seed
-pool_feats = {c: feats_all[c] for c in pool["config"]}
-drv, drv_rho = AB.grace_drivers(pool_feats, pool, **settings)
-check("grace_drivers reproduces the GRACE column",
-      np.allclose(drv["grace"], pool.set_index("config").loc[drv.index, "grace"], rtol=1e-6),
-      "rescored GRACE vs results.csv")
+drv, drv_rho = AB.study_drivers(study_dir, pool)  # raises unless GRACE recomputed here equals results.csv's
 drv_orient = {**SCORE_ORIENTATION, "spectral_factor": -1, "smoothing_frac": -1}
 drv_df = pool.merge(drv.drop(columns=["grace", "g_var", "student_avg_at_k"]), left_on="config", right_index=True)
 ch.figure("fig_drivers", P.plot_grace_factors(drv_df, drv_orient))
 
 # %%
 settings_small = {**settings, "nu": settings["nu"] / 100}  # the same features with ν 100× smaller
-drv_small, drv_rho_small = AB.grace_drivers(pool_feats, pool, **settings_small)
+drv_small, drv_rho_small = AB.study_drivers(study_dir, pool, nu=settings_small["nu"])
 rho_small = float(drv_rho_small.loc["grace", "rho_oriented"])
 med_small = float(drv_small["smoothing_frac"].median())
 drv_rho.assign(label=[{"grace": "GRACE", "g_var": "G-Var (scale)", "spectral_factor": "GRACE / G-Var",
@@ -670,7 +665,7 @@ drv_rho.assign(label=[{"grace": "GRACE", "g_var": "G-Var (scale)", "spectral_fac
                        "smoothing_frac": "smoothing share"}[p] for p in drv_rho.index]).round(3)
 
 # %% tags=["hide-input"]
-n_rows, d_feat = (int(x) for x in next(iter(feats_all.values())).H.shape)
+n_rows, d_feat = (int(x) for x in next(iter(AB.load_study_features(study_dir).values())).H.shape)
 n_folds_used = int(settings["n_folds"])
 ch.glue(drv_rows_per_fold=round(n_rows * (n_folds_used - 1) / n_folds_used), drv_d=d_feat,
         drv_smoothing_median=float(drv["smoothing_frac"].median()), drv_nu_small=settings_small["nu"],
@@ -723,16 +718,16 @@ ch.md(drv_reading=" ".join(lines))
 # ```bash
 # grace study --profile full --out artifacts/full/study        # the pre-registered test (§6.12), about an hour
 # grace regime-map --regime format-shock=format-shock-quick --regime mixed-accuracy=mixed-quick \
-#     --regime between=between-quick --regime strong-teacher=strong-quick --seeds 0 1 2 \
-#     --extra strong-teacher-full=artifacts/full/study --out artifacts/regime-map
+#     --regime between=between-quick --regime strong-teacher=strong-quick --regime strong-teacher-S=quick \
+#     --seeds 0 1 2 --extra strong-teacher-full=artifacts/full/study --out artifacts/regime-map
 # ```
 #
 # `format-shock` is the world of this book's first edition: a student pre-trained without a single
 # worked solution and teachers that each render one canonical solution per problem. `mixed-accuracy` was
 # its second default world: the same task and sizes, with worked solutions in pre-training and varied
 # teachers whose accuracy differs. `strong-teacher` is the world of this build (§6.12): every teacher is
-# strong and they differ in fit; the map runs it with M-sized teachers (`strong-quick`) and adds the
-# pre-registered `full` study. `between` holds its teachers at two training budgets, so that accuracy and
+# strong and they differ in fit; the map runs it with M-sized teachers (`strong-quick`) and with the
+# S-sized teachers of the `quick` profile (`strong-teacher-S`), and adds the pre-registered `full` study. `between` holds its teachers at two training budgets, so that accuracy and
 # fit both vary.
 # Beside the scores the map has GRACE's scale-free factor, GRACE / G-Var (§6.10: what whitening adds to
 # the gradient scale), so that each regime's paragraph can say which of GRACE's two factors carries it.

@@ -294,3 +294,14 @@ def test_grace_drivers_decompose_the_results_column(study):
         A.oriented_spearman(want["grace"], want["student_avg_at_k"]), abs=1e-12)
     with pytest.raises(ValueError, match="target 'nope'"):
         A.grace_drivers(feats, results, target="nope", **settings)
+
+
+def test_study_drivers_checks_the_features_against_the_results(study):
+    """The study's own features reproduce its GRACE column; features that are not the study's are refused."""
+    root, results = study
+    per, _ = A.study_drivers(root, results)
+    np.testing.assert_allclose(per["grace"], results.set_index("config").loc[per.index, "grace"], rtol=1e-8)
+    per_small, _ = A.study_drivers(root, results, nu=A.score_settings(root)["nu"] / 100)  # another ν: no check
+    assert not np.allclose(per_small["grace"], per["grace"])  # the smoothing ν was applied
+    with pytest.raises(ValueError, match="differs from results.csv"):
+        A.study_drivers(root, results.assign(grace=results["grace"] * 2))
