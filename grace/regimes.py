@@ -156,10 +156,12 @@ def describe(summary: pd.DataFrame, checks: pd.DataFrame) -> str:
     parts = []
     for regime, c in checks.groupby("regime", sort=False):
         n = len(c)
+        lo, hi = c["student_avg_at_k_spread"].min(), c["student_avg_at_k_spread"].max()
+        spread = f"{lo:.1f}" if n == 1 else f"{lo:.1f}–{hi:.1f}"
         text = (f"**{regime}** ({n} stud{'y' if n == 1 else 'ies'}): the acceptance checks pass in {int(c['all_pass'].sum())} "
                 f"of {n}; the student's loss on teacher data is at most {c['loss_ratio_max'].max():.2f} × ln V, the "
                 f"outside-span share at most {c['outside_span_share_max'].max():.2f}, the student spread "
-                f"{c['student_avg_at_k_spread'].min():.1f}–{c['student_avg_at_k_spread'].max():.1f} points.")
+                f"{spread} points.")
         rows = summary[summary["regime"] == regime].set_index("score")
         for score in ("grace", "g_var", "g_vendi", "student_loss", "teacher_accuracy"):
             if score in rows.index:
@@ -324,25 +326,27 @@ def _beside_pool(results: pd.DataFrame, main: pd.DataFrame) -> str:
             "solution is right, so it should rank only a pool of competent teachers, as the paper's is.")
 
 
-def seeds_sentence(summary: pd.DataFrame, checks: pd.DataFrame, regime: str) -> str:
+def seeds_sentence(summary: pd.DataFrame, checks: pd.DataFrame, regime: str, world: str | None = None) -> str:
     """One sentence for the landing page: GRACE across a regime's world seeds in the map, beside the student's
-    loss, with how many seeds pass their checks ("" when the map has no such regime)."""
+    loss, with how many seeds pass their checks ("" when the map has no such regime). ``world``: how the
+    sentence names the regime's world (default: "the <regime> regime")."""
     from grace.formatting import number
 
     rows = summary[summary["regime"] == regime].set_index("score")
     if "grace" not in rows.index:
         return ""
     g = rows.loc["grace"]
+    world = world or f"the {regime} regime"
     n_pass = int(checks.loc[checks["regime"] == regime, "all_pass"].astype(bool).sum())
     if int(g.seeds) == 1:  # one study: its ρ, not a range
-        text = (f"In the regime map (§6.11), one world seed of that world, which {'passes' if n_pass else 'fails'} "
+        text = (f"In the regime map (§6.11), one world seed of {world}, which {'passes' if n_pass else 'fails'} "
                 f"its checks, gives GRACE an oriented ρ of {number(g.rho_mean, 'rho')} (CI "
                 f"{'above 0' if g.ci_above_0 else 'not above 0'})")
         if "student_loss" in rows.index:
             text += f" and the student's loss {number(rows.loc['student_loss'].rho_mean, 'rho')}"
         return text + "."
     passes = "passes" if n_pass == 1 else "pass"
-    text = (f"Over {int(g.seeds)} world seeds of that world in the regime map (§6.11), {n_pass} of which {passes} "
+    text = (f"Over {int(g.seeds)} world seeds of {world} in the regime map (§6.11), {n_pass} of which {passes} "
             f"every check, GRACE's oriented ρ runs from {number(g.rho_min, 'rho')} to {number(g.rho_max, 'rho')} "
             f"(mean {number(g.rho_mean, 'rho')}; CI above 0 in {int(g.ci_above_0)})")
     if "student_loss" in rows.index:
@@ -350,6 +354,16 @@ def seeds_sentence(summary: pd.DataFrame, checks: pd.DataFrame, regime: str) -> 
         text += (f", the student's loss from {number(l.rho_min, 'rho')} to {number(l.rho_max, 'rho')} "
                  f"(mean {number(l.rho_mean, 'rho')})")
     return text + "."
+
+
+def own_regime(checks: pd.DataFrame, profile: str, default: str = "strong-teacher") -> tuple[str, str]:
+    """The map regime whose seeds redraw this build's world (its studies ran ``profile``, over several seeds), and
+    how to name it; else ``default`` (the strong-teacher world at reduced size)."""
+    mine = checks.loc[checks["profile"] == profile, "regime"].value_counts()
+    mine = mine[mine > 1]
+    if len(mine):
+        return str(mine.index[0]), f"this build's world (the {mine.index[0]} regime)"
+    return default, f"the {default} regime"
 
 
 def _map_claims(strong_rho: float, gap_partly: float):
@@ -426,4 +440,4 @@ def claim_verdicts(table: pd.DataFrame, checks: pd.DataFrame, strong_rho: float 
 
 
 __all__ = ["claim_verdicts", "contrast", "describe", "describe_strong_study", "load_regime_map", "run_regime_map",
-           "seeds_sentence", "study_rows", "summarize"]
+           "own_regime", "seeds_sentence", "study_rows", "summarize"]

@@ -754,7 +754,9 @@ else:
     display(F.table(rsum_map.drop(columns="score").set_index(["regime", "label"])))
 
 # %% [markdown]
-# {glue:md}`regime_md`
+# ```{glue:md} regime_md
+# :format: myst
+# ```
 #
 # ## 6.12 Strong teachers that differ in fit: the pre-registered test
 #
@@ -808,7 +810,7 @@ else:
     s_hyp = A.hypothesis_test(s_pool, s_pass)
     ch.md(strong_md=reads + " " + RG.describe_strong_study(s_hyp, s_checks, s_pool, s_res))
     s_ci = tuple(s_pool.set_index("score").reindex(["grace"])[["ci_low", "ci_high"]].iloc[0])
-    s_seeds = RG.seeds_sentence(rsum_map, rchecks, "strong-teacher") if rmap is not None else ""
+    s_seeds = RG.seeds_sentence(rsum_map, rchecks, *RG.own_regime(rchecks, profile)) if rmap is not None else ""
     ch.glue(finding_strong=F.strong_finding(s_hyp, s_pass, ci=s_ci,  # a study other than full: indicative
                                             indicative=s_checks.get("profile") != A.PRE_REGISTERED_PROFILE)
             + (" " + s_seeds if s_seeds else ""))

@@ -354,9 +354,21 @@ def test_seeds_sentence_reads_grace_and_the_loss_across_a_regimes_seeds():
                                         "gap"])
     checks = pd.DataFrame({"regime": ["strong"] * 3, "seed": [0, 1, 2], "all_pass": [True, False, False]})
     text = seeds_sentence(summarize(table), checks, "strong")
-    assert "Over 3 world seeds" in text and "1 of which passes" in text and "CI above 0 in 1" in text
+    assert "Over 3 world seeds of the strong regime" in text and "1 of which passes" in text and "CI above 0 in 1" in text
     assert "from 0.21 to 0.76" in text and "mean 0.43" in text and "from 0.38 to 0.88" in text
     assert seeds_sentence(summarize(table), checks, "other") == ""
-    one = seeds_sentence(summarize(table[table["seed"] == 0]), checks[checks["seed"] == 0], "strong")
-    assert one == ("In the regime map (§6.11), one world seed of that world, which passes its checks, gives GRACE an "
+    one = seeds_sentence(summarize(table[table["seed"] == 0]), checks[checks["seed"] == 0], "strong", "this world")
+    assert one == ("In the regime map (§6.11), one world seed of this world, which passes its checks, gives GRACE an "
                    "oriented ρ of 0.76 (CI above 0) and the student's loss 0.38.")
+
+
+def test_own_regime_is_the_map_regime_that_redraws_this_builds_world():
+    import pandas as pd
+
+    from grace.regimes import own_regime
+
+    checks = pd.DataFrame({"regime": ["a", "a", "b", "b", "c"], "seed": [0, 1, 0, 1, 0],
+                           "profile": ["x", "x", "quick", "quick", "full"]})
+    assert own_regime(checks, "quick") == ("b", "this build's world (the b regime)")
+    assert own_regime(checks, "full") == ("strong-teacher", "the strong-teacher regime")  # one study: no seeds
+    assert own_regime(checks, "smoke", default="a") == ("a", "the a regime")
