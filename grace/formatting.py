@@ -203,12 +203,13 @@ def findings_sentence(counts: Mapping[str, int], n_claims: int) -> str:
 
 
 def strong_finding(hyp=None, passed: bool | None = None, ci: tuple[Any, Any] | None = None,
-                   indicative: bool = False) -> str:
+                   indicative: bool = False, own: bool = False) -> str:
     """The landing page's sentence on the strong-teacher world (chapter 6, §6.12): GRACE's oriented ρ (with
     its 95 % CI when ``ci`` is given) and the pre-registered H1's and H2's verdicts (``hyp``:
     :func:`grace.analysis.hypothesis_test`'s table), or that it was not run in this build (``hyp`` None).
     ``indicative``: the study is not the pre-registered one (a reduced size, one world seed), so its verdict
-    is an indication, not the test."""
+    is an indication, not the test. ``own``: the study is this build's own, whose GRACE ρ the landing page has
+    just given (``finding_grace``), so the sentence says what that result means instead of repeating it."""
     if hyp is None:
         return ("The world built for the paper's own regime (every teacher strong, the teachers differing in how "
                 "well their solutions fit the student; chapter 6, §6.12) was not run in this build.")
@@ -223,6 +224,13 @@ def strong_finding(hyp=None, passed: bool | None = None, ci: tuple[Any, Any] | N
         verdict = ({"supported": "in line with the paper's claim", "not supported": "short of the paper's claim"}
                    [h1["verdict"]] + " at reduced size and one world seed — an indication; the pre-registered "
                    "test is the full-size study")
+    if own:
+        if h1["verdict"] in ("supported", "not supported") and not indicative:
+            verdict = "the pre-registered test, and it " + ("passes" if h1["verdict"] == "supported" else "fails")
+        meaning = "could not be measured" if verdict.startswith("it could") else f"is {verdict}"
+        return (f"This build's world is the one built for the paper's own regime (every teacher strong, the teachers "
+                f"differing in fit; §6.12), and it {world.removeprefix('which ')}: GRACE's ρ above {meaning}."
+                + _h2_clause(rows, indicative))
     rho = rho_ci(h1["grace_rho"], *ci) if ci is not None else number(h1["grace_rho"], "rho")
     return (f"In the world built for the paper's own regime (every teacher strong, the teachers differing in fit; "
             f"§6.12), {world}, GRACE's oriented ρ is {rho}: {verdict}." + _h2_clause(rows, indicative))

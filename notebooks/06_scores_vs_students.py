@@ -812,7 +812,8 @@ else:
     s_ci = tuple(s_pool.set_index("score").reindex(["grace"])[["ci_low", "ci_high"]].iloc[0])
     s_seeds = RG.seeds_sentence(rsum_map, rchecks, *RG.own_regime(rchecks, profile)) if rmap is not None else ""
     ch.glue(finding_strong=F.strong_finding(s_hyp, s_pass, ci=s_ci,  # a study other than full: indicative
-                                            indicative=s_checks.get("profile") != A.PRE_REGISTERED_PROFILE)
+                                            indicative=s_checks.get("profile") != A.PRE_REGISTERED_PROFILE,
+                                            own=Path(strong_dir).resolve() == Path(study_dir).resolve())
             + (" " + s_seeds if s_seeds else ""))
 
 # %%

@@ -105,3 +105,18 @@ def test_strong_finding_of_a_reduced_study_is_an_indication_with_its_ci():
     assert "0.76 [0.09, 1.00]" in text and "an indication" in text and "right way passes" not in text
     hyp.loc[0, "verdict"] = "not supported"
     assert "short of the paper's claim" in strong_finding(hyp, True, indicative=True)
+
+
+def test_strong_finding_of_the_builds_own_study_does_not_repeat_its_rho():
+    import pandas as pd
+
+    from grace.formatting import strong_finding
+
+    hyp = pd.DataFrame({"hypothesis": ["H1"], "grace_rho": [0.833], "verdict": ["supported"]})
+    text = strong_finding(hyp, True, ci=(0.316, 1.0), indicative=True, own=True)
+    assert text.startswith("This build's world is the one built for the paper's own regime")
+    assert "0.83" not in text and "and it passes its acceptance checks: GRACE's ρ above is in line" in text
+    assert "GRACE's ρ above is the pre-registered test, and it fails." in strong_finding(
+        hyp.assign(verdict="not supported"), True, own=True)
+    assert "it fails at least one acceptance check: GRACE's ρ above is not a test" in strong_finding(
+        hyp.assign(verdict="not a test"), False, own=True)
