@@ -346,19 +346,23 @@ def display_value(name: str, value) -> str:
 
 
 def parameters_note(profile: str, params: dict, defaults: dict, injected: dict) -> str:
-    """The Markdown a chapter shows under its title: the profile it was built with, the parameters that differ
-    from the defaults of its parameters cell (and who set them), and the defaults it kept."""
-    who = f"profile `{params_profile(profile) or profile_key(profile)}`"
-    rows = [f"| `{k}` | `{display_value(k, v)}` | `{display_value(k, defaults.get(k))}` | "
-            f"{'book/build.py' if k in injected else who} |"
-            for k, v in {**params, **injected}.items() if k not in defaults or v != defaults[k]]
-    used = {**defaults, **params, **injected}
-    kept = [f"`{k} = {display_value(k, v)}`" for k, v in defaults.items() if used[k] == v]
-    head = f"**This page was built with profile `{profile_key(profile)}`.** "
+    """The Markdown a chapter shows under its title: the profile it was built with and where it wrote its outputs
+    (the values book/build.py injects), the parameters the profile changes from the defaults of the chapter's
+    parameters cell, and the defaults it kept. Narrow enough for the text column: no long path in the table."""
+    key = profile_key(profile)
+    who = f"profile `{params_profile(profile) or key}`"
+    shown = {k: display_value(k, v) for k, v in injected.items() if k != "out_dir"}
+    head = (f"**This page was built with profile `{key}`**"
+            + (f" (`profile = {shown['profile']}`)" if shown.get("profile", repr(key)) != repr(key) else "")
+            + (f", its outputs under `{injected['out_dir']}`" if injected.get("out_dir") else "") + ". ")
+    rows = [f"| `{k}` | `{display_value(k, v)}` | `{display_value(k, defaults.get(k))}` |"
+            for k, v in params.items() if k not in injected and (k not in defaults or v != defaults[k])]
+    used = {**defaults, **params}
+    kept = [f"`{k} = {display_value(k, v)}`" for k, v in defaults.items() if k not in injected and used[k] == v]
     if not rows:
-        return head + "Every parameter has its default: " + ", ".join(kept) + "."
-    lines = [head + "Parameters that differ from the chapter's defaults:", "",
-             "| parameter | value used | default | set by |", "|---|---|---|---|", *rows]
+        return head + "Every other parameter has its default: " + ", ".join(kept) + "."
+    lines = [head + f"The parameters {who} changes from the chapter's defaults:", "",
+             "| parameter | value used | default |", "|---|---|---|", *rows]
     if kept:
         lines += ["", "The others keep their defaults: " + ", ".join(kept) + "."]
     return "\n".join(lines)

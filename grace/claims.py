@@ -192,6 +192,23 @@ def load(root: str | os.PathLike):
     return pd.DataFrame(rows)[cols].sort_values(["chapter", "id"]).reset_index(drop=True)
 
 
+def chapter_labels(toc: str | os.PathLike) -> dict[str, str]:
+    """Each page's file stem (``06_scores_vs_students``) -> the label the rendered book gives it, from the book's
+    ``_toc.yml``: its place in a part of chapters (``"6"``) or of appendices (``"A"``). The ledger (chapter 9) shows
+    these, in the book's reading order, instead of file names."""
+    import yaml
+
+    labels: dict[str, str] = {}
+    n_chapter = 0
+    for part in yaml.safe_load(Path(toc).read_text()).get("parts", []):
+        appendix = str(part.get("caption", "")).lower().startswith("append")
+        for i, entry in enumerate(part.get("chapters", [])):
+            if not appendix:
+                n_chapter += 1
+            labels[Path(entry["file"]).name] = chr(ord("A") + i) if appendix else str(n_chapter)
+    return labels
+
+
 def beside(ledger, others: dict):
     """``ledger`` with one ``verdict (<name>)`` and ``value (<name>)`` column per other ledger, matched by claim id.
 

@@ -61,16 +61,21 @@ count_table
 # %% [markdown]
 # ## 9.1 The ledger
 #
-# One row per claim, sorted by chapter: the claim, the verdict, the paper's number as printed, this
-# build's number (`here`, with its confidence interval in brackets where the chapter computed one),
-# then where it was recorded and the rule that decided it. The rule says why a number is *not
-# measured here*; `claims.csv` beside this page keeps every column unrounded.
+# One row per claim, in the book's reading order: the claim, the verdict, the paper's number as printed,
+# this build's number (`here`, with its confidence interval in brackets where the chapter computed one),
+# then the chapter that recorded it (A and B are the appendices) and the rule that decided it. The rule
+# says why a number is *not measured here*; `claims.csv` beside this page keeps every column unrounded,
+# with each claim's id.
 
 # %% tags=["hide-input"]
-cols = ["claim", "verdict", "paper", "here", "chapter", "id", "rule"]
-table = ledger.assign(here=[F.rho_ci(*r, kind=".3g") for r in
-                            ledger[["value", "ci_low", "ci_high"]].itertuples(index=False)])[cols] if n_claims \
-    else pd.DataFrame(columns=cols)
+cols = ["claim", "verdict", "paper", "here", "chapter", "rule"]  # the id is in claims.csv
+labels = claims.chapter_labels("_toc.yml")  # 06_scores_vs_students -> "6", 10_appendix_benchmarks -> "A"
+order = {stem: i for i, stem in enumerate(labels)}  # the book's reading order
+table = (ledger.assign(here=[F.rho_ci(*r, kind=".3g") for r in
+                             ledger[["value", "ci_low", "ci_high"]].itertuples(index=False)],
+                       chapter=ledger["chapter"].map(lambda c: labels.get(c, c)),
+                       order=ledger["chapter"].map(lambda c: order.get(c, len(order))))
+         .sort_values(["order", "id"], kind="stable")[cols] if n_claims else pd.DataFrame(columns=cols))
 table["rule"] = table["rule"].astype(str).map(lambda r: shorten(r, max_rule_chars))
 table = table.set_index("claim")
 ch.glue(claims_table=table)

@@ -332,13 +332,14 @@ def test_parameters_note_shows_the_values_used():
     defaults = {"profile": "smoke", "out_dir": "artifacts/smoke/notebooks/06_x", "n_boot": 1000, "seed": 0}
     injected = {"profile": "quick", "out_dir": "artifacts/quick/notebooks/06_x"}
     note = build.parameters_note("quick", {"n_boot": 200}, defaults, injected)
-    assert note.startswith("**This page was built with profile `quick`.**")
-    assert "| `n_boot` | `200` | `1000` | profile `quick` |" in note
-    assert "| `profile` | `'quick'` | `'smoke'` | book/build.py |" in note
+    assert note.startswith("**This page was built with profile `quick`**, its outputs under "
+                           "`artifacts/quick/notebooks/06_x`. The parameters profile `quick` changes")
+    assert "| `n_boot` | `200` | `1000` |" in note and "smoke" not in note  # no default path nor profile in a row
     assert "The others keep their defaults: `seed = 0`." in note
     same = build.parameters_note("smoke", {}, defaults, {k: defaults[k] for k in ("profile", "out_dir")})
-    assert same.startswith("**This page was built with profile `smoke`.** Every parameter has its default: "
-                           "`profile = 'smoke'`, ") and "`seed = 0`." in same
+    assert same.startswith("**This page was built with profile `smoke`**, its outputs under "
+                           "`artifacts/smoke/notebooks/06_x`. Every other parameter has its default: "
+                           "`n_boot = 1000`, `seed = 0`.")
     mine = REPO / "grace" / "profiles" / "smoke.yaml"  # a profile *file* is shown repo-relative, never absolute
     assert build.display_value("profile", str(mine)) == repr("grace/profiles/smoke.yaml")
 
@@ -353,3 +354,16 @@ def test_build_reads_the_reason_the_chapters_glue():
     from grace import notebook
 
     assert build.MISSING_SUFFIX == notebook.MISSING_SUFFIX
+
+
+def test_ledger_labels_chapters_as_the_book_numbers_them(tmp_path):
+    from grace import claims
+
+    labels = claims.chapter_labels(REPO / "_toc.yml")
+    assert labels["01_overview"] == "1" and labels["06_scores_vs_students"] == "6"
+    assert labels["12_real_student"] == "10"  # the real student comes before the appendices
+    assert labels["10_appendix_benchmarks"] == "A" and labels["11_appendix_scaling"] == "B"
+    toc = tmp_path / "_toc.yml"
+    toc.write_text("parts:\n  - caption: Chapters\n    chapters:\n      - file: a/x\n  - caption: More\n"
+                   "    chapters:\n      - file: a/y\n  - caption: Appendices\n    chapters:\n      - file: a/z\n")
+    assert claims.chapter_labels(toc) == {"x": "1", "y": "2", "z": "A"}  # numbering runs on across parts
