@@ -11,7 +11,9 @@ and two things are collected:
   bootstrap CI (:func:`grace.analysis.spearman_table`).
 
 Outputs under ``out``: ``<regime>/seed<k>/`` (each study), ``regime_map.csv`` (one row per regime ×
-seed × score) and ``regime_checks.csv`` (one row per regime × seed).
+seed × score), ``regime_checks.csv`` (one row per regime × seed) and ``provenance.json`` (when and at which
+commit the map was computed, and a digest of each study's profile), so that a book built later from the
+same map says how old it is and whether a world has changed since (:func:`provenance_sentence`).
 
 Regimes that share part of a world (the ``between`` regime trains strong-teacher's teachers and adds
 short-trained ones) share its trained stages: each study may take a world stage (tokenizer, base,
@@ -22,17 +24,24 @@ and the numbers are those of a study run alone.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
+import subprocess
+import time
+from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from grace.io import atomic_write_text, read_json
+from grace.io import atomic_write_text, read_json, write_json
 
 #: GRACE's scale-free factor (§6.10): GRACE / G-Var, the effect of whitening; a map column beside the scores
 WHITENING = "spectral_factor"
 WHITENING_LABEL = "GRACE / G-Var (whitening)"
+#: the map's provenance record beside its two tables
+PROVENANCE = "provenance.json"
 
 
 def study_rows(regime: str, seed: int | str, study_dir: Path, n_boot: int = 1000) -> tuple[list[dict], dict]:
@@ -94,9 +103,10 @@ def run_regime_map(regimes: dict[str, str | os.PathLike], seeds: list[int], out:
     """
     from grace.study import ensure_study, load_profile
 
+    t0 = time.time()
     if not regimes or not seeds:
         raise ValueError("regime map needs at least one regime and one seed, e.g. --regime mixed-accuracy=mixed-quick --seeds 0 1 2")
-    rows, checks = [], []
+    rows, checks, studies = [], [], []
     for regime, profile_name in regimes.items():
         for seed in seeds:
             profile = load_profile(profile_name)
@@ -107,18 +117,108 @@ def run_regime_map(regimes: dict[str, str | os.PathLike], seeds: list[int], out:
             r, c = study_rows(regime, seed, study_dir, n_boot)
             rows += r
             checks.append(c)
+            studies.append(_study_record(regime, seed, str(profile_name), study_dir))
     for name, study_dir in (extra or {}).items():
         study_dir = Path(study_dir)
         if not (study_dir / "analysis" / "world_checks.json").exists():
             raise ValueError(f"--extra {name}={study_dir}: no finished study with world checks there; "
                              "run `grace study` (and `grace world-check --study DIR`) first")
-        r, c = study_rows(name, read_json(study_dir / "profile.json")["seed"], study_dir, n_boot)
+        seed = read_json(study_dir / "profile.json")["seed"]
+        r, c = study_rows(name, seed, study_dir, n_boot)
         rows += r
         checks.append(c)
+        studies.append(_study_record(name, seed, read_json(study_dir / "profile.json")["name"], study_dir))
     table = pd.DataFrame(rows)
     atomic_write_text(out / "regime_map.csv", table.to_csv(index=False, float_format="%.6g"))
     atomic_write_text(out / "regime_checks.csv", pd.DataFrame(checks).to_csv(index=False, float_format="%.6g"))
+    write_json(out / PROVENANCE, {
+        "created": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"), "commit": git_commit(),
+        "wall_s": round(time.time() - t0, 1), "seeds": [int(x) for x in seeds],
+        "regimes": {k: str(v) for k, v in regimes.items()}, "extra": {k: str(v) for k, v in (extra or {}).items()},
+        "studies": studies})
     return table
+
+
+def profile_digest(profile: dict) -> str:
+    """A short sha256 of a profile's canonical JSON: which world a study was built from (its ``profile.json``)."""
+    return hashlib.sha256(json.dumps(profile, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def git_commit(repo: str | os.PathLike | None = None) -> str | None:
+    """The short commit of the ``grace`` checkout (``+`` appended when tracked files differ from it), or ``None``
+    outside a git checkout."""
+    repo = Path(repo) if repo else Path(__file__).resolve().parents[1]
+    try:
+        head = subprocess.run(["git", "-C", str(repo), "rev-parse", "--short", "HEAD"], capture_output=True,
+                              text=True, timeout=10)
+        dirty = subprocess.run(["git", "-C", str(repo), "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if head.returncode != 0:
+        return None
+    return head.stdout.strip() + ("+" if dirty.returncode == 0 and dirty.stdout.strip() else "")
+
+
+def _study_record(regime: str, seed: int | str, profile: str, study_dir: Path) -> dict:
+    """One study's line of the provenance record: its regime, seed, the profile it was asked for and the digest
+    of the profile it was built from."""
+    return {"regime": regime, "seed": int(seed), "profile": profile,
+            "digest": profile_digest(read_json(Path(study_dir) / "profile.json"))}
+
+
+def load_provenance(out: str | os.PathLike) -> dict | None:
+    """The map's provenance record (:func:`run_regime_map`), or ``None`` for a map written without one."""
+    path = Path(out) / PROVENANCE
+    return read_json(path) if path.exists() else None
+
+
+def changed_worlds(provenance: dict) -> dict[str, list[str]]:
+    """Which of the map's studies would be built from another world today: ``{"changed": [...], "unknown": [...]}``
+    of ``regime seed k`` labels — a profile whose digest (with the study's seed) differs from the recorded one,
+    or one that cannot be loaded here (a profile file of another machine)."""
+    from grace.study import load_profile
+
+    out: dict[str, list[str]] = {"changed": [], "unknown": []}
+    for st in provenance.get("studies", []):
+        label = f"{st['regime']} seed {st['seed']}"
+        try:
+            profile = load_profile(st["profile"])
+        except (ValueError, FileNotFoundError):
+            out["unknown"].append(label)
+            continue
+        profile["seed"] = int(st["seed"])
+        if profile_digest(profile) != st["digest"]:
+            out["changed"].append(label)
+    return out
+
+
+def provenance_sentence(provenance: dict | None, changed: dict[str, list[str]] | None = None,
+                        head: str | None = None) -> str:
+    """What the reader is told about the map's age (chapter 6 §6.11 and the landing page): when and at which commit
+    it was computed, how many studies it holds, and whether its worlds or the code have changed since (``changed``:
+    :func:`changed_worlds`; ``head``: this build's commit, :func:`git_commit`)."""
+    if provenance is None:
+        return ("This map carries no record of when it was computed (it was written before maps kept one); "
+                "`make map` rebuilds it with one.")
+    when = provenance["created"][:10]
+    n = len(provenance.get("studies", []))
+    wall = float(provenance.get("wall_s") or 0)
+    took = f" in {wall / 3600:.1f} h" if wall >= 3600 else f" in {max(1, round(wall / 60))} min" if wall else ""
+    made = provenance.get("commit")
+    at = (f" at commit `{made.rstrip('+')}`" + (" with uncommitted changes" if made.endswith("+") else "")) if made else ""
+    text = f"This map was computed on {when}{at} from {n} {'study' if n == 1 else 'studies'}{took}. "
+    changed = changed or {"changed": [], "unknown": []}
+    if changed["changed"]:
+        text += (f"The profiles of {', '.join(changed['changed'])} have changed since, so those rows describe the "
+                 "worlds as they were then; `make map` recomputes them. ")
+    else:
+        text += "Every world in it is built from the profile this build has. "
+    if changed["unknown"]:
+        text += f"The profiles of {', '.join(changed['unknown'])} are not on this machine, so they are not checked. "
+    if head and made and head != made:
+        text += f"The code has changed since (this build: `{head}`)."
+    return text.strip()
 
 
 def load_regime_map(out: str | os.PathLike) -> tuple[pd.DataFrame, pd.DataFrame] | None:

@@ -745,10 +745,14 @@ if rmap is None:
     ch.html(finding_map="<p><em>The regime map (chapter 6, §6.11) is not in this build: its studies take "
                         "hours on a CPU. <code>make map</code> builds it, and the next <code>make run</code> "
                         "shows it here.</em></p>")
+    ch.glue(finding_map_provenance="Chapter 6, §6.11 gives the commands that build it.")
 else:
     rtab, rchecks = rmap
     rsum_map = RG.summarize(rtab, MAP_SCORES)
-    ch.md(regime_md=RG.describe(rsum_map, rchecks) + "\n\n" + RG.contrast(rsum_map))
+    prov = RG.load_provenance(regime_map_dir)  # a map is built once and read by later builds: say how old it is
+    map_age = RG.provenance_sentence(prov, RG.changed_worlds(prov) if prov else None, RG.git_commit())
+    ch.glue(finding_map_provenance=map_age)
+    ch.md(regime_md=f"*{map_age}*\n\n" + RG.describe(rsum_map, rchecks) + "\n\n" + RG.contrast(rsum_map))
     ch.show(P.plot_regime_map(rtab, MAP_SCORES), "regime_map.png", glue_as="finding_map")  # also the landing page's
     display(F.table(rchecks.set_index(["regime", "seed"])))
     display(F.table(rsum_map.drop(columns="score").set_index(["regime", "label"])))

@@ -220,6 +220,12 @@ def test_world_check_cli_and_regime_map(tmp_path):
     assert table.loc[table["score"] == "spectral_factor", "label"].eq("GRACE / G-Var (whitening)").all()
     checks_csv = pd.read_csv(out / "regime_checks.csv")
     assert len(checks_csv) == 2 and checks_csv["smoothing_share_median"].between(0, 1).all()
+    from grace.regimes import changed_worlds, load_provenance
+
+    prov = load_provenance(out)  # when, at which commit, and from which worlds the map was computed
+    assert prov["seeds"] == [0] and prov["regimes"] == {"paper": "smoke", "twin": "smoke"} and prov["wall_s"] > 0
+    assert [(x["regime"], x["seed"], x["profile"]) for x in prov["studies"]] == [("paper", 0, "smoke"), ("twin", 0, "smoke")]
+    assert changed_worlds(prov) == {"changed": [], "unknown": []}  # the bundled smoke profile is the one used
     res = subprocess.run([sys.executable, "-m", "grace.cli", "world-check", "--study", str(study), "--n-pairs", "20"],
                          capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stderr[-3000:]
@@ -358,3 +364,27 @@ def test_a_stage_is_copied_from_a_donor_only_when_its_key_matches(tmp_path):
     assert calls == ["a", "b"] and (there / "weights").read_text() == "a's" and not (there / "_partial").exists()
     assert not there.with_name("t.copying").exists()
     assert cached(there, {"steps": 10}, make("c"), "t", log)["tag"] == "a"  # and it is this study's own now
+
+
+def test_map_provenance_says_how_old_the_map_is_and_what_changed_since():
+    from grace.regimes import changed_worlds, profile_digest, provenance_sentence
+    from grace.study import load_profile
+
+    smoke = load_profile("smoke")
+    prov = {"created": "2026-12-05T10:00:00Z", "commit": "abc1234", "wall_s": 5040.0, "seeds": [0, 1],
+            "studies": [{"regime": "r", "seed": 0, "profile": "smoke", "digest": profile_digest({**smoke, "seed": 0})},
+                        {"regime": "r", "seed": 1, "profile": "smoke", "digest": profile_digest(smoke)},  # seed 0's
+                        {"regime": "x", "seed": 0, "profile": "/elsewhere/mine.yaml", "digest": "0"}]}
+    changed = changed_worlds(prov)
+    assert changed == {"changed": ["r seed 1"], "unknown": ["x seed 0"]}
+    text = provenance_sentence(prov, changed, head="def5678")
+    assert text.startswith("This map was computed on 2026-12-05 at commit `abc1234` from 3 studies in 1.4 h.")
+    assert "r seed 1 have changed since" in text and "x seed 0 are not on this machine" in text
+    assert text.endswith("The code has changed since (this build: `def5678`).")
+    same = provenance_sentence({**prov, "studies": prov["studies"][:1]}, changed_worlds({"studies": prov["studies"][:1]}),
+                               head="abc1234")
+    assert "from 1 study in 1.4 h" in same and "Every world in it is built from the profile this build has." in same
+    quick = provenance_sentence({**prov, "commit": "abc1234+", "wall_s": 44.0}, changed, head="abc1234+")
+    assert "at commit `abc1234` with uncommitted changes from 3 studies in 1 min." in quick
+    assert "code has changed" not in same
+    assert "no record of when it was computed" in provenance_sentence(None)
