@@ -197,27 +197,28 @@ def provenance_sentence(provenance: dict | None, changed: dict[str, list[str]] |
                         head: str | None = None) -> str:
     """What the reader is told about the map's age (chapter 6 §6.11 and the landing page): when and at which commit
     it was computed, how many studies it holds, and whether its worlds or the code have changed since (``changed``:
-    :func:`changed_worlds`; ``head``: this build's commit, :func:`git_commit`)."""
+    :func:`changed_worlds`; ``head``: this build's commit, :func:`git_commit`). Plain text, no Markdown: the
+    landing page pastes it as text."""
     if provenance is None:
         return ("This map carries no record of when it was computed (it was written before maps kept one); "
-                "`make map` rebuilds it with one.")
+                "make map rebuilds it with one.")
     when = provenance["created"][:10]
     n = len(provenance.get("studies", []))
     wall = float(provenance.get("wall_s") or 0)
     took = f" in {wall / 3600:.1f} h" if wall >= 3600 else f" in {max(1, round(wall / 60))} min" if wall else ""
     made = provenance.get("commit")
-    at = (f" at commit `{made.rstrip('+')}`" + (" with uncommitted changes" if made.endswith("+") else "")) if made else ""
+    at = (f" at commit {made.rstrip('+')}" + (" with uncommitted changes" if made.endswith("+") else "")) if made else ""
     text = f"This map was computed on {when}{at} from {n} {'study' if n == 1 else 'studies'}{took}. "
     changed = changed or {"changed": [], "unknown": []}
     if changed["changed"]:
         text += (f"The profiles of {', '.join(changed['changed'])} have changed since, so those rows describe the "
-                 "worlds as they were then; `make map` recomputes them. ")
+                 "worlds as they were then; make map recomputes them. ")
     else:
         text += "Every world in it is built from the profile this build has. "
     if changed["unknown"]:
         text += f"The profiles of {', '.join(changed['unknown'])} are not on this machine, so they are not checked. "
     if head and made and head != made:
-        text += f"The code has changed since (this build: `{head}`)."
+        text += f"The code has changed since (this build: {head})."
     return text.strip()
 
 

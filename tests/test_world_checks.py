@@ -378,13 +378,13 @@ def test_map_provenance_says_how_old_the_map_is_and_what_changed_since():
     changed = changed_worlds(prov)
     assert changed == {"changed": ["r seed 1"], "unknown": ["x seed 0"]}
     text = provenance_sentence(prov, changed, head="def5678")
-    assert text.startswith("This map was computed on 2026-12-05 at commit `abc1234` from 3 studies in 1.4 h.")
+    assert text.startswith("This map was computed on 2026-12-05 at commit abc1234 from 3 studies in 1.4 h.")
     assert "r seed 1 have changed since" in text and "x seed 0 are not on this machine" in text
-    assert text.endswith("The code has changed since (this build: `def5678`).")
+    assert text.endswith("The code has changed since (this build: def5678).")
     same = provenance_sentence({**prov, "studies": prov["studies"][:1]}, changed_worlds({"studies": prov["studies"][:1]}),
                                head="abc1234")
     assert "from 1 study in 1.4 h" in same and "Every world in it is built from the profile this build has." in same
     quick = provenance_sentence({**prov, "commit": "abc1234+", "wall_s": 44.0}, changed, head="abc1234+")
-    assert "at commit `abc1234` with uncommitted changes from 3 studies in 1 min." in quick
+    assert "at commit abc1234 with uncommitted changes from 3 studies in 1 min." in quick
     assert "code has changed" not in same
     assert "no record of when it was computed" in provenance_sentence(None)
