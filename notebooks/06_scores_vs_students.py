@@ -716,7 +716,7 @@ ch.md(drv_reading=" ".join(lines))
 # teacher a score picks trails the best student (Figs. 7, 13):
 #
 # ```bash
-# grace study --profile full --out artifacts/full/study        # the pre-registered test (§6.12), about an hour
+# grace study --profile full --out artifacts/full/study        # the pre-registered test (§6.12), about 70 min
 # grace regime-map --regime format-shock=format-shock-quick --regime mixed-accuracy=mixed-quick \
 #     --regime between=between-quick --regime strong-teacher=strong-quick --regime strong-teacher-S=quick \
 #     --seeds 0 1 2 --extra strong-teacher-full=artifacts/full/study --out artifacts/regime-map
@@ -791,7 +791,7 @@ else:
 # accurate — as in the paper, where the best teacher is not the most accurate one.
 #
 # ```bash
-# grace study --profile full --out artifacts/full/study --checks-only   # the checks, no score: about an hour
+# grace study --profile full --out artifacts/full/study --checks-only   # the checks, no score: about 70 min
 # grace study --profile full --out artifacts/full/study                 # then the scores, seconds
 # ```
 
