@@ -261,8 +261,9 @@ def findings(pool, spearman_df, grace_rho: tuple[float, float, float], paper_rho
     ``grace.analysis.spearman_table``'s; ``grace_rho``: (ρ, CI low, CI high), oriented.
     """
     y = pool["student_avg_at_k"].astype(float)
-    students = (f"The {len(pool)} students distilled in this build ({pool['teacher'].nunique()} teachers × "
-                f"{pool['temperature'].nunique()} temperatures) reach {y.min():.1%} to {y.max():.1%} avg@k, "
+    n_t, n_temp = pool["teacher"].nunique(), pool["temperature"].nunique()
+    students = (f"The {len(pool)} students distilled in this build ({n_t} teacher{'s' * (n_t != 1)} × "
+                f"{n_temp} temperature{'s' * (n_temp != 1)}) reach {y.min():.1%} to {y.max():.1%} avg@k, "
                 f"a spread of {100 * (y.max() - y.min()):.1f} points.")
     rho, lo, hi = grace_rho
     if is_missing(rho):

@@ -65,6 +65,9 @@ def test_findings_sentences():
     sp = pd.DataFrame({"label": ["GRACE", "G-Var"], "rho_oriented": [0.8, np.nan]})
     f = F.findings(pool, sp, (0.8, 0.4, 0.95), 0.86, "quick")
     assert f["finding_students"].startswith("The 4 students") and "a spread of 20.0 points" in f["finding_students"]
+    assert "(2 teachers × 2 temperatures)" in f["finding_students"]
+    one = F.findings(pool[pool["temperature"] == 1.0], sp, (0.8, 0.4, 0.95), 0.86, "smoke")["finding_students"]
+    assert "(2 teachers × 1 temperature)" in one
     assert "0.80 [0.40, 0.95] against the paper's 0.86" in f["finding_grace"] and "agrees" in f["finding_grace"]
     assert f["finding_best"] == "The score that tracks the student best here is GRACE (oriented ρ 0.80)."
     g = F.findings(pool, sp.assign(rho_oriented=np.nan), (math.nan,) * 3, 0.86, "smoke")
