@@ -341,4 +341,4 @@ def better_verdict(m: float, lo: float, what: str) -> tuple[str, str]:
 
     holds = None if not np.isfinite(m) else (bool(lo > 0) if np.isfinite(lo) else bool(m > 0))
     return verdict_bool(holds, partly=bool(np.isfinite(m) and m > 0),
-                        rule=f"reproduced if the CI of {what} is above 0; partly if the mean is")
+                        rule=f"reproduced if the CI of {what} is above 0; partly if the mean is above 0")

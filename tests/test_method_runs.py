@@ -47,3 +47,12 @@ def test_rank_agreement_and_grace_rho():
 
     assert rho == pytest.approx(-SCORE_ORIENTATION["grace"])  # lower GRACE is better: oriented ρ = 1
     assert all(np.isnan(MR.grace_rho(results, pd.Series([0.1, 0.2], index=list("wx")), 10, 0)))
+
+
+def test_better_verdict_reads_the_ci_then_the_mean_and_states_its_whole_rule():
+    assert MR.better_verdict(0.02, 0.01, "x − y")[0] == "reproduced"
+    assert MR.better_verdict(0.02, -0.01, "x − y")[0] == "partly"
+    assert MR.better_verdict(-0.02, -0.05, "x − y")[0] == "not reproduced"
+    assert MR.better_verdict(math.nan, math.nan, "x − y")[0] == "not testable"
+    rule = MR.better_verdict(0.02, 0.01, "x − y")[1]
+    assert rule == "reproduced if the CI of x − y is above 0; partly if the mean is above 0"
