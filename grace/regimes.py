@@ -24,8 +24,6 @@ and the numbers are those of a study run alone.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import subprocess
 import time
@@ -35,7 +33,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from grace.io import atomic_write_text, read_json, write_json
+from grace.io import atomic_write_text, read_json, stable_hash, write_json
 
 #: GRACE's scale-free factor (§6.10): GRACE / G-Var, the effect of whitening; a map column beside the scores
 WHITENING = "spectral_factor"
@@ -117,17 +115,17 @@ def run_regime_map(regimes: dict[str, str | os.PathLike], seeds: list[int], out:
             r, c = study_rows(regime, seed, study_dir, n_boot)
             rows += r
             checks.append(c)
-            studies.append(_study_record(regime, seed, str(profile_name), study_dir))
+            studies.append(_study_record(regime, seed, str(profile_name), read_json(study_dir / "profile.json")))
     for name, study_dir in (extra or {}).items():
         study_dir = Path(study_dir)
         if not (study_dir / "analysis" / "world_checks.json").exists():
             raise ValueError(f"--extra {name}={study_dir}: no finished study with world checks there; "
                              "run `grace study` (and `grace world-check --study DIR`) first")
-        seed = read_json(study_dir / "profile.json")["seed"]
-        r, c = study_rows(name, seed, study_dir, n_boot)
+        built = read_json(study_dir / "profile.json")
+        r, c = study_rows(name, built["seed"], study_dir, n_boot)
         rows += r
         checks.append(c)
-        studies.append(_study_record(name, seed, read_json(study_dir / "profile.json")["name"], study_dir))
+        studies.append(_study_record(name, built["seed"], built["name"], built))
     table = pd.DataFrame(rows)
     atomic_write_text(out / "regime_map.csv", table.to_csv(index=False, float_format="%.6g"))
     atomic_write_text(out / "regime_checks.csv", pd.DataFrame(checks).to_csv(index=False, float_format="%.6g"))
@@ -140,8 +138,9 @@ def run_regime_map(regimes: dict[str, str | os.PathLike], seeds: list[int], out:
 
 
 def profile_digest(profile: dict) -> str:
-    """A short sha256 of a profile's canonical JSON: which world a study was built from (its ``profile.json``)."""
-    return hashlib.sha256(json.dumps(profile, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    """A short digest of a profile (:func:`grace.io.stable_hash`): which world a study was built from (its
+    ``profile.json``)."""
+    return stable_hash(profile, n=16)
 
 
 def git_commit(repo: str | os.PathLike | None = None) -> str | None:
@@ -160,11 +159,10 @@ def git_commit(repo: str | os.PathLike | None = None) -> str | None:
     return head.stdout.strip() + ("+" if dirty.returncode == 0 and dirty.stdout.strip() else "")
 
 
-def _study_record(regime: str, seed: int | str, profile: str, study_dir: Path) -> dict:
+def _study_record(regime: str, seed: int | str, profile: str, built: dict) -> dict:
     """One study's line of the provenance record: its regime, seed, the profile it was asked for and the digest
-    of the profile it was built from."""
-    return {"regime": regime, "seed": int(seed), "profile": profile,
-            "digest": profile_digest(read_json(Path(study_dir) / "profile.json"))}
+    of the profile it was built from (``built``: its ``profile.json``)."""
+    return {"regime": regime, "seed": int(seed), "profile": profile, "digest": profile_digest(built)}
 
 
 def load_provenance(out: str | os.PathLike) -> dict | None:
